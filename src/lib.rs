@@ -1,0 +1,15 @@
+//! The Fathom v1 gRPC contract, generated from `proto/fathom/v1` by this
+//! crate's build script: message types, client and server stubs for the
+//! `Collections`, `Documents` and `Search` services, and the encoded file
+//! descriptor set that servers expose through gRPC reflection.
+
+/// Generated code for the `fathom.v1` package.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+#[rustfmt::skip]
+pub mod v1 {
+    tonic::include_proto!("fathom.v1");
+}
+
+/// The encoded `FileDescriptorSet` of every `fathom.v1` proto file, for
+/// `tonic-reflection`.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("fathom_descriptor");
