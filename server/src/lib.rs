@@ -1,1 +1,17 @@
+//! Fathom: a gRPC vector search server on PostgreSQL + pgvector.
+//!
+//! Layers, top to bottom: [`api`] (gRPC handlers: proto in, proto out),
+//! [`domain`] (valid values), [`store`] (all SQL). [`server`] wires them into
+//! a tonic server with health and reflection; [`embedded_postgres`] runs a
+//! database when none is given.
 
+pub mod api;
+pub mod cli;
+pub mod domain;
+pub mod embedded_postgres;
+pub mod error;
+pub mod health;
+pub mod server;
+pub mod store;
+
+pub use server::{Config, Server};

@@ -1,1 +1,10 @@
-fn main() {}
+//! The `fathom` binary: parses the command line and hands over to the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    fathom_server::cli::run(fathom_server::cli::Cli::parse()).await
+}

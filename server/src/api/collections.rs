@@ -1,0 +1,145 @@
+//! The `fathom.v1.Collections` service.
+
+use fathom_api::v1 as pb;
+use pb::collections_server::Collections;
+use tonic::{Request, Response, Status};
+
+use crate::domain::{
+    Collection, CollectionName, CollectionSpec, InvalidRequest, Metric, TextLanguage, VectorIndex, Violations,
+};
+use crate::error::ApiError;
+use crate::store::Store;
+
+/// Handlers of the Collections service.
+pub struct CollectionsApi {
+    store: Store,
+}
+
+impl CollectionsApi {
+    /// Handlers over `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+#[tonic::async_trait]
+impl Collections for CollectionsApi {
+    async fn create_collection(
+        &self,
+        request: Request<pb::CreateCollectionRequest>,
+    ) -> Result<Response<pb::CreateCollectionResponse>, Status> {
+        let spec = collection_spec(request.into_inner())?;
+        let created = self.store.create_collection(spec).await.map_err(ApiError::from)?;
+        Ok(Response::new(pb::CreateCollectionResponse {
+            collection: Some(collection_to_proto(&created)),
+        }))
+    }
+
+    async fn get_collection(
+        &self,
+        request: Request<pb::GetCollectionRequest>,
+    ) -> Result<Response<pb::GetCollectionResponse>, Status> {
+        let name = CollectionName::parse("name", &request.get_ref().name).map_err(ApiError::from)?;
+        let found = self.store.collection(&name).await.map_err(ApiError::from)?;
+        Ok(Response::new(pb::GetCollectionResponse {
+            collection: Some(collection_to_proto(&found)),
+        }))
+    }
+
+    async fn list_collections(
+        &self,
+        _request: Request<pb::ListCollectionsRequest>,
+    ) -> Result<Response<pb::ListCollectionsResponse>, Status> {
+        let all = self.store.list_collections().await.map_err(ApiError::from)?;
+        Ok(Response::new(pb::ListCollectionsResponse {
+            collections: all.iter().map(collection_to_proto).collect(),
+        }))
+    }
+
+    async fn delete_collection(
+        &self,
+        request: Request<pb::DeleteCollectionRequest>,
+    ) -> Result<Response<pb::DeleteCollectionResponse>, Status> {
+        let name = CollectionName::parse("name", &request.get_ref().name).map_err(ApiError::from)?;
+        self.store.delete_collection(&name).await.map_err(ApiError::from)?;
+        Ok(Response::new(pb::DeleteCollectionResponse {}))
+    }
+
+    async fn get_collection_stats(
+        &self,
+        request: Request<pb::GetCollectionStatsRequest>,
+    ) -> Result<Response<pb::GetCollectionStatsResponse>, Status> {
+        let name = CollectionName::parse("name", &request.get_ref().name).map_err(ApiError::from)?;
+        let collection = self.store.collection(&name).await.map_err(ApiError::from)?;
+        let stats = self.store.collection_stats(&collection).await.map_err(ApiError::from)?;
+        Ok(Response::new(pb::GetCollectionStatsResponse {
+            name: name.to_string(),
+            document_count: stats.document_count,
+            table_bytes: stats.table_bytes,
+            index_bytes: stats.index_bytes,
+            total_bytes: stats.table_bytes + stats.index_bytes,
+        }))
+    }
+}
+
+/// A CreateCollectionRequest as a spec, with every problem reported at once.
+fn collection_spec(request: pb::CreateCollectionRequest) -> Result<CollectionSpec, ApiError> {
+    let mut violations = Violations::default();
+    let name = violations.take(CollectionName::parse("name", &request.name));
+    let metric = violations.take(match pb::DistanceMetric::try_from(request.metric) {
+        Ok(pb::DistanceMetric::Cosine) => Ok(Metric::Cosine),
+        Ok(pb::DistanceMetric::L2) => Ok(Metric::L2),
+        Ok(pb::DistanceMetric::InnerProduct) => Ok(Metric::InnerProduct),
+        _ => Err(InvalidRequest::field(
+            "metric",
+            "choose a metric: COSINE, L2 or INNER_PRODUCT",
+        )),
+    });
+    let index = violations.take(match request.index.and_then(|i| i.kind) {
+        None => Ok(VectorIndex::default_hnsw()),
+        Some(pb::index_settings::Kind::Hnsw(h)) => VectorIndex::hnsw(h.m, h.ef_construction),
+        Some(pb::index_settings::Kind::None(_)) => Ok(VectorIndex::None),
+    });
+    let dimension = index.and_then(|index| violations.take(CollectionSpec::check_dimension(request.dimension, &index)));
+    let language = violations.take(TextLanguage::parse("text_language", &request.text_language));
+    let spec = match (name, metric, index, dimension, language) {
+        (Some(name), Some(metric), Some(index), Some(dimension), Some(language)) => Some(CollectionSpec {
+            name,
+            dimension,
+            metric,
+            index,
+            language,
+            multi_tenant: request.multi_tenant,
+        }),
+        _ => None,
+    };
+    Ok(violations.finish(|| spec.expect("every part is present when nothing was refused"))?)
+}
+
+/// A stored collection as its proto message.
+pub fn collection_to_proto(collection: &Collection) -> pb::Collection {
+    let spec = &collection.spec;
+    let metric = match spec.metric {
+        Metric::Cosine => pb::DistanceMetric::Cosine,
+        Metric::L2 => pb::DistanceMetric::L2,
+        Metric::InnerProduct => pb::DistanceMetric::InnerProduct,
+    };
+    let kind = match spec.index {
+        VectorIndex::Hnsw { m, ef_construction } => {
+            pb::index_settings::Kind::Hnsw(pb::HnswIndex { m, ef_construction })
+        }
+        VectorIndex::None => pb::index_settings::Kind::None(pb::NoIndex {}),
+    };
+    pb::Collection {
+        name: spec.name.to_string(),
+        dimension: spec.dimension,
+        metric: metric as i32,
+        index: Some(pb::IndexSettings { kind: Some(kind) }),
+        text_language: spec.language.as_str().to_owned(),
+        multi_tenant: spec.multi_tenant,
+        create_time: Some(prost_types::Timestamp {
+            seconds: collection.created_at.timestamp(),
+            nanos: collection.created_at.timestamp_subsec_nanos() as i32,
+        }),
+    }
+}

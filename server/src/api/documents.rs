@@ -1,0 +1,248 @@
+//! The `fathom.v1.Documents` service, except UpsertStream (see `upsert_stream`).
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use fathom_api::v1 as pb;
+use futures::Stream;
+use pb::documents_server::Documents;
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::filter_proto::filter_from_proto;
+use super::metadata_json::{json_to_struct, struct_to_json};
+use crate::domain::{
+    Collection, CollectionName, DocumentBatch, DocumentBatchBuilder, DocumentFields, Filter, InvalidRequest, Limits,
+    StoredDocument, Tenant,
+};
+use crate::error::ApiError;
+use crate::store::Store;
+
+/// Documents per Scroll page: one statement each, so memory per scroll is
+/// one page plus the outgoing buffer.
+const SCROLL_PAGE: u32 = 256;
+
+/// Handlers of the Documents service.
+pub struct DocumentsApi {
+    pub(super) store: Store,
+    pub(super) limits: Arc<Limits>,
+}
+
+impl DocumentsApi {
+    /// Handlers over `store`, enforcing `limits`.
+    pub fn new(store: Store, limits: Arc<Limits>) -> Self {
+        Self { store, limits }
+    }
+
+    /// The collection and tenant a request names.
+    pub(super) async fn scope(
+        &self,
+        collection: &str,
+        tenant: &str,
+        field_prefix: &str,
+    ) -> Result<(Arc<Collection>, Tenant), ApiError> {
+        let name = CollectionName::parse(&format!("{field_prefix}collection"), collection)?;
+        let collection = self.store.collection(&name).await?;
+        let tenant = Tenant::for_collection(
+            &format!("{field_prefix}tenant"),
+            tenant,
+            collection.spec.multi_tenant,
+            self.limits.max_tenant_bytes,
+        )?;
+        Ok((collection, tenant))
+    }
+
+    async fn upsert(&self, request: pb::UpsertRequest) -> Result<pb::UpsertResponse, ApiError> {
+        let encoded_bytes = request.encoded_len();
+        let (collection, tenant) = self.scope(&request.collection, &request.tenant, "").await?;
+        let batch = batch_from_proto(request.documents, encoded_bytes, &collection, &tenant, &self.limits)?;
+        let written = self.store.upsert(&collection, &tenant, batch).await?;
+        Ok(pb::UpsertResponse {
+            documents_written: written as u32,
+        })
+    }
+
+    async fn get(&self, request: pb::GetRequest) -> Result<pb::GetResponse, ApiError> {
+        let (collection, tenant) = self.scope(&request.collection, &request.tenant, "").await?;
+        check_ids(&request.ids, "ids", &self.limits)?;
+        let fields = fields_of(request.include, DocumentFields::ALL);
+        let found = self.store.get(&collection, &tenant, &request.ids, fields).await?;
+        Ok(pb::GetResponse {
+            documents: found.into_iter().map(document_to_proto).collect(),
+        })
+    }
+
+    async fn delete(&self, request: pb::DeleteRequest) -> Result<pb::DeleteResponse, ApiError> {
+        let (collection, tenant) = self.scope(&request.collection, &request.tenant, "").await?;
+        let filter = match &request.selector {
+            None => return Err(InvalidRequest::field("selector", "choose what to delete: ids or filter").into()),
+            Some(pb::delete_request::Selector::Ids(ids)) => {
+                check_ids(&ids.ids, "ids.ids", &self.limits)?;
+                Filter::Ids(ids.ids.clone())
+            }
+            Some(pb::delete_request::Selector::Filter(filter)) => {
+                filter_from_proto(filter, "filter", self.limits.max_ids)?
+            }
+        };
+        let deleted = self.store.delete(&collection, &tenant, &filter).await?;
+        Ok(pb::DeleteResponse { deleted })
+    }
+
+    async fn count(&self, request: pb::CountRequest) -> Result<pb::CountResponse, ApiError> {
+        let (collection, tenant) = self.scope(&request.collection, &request.tenant, "").await?;
+        let filter = request
+            .filter
+            .as_ref()
+            .map(|f| filter_from_proto(f, "filter", self.limits.max_ids))
+            .transpose()?;
+        let count = self.store.count(&collection, &tenant, filter.as_ref()).await?;
+        Ok(pb::CountResponse { count })
+    }
+
+    async fn scroll(
+        &self,
+        request: pb::ScrollRequest,
+    ) -> Result<mpsc::Receiver<Result<pb::ScrollResponse, Status>>, ApiError> {
+        let (collection, tenant) = self.scope(&request.collection, &request.tenant, "").await?;
+        let filter = request
+            .filter
+            .as_ref()
+            .map(|f| filter_from_proto(f, "filter", self.limits.max_ids))
+            .transpose()?;
+        let fields = fields_of(request.include, DocumentFields::ALL);
+        let store = self.store.clone();
+        let (sender, receiver) = mpsc::channel(SCROLL_PAGE as usize);
+        let mut after_id = request.after_id;
+        let mut remaining = if request.limit == 0 { u64::MAX } else { request.limit };
+        tokio::spawn(async move {
+            while remaining > 0 {
+                let page_size = remaining.min(u64::from(SCROLL_PAGE)) as u32;
+                let page = match store
+                    .scroll_page(&collection, &tenant, filter.as_ref(), &after_id, fields, page_size)
+                    .await
+                {
+                    Ok(page) => page,
+                    Err(error) => {
+                        let _ = sender.send(Err(Status::from(ApiError::from(error)))).await;
+                        return;
+                    }
+                };
+                let fetched = page.documents.len();
+                if let Some(last) = page.documents.last() {
+                    after_id.clone_from(&last.id);
+                }
+                for document in page.documents {
+                    let message = pb::ScrollResponse {
+                        document: Some(document_to_proto(document)),
+                    };
+                    if sender.send(Ok(message)).await.is_err() {
+                        return; // The client went away.
+                    }
+                }
+                remaining -= fetched as u64;
+                if fetched < page_size as usize {
+                    return;
+                }
+            }
+        });
+        Ok(receiver)
+    }
+}
+
+/// A stream of responses, as tonic's server-streaming RPCs return them.
+pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Documents for DocumentsApi {
+    type UpsertStreamStream = ResponseStream<pb::UpsertStreamResponse>;
+    type ScrollStream = ResponseStream<pb::ScrollResponse>;
+
+    async fn upsert_stream(
+        &self,
+        request: Request<Streaming<pb::UpsertStreamRequest>>,
+    ) -> Result<Response<Self::UpsertStreamStream>, Status> {
+        let acks = super::upsert_stream::serve(self.store.clone(), self.limits.clone(), request.into_inner());
+        Ok(Response::new(Box::pin(ReceiverStream::new(acks))))
+    }
+
+    async fn upsert(&self, request: Request<pb::UpsertRequest>) -> Result<Response<pb::UpsertResponse>, Status> {
+        Ok(Response::new(self.upsert(request.into_inner()).await?))
+    }
+
+    async fn get(&self, request: Request<pb::GetRequest>) -> Result<Response<pb::GetResponse>, Status> {
+        Ok(Response::new(self.get(request.into_inner()).await?))
+    }
+
+    async fn delete(&self, request: Request<pb::DeleteRequest>) -> Result<Response<pb::DeleteResponse>, Status> {
+        Ok(Response::new(self.delete(request.into_inner()).await?))
+    }
+
+    async fn count(&self, request: Request<pb::CountRequest>) -> Result<Response<pb::CountResponse>, Status> {
+        Ok(Response::new(self.count(request.into_inner()).await?))
+    }
+
+    async fn scroll(&self, request: Request<pb::ScrollRequest>) -> Result<Response<Self::ScrollStream>, Status> {
+        let documents = self.scroll(request.into_inner()).await?;
+        Ok(Response::new(Box::pin(ReceiverStream::new(documents))))
+    }
+}
+
+/// Validates a batch of proto documents for `collection`, moving their
+/// vectors and texts into the batch without copying.
+pub(super) fn batch_from_proto(
+    documents: Vec<pb::Document>,
+    encoded_bytes: usize,
+    collection: &Collection,
+    tenant: &Tenant,
+    limits: &Limits,
+) -> Result<DocumentBatch, InvalidRequest> {
+    let mut builder = DocumentBatchBuilder::new(collection.spec.dimension, documents.len(), encoded_bytes, limits);
+    for (index, document) in documents.into_iter().enumerate() {
+        if !document.tenant.is_empty() && document.tenant != tenant.as_str() {
+            builder.reject(
+                format!("documents[{index}].tenant"),
+                "a document's tenant must be empty or equal to the request's tenant",
+            );
+        }
+        let metadata = struct_to_json(document.metadata.as_ref());
+        builder.push(index, document.id, document.vector, document.text, metadata);
+    }
+    builder.finish()
+}
+
+fn check_ids(ids: &[String], field: &str, limits: &Limits) -> Result<(), InvalidRequest> {
+    if ids.is_empty() || ids.len() > limits.max_ids {
+        return Err(InvalidRequest::field(
+            field,
+            format!("{} ids; give 1 to {}", ids.len(), limits.max_ids),
+        ));
+    }
+    if let Some(i) = ids.iter().position(|id| id.contains('\0')) {
+        return Err(InvalidRequest::field(
+            format!("{field}[{i}]"),
+            "ids must not contain NUL characters",
+        ));
+    }
+    Ok(())
+}
+
+/// The fields an Include chooses, or `default` when it is unset.
+pub(super) fn fields_of(include: Option<pb::Include>, default: DocumentFields) -> DocumentFields {
+    include.map_or(default, |i| DocumentFields {
+        text: i.text,
+        metadata: i.metadata,
+        vector: i.vector,
+    })
+}
+
+fn document_to_proto(document: StoredDocument) -> pb::Document {
+    pb::Document {
+        id: document.id,
+        vector: document.vector.unwrap_or_default(),
+        text: document.text.unwrap_or_default(),
+        metadata: document.metadata.map(json_to_struct),
+        tenant: document.tenant,
+    }
+}

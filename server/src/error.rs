@@ -1,0 +1,64 @@
+//! The handler layer's error, and its one mapping to `tonic::Status`.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::domain::{InvalidKind, InvalidRequest};
+use crate::store::StoreError;
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request was refused before anything ran.
+    #[error(transparent)]
+    Invalid(#[from] InvalidRequest),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The gRPC code for a refusal.
+pub fn code_of(kind: InvalidKind) -> Code {
+    match kind {
+        InvalidKind::InvalidArgument => Code::InvalidArgument,
+        InvalidKind::ResourceExhausted => Code::ResourceExhausted,
+        InvalidKind::FailedPrecondition => Code::FailedPrecondition,
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(error: ApiError) -> Self {
+        match error {
+            ApiError::Invalid(invalid) => {
+                let mut details = ErrorDetails::new();
+                for v in &invalid.violations {
+                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
+                }
+                Status::with_error_details(code_of(invalid.kind), invalid.to_string(), details)
+            }
+            ApiError::Store(StoreError::CollectionNotFound(name)) => {
+                Status::not_found(format!("collection {:?} does not exist", name.as_str()))
+            }
+            ApiError::Store(StoreError::CollectionExists(name)) => {
+                Status::already_exists(format!("collection {:?} already exists", name.as_str()))
+            }
+            ApiError::Store(StoreError::UnknownLanguage(language)) => {
+                Status::from(ApiError::Invalid(InvalidRequest::field(
+                    "text_language",
+                    format!("{language:?} is not a text-search configuration of this database (see pg_ts_config)"),
+                )))
+            }
+            ApiError::Store(error @ StoreError::StreamTenantMismatch { .. }) => Status::from(ApiError::Invalid(
+                InvalidRequest::with_kind(InvalidKind::FailedPrecondition, "open.stream_id", error.to_string()),
+            )),
+            ApiError::Store(error @ StoreError::Unavailable(_)) => {
+                tracing::warn!(%error, "database unavailable");
+                Status::unavailable("the database is unavailable; retry when it is back")
+            }
+            ApiError::Store(error @ (StoreError::Migration(_) | StoreError::Database(_))) => {
+                tracing::error!(%error, "internal error");
+                Status::internal("internal error; the server log has the details")
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! Health that tells the truth about the database: a background probe runs
+//! `SELECT 1` on its own connection and sets every service SERVING or
+//! NOT_SERVING by the answer.
+
+use std::time::Duration;
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection};
+use tokio_util::sync::CancellationToken;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+/// The services whose health follows the database, with "" for the whole server.
+pub const SERVICES: [&str; 4] = ["", "fathom.v1.Collections", "fathom.v1.Documents", "fathom.v1.Search"];
+
+/// Probes every `interval` until `stop` is cancelled. A probe that takes
+/// longer than `interval` counts as a failure, so a hung database turns
+/// NOT_SERVING as quickly as a stopped one.
+pub async fn probe_database(
+    options: PgConnectOptions,
+    reporter: HealthReporter,
+    interval: Duration,
+    stop: CancellationToken,
+) {
+    let mut connection: Option<PgConnection> = None;
+    let mut last: Option<ServingStatus> = None;
+    loop {
+        let healthy = tokio::time::timeout(interval, async {
+            if connection.is_none() {
+                connection = Some(PgConnection::connect_with(&options).await?);
+            }
+            let conn = connection.as_mut().expect("connected above");
+            sqlx::query("SELECT 1").execute(conn).await.map(|_| ())
+        })
+        .await
+        .is_ok_and(|r| r.is_ok());
+        if !healthy {
+            connection = None;
+        }
+        let status = if healthy {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        if last != Some(status) {
+            tracing::info!(?status, "database health changed");
+            for service in SERVICES {
+                reporter.set_service_status(service, status).await;
+            }
+            last = Some(status);
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}

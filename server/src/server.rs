@@ -1,0 +1,138 @@
+//! Starting and running the gRPC server. Tests start the same server, on
+//! port 0, through [`Server::build`] and [`Server::run`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fathom_api::v1::collections_server::CollectionsServer;
+use fathom_api::v1::documents_server::DocumentsServer;
+use fathom_api::v1::search_server::SearchServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
+
+use crate::api::{CollectionsApi, DocumentsApi, SearchApi};
+use crate::domain::Limits;
+use crate::health::probe_database;
+use crate::store::Store;
+
+/// What a server needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// PostgreSQL connection URL.
+    pub database_url: String,
+    /// Most pooled database connections.
+    pub max_connections: u32,
+    /// How often the health probe asks the database.
+    pub health_interval: Duration,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+impl Config {
+    /// A config with default limits for `database_url`, listening on `listen`.
+    pub fn new(listen: SocketAddr, database_url: impl Into<String>) -> Self {
+        Self {
+            listen,
+            database_url: database_url.into(),
+            max_connections: 16,
+            health_interval: Duration::from_secs(1),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// A server bound to its port, connected to its database, with migrations applied.
+pub struct Server {
+    listener: TcpListener,
+    store: Store,
+    config: Config,
+}
+
+impl Server {
+    /// Connects to the database, applies migrations and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = Store::connect(&config.database_url, config.max_connections).await?;
+        store.migrate().await?;
+        let listener = TcpListener::bind(config.listen).await?;
+        Ok(Self {
+            listener,
+            store,
+            config,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests
+    /// and closes the database pool.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let Server {
+            listener,
+            store,
+            config,
+        } = self;
+        let limits = Arc::new(config.limits.clone());
+        let max_message = limits.max_message_bytes;
+
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        // Until the first probe answers, nothing is known to work.
+        for service in crate::health::SERVICES {
+            health_reporter
+                .set_service_status(service, tonic_health::ServingStatus::NotServing)
+                .await;
+        }
+        let probe_stop = CancellationToken::new();
+        let probe_options = config.database_url.parse()?;
+        let probe = tokio::spawn(probe_database(
+            probe_options,
+            health_reporter,
+            config.health_interval,
+            probe_stop.clone(),
+        ));
+
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(fathom_api::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(fathom_api::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        let collections = CollectionsServer::new(CollectionsApi::new(store.clone()));
+        let documents = DocumentsServer::new(DocumentsApi::new(store.clone(), limits.clone()))
+            .max_decoding_message_size(max_message)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip);
+        let search = SearchServer::new(SearchApi::new(store.clone(), limits.clone()))
+            .max_decoding_message_size(max_message)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip);
+
+        tracing::info!(address = %listener.local_addr()?, "fathom is serving gRPC");
+        let served = tonic::transport::Server::builder()
+            .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(collections)
+            .add_service(documents)
+            .add_service(search)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .await;
+        probe_stop.cancel();
+        let _ = probe.await;
+        store.close().await;
+        served?;
+        Ok(())
+    }
+}

@@ -1,0 +1,243 @@
+//! The collections catalog: `fathom.collections` rows and the per-collection
+//! tables and indexes they describe.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Postgres, Transaction};
+
+use super::error::is_undefined_table;
+use super::sql_identifiers::{index, quote_literal, table};
+use super::{Store, StoreError};
+use crate::domain::{Collection, CollectionName, CollectionSpec, Metric, TextLanguage, VectorIndex};
+
+/// Sizes and counts of one collection.
+#[derive(Debug, Clone, Copy)]
+pub struct CollectionStats {
+    /// Documents over all tenants.
+    pub document_count: u64,
+    /// Bytes of the table, TOAST included.
+    pub table_bytes: u64,
+    /// Bytes of all its indexes.
+    pub index_bytes: u64,
+}
+
+#[derive(sqlx::FromRow)]
+struct CatalogRow {
+    name: String,
+    dimension: i32,
+    metric: String,
+    index_kind: String,
+    hnsw_m: Option<i32>,
+    hnsw_ef_construction: Option<i32>,
+    text_language: String,
+    multi_tenant: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl CatalogRow {
+    fn into_collection(self) -> Result<Collection, StoreError> {
+        let corrupt = |what: &str| StoreError::Migration(format!("catalog row {:?} has an invalid {what}", self.name));
+        let name = CollectionName::parse("name", &self.name).map_err(|_| corrupt("name"))?;
+        let metric = Metric::from_stored(&self.metric).ok_or_else(|| corrupt("metric"))?;
+        let index = match (self.index_kind.as_str(), self.hnsw_m, self.hnsw_ef_construction) {
+            ("hnsw", Some(m), Some(ef)) => VectorIndex::Hnsw {
+                m: m as u32,
+                ef_construction: ef as u32,
+            },
+            ("none", _, _) => VectorIndex::None,
+            _ => return Err(corrupt("index")),
+        };
+        let language = TextLanguage::parse("text_language", &self.text_language).map_err(|_| corrupt("language"))?;
+        Ok(Collection {
+            spec: CollectionSpec {
+                name,
+                dimension: self.dimension as u32,
+                metric,
+                index,
+                language,
+                multi_tenant: self.multi_tenant,
+            },
+            created_at: self.created_at,
+        })
+    }
+}
+
+const CATALOG_COLUMNS: &str =
+    "name, dimension, metric, index_kind, hnsw_m, hnsw_ef_construction, text_language, multi_tenant, created_at";
+
+/// pgvector's operator class for each metric.
+fn operator_class(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Cosine => "vector_cosine_ops",
+        Metric::L2 => "vector_l2_ops",
+        Metric::InnerProduct => "vector_ip_ops",
+    }
+}
+
+impl Store {
+    /// Creates a collection: its catalog row, table and indexes, in one transaction.
+    pub async fn create_collection(&self, spec: CollectionSpec) -> Result<Arc<Collection>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let language_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = $1)")
+            .bind(spec.language.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        if !language_exists {
+            return Err(StoreError::UnknownLanguage(spec.language.as_str().to_owned()));
+        }
+        let (index_kind, m, ef) = match spec.index {
+            VectorIndex::Hnsw { m, ef_construction } => ("hnsw", Some(m as i32), Some(ef_construction as i32)),
+            VectorIndex::None => ("none", None, None),
+        };
+        let row: Option<CatalogRow> = sqlx::query_as(&format!(
+            "INSERT INTO fathom.collections \
+               (name, dimension, metric, index_kind, hnsw_m, hnsw_ef_construction, text_language, multi_tenant) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (name) DO NOTHING \
+             RETURNING {CATALOG_COLUMNS}"
+        ))
+        .bind(spec.name.as_str())
+        .bind(spec.dimension as i32)
+        .bind(spec.metric.as_str())
+        .bind(index_kind)
+        .bind(m)
+        .bind(ef)
+        .bind(spec.language.as_str())
+        .bind(spec.multi_tenant)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Err(StoreError::CollectionExists(spec.name));
+        };
+        create_table_and_indexes(&mut tx, &spec).await?;
+        tx.commit().await?;
+        let collection = Arc::new(row.into_collection()?);
+        self.catalog
+            .write()
+            .expect("catalog lock")
+            .insert(spec.name, collection.clone());
+        Ok(collection)
+    }
+
+    /// The collection of that name, from the cache or the catalog.
+    pub async fn collection(&self, name: &CollectionName) -> Result<Arc<Collection>, StoreError> {
+        if let Some(found) = self.catalog.read().expect("catalog lock").get(name) {
+            return Ok(found.clone());
+        }
+        let row: Option<CatalogRow> = sqlx::query_as(&format!(
+            "SELECT {CATALOG_COLUMNS} FROM fathom.collections WHERE name = $1"
+        ))
+        .bind(name.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let collection = Arc::new(
+            row.ok_or_else(|| StoreError::CollectionNotFound(name.clone()))?
+                .into_collection()?,
+        );
+        self.catalog
+            .write()
+            .expect("catalog lock")
+            .insert(name.clone(), collection.clone());
+        Ok(collection)
+    }
+
+    /// Every collection, by name.
+    pub async fn list_collections(&self) -> Result<Vec<Collection>, StoreError> {
+        let rows: Vec<CatalogRow> = sqlx::query_as(&format!(
+            "SELECT {CATALOG_COLUMNS} FROM fathom.collections ORDER BY name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(CatalogRow::into_collection).collect()
+    }
+
+    /// Drops a collection with its documents, indexes and stream progress.
+    pub async fn delete_collection(&self, name: &CollectionName) -> Result<(), StoreError> {
+        self.forget(name);
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query("DELETE FROM fathom.collections WHERE name = $1")
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(StoreError::CollectionNotFound(name.clone()));
+        }
+        sqlx::query(&format!("DROP TABLE IF EXISTS {}", table(name)))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Document count and sizes of a collection.
+    pub async fn collection_stats(&self, collection: &Collection) -> Result<CollectionStats, StoreError> {
+        let name = &collection.spec.name;
+        let (count, table_bytes, index_bytes): (i64, i64, i64) = sqlx::query_as(&format!(
+            "SELECT (SELECT count(*) FROM {t}), pg_table_size($1::regclass), pg_indexes_size($1::regclass)",
+            t = table(name)
+        ))
+        .bind(table(name))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.missing_table_is_not_found(name, e))?;
+        Ok(CollectionStats {
+            document_count: count as u64,
+            table_bytes: table_bytes as u64,
+            index_bytes: index_bytes as u64,
+        })
+    }
+
+    /// Drops a cached catalog entry.
+    pub(super) fn forget(&self, name: &CollectionName) {
+        self.catalog.write().expect("catalog lock").remove(name);
+    }
+
+    /// Maps "relation does not exist" to NOT_FOUND and forgets the cached
+    /// entry: another server dropped the collection.
+    pub(super) fn missing_table_is_not_found(&self, name: &CollectionName, error: sqlx::Error) -> StoreError {
+        if is_undefined_table(&error) {
+            self.forget(name);
+            StoreError::CollectionNotFound(name.clone())
+        } else {
+            StoreError::from(error)
+        }
+    }
+}
+
+async fn create_table_and_indexes(tx: &mut Transaction<'_, Postgres>, spec: &CollectionSpec) -> Result<(), StoreError> {
+    let t = table(&spec.name);
+    // `tenant` and `id` use the "C" collation so that Scroll's id order is
+    // byte order, the same on every database.
+    let mut statements = vec![
+        format!(
+            "CREATE TABLE {t} (\
+               tenant text COLLATE \"C\" NOT NULL DEFAULT '', \
+               id text COLLATE \"C\" NOT NULL, \
+               embedding vector({dim}) NOT NULL, \
+               body text NOT NULL DEFAULT '', \
+               metadata jsonb NOT NULL DEFAULT '{{}}', \
+               body_tsv tsvector GENERATED ALWAYS AS (to_tsvector({lang}::regconfig, body)) STORED, \
+               PRIMARY KEY (tenant, id))",
+            dim = spec.dimension,
+            lang = quote_literal(spec.language.as_str()),
+        ),
+        format!("CREATE INDEX {} ON {t} USING gin (body_tsv)", index(&spec.name, "text")),
+        format!(
+            "CREATE INDEX {} ON {t} USING gin (metadata jsonb_path_ops)",
+            index(&spec.name, "metadata")
+        ),
+    ];
+    if let VectorIndex::Hnsw { m, ef_construction } = spec.index {
+        statements.push(format!(
+            "CREATE INDEX {} ON {t} USING hnsw (embedding {}) WITH (m = {m}, ef_construction = {ef_construction})",
+            index(&spec.name, "hnsw"),
+            operator_class(spec.metric),
+        ));
+    }
+    for statement in statements {
+        sqlx::query(&statement).execute(&mut **tx).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! Errors of the store layer.
+
+use crate::domain::CollectionName;
+
+/// What can go wrong below the handlers.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No collection of that name.
+    #[error("collection {0:?} does not exist")]
+    CollectionNotFound(CollectionName),
+    /// A collection of that name exists already.
+    #[error("collection {0:?} already exists")]
+    CollectionExists(CollectionName),
+    /// The text-search configuration does not exist in the database.
+    #[error("text language {0:?} is not a text-search configuration of this database")]
+    UnknownLanguage(String),
+    /// A resumable stream id is in use by another tenant.
+    #[error("stream id {stream_id:?} belongs to tenant {owner:?}")]
+    StreamTenantMismatch {
+        /// The stream id.
+        stream_id: String,
+        /// The tenant that opened it first.
+        owner: String,
+    },
+    /// The database cannot be reached or went away.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+}
+
+impl StoreError {
+    /// Whether the error means the database is unreachable, so a retry later may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        let unavailable = match &error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_) => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                // Class 08: connection exceptions; 57P0x: shutdown and
+                // cannot-connect-now; 53300: too many connections.
+                code.starts_with("08") || code.starts_with("57P0") || code == "53300"
+            }),
+            _ => false,
+        };
+        if unavailable {
+            StoreError::Unavailable(error)
+        } else {
+            StoreError::Database(error)
+        }
+    }
+}
+
+/// Whether a database error says a table is missing (a collection dropped
+/// behind this server's back).
+pub fn is_undefined_table(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01"))
+}

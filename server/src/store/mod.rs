@@ -1,0 +1,80 @@
+//! The store: every SQL statement Fathom runs lives below this module.
+//!
+//! Collections are rows in `fathom.collections` and tables in the
+//! `fathom_data` schema. Table and index names derive from validated
+//! [`CollectionName`]s and are quoted by [`sql_identifiers`] alone; every
+//! value is a bound parameter.
+
+mod collections_catalog;
+mod documents;
+mod error;
+mod filter_sql;
+mod search;
+mod sql_identifiers;
+mod upsert_streams;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+pub use documents::ScrollPage;
+pub use error::StoreError;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+pub use upsert_streams::StreamProgress;
+
+use crate::domain::{Collection, CollectionName};
+
+/// Migrations in `migrations/`, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// Handle to the database: a connection pool and a cache of the catalog.
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+    /// Catalog rows by name. Collections never change after creation, so an
+    /// entry stays valid until the collection is dropped; a drop by another
+    /// server shows up as a missing table, which evicts the entry.
+    catalog: Arc<RwLock<HashMap<CollectionName, Arc<Collection>>>>,
+}
+
+impl Store {
+    /// Connects a pool of at most `max_connections` to `database_url`.
+    pub async fn connect(database_url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = database_url.parse().map_err(StoreError::Database)?;
+        // Timestamps in filters without an offset are read as UTC, whatever
+        // the server's default.
+        let options = options.options([("timezone", "UTC")]).application_name("fathom");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            // Health is probed separately; pinging before every query would
+            // add a round trip to every request.
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(Self {
+            pool,
+            catalog: Arc::default(),
+        })
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    /// The pool, for the health probe's connect options.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,37 @@
+//! The one place identifiers and DDL literals are put into SQL text.
+
+use crate::domain::CollectionName;
+
+/// `fathom_data."name"`: the table of a collection.
+pub fn table(name: &CollectionName) -> String {
+    format!("fathom_data.{}", quote_ident(name.as_str()))
+}
+
+/// `"name_suffix"`: an index of a collection (names are at most 48 bytes, so
+/// short suffixes keep within PostgreSQL's 63).
+pub fn index(name: &CollectionName, suffix: &str) -> String {
+    quote_ident(&format!("{}_{suffix}", name.as_str()))
+}
+
+/// Quotes an identifier, doubling embedded quotes as PostgreSQL does.
+/// Callers pass validated names; quoting is the second line of defence.
+pub fn quote_ident(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// Quotes a literal for DDL, where parameters cannot be bound (a generated
+/// column's expression).
+pub fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_doubles_embedded_quotes() {
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+}
