@@ -1,6 +1,8 @@
 //! Fathom's integration tests: one binary, one module per area.
 
 mod collections;
+mod filters;
 mod health;
 mod ingestion;
+mod search;
 mod support;

@@ -118,3 +118,121 @@ impl UpsertSession {
         }
     }
 }
+
+/// A metadata Struct from JSON.
+pub fn metadata(json: serde_json::Value) -> Option<prost_types::Struct> {
+    fn value(json: serde_json::Value) -> prost_types::Value {
+        use prost_types::value::Kind;
+        let kind = match json {
+            serde_json::Value::Null => Kind::NullValue(0),
+            serde_json::Value::Bool(b) => Kind::BoolValue(b),
+            serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap()),
+            serde_json::Value::String(s) => Kind::StringValue(s),
+            serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue {
+                values: a.into_iter().map(value).collect(),
+            }),
+            serde_json::Value::Object(o) => Kind::StructValue(prost_types::Struct {
+                fields: o.into_iter().map(|(k, v)| (k, value(v))).collect(),
+            }),
+        };
+        prost_types::Value { kind: Some(kind) }
+    }
+    match value(json).kind {
+        Some(prost_types::value::Kind::StructValue(s)) => Some(s),
+        _ => panic!("metadata must be a JSON object"),
+    }
+}
+
+/// Writes documents with unary Upserts of at most 1000.
+pub async fn upsert_all(server: &fathom_tests::TestServer, collection: &str, documents: Vec<pb::Document>) {
+    let mut client = server.documents().await;
+    let mut documents = documents.into_iter().peekable();
+    while documents.peek().is_some() {
+        let chunk: Vec<pb::Document> = documents.by_ref().take(1000).collect();
+        let request = pb::UpsertRequest {
+            collection: collection.into(),
+            tenant: String::new(),
+            documents: chunk,
+        };
+        client.upsert(request).await.unwrap();
+    }
+}
+
+/// Runs a search and collects its hits.
+pub async fn search(
+    server: &fathom_tests::TestServer,
+    request: pb::SearchRequest,
+) -> Result<Vec<pb::SearchHit>, Status> {
+    let mut stream = server.search().await.search(request).await?.into_inner();
+    let mut hits = Vec::new();
+    while let Some(hit) = stream.message().await? {
+        hits.push(hit);
+    }
+    Ok(hits)
+}
+
+/// Filter builders.
+pub mod filter {
+    use fathom_api::v1 as pb;
+    use pb::field_condition::Condition;
+
+    pub fn field(key: &str, condition: Condition) -> pb::Filter {
+        pb::Filter {
+            node: Some(pb::filter::Node::Field(pb::FieldCondition {
+                key: key.into(),
+                condition: Some(condition),
+            })),
+        }
+    }
+    pub fn string(s: &str) -> pb::Scalar {
+        pb::Scalar {
+            kind: Some(pb::scalar::Kind::StringValue(s.into())),
+        }
+    }
+    pub fn number(n: f64) -> pb::Scalar {
+        pb::Scalar {
+            kind: Some(pb::scalar::Kind::NumberValue(n)),
+        }
+    }
+    pub fn boolean(b: bool) -> pb::Scalar {
+        pb::Scalar {
+            kind: Some(pb::scalar::Kind::BoolValue(b)),
+        }
+    }
+    pub fn bound(n: f64) -> pb::Bound {
+        pb::Bound {
+            value: Some(pb::bound::Value::Number(n)),
+        }
+    }
+    pub fn instant(rfc3339: &str) -> pb::Bound {
+        let t = chrono::DateTime::parse_from_rfc3339(rfc3339).unwrap();
+        pb::Bound {
+            value: Some(pb::bound::Value::Timestamp(prost_types::Timestamp {
+                seconds: t.timestamp(),
+                nanos: t.timestamp_subsec_nanos() as i32,
+            })),
+        }
+    }
+    pub fn all(filters: Vec<pb::Filter>) -> pb::Filter {
+        pb::Filter {
+            node: Some(pb::filter::Node::All(pb::FilterList { filters })),
+        }
+    }
+    pub fn any(filters: Vec<pb::Filter>) -> pb::Filter {
+        pb::Filter {
+            node: Some(pb::filter::Node::Any(pb::FilterList { filters })),
+        }
+    }
+    pub fn not(filter: pb::Filter) -> pb::Filter {
+        pb::Filter {
+            node: Some(pb::filter::Node::Not(Box::new(filter))),
+        }
+    }
+    pub fn ids(ids: &[&str]) -> pb::Filter {
+        pb::Filter {
+            node: Some(pb::filter::Node::Ids(pb::IdCondition {
+                ids: ids.iter().map(|s| s.to_string()).collect(),
+            })),
+        }
+    }
+}

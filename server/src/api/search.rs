@@ -31,7 +31,7 @@ const MIN_HYBRID_CANDIDATES: u32 = 100;
 const MAX_EF_SEARCH: u32 = 1000;
 /// Smallest default `hnsw.ef_search`: enough for recall@10 >= 0.95 on
 /// random vectors at the default index settings.
-const MIN_DEFAULT_EF_SEARCH: u32 = 100;
+const MIN_DEFAULT_EF_SEARCH: u32 = 200;
 
 /// Handlers of the Search service.
 pub struct SearchApi {

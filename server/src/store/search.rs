@@ -276,3 +276,63 @@ fn read_hit(row: &PgRow, query: &SearchQuery) -> SearchHitRow {
         vector: query.include.vector.then(|| row.get::<Vector, _>("embedding").to_vec()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CollectionName, CollectionSpec, DocumentFields, Filter, Tenant, TextLanguage};
+
+    fn collection(multi_tenant: bool) -> Collection {
+        Collection {
+            spec: CollectionSpec {
+                name: CollectionName::parse("name", "docs").unwrap(),
+                dimension: 3,
+                metric: Metric::Cosine,
+                index: VectorIndex::default_hnsw(),
+                language: TextLanguage::parse("text_language", "").unwrap(),
+                multi_tenant,
+            },
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    fn query(filter: Option<Filter>, text: Option<&str>) -> SearchQuery {
+        SearchQuery {
+            tenant: Tenant::for_collection("tenant", "", false, 10).unwrap(),
+            vector: Some(vec![1.0, 0.0, 0.0]),
+            text: text.map(str::to_owned),
+            fusion: Fusion::default(),
+            candidates: 10,
+            filter,
+            limit: 10,
+            score_threshold: None,
+            include: DocumentFields::ALL,
+            ef_search: 200,
+            exact: false,
+        }
+    }
+
+    #[test]
+    fn only_scoped_searches_carry_the_exact_fallback() {
+        let plain = build_search(&collection(false), &query(None, None), true).into_sql();
+        assert!(!plain.contains("exact AS"), "{plain}");
+        let filtered = build_search(&collection(false), &query(Some(Filter::All(vec![])), None), true).into_sql();
+        assert!(
+            filtered.contains("exact AS") && filtered.contains("UNION ALL"),
+            "{filtered}"
+        );
+        let tenants = build_search(&collection(true), &query(None, None), true).into_sql();
+        assert!(tenants.contains("exact AS"), "{tenants}");
+    }
+
+    #[test]
+    fn hybrid_searches_are_one_statement_with_both_legs() {
+        let sql = build_search(&collection(false), &query(None, Some("fox")), true).into_sql();
+        assert!(sql.contains("vector_leg AS") && sql.contains("text_leg AS") && sql.contains("FULL OUTER JOIN"));
+        assert_eq!(
+            sql.matches("$1::vector").count(),
+            1,
+            "the vector is bound once, as $1: {sql}"
+        );
+    }
+}

@@ -1,0 +1,468 @@
+//! Search: known answers for each mode and fusion, recall, filtered recall,
+//! hostile input.
+
+use std::collections::HashSet;
+
+use fathom_api::v1 as pb;
+use fathom_tests::TestServer;
+use pb::field_condition::Condition;
+use tonic::Code;
+
+use crate::support::filter::{self, field};
+use crate::support::{assert_violation, collection_request, metadata, pseudo_random_vector, search, upsert_all};
+
+/// The hand-made corpus: four documents in 3-d with short texts.
+fn corpus() -> Vec<pb::Document> {
+    let doc = |id: &str, vector: [f32; 3], text: &str| pb::Document {
+        id: id.into(),
+        vector: vector.to_vec(),
+        text: text.into(),
+        metadata: metadata(serde_json::json!({"name": id})),
+        tenant: String::new(),
+    };
+    vec![
+        doc("a", [1.0, 0.0, 0.0], "the quick brown fox"),
+        doc("b", [0.9, 0.1, 0.0], "a lazy dog sleeps"),
+        doc("c", [0.0, 1.0, 0.0], "quick quick fox jumps"),
+        doc("d", [0.0, 0.0, 1.0], "nothing relevant here"),
+    ]
+}
+
+async fn corpus_server(metric: pb::DistanceMetric) -> TestServer {
+    let server = TestServer::start().await;
+    server
+        .collections()
+        .await
+        .create_collection(collection_request("corpus", 3, metric))
+        .await
+        .unwrap();
+    upsert_all(&server, "corpus", corpus()).await;
+    server
+}
+
+fn query(vector: Option<[f32; 3]>, text: Option<&str>) -> pb::SearchRequest {
+    pb::SearchRequest {
+        collection: "corpus".into(),
+        vector: vector.map(|v| v.to_vec()).unwrap_or_default(),
+        text: text.map(str::to_owned),
+        ..Default::default()
+    }
+}
+
+fn ids(hits: &[pb::SearchHit]) -> Vec<&str> {
+    hits.iter().map(|h| h.id.as_str()).collect()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+fn assert_close(actual: f64, expected: f64, what: &str) {
+    assert!((actual - expected).abs() < 1e-5, "{what}: {actual} != {expected}");
+}
+
+/// ts_rank_cd of each document's text for a query, computed by PostgreSQL
+/// directly: the oracle for keyword scores.
+async fn text_scores(server: &TestServer, text: &str) -> Vec<(String, f64)> {
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&server.database_url)
+        .await
+        .unwrap();
+    sqlx::query_as(
+        "SELECT id, ts_rank_cd(to_tsvector('english', body), websearch_to_tsquery('english', $1))::float8 AS s \
+         FROM fathom_data.corpus WHERE to_tsvector('english', body) @@ websearch_to_tsquery('english', $1) \
+         ORDER BY s DESC, id",
+    )
+    .bind(text)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn vector_search_ranks_by_each_metric_with_the_documented_scores() {
+    let q = [1.0, 0.0, 0.0];
+    let cosine_server = corpus_server(pb::DistanceMetric::Cosine).await;
+    let hits = search(&cosine_server, query(Some(q), None)).await.unwrap();
+    assert_eq!(ids(&hits), ["a", "b", "c", "d"]);
+    for (rank, (hit, doc)) in hits.iter().zip(corpus()).enumerate() {
+        let expected = cosine(&q, &doc.vector);
+        assert_close(hit.score, expected, "cosine similarity");
+        let leg = hit.vector_leg.unwrap();
+        assert_eq!(leg.rank, rank as u32 + 1);
+        assert_close(leg.score, expected, "leg score");
+        assert!(hit.text_leg.is_none());
+    }
+
+    let l2_server = corpus_server(pb::DistanceMetric::L2).await;
+    let hits = search(&l2_server, query(Some(q), None)).await.unwrap();
+    assert_eq!(ids(&hits), ["a", "b", "c", "d"]);
+    let expected = [0.0, (0.01f64 + 0.01).sqrt(), 2f64.sqrt(), 2f64.sqrt()];
+    for (hit, expected) in hits.iter().zip(expected) {
+        assert_close(hit.score, expected, "L2 distance (smaller is better)");
+    }
+
+    let ip_server = corpus_server(pb::DistanceMetric::InnerProduct).await;
+    let hits = search(&ip_server, query(Some(q), None)).await.unwrap();
+    assert_eq!(ids(&hits), ["a", "b", "c", "d"]);
+    for (hit, expected) in hits.iter().zip([1.0, 0.9, 0.0, 0.0]) {
+        assert_close(hit.score, expected, "inner product");
+    }
+}
+
+#[tokio::test]
+async fn keyword_search_ranks_by_ts_rank_cd_and_returns_only_matches() {
+    let server = corpus_server(pb::DistanceMetric::Cosine).await;
+    let hits = search(&server, query(None, Some("quick fox"))).await.unwrap();
+    let oracle = text_scores(&server, "quick fox").await;
+    assert_eq!(oracle.len(), 2, "the corpus has two documents with both words");
+    assert_eq!(ids(&hits), oracle.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>());
+    for (rank, (hit, (_, score))) in hits.iter().zip(&oracle).enumerate() {
+        let leg = hit.text_leg.unwrap();
+        assert_eq!(leg.rank, rank as u32 + 1);
+        assert_close(leg.score, *score, "ts_rank_cd");
+        assert_close(hit.score, *score, "keyword score");
+        assert!(hit.vector_leg.is_none());
+    }
+    assert_eq!(hits[0].text, "quick quick fox jumps", "text is included by default");
+}
+
+#[tokio::test]
+async fn hybrid_rrf_fuses_both_legs_with_k_60() {
+    let server = corpus_server(pb::DistanceMetric::Cosine).await;
+    let hits = search(&server, query(Some([1.0, 0.0, 0.0]), Some("quick fox")))
+        .await
+        .unwrap();
+    // Vector ranks a1 b2 c3 d4; keyword ranks c1 a2 (c repeats "quick").
+    assert_eq!(ids(&hits), ["a", "c", "b", "d"]);
+    let rrf = |v: Option<u32>, t: Option<u32>| {
+        v.map_or(0.0, |r| 1.0 / (60.0 + f64::from(r))) + t.map_or(0.0, |r| 1.0 / (60.0 + f64::from(r)))
+    };
+    let expected_ranks = [(Some(1), Some(2)), (Some(3), Some(1)), (Some(2), None), (Some(4), None)];
+    for (hit, (v, t)) in hits.iter().zip(expected_ranks) {
+        assert_eq!(hit.vector_leg.map(|l| l.rank), v, "{}", hit.id);
+        assert_eq!(hit.text_leg.map(|l| l.rank), t, "{}", hit.id);
+        assert_close(hit.score, rrf(v, t), "fused RRF score");
+    }
+}
+
+#[tokio::test]
+async fn hybrid_rrf_honours_k_and_leg_weights() {
+    let server = corpus_server(pb::DistanceMetric::Cosine).await;
+    let mut request = query(Some([1.0, 0.0, 0.0]), Some("quick fox"));
+    request.fusion = Some(pb::Fusion {
+        method: Some(pb::fusion::Method::Rrf(pb::ReciprocalRankFusion {
+            k: Some(1.0),
+            vector_weight: Some(0.0),
+            text_weight: Some(1.0),
+        })),
+    });
+    let hits = search(&server, request).await.unwrap();
+    // Only the keyword leg counts: c (1/2), a (1/3), then b and d at 0, by id.
+    assert_eq!(ids(&hits), ["c", "a", "b", "d"]);
+    assert_close(hits[0].score, 0.5, "c");
+    assert_close(hits[1].score, 1.0 / 3.0, "a");
+}
+
+#[tokio::test]
+async fn hybrid_relative_score_fusion_min_max_normalises_each_leg() {
+    let server = corpus_server(pb::DistanceMetric::Cosine).await;
+    let mut request = query(Some([1.0, 0.0, 0.0]), Some("quick fox"));
+    request.fusion = Some(pb::Fusion {
+        method: Some(pb::fusion::Method::RelativeScore(pb::RelativeScoreFusion {
+            alpha: Some(0.7),
+        })),
+    });
+    let hits = search(&server, request).await.unwrap();
+    let b_similarity = cosine(&[1.0, 0.0, 0.0], &[0.9, 0.1, 0.0]);
+    // Vector: a 1, b ~0.994, c 0, d 0 (already in [0, 1]); keyword: c 1, a 0.
+    assert_eq!(ids(&hits), ["a", "b", "c", "d"]);
+    for (hit, expected) in hits.iter().zip([0.7, 0.7 * b_similarity, 0.3, 0.0]) {
+        assert_close(hit.score, expected, &hit.id);
+    }
+}
+
+#[tokio::test]
+async fn include_limit_and_score_threshold_shape_the_stream() {
+    let server = corpus_server(pb::DistanceMetric::Cosine).await;
+    let mut request = query(Some([1.0, 0.0, 0.0]), None);
+    request.limit = 2;
+    request.include = Some(pb::Include {
+        text: false,
+        metadata: false,
+        vector: true,
+    });
+    let hits = search(&server, request).await.unwrap();
+    assert_eq!(ids(&hits), ["a", "b"]);
+    assert_eq!(hits[0].vector, [1.0, 0.0, 0.0]);
+    assert!(hits[0].text.is_empty() && hits[0].metadata.is_none());
+
+    let mut request = query(Some([1.0, 0.0, 0.0]), None);
+    request.score_threshold = Some(0.5);
+    assert_eq!(ids(&search(&server, request).await.unwrap()), ["a", "b"]);
+
+    let l2 = corpus_server(pb::DistanceMetric::L2).await;
+    let mut request = query(Some([1.0, 0.0, 0.0]), None);
+    request.score_threshold = Some(0.5);
+    assert_eq!(
+        ids(&search(&l2, request).await.unwrap()),
+        ["a", "b"],
+        "L2 keeps distances <= threshold"
+    );
+}
+
+#[tokio::test]
+async fn default_hnsw_recall_at_10_is_at_least_095_on_random_vectors() {
+    let server = TestServer::start().await;
+    server
+        .collections()
+        .await
+        .create_collection(collection_request("random", 128, pb::DistanceMetric::Cosine))
+        .await
+        .unwrap();
+    let documents = (0..10_000u64).map(|i| pb::Document {
+        id: format!("r{i}"),
+        vector: pseudo_random_vector(128, i + 1),
+        ..Default::default()
+    });
+    upsert_all(&server, "random", documents.collect()).await;
+    let queries = 30;
+    let mut found = 0;
+    for q in 0..queries {
+        let vector = pseudo_random_vector(128, 1_000_000 + q);
+        let request = |exact| pb::SearchRequest {
+            collection: "random".into(),
+            vector: vector.clone(),
+            limit: 10,
+            include: Some(pb::Include::default()),
+            params: Some(pb::VectorSearchParams { ef_search: 0, exact }),
+            ..Default::default()
+        };
+        let approximate = search(&server, request(false)).await.unwrap();
+        let truth = search(&server, request(true)).await.unwrap();
+        assert_eq!(truth.len(), 10);
+        let truth: HashSet<&str> = ids(&truth).into_iter().collect();
+        found += ids(&approximate).iter().filter(|id| truth.contains(*id)).count();
+    }
+    let recall = found as f64 / (queries as f64 * 10.0);
+    assert!(recall >= 0.95, "recall@10 = {recall}");
+}
+
+#[tokio::test]
+async fn a_one_percent_filter_still_returns_limit_hits_that_are_the_true_nearest() {
+    let server = TestServer::start().await;
+    server
+        .collections()
+        .await
+        .create_collection(collection_request("filtered", 64, pb::DistanceMetric::L2))
+        .await
+        .unwrap();
+    let documents = (0..20_000u64).map(|i| pb::Document {
+        id: format!("f{i}"),
+        vector: pseudo_random_vector(64, i + 7),
+        metadata: metadata(serde_json::json!({"bucket": i % 100, "rare": i % 4000 == 0})),
+        ..Default::default()
+    });
+    upsert_all(&server, "filtered", documents.collect()).await;
+    let one_percent = field("bucket", Condition::Eq(filter::number(42.0)));
+    for q in 0..10 {
+        let request = |exact| pb::SearchRequest {
+            collection: "filtered".into(),
+            vector: pseudo_random_vector(64, 500_000 + q),
+            limit: 10,
+            filter: Some(one_percent.clone()),
+            include: Some(pb::Include {
+                text: false,
+                metadata: true,
+                vector: false,
+            }),
+            params: Some(pb::VectorSearchParams { ef_search: 0, exact }),
+            ..Default::default()
+        };
+        let hits = search(&server, request(false)).await.unwrap();
+        assert_eq!(hits.len(), 10, "query {q}: a filtered search returns limit hits");
+        let truth = search(&server, request(true)).await.unwrap();
+        let truth: HashSet<&str> = ids(&truth).into_iter().collect();
+        let overlap = ids(&hits).iter().filter(|id| truth.contains(*id)).count();
+        assert!(
+            overlap >= 9,
+            "query {q}: only {overlap} of 10 are among the true nearest"
+        );
+        for hit in &hits {
+            let bucket = &hit.metadata.as_ref().unwrap().fields["bucket"];
+            assert_eq!(bucket.kind, Some(prost_types::value::Kind::NumberValue(42.0)));
+        }
+    }
+    // Five documents match: all five come back, nearest first, from the exact fallback.
+    let rare = field("rare", Condition::Eq(filter::boolean(true)));
+    let request = pb::SearchRequest {
+        collection: "filtered".into(),
+        vector: pseudo_random_vector(64, 3),
+        limit: 10,
+        filter: Some(rare),
+        ..Default::default()
+    };
+    let hits = search(&server, request).await.unwrap();
+    assert_eq!(
+        ids(&hits).into_iter().collect::<HashSet<_>>(),
+        ["f0", "f4000", "f8000", "f12000", "f16000"].into()
+    );
+    assert!(
+        hits.windows(2).all(|w| w[0].score <= w[1].score),
+        "nearest (smallest L2) first"
+    );
+}
+
+const HOSTILE: [&str; 5] = [
+    "\"unclosed",
+    "a & | ! b",
+    "'); drop table x; --",
+    "",
+    "ünïcødé — ∑ \u{0}nul",
+];
+
+#[tokio::test]
+async fn any_query_text_returns_results_or_nothing_never_an_error() {
+    let server = corpus_server(pb::DistanceMetric::Cosine).await;
+    for text in HOSTILE {
+        let hits = search(&server, query(None, Some(text))).await;
+        assert!(hits.is_ok(), "{text:?}: {hits:?}");
+        let hybrid = search(&server, query(Some([1.0, 0.0, 0.0]), Some(text))).await;
+        assert_eq!(
+            hybrid.unwrap().len(),
+            4,
+            "{text:?}: the vector leg still ranks everything"
+        );
+    }
+    let quoted = search(&server, query(None, Some("\"quick brown\" -lazy")))
+        .await
+        .unwrap();
+    assert_eq!(ids(&quoted), ["a"], "web-search syntax works");
+}
+
+#[tokio::test]
+async fn hostile_filter_keys_and_values_change_nothing() {
+    let server = corpus_server(pb::DistanceMetric::Cosine).await;
+    for text in HOSTILE.into_iter().filter(|t| !t.is_empty() && !t.contains('\0')) {
+        let mut request = query(Some([1.0, 0.0, 0.0]), Some(text));
+        request.filter = Some(filter::any(vec![
+            field(text, Condition::Eq(filter::string(text))),
+            field(
+                "name",
+                Condition::In(pb::ScalarList {
+                    values: vec![filter::string(text)],
+                }),
+            ),
+        ]));
+        assert!(
+            search(&server, request).await.unwrap().is_empty(),
+            "{text:?} matches nothing"
+        );
+    }
+    let count = server
+        .documents()
+        .await
+        .count(pb::CountRequest {
+            collection: "corpus".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(count.unwrap().into_inner().count, 4);
+    let listed = server
+        .collections()
+        .await
+        .list_collections(pb::ListCollectionsRequest {})
+        .await
+        .unwrap();
+    assert_eq!(listed.into_inner().collections.len(), 1);
+}
+
+#[tokio::test]
+async fn bad_searches_are_invalid_argument_and_empty_collections_stream_nothing() {
+    let server = corpus_server(pb::DistanceMetric::Cosine).await;
+    let wrong = pb::SearchRequest {
+        collection: "corpus".into(),
+        vector: vec![1.0, 0.0],
+        ..Default::default()
+    };
+    let status = search(&server, wrong).await.unwrap_err();
+    assert_violation(&status, Code::InvalidArgument, "vector");
+    assert!(
+        status.message().contains('3'),
+        "names the dimension: {}",
+        status.message()
+    );
+    let neither = pb::SearchRequest {
+        collection: "corpus".into(),
+        ..Default::default()
+    };
+    assert_violation(
+        &search(&server, neither).await.unwrap_err(),
+        Code::InvalidArgument,
+        "vector",
+    );
+    let mut too_many = query(Some([1.0, 0.0, 0.0]), None);
+    too_many.limit = 1001;
+    assert_violation(
+        &search(&server, too_many).await.unwrap_err(),
+        Code::InvalidArgument,
+        "limit",
+    );
+    let mut bad_filter = query(Some([1.0, 0.0, 0.0]), None);
+    bad_filter.filter = Some(filter::all(vec![
+        field("name", Condition::Exists(pb::Exists {})),
+        pb::Filter { node: None },
+    ]));
+    assert_violation(
+        &search(&server, bad_filter).await.unwrap_err(),
+        Code::InvalidArgument,
+        "filter.all.filters[1]",
+    );
+    let unknown = pb::SearchRequest {
+        collection: "nope".into(),
+        vector: vec![1.0],
+        ..Default::default()
+    };
+    assert_eq!(search(&server, unknown).await.unwrap_err().code(), Code::NotFound);
+
+    server
+        .collections()
+        .await
+        .create_collection(collection_request("empty", 3, pb::DistanceMetric::Cosine))
+        .await
+        .unwrap();
+    let mut empty = query(Some([1.0, 0.0, 0.0]), Some("fox"));
+    empty.collection = "empty".into();
+    assert!(search(&server, empty).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn searches_in_multi_tenant_collections_see_only_their_tenant() {
+    let server = TestServer::start().await;
+    let mut request = collection_request("shared", 3, pb::DistanceMetric::Cosine);
+    request.multi_tenant = true;
+    server.collections().await.create_collection(request).await.unwrap();
+    let mut client = server.documents().await;
+    for tenant in ["acme", "globex"] {
+        let documents = corpus().into_iter().map(|mut d| {
+            d.id = format!("{tenant}-{}", d.id);
+            d
+        });
+        let request = pb::UpsertRequest {
+            collection: "shared".into(),
+            tenant: tenant.into(),
+            documents: documents.collect(),
+        };
+        client.upsert(request).await.unwrap();
+    }
+    let mut request = query(Some([1.0, 0.0, 0.0]), Some("fox"));
+    request.collection = "shared".into();
+    request.tenant = "acme".into();
+    let hits = search(&server, request).await.unwrap();
+    assert_eq!(hits.len(), 4);
+    assert!(
+        hits.iter().all(|h| h.id.starts_with("acme-") && h.tenant == "acme"),
+        "{hits:?}"
+    );
+}
