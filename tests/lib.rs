@@ -206,3 +206,17 @@ where
     }
     false
 }
+
+/// The `fathom` binary (`make test` builds it before running tests).
+pub fn fathom_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let binary = target.join("debug/fathom");
+    assert!(
+        binary.is_file(),
+        "{} is missing: run `cargo build -p fathom-server --bin fathom`",
+        binary.display()
+    );
+    binary
+}

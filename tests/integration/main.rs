@@ -1,5 +1,7 @@
 //! Fathom's integration tests: one binary, one module per area.
 
+mod cli;
+mod client;
 mod collections;
 mod filters;
 mod health;

@@ -1,4 +1,41 @@
-//! Rust client for Fathom. Re-exports the generated v1 types and stubs so
+//! Rust client for [Fathom](https://github.com/), the gRPC vector search
+//! server on PostgreSQL + pgvector.
+//!
+//! ```no_run
+//! use fathom_client::{Client, Document, filter::field};
+//! use futures::StreamExt;
+//!
+//! # async fn demo() -> Result<(), fathom_client::Error> {
+//! let client = Client::connect("http://127.0.0.1:50051").await?;
+//! client.create_collection("docs", 3).send().await?;
+//! let docs = vec![Document::new("a", vec![1.0, 0.0, 0.0]).text("hello world")];
+//! let summary = client.upsert_stream("docs", futures::stream::iter(docs)).send().await?;
+//! println!("{} documents in {:?}", summary.documents, summary.elapsed);
+//! let mut hits = client.search("docs").vector(vec![1.0, 0.0, 0.0]).text("hello")
+//!     .filter(field("lang").eq("en").or(field("lang").exists().not()))
+//!     .limit(5).send().await?;
+//! while let Some(hit) = hits.next().await {
+//!     let hit = hit?;
+//!     println!("{} {:.4}", hit.id, hit.score);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Every generated message and stub is re-exported as [`proto`], so
 //! applications need no second crate.
 
-pub use fathom_api::v1;
+mod client;
+mod document;
+mod error;
+pub mod filter;
+mod retry;
+mod search;
+mod upsert_stream;
+
+pub use client::{Client, CreateCollection};
+pub use document::{Document, json_to_struct, struct_to_json};
+pub use error::{Error, FieldViolation};
+pub use fathom_api::v1 as proto;
+pub use filter::Filter;
+pub use search::{HitStream, SearchBuilder};
+pub use upsert_stream::{UpsertStreamBuilder, UpsertSummary};

@@ -1,6 +1,11 @@
 //! The `fathom` command line: the server's own commands (`serve`, `migrate`,
-//! `postgres`).
+//! `postgres`) and a client's (`collections`, `import`, `export`, `search`).
 
+mod collections;
+mod export;
+mod import;
+mod jsonl;
+mod search;
 mod serve;
 
 use std::path::PathBuf;
@@ -13,10 +18,18 @@ use crate::embedded_postgres::{Durability, EmbeddedPostgres};
 /// Fathom: vector, keyword and hybrid search on PostgreSQL + pgvector, over gRPC.
 ///
 /// Start a server with `fathom serve` (it runs its own PostgreSQL unless
-/// DATABASE_URL is set), then talk to it with grpcurl or any gRPC client.
+/// DATABASE_URL is set), then, from another terminal:
+///
+///   fathom collections create docs --dimension 384
+///   fathom import --collection docs docs.jsonl --stream-id docs-v1
+///   fathom search --collection docs --text "vector database" --vector-file query.json
+///   fathom export --collection docs --filter '{"year": {"$gte": 2020}}' > recent.jsonl
 #[derive(Debug, Parser)]
-#[command(name = "fathom", version, about, long_about)]
+#[command(name = "fathom", version, about, long_about, verbatim_doc_comment)]
 pub struct Cli {
+    /// The server to talk to (client commands).
+    #[arg(long, global = true, env = "FATHOM_SERVER", default_value = "http://127.0.0.1:50051")]
+    pub server: String,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -39,6 +52,15 @@ pub enum Command {
     /// Start or stop an embedded PostgreSQL cluster (used by `make test`).
     #[command(subcommand)]
     Postgres(PostgresCommand),
+    /// Create, list, inspect and delete collections.
+    #[command(subcommand)]
+    Collections(collections::CollectionsCommand),
+    /// Stream a JSON Lines file into a collection, with progress; resumable with --stream-id.
+    Import(import::ImportArgs),
+    /// Write a collection (or the documents matching a filter) as JSON Lines.
+    Export(export::ExportArgs),
+    /// Vector, keyword or hybrid search, printed as a table or JSON Lines.
+    Search(search::SearchArgs),
 }
 
 /// Where an embedded cluster lives.
@@ -85,6 +107,22 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::serve(args).await,
         Command::Migrate { database_url } => migrate(&database_url).await,
         Command::Postgres(command) => postgres(command),
+        Command::Collections(command) => match connect(&cli.server).await {
+            Ok(client) => collections::run(client, command).await,
+            Err(error) => Err(error),
+        },
+        Command::Import(args) => match connect(&cli.server).await {
+            Ok(client) => import::import(client, args).await,
+            Err(error) => Err(error),
+        },
+        Command::Export(args) => match connect(&cli.server).await {
+            Ok(client) => export::export(client, args).await,
+            Err(error) => Err(error),
+        },
+        Command::Search(args) => match connect(&cli.server).await {
+            Ok(client) => search::search(client, args).await,
+            Err(error) => Err(error),
+        },
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -95,9 +133,26 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Connects to `server`; "host:port" means plain-text HTTP/2.
+async fn connect(server: &str) -> anyhow::Result<fathom_client::Client> {
+    let url = if server.contains("://") {
+        server.to_owned()
+    } else {
+        format!("http://{server}")
+    };
+    Ok(fathom_client::Client::connect(url).await?)
+}
+
+/// Parses a `--filter` argument.
+fn parse_filter(json: &str) -> anyhow::Result<fathom_client::Filter> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| anyhow::anyhow!("--filter is not valid JSON: {e}"))?;
+    Ok(fathom_client::Filter::from_json(&value)?)
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,fathom_client=error"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,0 +1,311 @@
+//! The client: connection and the unary RPCs.
+
+use std::time::Duration;
+
+use fathom_api::v1 as pb;
+use pb::collections_client::CollectionsClient;
+use pb::documents_client::DocumentsClient;
+use pb::search_client::SearchClient;
+use tokio_stream::{Stream, StreamExt};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::retry::idempotent;
+use crate::{Document, Error, Filter, SearchBuilder, UpsertStreamBuilder};
+
+/// Largest message the client accepts (scrolls of big vectors, large gets).
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// A connection to a Fathom server. Cheap to clone; clones share the connection.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub(crate) channel: Channel,
+    /// Deadline of unary calls.
+    timeout: Duration,
+}
+
+impl Client {
+    /// Connects to `url` (such as `http://127.0.0.1:50051`) with a 5 s
+    /// connect timeout and HTTP/2 keep-alive, so a dead peer is noticed on
+    /// long streams.
+    pub async fn connect(url: impl Into<String>) -> Result<Self, Error> {
+        let url = url.into();
+        let endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|e| Error::InvalidInput(format!("bad server URL {url:?}: {e}")))?
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_keepalive(Some(Duration::from_secs(30)))
+            .http2_keep_alive_interval(Duration::from_secs(20))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true);
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|source| Error::Connect { url, source })?;
+        Ok(Self {
+            channel,
+            timeout: Duration::from_secs(60),
+        })
+    }
+
+    /// Sets the deadline of unary calls (default 60 s). Streams have none.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub(crate) fn collections_stub(&self) -> CollectionsClient<Channel> {
+        CollectionsClient::new(self.channel.clone())
+    }
+
+    pub(crate) fn documents_stub(&self) -> DocumentsClient<Channel> {
+        DocumentsClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub(crate) fn search_stub(&self) -> SearchClient<Channel> {
+        SearchClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.timeout);
+        request
+    }
+
+    /// Starts a CreateCollection: cosine metric, HNSW, English by default.
+    pub fn create_collection(&self, name: impl Into<String>, dimension: u32) -> CreateCollection {
+        CreateCollection {
+            client: self.clone(),
+            request: pb::CreateCollectionRequest {
+                name: name.into(),
+                dimension,
+                metric: pb::DistanceMetric::Cosine as i32,
+                ..Default::default()
+            },
+        }
+    }
+
+    /// One collection's settings.
+    pub async fn get_collection(&self, name: &str) -> Result<pb::Collection, Error> {
+        idempotent(|| async {
+            let request = self.request(pb::GetCollectionRequest { name: name.into() });
+            let response = self.collections_stub().get_collection(request).await?.into_inner();
+            response
+                .collection
+                .ok_or_else(|| Error::Protocol("GetCollection returned no collection".into()))
+        })
+        .await
+    }
+
+    /// Every collection, by name.
+    pub async fn list_collections(&self) -> Result<Vec<pb::Collection>, Error> {
+        idempotent(|| async {
+            let request = self.request(pb::ListCollectionsRequest {});
+            Ok(self
+                .collections_stub()
+                .list_collections(request)
+                .await?
+                .into_inner()
+                .collections)
+        })
+        .await
+    }
+
+    /// Drops a collection and all its documents.
+    pub async fn delete_collection(&self, name: &str) -> Result<(), Error> {
+        let request = self.request(pb::DeleteCollectionRequest { name: name.into() });
+        self.collections_stub().delete_collection(request).await?;
+        Ok(())
+    }
+
+    /// Document count and sizes.
+    pub async fn collection_stats(&self, name: &str) -> Result<pb::GetCollectionStatsResponse, Error> {
+        idempotent(|| async {
+            let request = self.request(pb::GetCollectionStatsRequest { name: name.into() });
+            Ok(self
+                .collections_stub()
+                .get_collection_stats(request)
+                .await?
+                .into_inner())
+        })
+        .await
+    }
+
+    /// Writes one batch in one transaction. Upserts by id are idempotent,
+    /// so this is retried on UNAVAILABLE.
+    pub async fn upsert(&self, collection: &str, tenant: &str, documents: Vec<Document>) -> Result<u32, Error> {
+        let documents: Vec<pb::Document> = documents.into_iter().map(Into::into).collect();
+        idempotent(|| async {
+            let request = self.request(pb::UpsertRequest {
+                collection: collection.into(),
+                tenant: tenant.into(),
+                documents: documents.clone(),
+            });
+            Ok(self
+                .documents_stub()
+                .upsert(request)
+                .await?
+                .into_inner()
+                .documents_written)
+        })
+        .await
+    }
+
+    /// Streams documents in: see [`UpsertStreamBuilder`].
+    pub fn upsert_stream<S>(&self, collection: impl Into<String>, documents: S) -> UpsertStreamBuilder<S>
+    where
+        S: Stream<Item = Document> + Unpin + Send,
+    {
+        UpsertStreamBuilder::new(self.clone(), collection.into(), documents)
+    }
+
+    /// The documents with these ids (all fields), in the order asked; missing ids are skipped.
+    pub async fn get(&self, collection: &str, tenant: &str, ids: &[String]) -> Result<Vec<pb::Document>, Error> {
+        idempotent(|| async {
+            let request = self.request(pb::GetRequest {
+                collection: collection.into(),
+                tenant: tenant.into(),
+                ids: ids.to_vec(),
+                include: None,
+            });
+            Ok(self.documents_stub().get(request).await?.into_inner().documents)
+        })
+        .await
+    }
+
+    /// Deletes documents matching `filter`; returns how many went.
+    pub async fn delete(&self, collection: &str, tenant: &str, filter: Filter) -> Result<u64, Error> {
+        let selector = pb::delete_request::Selector::Filter(filter.into_proto());
+        idempotent(|| async {
+            let request = self.request(pb::DeleteRequest {
+                collection: collection.into(),
+                tenant: tenant.into(),
+                selector: Some(selector.clone()),
+            });
+            Ok(self.documents_stub().delete(request).await?.into_inner().deleted)
+        })
+        .await
+    }
+
+    /// Counts documents matching `filter` (all, with `None`).
+    pub async fn count(&self, collection: &str, tenant: &str, filter: Option<Filter>) -> Result<u64, Error> {
+        let filter = filter.map(Filter::into_proto);
+        idempotent(|| async {
+            let request = self.request(pb::CountRequest {
+                collection: collection.into(),
+                tenant: tenant.into(),
+                filter: filter.clone(),
+            });
+            Ok(self.documents_stub().count(request).await?.into_inner().count)
+        })
+        .await
+    }
+
+    /// Streams every document matching `request.filter`, in id order. The
+    /// stream resumes by itself after an UNAVAILABLE, from the last id it
+    /// yielded, so each document comes exactly once.
+    pub fn scroll(
+        &self,
+        request: pb::ScrollRequest,
+    ) -> impl Stream<Item = Result<pb::Document, Error>> + Send + 'static {
+        let client = self.clone();
+        let (sender, receiver) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(async move {
+            let mut request = request;
+            let mut failures = 0;
+            loop {
+                let outcome = async {
+                    let mut stream = client.documents_stub().scroll(request.clone()).await?.into_inner();
+                    while let Some(item) = stream.next().await {
+                        let document = item?
+                            .document
+                            .ok_or_else(|| Error::Protocol("empty scroll item".into()))?;
+                        request.after_id.clone_from(&document.id);
+                        if request.limit > 0 {
+                            request.limit -= 1;
+                        }
+                        failures = 0;
+                        if sender.send(Ok(document)).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Ok::<(), Error>(())
+                }
+                .await;
+                match outcome {
+                    Err(error) if error.is_retryable() && failures + 1 < crate::retry::ATTEMPTS => {
+                        tokio::time::sleep(crate::retry::backoff(failures)).await;
+                        failures += 1;
+                    }
+                    Err(error) => {
+                        let _ = sender.send(Err(error)).await;
+                        return;
+                    }
+                    Ok(()) => return,
+                }
+            }
+        });
+        tokio_stream::wrappers::ReceiverStream::new(receiver)
+    }
+
+    /// Starts a search: see [`SearchBuilder`].
+    pub fn search(&self, collection: impl Into<String>) -> SearchBuilder {
+        SearchBuilder::new(self.clone(), collection.into())
+    }
+}
+
+/// A CreateCollection request being built.
+#[derive(Debug, Clone)]
+pub struct CreateCollection {
+    client: Client,
+    request: pb::CreateCollectionRequest,
+}
+
+impl CreateCollection {
+    /// The distance metric (default cosine).
+    pub fn metric(mut self, metric: pb::DistanceMetric) -> Self {
+        self.request.metric = metric as i32;
+        self
+    }
+
+    /// HNSW parameters (0 for a default).
+    pub fn hnsw(mut self, m: u32, ef_construction: u32) -> Self {
+        let hnsw = pb::index_settings::Kind::Hnsw(pb::HnswIndex { m, ef_construction });
+        self.request.index = Some(pb::IndexSettings { kind: Some(hnsw) });
+        self
+    }
+
+    /// No vector index: exact search only.
+    pub fn no_index(mut self) -> Self {
+        self.request.index = Some(pb::IndexSettings {
+            kind: Some(pb::index_settings::Kind::None(pb::NoIndex {})),
+        });
+        self
+    }
+
+    /// The text-search configuration (default `english`).
+    pub fn language(mut self, language: impl Into<String>) -> Self {
+        self.request.text_language = language.into();
+        self
+    }
+
+    /// Makes the collection multi-tenant.
+    pub fn multi_tenant(mut self, multi_tenant: bool) -> Self {
+        self.request.multi_tenant = multi_tenant;
+        self
+    }
+
+    /// Creates the collection.
+    pub async fn send(self) -> Result<pb::Collection, Error> {
+        let request = self.client.request(self.request);
+        let response = self
+            .client
+            .collections_stub()
+            .create_collection(request)
+            .await?
+            .into_inner();
+        response
+            .collection
+            .ok_or_else(|| Error::Protocol("CreateCollection returned no collection".into()))
+    }
+}

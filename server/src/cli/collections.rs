@@ -1,0 +1,159 @@
+//! `fathom collections`.
+
+use fathom_client::{Client, proto};
+
+/// `fathom collections …`
+#[derive(Debug, clap::Subcommand)]
+pub enum CollectionsCommand {
+    /// Create a collection.
+    Create {
+        /// Name: lower-case letters, digits and '_', starting with a letter, at most 48.
+        name: String,
+        /// Vector dimension (1..=2000 with HNSW, up to 16000 with --no-index).
+        #[arg(long, short)]
+        dimension: u32,
+        /// Distance metric.
+        #[arg(long, default_value = "cosine", value_parser = ["cosine", "l2", "ip"])]
+        metric: String,
+        /// PostgreSQL text-search configuration (english, simple, german, ...).
+        #[arg(long, default_value = "english")]
+        language: String,
+        /// Every document belongs to a tenant; every request names one.
+        #[arg(long)]
+        multi_tenant: bool,
+        /// Keep no vector index (exact search only).
+        #[arg(long)]
+        no_index: bool,
+        /// HNSW m (connections per node).
+        #[arg(long, default_value_t = 16)]
+        m: u32,
+        /// HNSW ef_construction.
+        #[arg(long, default_value_t = 64)]
+        ef_construction: u32,
+    },
+    /// List collections.
+    List,
+    /// Show one collection's settings.
+    Get {
+        /// The collection.
+        name: String,
+    },
+    /// Delete a collection and all its documents.
+    Delete {
+        /// The collection.
+        name: String,
+    },
+    /// Show document count and sizes.
+    Stats {
+        /// The collection.
+        name: String,
+    },
+}
+
+/// Runs a collections command.
+pub async fn run(client: Client, command: CollectionsCommand) -> anyhow::Result<()> {
+    match command {
+        CollectionsCommand::Create {
+            name,
+            dimension,
+            metric,
+            language,
+            multi_tenant,
+            no_index,
+            m,
+            ef_construction,
+        } => {
+            let metric = match metric.as_str() {
+                "l2" => proto::DistanceMetric::L2,
+                "ip" => proto::DistanceMetric::InnerProduct,
+                _ => proto::DistanceMetric::Cosine,
+            };
+            let mut create = client
+                .create_collection(name, dimension)
+                .metric(metric)
+                .language(language)
+                .multi_tenant(multi_tenant);
+            create = if no_index {
+                create.no_index()
+            } else {
+                create.hnsw(m, ef_construction)
+            };
+            print_collection(&create.send().await?);
+        }
+        CollectionsCommand::List => {
+            let all = client.list_collections().await?;
+            println!(
+                "{:<32} {:>9} {:<14} {:<18} {:<10} tenants",
+                "name", "dimension", "metric", "index", "language"
+            );
+            for c in &all {
+                println!(
+                    "{:<32} {:>9} {:<14} {:<18} {:<10} {}",
+                    c.name,
+                    c.dimension,
+                    metric_name(c.metric()),
+                    index_name(c),
+                    c.text_language,
+                    if c.multi_tenant { "yes" } else { "no" }
+                );
+            }
+            if all.is_empty() {
+                println!("(no collections: create one with `fathom collections create NAME --dimension N`)");
+            }
+        }
+        CollectionsCommand::Get { name } => print_collection(&client.get_collection(&name).await?),
+        CollectionsCommand::Delete { name } => {
+            client.delete_collection(&name).await?;
+            println!("deleted {name}");
+        }
+        CollectionsCommand::Stats { name } => {
+            let stats = client.collection_stats(&name).await?;
+            println!("collection  {}", stats.name);
+            println!("documents   {}", stats.document_count);
+            println!("table       {}", human_bytes(stats.table_bytes));
+            println!("indexes     {}", human_bytes(stats.index_bytes));
+            println!("total       {}", human_bytes(stats.total_bytes));
+        }
+    }
+    Ok(())
+}
+
+fn print_collection(c: &proto::Collection) {
+    println!("name        {}", c.name);
+    println!("dimension   {}", c.dimension);
+    println!("metric      {}", metric_name(c.metric()));
+    println!("index       {}", index_name(c));
+    println!("language    {}", c.text_language);
+    println!("tenants     {}", if c.multi_tenant { "yes" } else { "no" });
+}
+
+fn metric_name(metric: proto::DistanceMetric) -> &'static str {
+    match metric {
+        proto::DistanceMetric::Cosine => "cosine",
+        proto::DistanceMetric::L2 => "l2",
+        proto::DistanceMetric::InnerProduct => "inner_product",
+        proto::DistanceMetric::Unspecified => "unspecified",
+    }
+}
+
+fn index_name(c: &proto::Collection) -> String {
+    match c.index.as_ref().and_then(|i| i.kind.as_ref()) {
+        Some(proto::index_settings::Kind::Hnsw(h)) => format!("hnsw m={} ef_c={}", h.m, h.ef_construction),
+        _ => "none (exact)".to_owned(),
+    }
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

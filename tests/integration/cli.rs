@@ -1,0 +1,350 @@
+//! The `fathom` command line, run as a real process against a real server.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use fathom_api::v1 as pb;
+use fathom_tests::{TestServer, fathom_binary};
+use sqlx::Connection;
+
+use crate::support::{collection_request, pseudo_random_vector};
+
+const DIM: usize = 16;
+
+fn fathom(server: &str, args: &[&str]) -> Output {
+    Command::new(fathom_binary())
+        .arg("--server")
+        .arg(server)
+        .args(args)
+        .output()
+        .expect("running fathom")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Writes `n` JSON Lines documents with awkward floats, nested metadata and unicode text.
+fn write_jsonl(path: &std::path::Path, n: usize) -> Vec<serde_json::Value> {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut records = Vec::with_capacity(n);
+    for i in 0..n {
+        let record = serde_json::json!({
+            "id": format!("doc-{i:05}"),
+            "vector": pseudo_random_vector(DIM, i as u64 + 1),
+            "text": format!("document {i} über vectors — {}", if i % 2 == 0 { "even" } else { "odd" }),
+            "metadata": {"n": i, "even": i % 2 == 0, "tags": ["a", format!("t{}", i % 7)], "nested": {"x": 0.25}},
+        });
+        serde_json::to_writer(&mut file, &record).unwrap();
+        file.write_all(b"\n").unwrap();
+        records.push(record);
+    }
+    file.flush().unwrap();
+    records
+}
+
+async fn server_with_collection() -> TestServer {
+    let server = TestServer::start().await;
+    server
+        .collections()
+        .await
+        .create_collection(collection_request("docs", DIM as u32, pb::DistanceMetric::Cosine))
+        .await
+        .unwrap();
+    server
+}
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("fathom-cli-{}-{name}", std::process::id()))
+}
+
+#[tokio::test]
+async fn import_then_export_gives_back_every_document_bit_for_bit() {
+    let server = server_with_collection().await;
+    let input = temp_path("roundtrip-in.jsonl");
+    let output = temp_path("roundtrip-out.jsonl");
+    let records = write_jsonl(&input, 20_000);
+    let url = server.url();
+    let (i, o) = (input.to_str().unwrap().to_owned(), output.to_str().unwrap().to_owned());
+    let imported = tokio::task::spawn_blocking(move || fathom(&url, &["import", "--collection", "docs", &i]))
+        .await
+        .unwrap();
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    assert!(
+        stderr(&imported).contains("imported 20000 documents"),
+        "{}",
+        stderr(&imported)
+    );
+    let url = server.url();
+    let exported = tokio::task::spawn_blocking(move || fathom(&url, &["export", "--collection", "docs", &o]))
+        .await
+        .unwrap();
+    assert!(exported.status.success(), "{}", stderr(&exported));
+
+    let lines = std::fs::read_to_string(&output).unwrap();
+    let exported: Vec<serde_json::Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(exported.len(), records.len());
+    for (original, back) in records.iter().zip(&exported) {
+        assert_eq!(back["id"], original["id"]);
+        assert_eq!(back["text"], original["text"]);
+        assert_eq!(back["metadata"], original["metadata"]);
+        let bits = |v: &serde_json::Value| -> Vec<u32> {
+            serde_json::from_value::<Vec<f32>>(v["vector"].clone())
+                .unwrap()
+                .iter()
+                .map(|x| x.to_bits())
+                .collect()
+        };
+        assert_eq!(bits(back), bits(original), "vector of {}", original["id"]);
+    }
+    let _ = std::fs::remove_file(input);
+    let _ = std::fs::remove_file(output);
+}
+
+async fn rows(db: &mut sqlx::PgConnection) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM fathom_data.docs")
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_killed_import_run_again_with_its_stream_id_ends_with_exactly_every_document() {
+    let server = server_with_collection().await;
+    let input = temp_path("killed.jsonl");
+    write_jsonl(&input, 20_000);
+    let args = [
+        "import",
+        "--collection",
+        "docs",
+        input.to_str().unwrap(),
+        "--stream-id",
+        "killed-1",
+        "--batch-size",
+        "100",
+    ];
+    let mut first = Command::new(fathom_binary())
+        .arg("--server")
+        .arg(server.url())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut db = sqlx::PgConnection::connect(&server.database_url).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while rows(&mut db).await < 2_000 {
+        assert!(tokio::time::Instant::now() < deadline, "the import never got going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let partial = rows(&mut db).await;
+    assert!(partial < 20_000, "killed before the end ({partial} rows)");
+
+    let url = server.url();
+    let owned: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let second = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = owned.iter().map(String::as_str).collect();
+        fathom(&url, &args)
+    })
+    .await
+    .unwrap();
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("skipped"),
+        "the rerun skips what was committed: {}",
+        stderr(&second)
+    );
+    assert_eq!(rows(&mut db).await, 20_000);
+    let _ = std::fs::remove_file(input);
+}
+
+#[tokio::test]
+async fn search_prints_hybrid_hits_with_per_leg_ranks_and_json_that_parses() {
+    let server = server_with_collection().await;
+    let input = temp_path("search.jsonl");
+    write_jsonl(&input, 200);
+    let vector_file = temp_path("query.json");
+    std::fs::write(
+        &vector_file,
+        serde_json::to_string(&pseudo_random_vector(DIM, 9)).unwrap(),
+    )
+    .unwrap();
+    let url = server.url();
+    let (i, v) = (
+        input.to_str().unwrap().to_owned(),
+        vector_file.to_str().unwrap().to_owned(),
+    );
+    let (table, json) = tokio::task::spawn_blocking(move || {
+        assert!(fathom(&url, &["import", "--collection", "docs", &i]).status.success());
+        let search = [
+            "search",
+            "--collection",
+            "docs",
+            "--text",
+            "even vectors",
+            "--vector-file",
+            &v,
+            "--limit",
+            "5",
+        ];
+        let table = fathom(&url, &search);
+        let json = fathom(&url, &[&search[..], &["--json"]].concat());
+        (table, json)
+    })
+    .await
+    .unwrap();
+    assert!(table.status.success(), "{}", stderr(&table));
+    let text = stdout(&table);
+    assert!(text.contains("vector rank") && text.contains("text rank"), "{text}");
+    assert!(
+        text.contains("doc-00008"),
+        "the nearest vector (seed 9 = doc-00008) is listed: {text}"
+    );
+    assert!(json.status.success(), "{}", stderr(&json));
+    let hits: Vec<serde_json::Value> = stdout(&json)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(hits.len(), 5);
+    assert!(
+        hits.iter()
+            .any(|h| h["vector_leg"]["rank"].is_number() && h["text_leg"]["rank"].is_number()),
+        "{hits:?}"
+    );
+    assert_eq!(
+        hits[0]["id"], "doc-00008",
+        "nearest and an even text match, it fuses first"
+    );
+}
+
+#[tokio::test]
+async fn every_subcommand_fails_with_one_clear_line() {
+    let server = server_with_collection().await;
+    let url = server.url();
+    let down = "http://127.0.0.1:9".to_owned();
+    let input = temp_path("errors.jsonl");
+    write_jsonl(&input, 3);
+    let i = input.to_str().unwrap().to_owned();
+    let cases: Vec<(String, Vec<String>, &str)> = vec![
+        (
+            down.clone(),
+            vec!["collections".into(), "list".into()],
+            "cannot connect",
+        ),
+        (
+            down.clone(),
+            vec!["import".into(), "-c".into(), "docs".into(), i.clone()],
+            "cannot connect",
+        ),
+        (
+            down.clone(),
+            vec!["export".into(), "-c".into(), "docs".into()],
+            "cannot connect",
+        ),
+        (
+            down.clone(),
+            vec!["search".into(), "-c".into(), "docs".into(), "--text".into(), "x".into()],
+            "cannot connect",
+        ),
+        (
+            url.clone(),
+            vec!["collections".into(), "get".into(), "nope".into()],
+            "NOT_FOUND",
+        ),
+        (
+            url.clone(),
+            vec!["collections".into(), "stats".into(), "nope".into()],
+            "NOT_FOUND",
+        ),
+        (
+            url.clone(),
+            vec!["collections".into(), "delete".into(), "nope".into()],
+            "NOT_FOUND",
+        ),
+        (
+            url.clone(),
+            vec![
+                "collections".into(),
+                "create".into(),
+                "Bad-Name".into(),
+                "-d".into(),
+                "3".into(),
+            ],
+            "INVALID_ARGUMENT",
+        ),
+        (
+            url.clone(),
+            vec!["import".into(), "-c".into(), "nope".into(), i.clone()],
+            "NOT_FOUND",
+        ),
+        (
+            url.clone(),
+            vec!["export".into(), "-c".into(), "nope".into()],
+            "NOT_FOUND",
+        ),
+        (
+            url.clone(),
+            vec!["search".into(), "-c".into(), "nope".into(), "--text".into(), "x".into()],
+            "NOT_FOUND",
+        ),
+        (
+            url.clone(),
+            vec![
+                "export".into(),
+                "-c".into(),
+                "docs".into(),
+                "--filter".into(),
+                "{not json".into(),
+            ],
+            "--filter is not valid JSON",
+        ),
+        (
+            url.clone(),
+            vec![
+                "search".into(),
+                "-c".into(),
+                "docs".into(),
+                "--text".into(),
+                "x".into(),
+                "--filter".into(),
+                "{\"a\": {\"$near\": 1}}".into(),
+            ],
+            "unknown operator",
+        ),
+        (
+            url.clone(),
+            vec![
+                "search".into(),
+                "-c".into(),
+                "docs".into(),
+                "--vector".into(),
+                "[1, 2]".into(),
+            ],
+            "dimension",
+        ),
+    ];
+    for (server, args, expected) in cases {
+        let output = tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            (fathom(&server, &args), args.join(" "))
+        });
+        let (output, shown) = output.await.unwrap();
+        assert!(!output.status.success(), "`fathom {shown}` should fail");
+        let err = stderr(&output);
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "`fathom {shown}` printed {lines:?}");
+        assert!(
+            lines[0].starts_with("fathom: ") && lines[0].contains(expected),
+            "`fathom {shown}`: {}",
+            lines[0]
+        );
+    }
+    let _ = std::fs::remove_file(input);
+}

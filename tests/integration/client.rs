@@ -1,0 +1,152 @@
+//! The Rust client against a real server: streaming through a database
+//! restart, filters that read naturally, scroll.
+
+use std::time::Duration;
+
+use fathom_client::filter::field;
+use fathom_client::{Client, Document, Filter, proto};
+use fathom_tests::{PrivateCluster, TestServer};
+use futures::StreamExt;
+
+use crate::support::pseudo_random_vector;
+
+fn documents(n: usize) -> impl futures::Stream<Item = Document> + Unpin + Send {
+    futures::stream::iter((0..n).map(|i| {
+        Document::new(format!("d{i:06}"), pseudo_random_vector(8, i as u64 + 1))
+            .text(format!("document number {i}"))
+            .metadata(serde_json::json!({"i": i, "lang": if i % 3 == 0 { "de" } else { "en" }}))
+            .unwrap()
+    }))
+}
+
+#[tokio::test]
+async fn upsert_stream_reconnects_through_a_database_restart_and_ends_exact() {
+    let cluster = PrivateCluster::start();
+    let server = TestServer::start_with(fathom_server::Config::new(
+        "127.0.0.1:0".parse().unwrap(),
+        cluster.url(),
+    ))
+    .await;
+    let client = Client::connect(server.url()).await.unwrap();
+    client.create_collection("docs", 8).send().await.unwrap();
+
+    let restart = {
+        let pg = cluster.pg.clone();
+        let url = cluster.url();
+        tokio::spawn(async move {
+            let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
+            loop {
+                let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM fathom_data.docs")
+                    .fetch_one(&mut db)
+                    .await
+                    .unwrap();
+                if rows >= 3_000 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            drop(db);
+            tokio::task::spawn_blocking(move || {
+                pg.stop(true).unwrap();
+                std::thread::sleep(Duration::from_millis(500));
+                pg.restart().unwrap();
+            })
+            .await
+            .unwrap();
+        })
+    };
+    let summary = client
+        .upsert_stream("docs", documents(30_000))
+        .stream_id("through-restart")
+        .batch_documents(100)
+        .send()
+        .await
+        .expect("the stream survives the restart");
+    restart.await.unwrap();
+    assert!(
+        summary.reconnects >= 1,
+        "the database restart forced a reconnect: {summary:?}"
+    );
+    assert_eq!(client.count("docs", "", None).await.unwrap(), 30_000);
+}
+
+#[tokio::test]
+async fn built_filters_select_what_they_say_in_search_count_and_scroll() {
+    let server = TestServer::start().await;
+    let client = Client::connect(server.url()).await.unwrap();
+    client.create_collection("docs", 8).send().await.unwrap();
+    let summary = client
+        .upsert_stream("docs", documents(300))
+        .batch_documents(64)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((summary.documents, summary.batches), (300, 5));
+
+    let german_low = field("lang").eq("de").and(field("i").lt(30));
+    assert_eq!(client.count("docs", "", Some(german_low.clone())).await.unwrap(), 10);
+    let mut hits = client
+        .search("docs")
+        .vector(pseudo_random_vector(8, 1))
+        .filter(german_low.clone())
+        .limit(50)
+        .send()
+        .await
+        .unwrap();
+    let mut seen = 0;
+    while let Some(hit) = hits.next().await {
+        let hit = hit.unwrap();
+        let i: usize = hit.id[1..].parse().unwrap();
+        assert!(i.is_multiple_of(3) && i < 30, "{} does not match the filter", hit.id);
+        seen += 1;
+    }
+    assert_eq!(seen, 10);
+
+    let request = proto::ScrollRequest {
+        collection: "docs".into(),
+        filter: Some(Filter::ids(["d000005", "d000001"]).into_proto()),
+        ..Default::default()
+    };
+    let ids: Vec<String> = client.scroll(request).map(|d| d.unwrap().id).collect().await;
+    assert_eq!(ids, ["d000001", "d000005"]);
+
+    let error = client
+        .search("docs")
+        .vector(vec![1.0])
+        .send()
+        .await
+        .err()
+        .expect("a wrong dimension is refused");
+    assert_eq!(error.code(), Some(tonic::Code::InvalidArgument));
+    assert_eq!(error.violations()[0].field, "vector");
+    assert!(error.to_string().starts_with("INVALID_ARGUMENT"), "{error}");
+}
+
+#[tokio::test]
+async fn a_refused_batch_stops_the_stream_with_its_violations() {
+    let server = TestServer::start().await;
+    let client = Client::connect(server.url()).await.unwrap();
+    client.create_collection("docs", 8).send().await.unwrap();
+    let mut bad = Document::new("bad", vec![0.0; 8]);
+    bad.0.vector[2] = f32::NAN;
+    let source = futures::stream::iter(vec![Document::new("ok", vec![1.0; 8]), bad]);
+    let error = client
+        .upsert_stream("docs", source)
+        .batch_documents(1)
+        .send()
+        .await
+        .unwrap_err();
+    let fathom_client::Error::BatchRejected {
+        sequence, violations, ..
+    } = &error
+    else {
+        panic!("{error:?}")
+    };
+    assert_eq!(*sequence, 2);
+    assert_eq!(violations[0].field, "documents[0].vector");
+    assert_eq!(
+        client.count("docs", "", None).await.unwrap(),
+        1,
+        "the batch before is stored"
+    );
+}
