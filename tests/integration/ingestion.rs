@@ -591,3 +591,23 @@ async fn scroll_returns_every_document_once_in_id_order_and_resumes_from_a_curso
     let tail = ids_of(docs.scroll(scroll(head.last().unwrap(), 0)).await.unwrap().into_inner()).await;
     assert_eq!([head, tail].concat(), expected);
 }
+
+#[tokio::test]
+async fn size_limits_are_resource_exhausted_naming_the_limit() {
+    let mut config = fathom_server::Config::new("127.0.0.1:0".parse().unwrap(), fathom_tests::fresh_database().await);
+    config.limits.max_message_bytes = 4096;
+    config.limits.max_batch_bytes = 2048;
+    let server = TestServer::start_with(config).await;
+    server.collections().await.create_collection(collection_request("docs", DIM as u32, pb::DistanceMetric::Cosine)).await.unwrap();
+    let status = upsert_error(&server, "docs", "", batch(0, 30)).await;
+    assert_violation(&status, Code::ResourceExhausted, "documents");
+    assert!(status.message().contains("2048"), "{}", status.message());
+
+    let mut client = server.documents().await;
+    let mut session = UpsertSession::open(&mut client, "docs", "", "").await.unwrap();
+    session.send(1, batch(0, 100)).await;
+    let status = session.next_ack().await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("4096"), "{}", status.message());
+    assert_eq!(committed_rows(&server.database_url, "docs").await, 0);
+}

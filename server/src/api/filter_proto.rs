@@ -109,7 +109,7 @@ fn convert_list(
 
 fn convert_condition(condition: &pb::FieldCondition, at: &str) -> Result<Filter, InvalidRequest> {
     let path = key_path(&condition.key, &format!("{at}.key"))?;
-    let scalar = |s: &pb::Scalar, name: &str| scalar(s, &format!("{at}.{name}"));
+    let scalar = |s: &pb::Scalar, name: &str| scalar_at(s, &format!("{at}.{name}"));
     let list = |l: &pb::ScalarList, name: &str| -> Result<Vec<Scalar>, InvalidRequest> {
         let at = format!("{at}.{name}.values");
         if l.values.is_empty() || l.values.len() > MAX_VALUES {
@@ -165,10 +165,6 @@ fn key_path(key: &str, at: &str) -> Result<Vec<String>, InvalidRequest> {
         ));
     }
     Ok(path)
-}
-
-fn scalar(s: &pb::Scalar, at: &str) -> Result<Scalar, InvalidRequest> {
-    scalar_at(s, at)
 }
 
 fn scalar_at(s: &pb::Scalar, at: &str) -> Result<Scalar, InvalidRequest> {

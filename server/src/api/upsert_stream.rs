@@ -75,7 +75,7 @@ async fn run(
     let (batches, mut pending) = mpsc::channel(limits.stream_buffered_batches.max(1));
     let reader = tokio::spawn(async move {
         loop {
-            let next = inbound.message().await.transpose();
+            let next = inbound.message().await.map_err(oversized_is_resource_exhausted).transpose();
             let end = !matches!(next, Some(Ok(_)));
             if let Some(next) = next
                 && batches.send(next).await.is_err()
@@ -112,6 +112,17 @@ async fn run(
     .await;
     reader.abort();
     outcome
+}
+
+/// tonic refuses a message above the decoding limit with OUT_OF_RANGE; gRPC
+/// calls that RESOURCE_EXHAUSTED, which is what clients look for. The message
+/// (which names the limit) stays.
+fn oversized_is_resource_exhausted(status: Status) -> Status {
+    if status.code() == tonic::Code::OutOfRange && status.message().contains("message length too large") {
+        Status::resource_exhausted(status.message().to_owned())
+    } else {
+        status
+    }
 }
 
 fn response(response: pb::upsert_stream_response::Response) -> pb::UpsertStreamResponse {

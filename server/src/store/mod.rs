@@ -68,11 +68,6 @@ impl Store {
             .map_err(|e| StoreError::Migration(e.to_string()))
     }
 
-    /// The pool, for the health probe's connect options.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
