@@ -11,6 +11,7 @@ pub mod domain;
 pub mod embedded_postgres;
 pub mod error;
 pub mod health;
+pub mod oversize;
 pub mod server;
 pub mod store;
 

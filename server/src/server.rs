@@ -121,6 +121,9 @@ impl Server {
         tracing::info!(address = %listener.local_addr()?, "fathom is serving gRPC");
         let served = tonic::transport::Server::builder()
             .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
+            .layer(tower::util::MapResponseLayer::new(
+                crate::oversize::oversized_is_resource_exhausted,
+            ))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

@@ -598,10 +598,18 @@ async fn size_limits_are_resource_exhausted_naming_the_limit() {
     config.limits.max_message_bytes = 4096;
     config.limits.max_batch_bytes = 2048;
     let server = TestServer::start_with(config).await;
-    server.collections().await.create_collection(collection_request("docs", DIM as u32, pb::DistanceMetric::Cosine)).await.unwrap();
+    server
+        .collections()
+        .await
+        .create_collection(collection_request("docs", DIM as u32, pb::DistanceMetric::Cosine))
+        .await
+        .unwrap();
     let status = upsert_error(&server, "docs", "", batch(0, 30)).await;
     assert_violation(&status, Code::ResourceExhausted, "documents");
     assert!(status.message().contains("2048"), "{}", status.message());
+    let status = upsert_error(&server, "docs", "", batch(0, 100)).await;
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("4096"), "{}", status.message());
 
     let mut client = server.documents().await;
     let mut session = UpsertSession::open(&mut client, "docs", "", "").await.unwrap();

@@ -16,7 +16,7 @@ pub struct FieldViolation {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The server answered with an error status.
-    #[error("{}: {message}{}", code_name(*.code), violations_suffix(.violations))]
+    #[error("{}: {message}{}", code_name(*.code), violations_suffix(.message, .violations))]
     Status {
         /// The gRPC code.
         code: Code,
@@ -26,7 +26,7 @@ pub enum Error {
         violations: Vec<FieldViolation>,
     },
     /// A streamed batch was refused; nothing of it was written.
-    #[error("batch {sequence} refused ({}): {message}{}", code_name(*.code), violations_suffix(.violations))]
+    #[error("batch {sequence} refused ({}): {message}{}", code_name(*.code), violations_suffix(.message, .violations))]
     BatchRejected {
         /// The batch's sequence number.
         sequence: u64,
@@ -38,7 +38,7 @@ pub enum Error {
         violations: Vec<FieldViolation>,
     },
     /// The server could not be reached.
-    #[error("cannot connect to {url} (is the server running?): {source}")]
+    #[error("cannot connect to {url} (is the server running?)")]
     Connect {
         /// The server URL.
         url: String,
@@ -77,15 +77,19 @@ pub fn code_name(code: Code) -> &'static str {
     }
 }
 
-fn violations_suffix(violations: &[FieldViolation]) -> String {
-    if violations.is_empty() {
-        return String::new();
-    }
+/// The violations the message does not already spell out (the server's
+/// message summarises the first few).
+fn violations_suffix(message: &str, violations: &[FieldViolation]) -> String {
     let listed: Vec<String> = violations
         .iter()
         .map(|v| format!("{}: {}", v.field, v.description))
+        .filter(|line| !message.contains(line.as_str()))
         .collect();
-    format!(" [{}]", listed.join("; "))
+    if listed.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", listed.join("; "))
+    }
 }
 
 impl Error {

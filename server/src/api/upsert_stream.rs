@@ -75,7 +75,11 @@ async fn run(
     let (batches, mut pending) = mpsc::channel(limits.stream_buffered_batches.max(1));
     let reader = tokio::spawn(async move {
         loop {
-            let next = inbound.message().await.map_err(oversized_is_resource_exhausted).transpose();
+            let next = inbound
+                .message()
+                .await
+                .map_err(oversized_is_resource_exhausted)
+                .transpose();
             let end = !matches!(next, Some(Ok(_)));
             if let Some(next) = next
                 && batches.send(next).await.is_err()

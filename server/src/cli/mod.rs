@@ -127,10 +127,24 @@ pub async fn run(cli: Cli) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("fathom: {error:#}");
+            eprintln!("fathom: {}", one_line(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and, where it adds something, its root cause, on one line.
+/// (Transport errors repeat their causes in their own messages, so the
+/// whole chain would say the same thing several times.)
+fn one_line(error: &anyhow::Error) -> String {
+    let message = error.to_string();
+    let root = error.root_cause().to_string();
+    let line = if message.contains(&root) {
+        message
+    } else {
+        format!("{message}: {root}")
+    };
+    line.replace('\n', " ")
 }
 
 /// Connects to `server`; "host:port" means plain-text HTTP/2.
