@@ -173,38 +173,23 @@ impl EmbeddedPostgres {
         run(start, "pg_ctl start").map(|_| ())
     }
 
+    /// Creates `database` unless it exists (no SQL text is built: `createdb`
+    /// takes the name as an argument).
     fn create_database(&self, database: &str) -> Result<(), EmbeddedPostgresError> {
-        let mut psql = self.command("psql");
-        psql.args([
+        let mut createdb = self.command("createdb");
+        createdb.args([
             "-h",
             "127.0.0.1",
             "-p",
             &self.port.to_string(),
             "-U",
             "postgres",
-            "-d",
-            "postgres",
-            "-tAc",
-        ])
-        .arg(format!(
-            "SELECT 1 FROM pg_database WHERE datname = '{}'",
-            database.replace('\'', "''")
-        ));
-        let exists = run(psql, "psql")?;
-        if String::from_utf8_lossy(&exists.stdout).trim() != "1" {
-            let mut createdb = self.command("createdb");
-            createdb.args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                database,
-            ]);
-            run(createdb, "createdb")?;
+            database,
+        ]);
+        match run(createdb, "createdb") {
+            Err(EmbeddedPostgresError::Tool { stderr, .. }) if stderr.contains("already exists") => Ok(()),
+            outcome => outcome.map(|_| ()),
         }
-        Ok(())
     }
 
     /// A command for one of the cluster's tools, run as the unprivileged
