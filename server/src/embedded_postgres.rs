@@ -65,6 +65,8 @@ pub struct EmbeddedPostgres {
     home: PathBuf,
     port: u16,
     durability: Durability,
+    /// Extra `-c name=value` settings, applied after Fathom's own.
+    settings: Vec<(String, String)>,
 }
 
 impl EmbeddedPostgres {
@@ -85,7 +87,29 @@ impl EmbeddedPostgres {
             home: absolute(home)?,
             port,
             durability,
+            settings: Vec::new(),
         })
+    }
+
+    /// Adds server settings, each passed as `-c name=value` when the cluster
+    /// starts (after Fathom's own, so a setting given here wins). For
+    /// clusters with a purpose, such as the benchmark's memory and WAL
+    /// sizes; they apply to this start only and are not written to
+    /// `postgresql.conf`. Values are shell-quoted, so any text is safe.
+    pub fn with_settings<I, N, V>(mut self, settings: I) -> Self
+    where
+        I: IntoIterator<Item = (N, V)>,
+        N: Into<String>,
+        V: Into<String>,
+    {
+        self.settings
+            .extend(settings.into_iter().map(|(name, value)| (name.into(), value.into())));
+        self
+    }
+
+    /// The extra settings given with [`Self::with_settings`], in order.
+    pub fn settings(&self) -> &[(String, String)] {
+        &self.settings
     }
 
     /// The port on 127.0.0.1.
@@ -161,6 +185,10 @@ impl EmbeddedPostgres {
         );
         if self.durability == Durability::Ephemeral {
             options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+        }
+        for (name, value) in &self.settings {
+            // pg_ctl hands these options to a shell.
+            options.push_str(&format!(" -c {}={}", shell_quote(name), shell_quote(value)));
         }
         let mut start = self.command("pg_ctl");
         start
@@ -241,6 +269,11 @@ fn grant_traversal(dir: &Path) -> Result<(), EmbeddedPostgresError> {
     Ok(())
 }
 
+/// Quotes `text` as one word for a POSIX shell.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
 fn is_root() -> bool {
     // /proc/self belongs to our effective uid; no libc call needed.
     std::fs::metadata("/proc/self")
@@ -268,5 +301,16 @@ fn run(mut command: Command, tool: &str) -> Result<Output, EmbeddedPostgresError
             status: output.status.to_string(),
             stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_reach_the_shell_as_single_words() {
+        assert_eq!(shell_quote("2GB"), "'2GB'");
+        assert_eq!(shell_quote("it's; rm -rf /"), "'it'\\''s; rm -rf /'");
     }
 }

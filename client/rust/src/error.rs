@@ -26,7 +26,7 @@ pub enum Error {
         violations: Vec<FieldViolation>,
     },
     /// A streamed batch was refused; nothing of it was written.
-    #[error("batch {sequence} refused ({}): {message}{}", code_name(*.code), violations_suffix(.message, .violations))]
+    #[error("batch {sequence} refused ({}): {message}{}; refused ids: {}", code_name(*.code), violations_suffix(.message, .violations), .document_ids.join(", "))]
     BatchRejected {
         /// The batch's sequence number.
         sequence: u64,
@@ -36,6 +36,8 @@ pub enum Error {
         message: String,
         /// Field violations naming the documents.
         violations: Vec<FieldViolation>,
+        /// Ids of the documents the violations name.
+        document_ids: Vec<String>,
     },
     /// The server could not be reached.
     #[error("cannot connect to {url} (is the server running?)")]

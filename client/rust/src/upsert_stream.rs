@@ -113,8 +113,12 @@ impl<S: Stream<Item = Document> + Unpin + Send> UpsertStreamBuilder<S> {
     }
 
     /// Streams every document in; returns when all are acknowledged.
-    /// A refused batch stops the stream with [`Error::BatchRejected`]; the
-    /// batches acknowledged before it are stored.
+    ///
+    /// A refused batch stops the stream: nothing new is sent, the batches
+    /// already in flight are acknowledged, then [`Error::BatchRejected`]
+    /// names the refused documents. Every other batch sent is stored. A
+    /// refused batch is never written, not even when the stream id is
+    /// resumed later: correct those documents and write them again.
     pub async fn send(mut self) -> Result<UpsertSummary, Error> {
         let started = Instant::now();
         let mut state = State {
@@ -122,6 +126,7 @@ impl<S: Stream<Item = Document> + Unpin + Send> UpsertStreamBuilder<S> {
             next_sequence: None,
             pending: None,
             source_done: false,
+            rejection: None,
             summary: UpsertSummary::default(),
         };
         loop {
@@ -191,7 +196,7 @@ impl<S: Stream<Item = Document> + Unpin + Send> UpsertStreamBuilder<S> {
         }
         let mut requests = Some(requests);
         loop {
-            while state.window.len() < self.in_flight && !state.source_done {
+            while state.window.len() < self.in_flight && !state.source_done && state.rejection.is_none() {
                 let Some(documents) = self.cut_batch(state).await else {
                     break;
                 };
@@ -201,6 +206,11 @@ impl<S: Stream<Item = Document> + Unpin + Send> UpsertStreamBuilder<S> {
                     send_batch(sender, sequence, documents.clone()).await?;
                 }
                 state.window.push_back((sequence, documents));
+            }
+            if state.window.is_empty()
+                && let Some(rejection) = state.rejection.take()
+            {
+                return Err(rejection);
             }
             if state.window.is_empty() && state.source_done {
                 requests = None; // Half-close: the server ends the stream.
@@ -227,19 +237,17 @@ impl<S: Stream<Item = Document> + Unpin + Send> UpsertStreamBuilder<S> {
                 )));
             }
             if let Some(rejection) = ack.rejection {
-                return Err(Error::BatchRejected {
-                    sequence,
-                    code: tonic::Code::from_i32(rejection.code),
-                    message: rejection.message,
-                    violations: rejection
-                        .violations
-                        .into_iter()
-                        .map(|v| crate::FieldViolation {
-                            field: v.field,
-                            description: v.description,
-                        })
-                        .collect(),
-                });
+                // Stop sending; the batches already in flight still get
+                // their acks, so when this returns every sent batch is either
+                // committed or refused. A refused batch is never retried,
+                // not even by resuming the stream id.
+                state
+                    .rejection
+                    .get_or_insert_with(|| rejected(sequence, rejection, &documents));
+                if state.window.is_empty() {
+                    return Err(state.rejection.take().expect("just set"));
+                }
+                continue;
             }
             state.summary.documents += if ack.already_committed {
                 documents.len() as u64
@@ -289,7 +297,41 @@ struct State {
     /// A document read from the source that did not fit the last batch.
     pending: Option<pb::Document>,
     source_done: bool,
+    /// The first refusal; once set, no new batch is sent.
+    rejection: Option<Error>,
     summary: UpsertSummary,
+}
+
+/// The error for a refused batch, naming the refused documents by id.
+fn rejected(sequence: u64, rejection: pb::BatchRejection, documents: &[pb::Document]) -> Error {
+    let mut document_ids: Vec<String> = rejection
+        .violations
+        .iter()
+        .filter_map(|v| {
+            v.field
+                .strip_prefix("documents[")?
+                .split(']')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .filter_map(|index| documents.get(index).map(|d| d.id.clone()))
+        .collect();
+    document_ids.dedup();
+    Error::BatchRejected {
+        sequence,
+        code: tonic::Code::from_i32(rejection.code),
+        message: rejection.message,
+        violations: rejection
+            .violations
+            .into_iter()
+            .map(|v| crate::FieldViolation {
+                field: v.field,
+                description: v.description,
+            })
+            .collect(),
+        document_ids,
+    }
 }
 
 async fn send_batch(
