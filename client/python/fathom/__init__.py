@@ -1,0 +1,61 @@
+"""Python client for Fathom, the gRPC vector-search server.
+
+Quick start::
+
+    from fathom import Client
+
+    client = Client("127.0.0.1:50051")
+    docs = client.create_collection("quickstart", dimension=3)
+    docs.upsert(["a", "b"], [[1, 0, 0], [0, 1, 0]], texts=["red fox", "blue sky"])
+    for hit in docs.search(vector=[1, 0, 0], text="fox", filter={"lang": "en"}):
+        print(hit.id, hit.score, hit.vector_rank, hit.text_rank)
+
+The generated protobuf modules live in :mod:`fathom.v1`.
+"""
+
+from fathom.aio import AsyncClient, AsyncCollection
+from fathom.client import DEFAULT_TARGET, Client, Collection
+from fathom.errors import FathomError, FieldViolation, UpsertRejectedError
+from fathom.filters import FilterError, FilterSpec, to_filter
+from fathom.models import (
+    RRF,
+    CollectionInfo,
+    CollectionStats,
+    Document,
+    FusionSpec,
+    HnswIndex,
+    Hit,
+    IndexSpec,
+    Metric,
+    NoIndex,
+    RelativeScore,
+    UpsertSummary,
+)
+
+__all__ = [
+    "DEFAULT_TARGET",
+    "AsyncClient",
+    "AsyncCollection",
+    "Client",
+    "Collection",
+    "CollectionInfo",
+    "CollectionStats",
+    "Document",
+    "FathomError",
+    "FieldViolation",
+    "FilterError",
+    "FilterSpec",
+    "FusionSpec",
+    "Hit",
+    "HnswIndex",
+    "IndexSpec",
+    "Metric",
+    "NoIndex",
+    "RRF",
+    "RelativeScore",
+    "UpsertRejectedError",
+    "UpsertSummary",
+    "to_filter",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,559 @@
+"""Conversions between the Python-facing types and the generated messages.
+
+Shared by the sync and asyncio clients; no I/O happens here.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import numbers
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from google.protobuf import struct_pb2
+
+from fathom._time import from_timestamp, rfc3339
+from fathom.filters import FilterSpec, to_filter
+from fathom.models import (
+    RRF,
+    CollectionInfo,
+    CollectionStats,
+    Document,
+    FusionSpec,
+    HnswIndex,
+    Hit,
+    IndexSpec,
+    Metric,
+    NoIndex,
+    RelativeScore,
+    VectorLike,
+)
+from fathom.v1 import collections_pb2, documents_pb2, filter_pb2, search_pb2
+
+_METRICS: dict[str, collections_pb2.DistanceMetric] = {
+    "cosine": collections_pb2.DISTANCE_METRIC_COSINE,
+    "l2": collections_pb2.DISTANCE_METRIC_L2,
+    "inner_product": collections_pb2.DISTANCE_METRIC_INNER_PRODUCT,
+}
+_METRIC_NAMES: dict[int, Metric] = {
+    collections_pb2.DISTANCE_METRIC_COSINE: "cosine",
+    collections_pb2.DISTANCE_METRIC_L2: "l2",
+    collections_pb2.DISTANCE_METRIC_INNER_PRODUCT: "inner_product",
+}
+_INCLUDE_FIELDS = ("text", "metadata", "vector")
+_MAX_SAFE_INT = 2**53
+
+
+# -- collections ---------------------------------------------------------------
+
+
+def metric_pb(metric: str) -> collections_pb2.DistanceMetric:
+    """Maps ``"cosine"``, ``"l2"`` or ``"inner_product"`` to the proto enum."""
+    try:
+        return _METRICS[metric]
+    except KeyError:
+        raise ValueError(
+            f"unknown metric {metric!r}: expected one of {', '.join(_METRICS)}"
+        ) from None
+
+
+def index_pb(index: IndexSpec | collections_pb2.IndexSettings | None) -> collections_pb2.IndexSettings | None:
+    """Builds ``IndexSettings``; ``None`` leaves it to the server (HNSW defaults)."""
+    if index is None:
+        return None
+    if isinstance(index, collections_pb2.IndexSettings):
+        return index
+    if index == "hnsw":
+        index = HnswIndex()
+    elif index == "none":
+        index = NoIndex()
+    if isinstance(index, HnswIndex):
+        return collections_pb2.IndexSettings(
+            hnsw=collections_pb2.HnswIndex(m=index.m, ef_construction=index.ef_construction)
+        )
+    if isinstance(index, NoIndex):
+        return collections_pb2.IndexSettings(none=collections_pb2.NoIndex())
+    raise ValueError(f"unknown index {index!r}: expected 'hnsw', 'none', HnswIndex or NoIndex")
+
+
+def create_collection_request(
+    name: str,
+    dimension: int,
+    metric: str,
+    language: str,
+    multi_tenant: bool,
+    index: IndexSpec | collections_pb2.IndexSettings | None,
+) -> collections_pb2.CreateCollectionRequest:
+    """Builds a ``CreateCollectionRequest``."""
+    request = collections_pb2.CreateCollectionRequest(
+        name=name,
+        dimension=dimension,
+        metric=metric_pb(metric),
+        text_language=language,
+        multi_tenant=multi_tenant,
+    )
+    settings = index_pb(index)
+    if settings is not None:
+        request.index.CopyFrom(settings)
+    return request
+
+
+def collection_info(pb: collections_pb2.Collection) -> CollectionInfo:
+    """Converts a ``Collection`` message."""
+    index: HnswIndex | NoIndex
+    if pb.index.WhichOneof("kind") == "none":
+        index = NoIndex()
+    else:
+        index = HnswIndex(m=pb.index.hnsw.m, ef_construction=pb.index.hnsw.ef_construction)
+    return CollectionInfo(
+        name=pb.name,
+        dimension=pb.dimension,
+        metric=_METRIC_NAMES.get(pb.metric, "cosine") if pb.metric else "cosine",
+        index=index,
+        language=pb.text_language,
+        multi_tenant=pb.multi_tenant,
+        create_time=from_timestamp(pb.create_time) if pb.HasField("create_time") else None,
+    )
+
+
+def collection_stats(pb: collections_pb2.GetCollectionStatsResponse) -> CollectionStats:
+    """Converts a ``GetCollectionStatsResponse``."""
+    return CollectionStats(
+        name=pb.name,
+        document_count=pb.document_count,
+        table_bytes=pb.table_bytes,
+        index_bytes=pb.index_bytes,
+        total_bytes=pb.total_bytes,
+    )
+
+
+# -- values --------------------------------------------------------------------
+
+
+def vector_values(vector: VectorLike | Iterable[float]) -> list[float]:
+    """A vector as a list of Python floats (numpy arrays via ``tolist()``)."""
+    tolist = getattr(vector, "tolist", None)
+    values: Any = tolist() if callable(tolist) else vector
+    if isinstance(values, (str, bytes, Mapping)):
+        raise TypeError(f"a vector is a sequence of numbers, got {type(vector).__name__}")
+    return [float(x) for x in values]
+
+
+def json_value(value: Any) -> Any:
+    """Makes a metadata value JSON-compatible for a ``Struct``.
+
+    Datetimes become RFC 3339 UTC strings (comparable with timestamp
+    bounds), tuples and sets become lists, numpy scalars become numbers.
+    """
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, _dt.date):
+        return rfc3339(value)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"metadata keys must be strings, got {key!r}")
+            out[key] = json_value(item)
+        return out
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [json_value(item) for item in value]
+    item = getattr(value, "item", None)  # numpy scalar
+    if callable(item):
+        return json_value(item())
+    tolist = getattr(value, "tolist", None)  # numpy array
+    if callable(tolist):
+        return json_value(tolist())
+    raise TypeError(f"metadata values must be JSON-like, got {type(value).__name__}")
+
+
+def to_struct(metadata: Mapping[str, Any]) -> struct_pb2.Struct:
+    """Converts a metadata dict into a ``google.protobuf.Struct``."""
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+    struct = struct_pb2.Struct()
+    struct.update(json_value(metadata))
+    return struct
+
+
+def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """Converts a ``Struct`` into a dict.
+
+    JSON numbers arrive as doubles; integral ones (below 2**53) become ``int``
+    so that ``{"year": 2024}`` round-trips as written.
+    """
+    return {key: _from_value(value) for key, value in struct.fields.items()}
+
+
+def _from_value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        number = value.number_value
+        if math.isfinite(number) and number.is_integer() and abs(number) < _MAX_SAFE_INT:
+            return int(number)
+        return number
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return from_struct(value.struct_value)
+    if kind == "list_value":
+        return [_from_value(item) for item in value.list_value.values]
+    return None
+
+
+# -- documents -----------------------------------------------------------------
+
+
+def document_pb(
+    id: str,
+    vector: VectorLike | Iterable[float],
+    text: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    tenant: str | None = None,
+) -> documents_pb2.Document:
+    """Builds a ``Document`` message."""
+    if not isinstance(id, str):
+        raise TypeError(f"document ids are strings, got {type(id).__name__}")
+    doc = documents_pb2.Document(id=id, vector=vector_values(vector), text=text or "")
+    if metadata:
+        doc.metadata.CopyFrom(to_struct(metadata))
+    if tenant:
+        doc.tenant = tenant
+    return doc
+
+
+def columns_to_documents(
+    ids: Iterable[str],
+    vectors: Iterable[VectorLike],
+    texts: Iterable[str | None] | None,
+    metadatas: Iterable[Mapping[str, Any] | None] | None,
+) -> Iterator[documents_pb2.Document]:
+    """Zips column inputs into ``Document`` messages, lazily.
+
+    Lengths are checked now where the inputs have a length, and while zipping
+    otherwise.
+    """
+    columns: dict[str, Any] = {"ids": ids, "vectors": vectors}
+    if texts is not None:
+        columns["texts"] = texts
+    if metadatas is not None:
+        columns["metadatas"] = metadatas
+    lengths = {name: len(col) for name, col in columns.items() if hasattr(col, "__len__")}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(
+            "ids, vectors, texts and metadatas must have the same length, got "
+            + ", ".join(f"{name}={n}" for name, n in lengths.items())
+        )
+    return _zip_columns(columns)
+
+
+def _zip_columns(columns: dict[str, Any]) -> Iterator[documents_pb2.Document]:
+    names = list(columns)
+    for row in zip(*columns.values(), strict=True):
+        values = dict(zip(names, row))
+        yield document_pb(
+            values["ids"], values["vectors"], values.get("texts"), values.get("metadatas")
+        )
+
+
+def dict_to_document(item: Mapping[str, Any], position: int = 0) -> documents_pb2.Document:
+    """Converts a dict with ``id``, ``vector`` and optional ``text``,
+    ``metadata`` and ``tenant`` into a ``Document`` message."""
+    if not isinstance(item, Mapping):
+        raise TypeError(f"document #{position} is a {type(item).__name__}, not a dict")
+    try:
+        return document_pb(
+            item["id"], item["vector"], item.get("text"), item.get("metadata"), item.get("tenant")
+        )
+    except KeyError as missing:
+        raise ValueError(f"document #{position} has no {missing.args[0]!r} key") from None
+
+
+def dicts_to_documents(
+    items: Iterable[Mapping[str, Any]],
+) -> Iterator[documents_pb2.Document]:
+    """Converts dicts (see :func:`dict_to_document`) into messages, lazily."""
+    for position, item in enumerate(items):
+        yield dict_to_document(item, position)
+
+
+def upsert_request(
+    collection: str, tenant: str | None, docs: Iterable[documents_pb2.Document]
+) -> documents_pb2.UpsertRequest:
+    """Builds an ``UpsertRequest`` (the unary, one-batch write)."""
+    return documents_pb2.UpsertRequest(collection=collection, tenant=tenant or "", documents=docs)
+
+
+BATCH_DOCUMENT_OVERHEAD = 8
+"""Bytes added to each document's encoded size when cutting batches (its tag
+and length in the batch message), as in the Rust client."""
+
+
+def document_size(doc: documents_pb2.Document) -> int:
+    """A document's size in a batch, as counted against ``batch_bytes``."""
+    return doc.ByteSize() + BATCH_DOCUMENT_OVERHEAD
+
+
+def check_batch_limits(batch_size: int, batch_bytes: int) -> None:
+    """Refuses batch limits below 1."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if batch_bytes < 1:
+        raise ValueError(f"batch_bytes must be at least 1, got {batch_bytes}")
+
+
+def batched(
+    docs: Iterable[documents_pb2.Document], batch_size: int, batch_bytes: int
+) -> Iterator[list[documents_pb2.Document]]:
+    """Cuts documents into batches of at most ``batch_size`` documents and
+    ``batch_bytes`` bytes (by :func:`document_size`; a larger document is a
+    batch of its own). Limits are checked now; the input is read lazily.
+
+    The cut depends only on the documents and the two limits, the same rule
+    as the Rust client, so a resumed upsert finds its batches again.
+    """
+    check_batch_limits(batch_size, batch_bytes)
+    return _batches(iter(docs), batch_size, batch_bytes)
+
+
+def _batches(
+    docs: Iterator[documents_pb2.Document], batch_size: int, batch_bytes: int
+) -> Iterator[list[documents_pb2.Document]]:
+    cutter = BatchCutter(batch_size, batch_bytes)
+    for doc in docs:
+        full = cutter.add(doc)
+        if full is not None:
+            yield full
+    last = cutter.flush()
+    if last is not None:
+        yield last
+
+
+class BatchCutter:
+    """The batching rule of :func:`batched`, fed one document at a time (for
+    sync and async sources alike)."""
+
+    def __init__(self, batch_size: int, batch_bytes: int) -> None:
+        self._max_documents = batch_size
+        self._max_bytes = batch_bytes
+        self._batch: list[documents_pb2.Document] = []
+        self._bytes = 0
+
+    def add(self, doc: documents_pb2.Document) -> list[documents_pb2.Document] | None:
+        """Adds a document; returns a batch when one is complete."""
+        size = document_size(doc)
+        full = None
+        if self._batch and self._bytes + size > self._max_bytes:
+            full = self._take()
+        self._batch.append(doc)
+        self._bytes += size
+        if len(self._batch) >= self._max_documents:
+            # Only when `doc` did not start a new batch (batch_size >= 2 then),
+            # or batch_size is 1 (and the previous batch was cut already).
+            full = self._take()
+        return full
+
+    def flush(self) -> list[documents_pb2.Document] | None:
+        """The last, partial batch, if any."""
+        return self._take() if self._batch else None
+
+    def _take(self) -> list[documents_pb2.Document]:
+        batch, self._batch, self._bytes = self._batch, [], 0
+        return batch
+
+
+def include_pb(include: Iterable[str] | None) -> documents_pb2.Include | None:
+    """Builds ``Include`` from field names (``"text"``, ``"metadata"``,
+    ``"vector"``); ``None`` keeps the server's default."""
+    if include is None:
+        return None
+    if isinstance(include, str):
+        include = [include]
+    names = set(include)
+    unknown = names.difference(_INCLUDE_FIELDS)
+    if unknown:
+        raise ValueError(
+            f"unknown include field(s) {sorted(unknown)}: expected {', '.join(_INCLUDE_FIELDS)}"
+        )
+    return documents_pb2.Include(
+        text="text" in names, metadata="metadata" in names, vector="vector" in names
+    )
+
+
+def document_from_pb(pb: documents_pb2.Document) -> Document:
+    """Converts a ``Document`` message."""
+    return Document(
+        id=pb.id,
+        vector=list(pb.vector) or None,
+        text=pb.text,
+        metadata=from_struct(pb.metadata),
+        tenant=pb.tenant or None,
+    )
+
+
+def filter_pb(filter: FilterSpec | filter_pb2.Filter | None) -> filter_pb2.Filter | None:
+    """Translates an optional filter dict."""
+    return None if filter is None else to_filter(filter)
+
+
+def get_request(
+    collection: str, tenant: str | None, ids: Sequence[str], include: Iterable[str] | None
+) -> documents_pb2.GetRequest:
+    """Builds a ``GetRequest``."""
+    if isinstance(ids, str):
+        raise TypeError("ids must be a list of strings, not a string")
+    request = documents_pb2.GetRequest(collection=collection, tenant=tenant or "", ids=list(ids))
+    included = include_pb(include)
+    if included is not None:
+        request.include.CopyFrom(included)
+    return request
+
+
+def delete_request(
+    collection: str,
+    tenant: str | None,
+    ids: Sequence[str] | None,
+    filter: FilterSpec | filter_pb2.Filter | None,
+) -> documents_pb2.DeleteRequest:
+    """Builds a ``DeleteRequest``; exactly one of ``ids`` and ``filter``."""
+    if (ids is None) == (filter is None):
+        raise ValueError("delete needs exactly one of ids= and filter=")
+    request = documents_pb2.DeleteRequest(collection=collection, tenant=tenant or "")
+    if ids is not None:
+        if isinstance(ids, str):
+            raise TypeError("ids must be a list of strings, not a string")
+        request.ids.ids.extend(ids)
+    else:
+        request.filter.CopyFrom(to_filter(filter))  # type: ignore[arg-type]
+    return request
+
+
+def count_request(
+    collection: str, tenant: str | None, filter: FilterSpec | filter_pb2.Filter | None
+) -> documents_pb2.CountRequest:
+    """Builds a ``CountRequest``."""
+    request = documents_pb2.CountRequest(collection=collection, tenant=tenant or "")
+    translated = filter_pb(filter)
+    if translated is not None:
+        request.filter.CopyFrom(translated)
+    return request
+
+
+def scroll_request(
+    collection: str,
+    tenant: str | None,
+    filter: FilterSpec | filter_pb2.Filter | None,
+    include: Iterable[str] | None,
+    limit: int | None,
+    after_id: str | None,
+) -> documents_pb2.ScrollRequest:
+    """Builds a ``ScrollRequest``."""
+    request = documents_pb2.ScrollRequest(
+        collection=collection, tenant=tenant or "", after_id=after_id or "", limit=limit or 0
+    )
+    translated = filter_pb(filter)
+    if translated is not None:
+        request.filter.CopyFrom(translated)
+    included = include_pb(include)
+    if included is not None:
+        request.include.CopyFrom(included)
+    return request
+
+
+# -- search --------------------------------------------------------------------
+
+
+def fusion_pb(fusion: FusionSpec | search_pb2.Fusion | None) -> search_pb2.Fusion | None:
+    """Builds ``Fusion`` from ``"rrf"``, ``"relative_score"``, :class:`RRF`
+    or :class:`RelativeScore`; ``None`` keeps the server default (RRF)."""
+    if fusion is None:
+        return None
+    if isinstance(fusion, search_pb2.Fusion):
+        return fusion
+    if fusion == "rrf":
+        fusion = RRF()
+    elif fusion == "relative_score":
+        fusion = RelativeScore()
+    if isinstance(fusion, RRF):
+        rrf = search_pb2.ReciprocalRankFusion()
+        if fusion.k is not None:
+            rrf.k = fusion.k
+        if fusion.vector_weight is not None:
+            rrf.vector_weight = fusion.vector_weight
+        if fusion.text_weight is not None:
+            rrf.text_weight = fusion.text_weight
+        return search_pb2.Fusion(rrf=rrf)
+    if isinstance(fusion, RelativeScore):
+        relative = search_pb2.RelativeScoreFusion()
+        if fusion.alpha is not None:
+            relative.alpha = fusion.alpha
+        return search_pb2.Fusion(relative_score=relative)
+    raise ValueError(
+        f"unknown fusion {fusion!r}: expected 'rrf', 'relative_score', RRF(...) or RelativeScore(...)"
+    )
+
+
+def search_request(
+    collection: str,
+    tenant: str | None,
+    *,
+    vector: VectorLike | Iterable[float] | None,
+    text: str | None,
+    filter: FilterSpec | filter_pb2.Filter | None,
+    limit: int,
+    fusion: FusionSpec | search_pb2.Fusion | None,
+    include: Iterable[str] | None,
+    candidates: int | None,
+    exact: bool,
+    ef_search: int | None,
+    score_threshold: float | None,
+) -> search_pb2.SearchRequest:
+    """Builds a ``SearchRequest``; at least one of ``vector`` and ``text``."""
+    if vector is None and text is None:
+        raise ValueError("search needs a vector, a text, or both")
+    request = search_pb2.SearchRequest(
+        collection=collection, tenant=tenant or "", limit=limit, candidates=candidates or 0
+    )
+    if vector is not None:
+        request.vector.extend(vector_values(vector))
+    if text is not None:
+        request.text = text
+    translated = filter_pb(filter)
+    if translated is not None:
+        request.filter.CopyFrom(translated)
+    fused = fusion_pb(fusion)
+    if fused is not None:
+        request.fusion.CopyFrom(fused)
+    included = include_pb(include)
+    if included is not None:
+        request.include.CopyFrom(included)
+    if score_threshold is not None:
+        request.score_threshold = score_threshold
+    if exact or ef_search:
+        request.params.CopyFrom(search_pb2.VectorSearchParams(exact=exact, ef_search=ef_search or 0))
+    return request
+
+
+def hit_from_pb(pb: search_pb2.SearchHit) -> Hit:
+    """Converts a ``SearchHit`` message."""
+    vector_leg = pb.vector_leg if pb.HasField("vector_leg") else None
+    text_leg = pb.text_leg if pb.HasField("text_leg") else None
+    return Hit(
+        id=pb.id,
+        score=pb.score,
+        vector_rank=vector_leg.rank if vector_leg is not None else None,
+        vector_score=vector_leg.score if vector_leg is not None else None,
+        text_rank=text_leg.rank if text_leg is not None else None,
+        text_score=text_leg.score if text_leg is not None else None,
+        text=pb.text,
+        metadata=from_struct(pb.metadata),
+        vector=list(pb.vector) or None,
+        tenant=pb.tenant or None,
+    )

@@ -1,0 +1,665 @@
+"""Synchronous Fathom client (``grpc``).
+
+Example::
+
+    from fathom import Client
+
+    with Client("127.0.0.1:50051") as client:
+        docs = client.create_collection("articles", dimension=3)
+        docs.upsert(["a", "b"], [[1, 0, 0], [0, 1, 0]], texts=["red fox", "blue sky"])
+        print(docs.search(vector=[1, 0, 0], text="fox", limit=5))
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import grpc
+
+from fathom import _convert
+from fathom._upsert import (
+    DEFAULT_BATCH_BYTES,
+    DEFAULT_BATCH_SIZE,
+    RECONNECT_DELAYS,
+    ProgressCallback,
+    UpsertSession,
+    protocol_error,
+)
+from fathom.errors import FathomError
+from fathom.filters import FilterSpec
+from fathom.models import (
+    CollectionInfo,
+    CollectionStats,
+    Document,
+    FusionSpec,
+    Hit,
+    IndexSpec,
+    UpsertSummary,
+    VectorLike,
+)
+from fathom.v1 import (
+    collections_pb2,
+    collections_pb2_grpc,
+    documents_pb2,
+    documents_pb2_grpc,
+    filter_pb2,
+    search_pb2,
+    search_pb2_grpc,
+)
+
+__all__ = ["Client", "Collection", "DEFAULT_TARGET", "channel_options"]
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+"""Where ``make run`` serves Fathom."""
+
+_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+T = TypeVar("T")
+
+
+def channel_options(extra: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, Any]]:
+    """gRPC channel options: 64 MiB messages (the server's limit), plus ``extra``."""
+    return [
+        ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+        *extra,
+    ]
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Re-raises gRPC errors as :class:`FathomError`."""
+    try:
+        yield
+    except grpc.RpcError as error:
+        raise FathomError.from_rpc_error(error) from error
+
+
+class Client:
+    """A connection to a Fathom server.
+
+    Args:
+        target: ``host:port`` of the server.
+        credentials: TLS channel credentials; ``None`` for plaintext.
+        timeout: Deadline in seconds for unary calls and searches (``None``:
+            no deadline). Streams (upsert, scroll) have no deadline.
+        metadata: gRPC metadata sent with every call, such as auth headers.
+        options: Extra gRPC channel options.
+        channel: Use this channel instead of opening one (the other
+            connection arguments are then ignored; ``close`` closes it).
+        reconnect_delays: Pauses (seconds) before each reconnect of a
+            resumable upsert or a scroll after UNAVAILABLE; the length is the
+            number of attempts without progress. Default ``(0.2, 0.5, 1, 2, 4)``.
+
+    The client is thread-safe and may be used as a context manager.
+    """
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        timeout: float | None = 30.0,
+        metadata: Sequence[tuple[str, str]] = (),
+        options: Sequence[tuple[str, Any]] = (),
+        channel: grpc.Channel | None = None,
+        reconnect_delays: Sequence[float] = RECONNECT_DELAYS,
+    ) -> None:
+        if channel is None:
+            opts = channel_options(options)
+            channel = (
+                grpc.secure_channel(target, credentials, opts)
+                if credentials is not None
+                else grpc.insecure_channel(target, opts)
+            )
+        self.target = target
+        self.timeout = timeout
+        self.metadata: tuple[tuple[str, str], ...] = tuple(metadata)
+        self.reconnect_delays: tuple[float, ...] = tuple(reconnect_delays)
+        self._channel = channel
+        self._collections = collections_pb2_grpc.CollectionsStub(channel)  # type: ignore[no-untyped-call]
+        self._documents = documents_pb2_grpc.DocumentsStub(channel)  # type: ignore[no-untyped-call]
+        self._search = search_pb2_grpc.SearchStub(channel)  # type: ignore[no-untyped-call]
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def close(self) -> None:
+        """Closes the channel."""
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.target!r})"
+
+    # -- collections ---------------------------------------------------------
+
+    def create_collection(
+        self,
+        name: str,
+        dimension: int,
+        metric: str = "cosine",
+        language: str = "english",
+        multi_tenant: bool = False,
+        index: IndexSpec | collections_pb2.IndexSettings | None = None,
+    ) -> Collection:
+        """Creates a collection and returns a handle to it.
+
+        Args:
+            name: 1 to 48 lower-case ASCII letters, digits and underscores,
+                starting with a letter.
+            dimension: Vector length, 1..=16000 (1..=2000 with HNSW).
+            metric: ``"cosine"``, ``"l2"`` or ``"inner_product"``.
+            language: PostgreSQL text-search configuration ("english", "simple", ...).
+            multi_tenant: Whether every document and request names a tenant.
+            index: ``HnswIndex(m, ef_construction)``, ``NoIndex()``, ``"hnsw"``
+                or ``"none"``; ``None`` means HNSW with the server's defaults.
+
+        Raises:
+            FathomError: INVALID_ARGUMENT (with violations) or ALREADY_EXISTS.
+        """
+        request = _convert.create_collection_request(
+            name, dimension, metric, language, multi_tenant, index
+        )
+        self._unary(self._collections.CreateCollection, request)
+        return Collection(self, name)
+
+    def collection(self, name: str, tenant: str | None = None) -> Collection:
+        """Returns a handle to an existing collection (no call is made).
+
+        Args:
+            name: The collection's name.
+            tenant: Default tenant of the handle's requests (multi-tenant
+                collections).
+        """
+        return Collection(self, name, tenant)
+
+    def get_collection(self, name: str) -> CollectionInfo:
+        """Returns a collection's settings. Raises FathomError NOT_FOUND."""
+        response = self._unary(
+            self._collections.GetCollection, collections_pb2.GetCollectionRequest(name=name)
+        )
+        return _convert.collection_info(response.collection)
+
+    def list_collections(self) -> list[CollectionInfo]:
+        """Returns every collection, ordered by name."""
+        response = self._unary(
+            self._collections.ListCollections, collections_pb2.ListCollectionsRequest()
+        )
+        return [_convert.collection_info(c) for c in response.collections]
+
+    def delete_collection(self, name: str) -> None:
+        """Drops a collection and all its documents. Raises FathomError NOT_FOUND."""
+        self._unary(
+            self._collections.DeleteCollection, collections_pb2.DeleteCollectionRequest(name=name)
+        )
+
+    def collection_stats(self, name: str) -> CollectionStats:
+        """Returns a collection's document count (all tenants) and sizes."""
+        response = self._unary(
+            self._collections.GetCollectionStats,
+            collections_pb2.GetCollectionStatsRequest(name=name),
+        )
+        return _convert.collection_stats(response)
+
+    # -- plumbing used by Collection -------------------------------------------
+
+    def _unary(self, method: Callable[..., T], request: Any) -> T:
+        with _translated():
+            return method(request, timeout=self.timeout, metadata=self.metadata)
+
+    def _stream(
+        self, method: Callable[..., Any], request: Any, timeout: float | None
+    ) -> Generator[Any, None, None]:
+        """Iterates a server stream, translating errors and cancelling it if
+        the consumer stops early."""
+        call = method(request, timeout=timeout, metadata=self.metadata)
+        try:
+            with _translated():
+                yield from call
+        finally:
+            call.cancel()
+
+    def _upsert(
+        self, session: UpsertSession, batches: Iterator[list[documents_pb2.Document]]
+    ) -> UpsertSummary:
+        """Runs an upsert session, reconnecting resumable streams on UNAVAILABLE."""
+        failures = 0
+        while True:
+            progress_before = session.summary.batches
+            try:
+                self._upsert_once(session, batches)
+                return session.finish()
+            except grpc.RpcError as error:
+                if session.summary.batches > progress_before:
+                    failures = 0  # progress was made: start the budget afresh
+                code = error.code() if hasattr(error, "code") else None
+                if (
+                    session.resumable
+                    and code == grpc.StatusCode.UNAVAILABLE
+                    and failures < len(self.reconnect_delays)
+                ):
+                    time.sleep(self.reconnect_delays[failures])
+                    failures += 1
+                    session.summary.reconnects += 1
+                    continue
+                raise FathomError.from_rpc_error(error) from error
+
+    def _upsert_once(
+        self, session: UpsertSession, batches: Iterator[list[documents_pb2.Document]]
+    ) -> None:
+        """One UpsertStream call: open, skip what an earlier run committed,
+        send with a bounded window, read acks."""
+        outbox: queue.SimpleQueue[documents_pb2.UpsertStreamRequest | None] = queue.SimpleQueue()
+        closed = threading.Event()
+
+        def requests() -> Iterator[documents_pb2.UpsertStreamRequest]:
+            while (item := outbox.get()) is not None:
+                yield item
+
+        def close() -> None:
+            if not closed.is_set():
+                closed.set()
+                outbox.put(None)  # half-close, and unblock the request thread
+
+        call = self._documents.UpsertStream(requests(), metadata=self.metadata)
+        finished = False
+        try:
+            outbox.put(session.open_request())
+            opened = next(call, None)
+            if opened is None:
+                raise protocol_error("the stream ended before `opened`")
+            for resend in session.on_opened(opened):
+                outbox.put(resend)
+            while session.batches_to_skip:
+                skipped = next(batches, None)
+                if skipped is None:
+                    session.input_exhausted()
+                    break
+                session.skip(skipped)
+            while True:
+                if session.window_open:
+                    docs = next(batches, None)
+                    if docs is not None:
+                        outbox.put(session.batch_request(docs))
+                        continue
+                    session.input_exhausted()
+                if session.sending_done:
+                    break
+                ack = next(call, None)
+                if ack is None:
+                    raise protocol_error("the stream ended early")
+                session.on_ack(ack)
+            close()
+            for ack in call:
+                session.on_ack(ack)
+            session.ended()
+            finished = True
+        finally:
+            close()
+            if not finished:
+                call.cancel()
+
+
+class Collection:
+    """A handle to one collection; get one from :meth:`Client.collection` or
+    :meth:`Client.create_collection`.
+
+    Every method accepts ``tenant=`` to override the handle's tenant (needed
+    in multi-tenant collections, not allowed in others).
+    """
+
+    def __init__(self, client: Client, name: str, tenant: str | None = None) -> None:
+        self.client = client
+        self.name = name
+        self.tenant = tenant
+
+    def __repr__(self) -> str:
+        tenant = f", tenant={self.tenant!r}" if self.tenant else ""
+        return f"Collection({self.name!r}{tenant})"
+
+    def with_tenant(self, tenant: str | None) -> Collection:
+        """Returns a handle to the same collection with another default tenant."""
+        return Collection(self.client, self.name, tenant)
+
+    def _tenant(self, tenant: str | None) -> str | None:
+        return tenant if tenant is not None else self.tenant
+
+    # -- settings --------------------------------------------------------------
+
+    def info(self) -> CollectionInfo:
+        """Returns the collection's settings."""
+        return self.client.get_collection(self.name)
+
+    def stats(self) -> CollectionStats:
+        """Returns the document count (all tenants) and on-disk sizes."""
+        return self.client.collection_stats(self.name)
+
+    # -- writes ----------------------------------------------------------------
+
+    def upsert(
+        self,
+        ids: Iterable[str],
+        vectors: Iterable[VectorLike],
+        texts: Iterable[str | None] | None = None,
+        metadatas: Iterable[Mapping[str, Any] | None] | None = None,
+        tenant: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        stream_id: str | None = None,
+        *,
+        batch_bytes: int = DEFAULT_BATCH_BYTES,
+        max_in_flight: int = 4,
+        progress: ProgressCallback | None = None,
+    ) -> UpsertSummary:
+        """Writes documents through one ``UpsertStream``; existing ids are replaced.
+
+        The input is cut into batches of at most ``batch_size`` documents and
+        ``batch_bytes`` encoded bytes, and at most ``max_in_flight`` batches
+        are unacknowledged at once, so memory stays bounded however long the
+        input is. Every acknowledged batch is committed.
+
+        With a ``stream_id`` the upsert is resumable:
+
+        - inside the call, a broken connection (UNAVAILABLE) is reopened; the
+          batches the server committed meanwhile count as written and the
+          others are resent;
+        - across calls (the process died, or the call raised), calling again
+          with the same ``stream_id``, **the same input and the same batch
+          settings** (``batch_size``, ``batch_bytes``) skips, without sending
+          them, the batches an earlier run committed
+          (``UpsertSummary.skipped_documents``) and writes the rest. Batch i
+          of the input always has sequence number i, so a different input or
+          batch size would skip the wrong documents. A stream id belongs to
+          one collection (and the tenant that first used it); use a new one
+          for new data.
+
+        Args:
+            ids: Document ids (1 to 256 bytes of UTF-8).
+            vectors: One vector per id: lists of floats, or a 2-d numpy array.
+            texts: Optional texts for keyword search.
+            metadatas: Optional metadata dicts (JSON-like; datetimes are
+                stored as RFC 3339 UTC strings).
+            tenant: Tenant to write as (multi-tenant collections).
+            batch_size: Most documents per batch (the server allows up to 1000).
+            stream_id: Makes the upsert resumable (see above): 1 to 128 ASCII
+                letters, digits, ``-``, ``_``, ``.`` and ``:``.
+            batch_bytes: Most encoded bytes per batch (default 8 MiB).
+            max_in_flight: Batches sent ahead of their acknowledgement.
+            progress: Called with the number of documents of each batch
+                acknowledged (or skipped on resume).
+
+        Returns:
+            An :class:`~fathom.UpsertSummary`.
+
+        Raises:
+            UpsertRejectedError: a batch failed validation (with violations);
+                nothing of it was written, the batches before it were.
+            FathomError: the stream failed (e.g. NOT_FOUND, UNAVAILABLE).
+            ValueError: the columns have different lengths, or a limit is < 1.
+        """
+        docs = _convert.columns_to_documents(ids, vectors, texts, metadatas)
+        return self._upsert_docs(
+            docs, tenant, batch_size, batch_bytes, stream_id, max_in_flight, progress
+        )
+
+    def upsert_iter(
+        self,
+        documents: Iterable[Mapping[str, Any]],
+        tenant: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        stream_id: str | None = None,
+        *,
+        batch_bytes: int = DEFAULT_BATCH_BYTES,
+        max_in_flight: int = 4,
+        progress: ProgressCallback | None = None,
+    ) -> UpsertSummary:
+        """Like :meth:`upsert`, from an iterable (possibly unbounded) of dicts
+        with keys ``id``, ``vector`` and optionally ``text``, ``metadata``.
+
+        The iterable is consumed lazily: at most about ``batch_size *
+        (max_in_flight + 1)`` documents are held in memory. If it raises, the
+        stream is cancelled and the error propagates; the batches
+        acknowledged before are committed, and with a ``stream_id`` a later
+        call on the same input skips them.
+        """
+        docs = _convert.dicts_to_documents(documents)
+        return self._upsert_docs(
+            docs, tenant, batch_size, batch_bytes, stream_id, max_in_flight, progress
+        )
+
+    def _upsert_docs(
+        self,
+        docs: Iterable[documents_pb2.Document],
+        tenant: str | None,
+        batch_size: int,
+        batch_bytes: int,
+        stream_id: str | None,
+        max_in_flight: int,
+        progress: ProgressCallback | None,
+    ) -> UpsertSummary:
+        batches = _convert.batched(docs, batch_size, batch_bytes)
+        session = UpsertSession(self.name, self._tenant(tenant), stream_id, max_in_flight, progress)
+        return self.client._upsert(session, batches)
+
+    def upsert_batch(
+        self,
+        ids: Iterable[str],
+        vectors: Iterable[VectorLike],
+        texts: Iterable[str | None] | None = None,
+        metadatas: Iterable[Mapping[str, Any] | None] | None = None,
+        *,
+        tenant: str | None = None,
+    ) -> int:
+        """Writes one batch with the unary ``Upsert`` RPC, in one transaction,
+        and returns the number of documents written.
+
+        All or nothing: invalid input raises :class:`~fathom.FathomError`
+        INVALID_ARGUMENT (RESOURCE_EXHAUSTED for a size limit) with
+        violations such as ``documents[3].vector``, and nothing is written.
+        The batch must fit the server's limits (1000 documents by default,
+        distinct ids); for more, use :meth:`upsert`. Arguments as in
+        :meth:`upsert`.
+        """
+        docs = _convert.columns_to_documents(ids, vectors, texts, metadatas)
+        request = _convert.upsert_request(self.name, self._tenant(tenant), docs)
+        return int(self.client._unary(self.client._documents.Upsert, request).documents_written)
+
+    def delete(
+        self,
+        ids: Sequence[str] | None = None,
+        filter: FilterSpec | filter_pb2.Filter | None = None,
+        *,
+        tenant: str | None = None,
+    ) -> int:
+        """Deletes documents by id or by filter (exactly one); returns how many went."""
+        request = _convert.delete_request(self.name, self._tenant(tenant), ids, filter)
+        return int(self.client._unary(self.client._documents.Delete, request).deleted)
+
+    # -- reads -----------------------------------------------------------------
+
+    def count(
+        self, filter: FilterSpec | filter_pb2.Filter | None = None, *, tenant: str | None = None
+    ) -> int:
+        """Counts the documents matching a filter (all, if ``None``)."""
+        request = _convert.count_request(self.name, self._tenant(tenant), filter)
+        return int(self.client._unary(self.client._documents.Count, request).count)
+
+    def get(
+        self,
+        ids: Sequence[str],
+        *,
+        include: Iterable[str] | None = None,
+        tenant: str | None = None,
+    ) -> list[Document]:
+        """Returns the documents with these ids, in that order; missing ids
+        are left out. ``include`` picks fields among ``"text"``,
+        ``"metadata"`` and ``"vector"`` (default: all)."""
+        request = _convert.get_request(self.name, self._tenant(tenant), ids, include)
+        response = self.client._unary(self.client._documents.Get, request)
+        return [_convert.document_from_pb(d) for d in response.documents]
+
+    def scroll(
+        self,
+        filter: FilterSpec | filter_pb2.Filter | None = None,
+        *,
+        include: Iterable[str] | None = None,
+        limit: int | None = None,
+        after_id: str | None = None,
+        tenant: str | None = None,
+    ) -> Iterator[Document]:
+        """Yields every document matching the filter, in id order, exactly once.
+
+        If the connection drops (UNAVAILABLE), the scroll resumes after the
+        last document received. Stopping the iteration early cancels the call.
+        """
+        fields = None if include is None else list(include)
+        _convert.include_pb(fields)  # fail now, not at the first next()
+        return self._scroll(_convert.filter_pb(filter), fields, limit, after_id, tenant)
+
+    def _scroll(
+        self,
+        filter: filter_pb2.Filter | None,
+        include: list[str] | None,
+        limit: int | None,
+        after_id: str | None,
+        tenant: str | None,
+    ) -> Iterator[Document]:
+        received = 0
+        failures = 0
+        last_id = after_id
+        while True:
+            remaining = None if limit is None else limit - received
+            if remaining is not None and remaining <= 0:
+                return
+            request = _convert.scroll_request(
+                self.name, self._tenant(tenant), filter, include, remaining, last_id
+            )
+            try:
+                for response in self.client._stream(
+                    self.client._documents.Scroll, request, timeout=None
+                ):
+                    document = _convert.document_from_pb(response.document)
+                    last_id = document.id
+                    received += 1
+                    failures = 0
+                    yield document
+                return
+            except FathomError as error:
+                delays = self.client.reconnect_delays
+                if error.code != grpc.StatusCode.UNAVAILABLE or failures >= len(delays):
+                    raise
+                time.sleep(delays[failures])
+                failures += 1
+
+    def scroll_batches(
+        self,
+        batch_size: int = 1000,
+        filter: FilterSpec | filter_pb2.Filter | None = None,
+        *,
+        include: Iterable[str] | None = None,
+        tenant: str | None = None,
+    ) -> Iterator[list[Document]]:
+        """Like :meth:`scroll`, yielding lists of up to ``batch_size`` documents."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        batch: list[Document] = []
+        for document in self.scroll(filter, include=include, tenant=tenant):
+            batch.append(document)
+            if len(batch) == batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def search(
+        self,
+        vector: VectorLike | None = None,
+        text: str | None = None,
+        filter: FilterSpec | filter_pb2.Filter | None = None,
+        limit: int = 10,
+        fusion: FusionSpec | search_pb2.Fusion | None = None,
+        *,
+        include: Iterable[str] | None = None,
+        candidates: int | None = None,
+        exact: bool = False,
+        ef_search: int | None = None,
+        score_threshold: float | None = None,
+        tenant: str | None = None,
+    ) -> list[Hit]:
+        """Vector, keyword or hybrid search; returns hits, best first.
+
+        Args:
+            vector: Query vector (vector leg).
+            text: Query text in web-search syntax (keyword leg).
+            filter: Only documents matching it are ranked, in every leg.
+            limit: Maximum number of hits, 1..=1000.
+            fusion: Hybrid fusion: ``"rrf"`` / :class:`~fathom.RRF` (the
+                default), or ``"relative_score"`` / :class:`~fathom.RelativeScore`.
+            include: Fields to return among ``"text"``, ``"metadata"``,
+                ``"vector"`` (default: text and metadata).
+            candidates: Candidates per leg before fusion (0/None: server default).
+            exact: Skip the vector index and compute exact distances.
+            ef_search: HNSW search breadth.
+            score_threshold: Drop hits scoring worse than this.
+            tenant: Tenant override.
+        """
+        return list(
+            self.search_iter(
+                vector,
+                text,
+                filter,
+                limit,
+                fusion,
+                include=include,
+                candidates=candidates,
+                exact=exact,
+                ef_search=ef_search,
+                score_threshold=score_threshold,
+                tenant=tenant,
+            )
+        )
+
+    def search_iter(
+        self,
+        vector: VectorLike | None = None,
+        text: str | None = None,
+        filter: FilterSpec | filter_pb2.Filter | None = None,
+        limit: int = 10,
+        fusion: FusionSpec | search_pb2.Fusion | None = None,
+        *,
+        include: Iterable[str] | None = None,
+        candidates: int | None = None,
+        exact: bool = False,
+        ef_search: int | None = None,
+        score_threshold: float | None = None,
+        tenant: str | None = None,
+    ) -> Iterator[Hit]:
+        """Like :meth:`search`, yielding hits as the server streams them."""
+        request = _convert.search_request(
+            self.name,
+            self._tenant(tenant),
+            vector=vector,
+            text=text,
+            filter=filter,
+            limit=limit,
+            fusion=fusion,
+            include=include,
+            candidates=candidates,
+            exact=exact,
+            ef_search=ef_search,
+            score_threshold=score_threshold,
+        )
+        return self._hits(request)
+
+    def _hits(self, request: search_pb2.SearchRequest) -> Iterator[Hit]:
+        for hit in self.client._stream(self.client._search.Search, request, self.client.timeout):
+            yield _convert.hit_from_pb(hit)

@@ -1,0 +1,179 @@
+"""Plain data types returned by and passed to the Fathom client."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, Union
+
+__all__ = [
+    "CollectionInfo",
+    "CollectionStats",
+    "Document",
+    "HnswIndex",
+    "Hit",
+    "IndexSpec",
+    "Metric",
+    "NoIndex",
+    "RRF",
+    "RelativeScore",
+    "FusionSpec",
+    "UpsertSummary",
+    "SupportsToList",
+    "VectorLike",
+]
+
+Metric = Literal["cosine", "l2", "inner_product"]
+"""A distance metric: cosine similarity, Euclidean distance or inner product."""
+
+
+class SupportsToList(Protocol):
+    """Anything with a ``tolist()`` method, such as a numpy array."""
+
+    def tolist(self) -> Any:
+        """Returns the values as (nested) Python lists."""
+        ...
+
+
+VectorLike = Union["list[float]", "tuple[float, ...]", SupportsToList]
+"""A vector: a list or tuple of floats, or a 1-d numpy array."""
+
+
+@dataclass(frozen=True)
+class HnswIndex:
+    """An HNSW approximate nearest-neighbour index. ``0`` means the server default."""
+
+    m: int = 0
+    """Maximum connections per node, 2..=100 (default 16)."""
+    ef_construction: int = 0
+    """Candidate list size while building, 4..=1000 and >= 2 * m (default 64)."""
+
+
+@dataclass(frozen=True)
+class NoIndex:
+    """No vector index: every vector search is an exact scan."""
+
+
+IndexSpec = Union[HnswIndex, NoIndex, Literal["hnsw", "none"]]
+"""The vector index of a new collection: an instance, or ``"hnsw"``/``"none"``."""
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """A collection's name and settings, as stored on the server."""
+
+    name: str
+    dimension: int
+    metric: Metric
+    index: HnswIndex | NoIndex
+    language: str
+    """PostgreSQL text-search configuration, such as ``"english"``."""
+    multi_tenant: bool
+    create_time: _dt.datetime | None
+
+
+@dataclass(frozen=True)
+class CollectionStats:
+    """Document count and on-disk sizes of a collection."""
+
+    name: str
+    document_count: int
+    table_bytes: int
+    index_bytes: int
+    total_bytes: int
+
+
+@dataclass
+class Hit:
+    """One search result.
+
+    ``score`` is the fused score for hybrid searches, otherwise the single
+    leg's score. The per-leg fields are ``None`` when that leg did not find
+    the document (or did not run).
+    """
+
+    id: str
+    score: float
+    vector_rank: int | None = None
+    """1-based rank among the vector leg's candidates."""
+    vector_score: float | None = None
+    """The vector leg's raw score (similarity, or distance for ``l2``)."""
+    text_rank: int | None = None
+    """1-based rank among the keyword leg's candidates."""
+    text_score: float | None = None
+    """The keyword leg's raw score (PostgreSQL ``ts_rank_cd``)."""
+    text: str = ""
+    """The document's text ("" when not included)."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """The document's metadata ({} when not included)."""
+    vector: list[float] | None = None
+    """The document's vector, when included."""
+    tenant: str | None = None
+    """The document's tenant, in multi-tenant collections."""
+
+
+@dataclass
+class Document:
+    """A stored document, as returned by ``get`` and ``scroll``."""
+
+    id: str
+    vector: list[float] | None = None
+    """The vector (``None`` when not included)."""
+    text: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    tenant: str | None = None
+
+
+@dataclass(frozen=True)
+class RRF:
+    """Reciprocal rank fusion: ``w_v / (k + rank_v) + w_t / (k + rank_t)``.
+
+    ``None`` means the server default (k = 60, weights 1).
+    """
+
+    k: float | None = None
+    vector_weight: float | None = None
+    text_weight: float | None = None
+
+
+@dataclass(frozen=True)
+class RelativeScore:
+    """Relative score fusion: ``alpha * vector + (1 - alpha) * text`` of
+    min-max normalised scores. ``None`` means the server default (0.5)."""
+
+    alpha: float | None = None
+
+
+FusionSpec = Union[RRF, RelativeScore, Literal["rrf", "relative_score"]]
+"""How a hybrid search fuses its legs: an instance, or a name for the defaults."""
+
+
+@dataclass
+class UpsertSummary:
+    """What an upsert call did (the same fields as the Rust client's summary).
+
+    Every document of the input is accounted for exactly once: in
+    ``documents_written`` (or in ``already_committed`` batches, also counted
+    there) or in ``skipped_documents``; an upsert that raises instead reports
+    ``documents_written`` on the error.
+    """
+
+    documents_written: int = 0
+    """Documents written by this call: acknowledged after COMMIT, plus the
+    batches found committed after a reconnect (their acknowledgement was lost
+    with the connection)."""
+    batches: int = 0
+    """Batches written by this call (same rule as ``documents_written``)."""
+    skipped_documents: int = 0
+    """Documents not sent because an earlier run with the same ``stream_id``
+    had committed their batches (a resumed upsert; see ``Collection.upsert``)."""
+    skipped_batches: int = 0
+    """Batches skipped, as ``skipped_documents``."""
+    already_committed: int = 0
+    """Batches the server acknowledged as committed earlier instead of writing
+    them (only when another connection writes under the same ``stream_id``);
+    also counted in ``batches`` and ``documents_written``."""
+    reconnects: int = 0
+    """How many times the stream was reopened after UNAVAILABLE."""
+    elapsed: float = 0.0
+    """Wall time of the call, in seconds."""

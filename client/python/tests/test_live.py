@@ -1,0 +1,443 @@
+"""End-to-end tests against a running Fathom server at $FATHOM_SERVER.
+
+Every test works in its own collection with a random name (the server may be
+shared) and drops it afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import pickle
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from fathom import (
+    AsyncClient,
+    Client,
+    Collection,
+    FathomError,
+    NoIndex,
+    UpsertRejectedError,
+    migrate,
+)
+
+from .conftest import unique_name
+
+pytestmark = pytest.mark.live
+
+DIM = 32
+N = 10_000
+WORDS = (
+    "amber basil cedar delta ember fjord granite harbor indigo juniper "
+    "kestrel lagoon meadow nectar orchid pebble quartz river saffron tundra"
+).split()
+LANGS = ("en", "de", "fr")
+EPOCH = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def make_corpus(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    corpus = []
+    for i in range(n):
+        tags = rng.sample(WORDS, 2)
+        corpus.append(
+            {
+                "id": f"doc-{i:05d}",
+                "vector": [rng.uniform(-1, 1) for _ in range(DIM)],
+                "text": " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 6))),
+                "metadata": {
+                    "i": i,
+                    "year": 2015 + i % 10,
+                    "lang": LANGS[i % 3],
+                    "tags": tags,
+                    "published": EPOCH + dt.timedelta(days=i % 1000),
+                    **({"draft": True} if i % 7 == 0 else {}),
+                },
+            }
+        )
+    return corpus
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[dict[str, Any]]:
+    return make_corpus(N)
+
+
+@pytest.fixture
+def new_collection(live: Client) -> Iterator[Callable[..., Collection]]:
+    """Creates collections on demand and drops them after the test."""
+    created: list[str] = []
+
+    def create(prefix: str = "pytest", **settings: Any) -> Collection:
+        name = unique_name(prefix)
+        collection = live.create_collection(name, settings.pop("dimension", DIM), **settings)
+        created.append(name)
+        return collection
+
+    yield create
+    for name in created:
+        try:
+            live.delete_collection(name)
+        except FathomError:
+            pass
+
+
+@pytest.fixture(scope="module")
+def loaded(live: Client, corpus: list[dict[str, Any]]) -> Iterator[Collection]:
+    """A collection holding the 10,000-document corpus, streamed in once."""
+    name = unique_name("pytest_corpus")
+    docs = live.create_collection(name, DIM)
+    try:
+        result = docs.upsert(
+            [d["id"] for d in corpus],
+            [d["vector"] for d in corpus],
+            texts=[d["text"] for d in corpus],
+            metadatas=[d["metadata"] for d in corpus],
+            batch_size=500,
+        )
+        assert result.documents_written == N and result.batches == N // 500
+        yield docs
+    finally:
+        live.delete_collection(name)
+
+
+def matching(corpus: list[dict[str, Any]], predicate: Callable[[dict[str, Any]], bool]) -> set[str]:
+    return {d["id"] for d in corpus if predicate(d["metadata"])}
+
+
+# -- collections ------------------------------------------------------------------
+
+
+def test_collection_lifecycle(live: Client, new_collection: Callable[..., Collection]) -> None:
+    docs = new_collection(metric="l2", language="simple", index=NoIndex())
+    info = live.get_collection(docs.name)
+    assert (info.name, info.dimension, info.metric, info.language) == (docs.name, DIM, "l2", "simple")
+    assert info.index == NoIndex() and not info.multi_tenant and info.create_time is not None
+    assert docs.name in [c.name for c in live.list_collections()]
+    live.delete_collection(docs.name)
+    with pytest.raises(FathomError) as caught:
+        live.get_collection(docs.name)
+    assert caught.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def test_create_existing_collection_fails(live: Client, new_collection: Callable[..., Collection]) -> None:
+    docs = new_collection()
+    with pytest.raises(FathomError) as caught:
+        live.create_collection(docs.name, DIM)
+    assert caught.value.code == grpc.StatusCode.ALREADY_EXISTS
+
+
+# -- the 10,000-document corpus --------------------------------------------------------
+
+
+def test_count_after_streaming(loaded: Collection) -> None:
+    assert loaded.count() == N
+    assert loaded.stats().document_count == N
+
+
+@pytest.mark.parametrize(
+    ("spec", "predicate"),
+    [
+        ({"lang": "en"}, lambda m: m["lang"] == "en"),
+        ({"year": {"$gte": 2020, "$lt": 2023}}, lambda m: 2020 <= m["year"] < 2023),
+        ({"lang": {"$in": ["de", "fr"]}}, lambda m: m["lang"] in ("de", "fr")),
+        ({"lang": {"$nin": ["de", "fr"]}}, lambda m: m["lang"] not in ("de", "fr")),
+        ({"lang": {"$ne": "en"}, "year": 2019}, lambda m: m["lang"] != "en" and m["year"] == 2019),
+        ({"$or": [{"year": 2015}, {"lang": "de"}]}, lambda m: m["year"] == 2015 or m["lang"] == "de"),
+        ({"$not": {"lang": "en"}}, lambda m: m["lang"] != "en"),
+        ({"draft": {"$exists": True}}, lambda m: "draft" in m),
+        ({"draft": {"$exists": False}}, lambda m: "draft" not in m),
+        ({"tags": {"$contains": "amber"}}, lambda m: "amber" in m["tags"]),
+        ({"i": {"$lte": 99}}, lambda m: m["i"] <= 99),
+        (
+            {"published": {"$gte": EPOCH + dt.timedelta(days=500)}},
+            lambda m: m["published"] >= EPOCH + dt.timedelta(days=500),
+        ),
+    ],
+)
+def test_filters_count_what_they_say(
+    loaded: Collection, corpus: list[dict[str, Any]], spec: dict[str, Any], predicate: Any
+) -> None:
+    assert loaded.count(spec) == len(matching(corpus, predicate))
+
+
+def test_id_filter(loaded: Collection) -> None:
+    assert loaded.count({"$id": {"$in": ["doc-00001", "doc-00002", "nope"]}}) == 2
+
+
+def test_hybrid_search_with_filter(loaded: Collection, corpus: list[dict[str, Any]]) -> None:
+    spec = {"year": {"$gte": 2020}, "lang": "en"}
+    target = next(d for d in corpus if d["metadata"]["lang"] == "en" and d["metadata"]["year"] >= 2020)
+    word = target["text"].split()[0]
+    hits = loaded.search(vector=target["vector"], text=word, filter=spec, limit=20, candidates=1000)
+    assert len(hits) == 20
+    for hit in hits:
+        assert hit.metadata["year"] >= 2020 and hit.metadata["lang"] == "en", hit
+        assert hit.vector_rank is not None or hit.text_rank is not None, hit
+        if hit.vector_rank is not None:
+            assert hit.vector_rank >= 1 and hit.vector_score is not None
+        if hit.text_rank is not None:
+            assert word in hit.text.split() and hit.text_score is not None and hit.text_score > 0
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    # With 1000 candidates per leg, the best fused hits were found by both legs.
+    assert any(h.vector_rank is not None and h.text_rank is not None for h in hits)
+    # The query's own document is the vector leg's best match.
+    exact = loaded.search(vector=target["vector"], filter=spec, limit=1, exact=True)
+    assert exact[0].id == target["id"] and exact[0].vector_rank == 1
+    assert exact[0].score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_vector_and_keyword_only_searches(loaded: Collection, corpus: list[dict[str, Any]]) -> None:
+    target = corpus[123]
+    vector_hits = loaded.search(vector=target["vector"], limit=5, include=[], exact=True)
+    assert vector_hits[0].id == target["id"]
+    assert all(h.text_rank is None and h.vector_rank is not None for h in vector_hits)
+    assert all(h.text == "" and h.metadata == {} for h in vector_hits)
+    keyword_hits = loaded.search(text="saffron", limit=5, filter={"lang": "fr"})
+    assert keyword_hits and all(h.vector_rank is None and h.text_rank is not None for h in keyword_hits)
+    assert all("saffron" in h.text.split() and h.metadata["lang"] == "fr" for h in keyword_hits)
+    fused = loaded.search(vector=target["vector"], text="saffron", fusion="relative_score", limit=5)
+    assert len(fused) == 5
+
+
+def test_get(loaded: Collection, corpus: list[dict[str, Any]]) -> None:
+    got = loaded.get(["doc-00010", "missing", "doc-00003"])
+    assert [d.id for d in got] == ["doc-00010", "doc-00003"]
+    source = corpus[10]
+    assert got[0].text == source["text"]
+    assert got[0].metadata["year"] == source["metadata"]["year"]
+    assert got[0].metadata["published"] == "2020-01-11T00:00:00Z"
+    assert got[0].vector == pytest.approx(source["vector"], rel=1e-6)
+    (ids_only,) = loaded.get(["doc-00010"], include=[])
+    assert ids_only.vector is None and ids_only.text == "" and ids_only.metadata == {}
+
+
+def test_scroll(loaded: Collection, corpus: list[dict[str, Any]]) -> None:
+    expected = sorted(matching(corpus, lambda m: m["year"] == 2016))
+    assert [d.id for d in loaded.scroll({"year": 2016}, include=[])] == expected
+    assert [d.id for d in loaded.scroll(limit=5, include=["text"])] == sorted(d["id"] for d in corpus)[:5]
+
+
+def test_delete_by_filter_then_by_ids(
+    live: Client, new_collection: Callable[..., Collection], corpus: list[dict[str, Any]]
+) -> None:
+    docs = new_collection()
+    subset = corpus[:3000]
+    docs.upsert_iter(subset, batch_size=250)
+    assert docs.count() == 3000
+    french = matching(subset, lambda m: m["lang"] == "fr")
+    assert docs.delete(filter={"lang": "fr"}) == len(french)
+    assert docs.count() == 3000 - len(french)
+    assert docs.count({"lang": "fr"}) == 0
+    assert docs.delete(ids=["doc-00000", "doc-00001", "doc-00002"]) == 2  # doc-00002 is French
+    assert docs.count() == 3000 - len(french) - 2
+
+
+def test_upsert_replaces_and_numpy_input(new_collection: Callable[..., Collection]) -> None:
+    np = pytest.importorskip("numpy")
+    docs = new_collection()
+    vectors = np.random.default_rng(1).normal(size=(50, DIM)).astype(np.float32)
+    docs.upsert([f"n{i}" for i in range(50)], vectors, texts=["first"] * 50)
+    docs.upsert(["n0"], vectors[:1], texts=["second"], metadatas=[{"v": 2}])
+    assert docs.count() == 50
+    (doc,) = docs.get(["n0"])
+    assert doc.text == "second" and doc.metadata == {"v": 2}
+    assert doc.vector == pytest.approx(vectors[0].tolist())
+
+
+def test_multi_tenant(live: Client, new_collection: Callable[..., Collection]) -> None:
+    docs = new_collection(multi_tenant=True)
+    corpus = make_corpus(40, seed=5)
+    docs.upsert_iter(corpus[:30], tenant="acme")
+    docs.with_tenant("globex").upsert_iter(corpus[30:])
+    assert docs.count(tenant="acme") == 30
+    assert docs.with_tenant("globex").count() == 10
+    hits = docs.search(vector=corpus[0]["vector"], tenant="acme", limit=3)
+    assert hits[0].id == corpus[0]["id"] and hits[0].tenant == "acme"
+    with pytest.raises(FathomError) as caught:
+        docs.count()  # a multi-tenant collection needs a tenant
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+def test_unknown_collection_is_not_found(live: Client) -> None:
+    missing = live.collection(unique_name("missing"))
+    for call in (
+        lambda: missing.count(),
+        lambda: missing.search(vector=[0.0] * DIM),
+        lambda: missing.get(["a"]),
+        lambda: missing.upsert(["a"], [[0.0] * DIM]),
+        lambda: live.delete_collection(missing.name),
+    ):
+        with pytest.raises(FathomError) as caught:
+            call()
+        assert caught.value.code == grpc.StatusCode.NOT_FOUND, caught.value
+
+
+def test_wrong_dimension_is_invalid_argument(new_collection: Callable[..., Collection]) -> None:
+    docs = new_collection()
+    with pytest.raises(UpsertRejectedError) as rejected:
+        docs.upsert(["ok", "bad"], [[0.1] * DIM, [0.1] * (DIM + 1)])
+    assert rejected.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert any(v.field.startswith("documents[1]") and "vector" in v.field for v in rejected.value.violations), rejected.value
+    assert docs.count() == 0  # nothing of a rejected batch is written
+
+    with pytest.raises(FathomError) as caught:
+        docs.search(vector=[0.1] * (DIM - 1))
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert any("vector" in v.field for v in caught.value.violations), caught.value
+
+
+@pytest.mark.parametrize("name", ["Bad-Name", "1starts_with_digit", "", "x" * 49])
+def test_bad_collection_name_is_invalid_argument(live: Client, name: str) -> None:
+    with pytest.raises(FathomError) as caught:
+        live.create_collection(name, DIM)
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert any("name" in v.field for v in caught.value.violations), caught.value
+
+
+def test_bad_dimension_is_invalid_argument(live: Client) -> None:
+    with pytest.raises(FathomError) as caught:
+        live.create_collection(unique_name("pytest_dim"), 0)
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert any("dimension" in v.field for v in caught.value.violations), caught.value
+
+
+# -- asyncio ----------------------------------------------------------------------------------
+
+
+def test_async_client_end_to_end(server_target: str) -> None:
+    corpus = make_corpus(2000, seed=11)
+
+    async def scenario() -> None:
+        async with AsyncClient(server_target, timeout=60) as client:
+            name = unique_name("pytest_async")
+            docs = await client.create_collection(name, DIM)
+            try:
+                result = await docs.upsert_iter(corpus, batch_size=200)
+                assert result.documents_written == 2000
+                assert await docs.count() == 2000
+                assert await docs.count({"lang": "de"}) == len(matching(corpus, lambda m: m["lang"] == "de"))
+                hits = await docs.search(vector=corpus[5]["vector"], text="amber", filter={"lang": "fr"}, limit=10)
+                assert hits and all(h.metadata["lang"] == "fr" for h in hits)
+                got = await docs.get([corpus[5]["id"]])
+                assert got[0].text == corpus[5]["text"]
+                scrolled = [d.id async for d in docs.scroll({"year": 2017}, include=[])]
+                assert scrolled == sorted(matching(corpus, lambda m: m["year"] == 2017))
+                deleted = await docs.delete(filter={"year": {"$lt": 2017}})
+                assert deleted == len(matching(corpus, lambda m: m["year"] < 2017))
+                with pytest.raises(FathomError) as caught:
+                    await client.get_collection(unique_name("missing"))
+                assert caught.value.code == grpc.StatusCode.NOT_FOUND
+            finally:
+                await client.delete_collection(name)
+
+    asyncio.run(scenario())
+
+
+# -- migrate helpers -----------------------------------------------------------------------------
+
+
+def test_migrate_simple_store(new_collection: Callable[..., Collection], tmp_path: Path) -> None:
+    corpus = make_corpus(5000, seed=13)
+    (tmp_path / "vectors.pkl").write_bytes(pickle.dumps({d["id"]: d["vector"] for d in corpus}))
+    docs_json = {
+        d["id"]: {"text": d["text"], "metadata": {"lang": d["metadata"]["lang"]}} for d in corpus
+    }
+    (tmp_path / "docs.json").write_text(json.dumps(docs_json))
+    docs = new_collection("pytest_migrate")
+    report = migrate.from_simple_store(docs, tmp_path)
+    assert report.source_count == 5000 and report.collection_count == 5000 and report.matches
+    assert docs.count() == 5000
+    (sample,) = docs.get([corpus[42]["id"]])
+    assert sample.text == corpus[42]["text"] and sample.metadata == {"lang": corpus[42]["metadata"]["lang"]}
+
+
+def test_migrate_jsonl(new_collection: Callable[..., Collection], tmp_path: Path) -> None:
+    corpus = make_corpus(5000, seed=17)
+    path = tmp_path / "export.jsonl"
+    with path.open("w") as f:
+        for d in corpus:
+            f.write(json.dumps({**d, "metadata": {"lang": d["metadata"]["lang"]}}) + "\n")
+    docs = new_collection("pytest_jsonl")
+    report = migrate.from_jsonl(docs, path, stream_id=f"jsonl-{docs.name}")
+    assert (report.source_count, report.collection_count, report.documents_written) == (5000, 5000, 5000)
+    assert docs.count({"lang": "en"}) == len(matching(corpus, lambda m: m["lang"] == "en"))
+    # Run again with the same stream id: every batch is skipped as committed.
+    again = migrate.from_jsonl(docs, path, stream_id=f"jsonl-{docs.name}", progress=False)
+    assert (again.documents_written, again.skipped_documents, again.collection_count) == (0, 5000, 5000)
+    assert "5000 skipped" in str(again)
+
+
+def test_migrate_jsonl_groups_tenants(live: Client, new_collection: Callable[..., Collection], tmp_path: Path) -> None:
+    path = tmp_path / "tenants.jsonl"
+    lines = [
+        {"id": f"j{i}", "vector": [1.0] * DIM, "text": "x", "metadata": {"i": i}, "tenant": "acme" if i < 20 else "globex"}
+        for i in range(30)
+    ]
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n\n")
+    docs = new_collection("pytest_jsonl_mt", multi_tenant=True)
+    report = migrate.from_jsonl(docs, path, batch_size=7, stream_id=f"mt-{docs.name}", progress=False)
+    assert (report.source_count, report.collection_count, report.documents_written) == (30, 30, 30)
+    assert report.matches and "ok" in str(report)
+    assert (docs.count(tenant="acme"), docs.count(tenant="globex")) == (20, 10)
+
+
+def test_migrate_jsonl_names_the_bad_line(new_collection: Callable[..., Collection], tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"id": "a", "vector": [1.0] * DIM}) + '\n{"id": "b"}\n')
+    docs = new_collection("pytest_jsonl_bad")
+    with pytest.raises(ValueError, match=r"bad.jsonl:2"):
+        migrate.from_jsonl(docs, path, progress=False)
+
+
+@pytest.mark.parametrize("layout", ["dict+dict", "dict+list", "list+list", "list-only"])
+def test_migrate_simple_store_layouts(
+    new_collection: Callable[..., Collection], tmp_path: Path, layout: str
+) -> None:
+    n = 40
+    vectors_by_id = {f"s{i}": [float(i + 1)] * DIM for i in range(n)}
+    docs_by_id = {k: {"text": f"text {k}", "metadata": {"k": k}} for k in vectors_by_id}
+    vectors: object = vectors_by_id if layout.startswith("dict") else list(vectors_by_id.values())
+    docs_json: object
+    if layout == "dict+dict":
+        docs_json = docs_by_id
+    elif layout == "list-only":
+        docs_json = None
+    else:
+        docs_json = [{"id": k, **v} for k, v in docs_by_id.items()]
+    (tmp_path / "vectors.pkl").write_bytes(pickle.dumps(vectors))
+    if docs_json is not None:
+        (tmp_path / "docs.json").write_text(json.dumps(docs_json))
+    docs = new_collection("pytest_store")
+    report = migrate.from_simple_store(docs, tmp_path, progress=False)
+    assert (report.source_count, report.collection_count) == (n, n)
+    if layout == "list-only":
+        assert sorted(d.id for d in docs.scroll(include=[])) == sorted(str(i) for i in range(n))
+    else:
+        (s7,) = docs.get(["s7"])
+        assert s7.text == "text s7" and s7.metadata == {"k": "s7"}
+
+
+def test_migrate_simple_store_rejects_mismatched_files(
+    new_collection: Callable[..., Collection], tmp_path: Path
+) -> None:
+    docs = new_collection("pytest_store_bad")
+    (tmp_path / "vectors.pkl").write_bytes(pickle.dumps([[1.0] * DIM, [2.0] * DIM]))
+    (tmp_path / "docs.json").write_text(json.dumps([{"id": "a"}]))
+    with pytest.raises(ValueError, match="2 vectors but docs.json 1"):
+        migrate.from_simple_store(docs, tmp_path, progress=False)
+    (tmp_path / "vectors.pkl").write_bytes(pickle.dumps({"a": [1.0] * DIM}))
+    (tmp_path / "docs.json").write_text(json.dumps({"b": {"text": "orphan"}}))
+    with pytest.raises(ValueError, match="no vector"):
+        migrate.from_simple_store(docs, tmp_path, progress=False)
+    assert docs.count() == 0

@@ -1,0 +1,305 @@
+"""Unit tests of request building and response conversion (no server)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+from collections.abc import AsyncIterator, Iterable, Iterator
+
+import pytest
+from google.protobuf import struct_pb2, timestamp_pb2
+
+from fathom import RRF, HnswIndex, NoIndex, RelativeScore
+from fathom import _convert
+from fathom.aio import _abatched
+from fathom.v1 import collections_pb2, documents_pb2, search_pb2
+
+
+def search(**overrides: object) -> search_pb2.SearchRequest:
+    args: dict[str, object] = dict(
+        vector=None,
+        text=None,
+        filter=None,
+        limit=10,
+        fusion=None,
+        include=None,
+        candidates=None,
+        exact=False,
+        ef_search=None,
+        score_threshold=None,
+    )
+    args.update(overrides)
+    return _convert.search_request("docs", None, **args)  # type: ignore[arg-type]
+
+
+def test_search_needs_a_query() -> None:
+    with pytest.raises(ValueError, match="vector, a text"):
+        search()
+
+
+def test_vector_search_leaves_text_unset() -> None:
+    request = search(vector=[1, 2, 3])
+    assert list(request.vector) == [1.0, 2.0, 3.0]
+    assert not request.HasField("text")
+    assert not request.HasField("fusion")
+    assert not request.HasField("include")
+    assert not request.HasField("params")
+    assert not request.HasField("score_threshold")
+    assert request.limit == 10 and request.collection == "docs" and request.tenant == ""
+
+
+def test_empty_text_is_sent_as_set() -> None:
+    # `text` is proto3 optional: "" is a (matching-nothing) query, not "no keyword leg".
+    assert search(text="").HasField("text")
+
+
+def test_hybrid_search_with_everything() -> None:
+    request = search(
+        vector=(0.5, 0.25),
+        text="fox",
+        filter={"lang": "en"},
+        limit=5,
+        fusion=RRF(k=10, text_weight=2),
+        include=["text", "vector"],
+        candidates=50,
+        exact=True,
+        ef_search=200,
+        score_threshold=0.1,
+    )
+    assert request.text == "fox"
+    assert request.filter.field.key == "lang"
+    assert request.fusion.rrf.k == 10 and request.fusion.rrf.text_weight == 2
+    assert not request.fusion.rrf.HasField("vector_weight")
+    assert (request.include.text, request.include.metadata, request.include.vector) == (True, False, True)
+    assert request.candidates == 50
+    assert request.params.exact and request.params.ef_search == 200
+    assert request.score_threshold == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    ("fusion", "method"),
+    [("rrf", "rrf"), ("relative_score", "relative_score"), (RRF(), "rrf"), (RelativeScore(0.3), "relative_score")],
+)
+def test_fusion_choices(fusion: object, method: str) -> None:
+    request = search(vector=[1], text="x", fusion=fusion)
+    assert request.fusion.WhichOneof("method") == method
+
+
+def test_relative_score_alpha() -> None:
+    assert search(text="x", fusion=RelativeScore(alpha=0.3)).fusion.relative_score.alpha == pytest.approx(0.3)
+    assert not search(text="x", fusion="relative_score").fusion.relative_score.HasField("alpha")
+
+
+def test_bad_fusion_and_include() -> None:
+    with pytest.raises(ValueError, match="unknown fusion"):
+        search(text="x", fusion="max")
+    with pytest.raises(ValueError, match="unknown include"):
+        search(text="x", include=["txt"])
+
+
+def test_empty_include_asks_for_ids_only() -> None:
+    include = search(text="x", include=[]).include
+    assert (include.text, include.metadata, include.vector) == (False, False, False)
+
+
+def test_numpy_vectors() -> None:
+    np = pytest.importorskip("numpy")
+    request = search(vector=np.array([0.5, 1.5], dtype=np.float32))
+    assert list(request.vector) == [0.5, 1.5]
+    docs = list(
+        _convert.columns_to_documents(["a", "b"], np.eye(2, dtype=np.float64), None, None)
+    )
+    assert [list(d.vector) for d in docs] == [[1.0, 0.0], [0.0, 1.0]]
+
+
+def test_create_collection_request() -> None:
+    request = _convert.create_collection_request("docs", 32, "l2", "simple", True, None)
+    assert request.metric == collections_pb2.DISTANCE_METRIC_L2
+    assert request.text_language == "simple" and request.multi_tenant and request.dimension == 32
+    assert not request.HasField("index")
+    hnsw = _convert.create_collection_request("d", 3, "cosine", "english", False, HnswIndex(m=8))
+    assert hnsw.index.hnsw.m == 8 and hnsw.index.hnsw.ef_construction == 0
+    none = _convert.create_collection_request("d", 3, "inner_product", "english", False, "none")
+    assert none.index.WhichOneof("kind") == "none"
+    assert none.metric == collections_pb2.DISTANCE_METRIC_INNER_PRODUCT
+    assert _convert.index_pb(NoIndex()) == none.index
+    with pytest.raises(ValueError, match="unknown metric"):
+        _convert.create_collection_request("d", 3, "dot", "english", False, None)
+
+
+def test_collection_info_conversion() -> None:
+    created = timestamp_pb2.Timestamp(seconds=1_700_000_000)
+    info = _convert.collection_info(
+        collections_pb2.Collection(
+            name="docs",
+            dimension=4,
+            metric=collections_pb2.DISTANCE_METRIC_L2,
+            index=collections_pb2.IndexSettings(hnsw=collections_pb2.HnswIndex(m=16, ef_construction=64)),
+            text_language="english",
+            create_time=created,
+        )
+    )
+    assert info.metric == "l2" and info.index == HnswIndex(16, 64) and info.dimension == 4
+    assert info.create_time == dt.datetime.fromtimestamp(1_700_000_000, dt.timezone.utc)
+
+
+def test_metadata_round_trip() -> None:
+    metadata = {
+        "year": 2024,
+        "ratio": 0.5,
+        "big": 2.0**60,
+        "lang": "en",
+        "ok": True,
+        "none": None,
+        "tags": ("a", "b"),
+        "nested": {"x": [1, {"y": False}]},
+        "when": dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc),
+    }
+    back = _convert.from_struct(_convert.to_struct(metadata))
+    assert back == {
+        "year": 2024,
+        "ratio": 0.5,
+        "big": 2.0**60,
+        "lang": "en",
+        "ok": True,
+        "none": None,
+        "tags": ["a", "b"],
+        "nested": {"x": [1, {"y": False}]},
+        "when": "2024-05-01T12:00:00Z",
+    }
+    assert isinstance(back["year"], int) and isinstance(back["big"], float)
+
+
+def test_metadata_rejects_non_json() -> None:
+    with pytest.raises(TypeError, match="JSON-like"):
+        _convert.to_struct({"x": object()})
+    with pytest.raises(TypeError, match="keys must be strings"):
+        _convert.to_struct({"x": {1: "a"}})
+
+
+def test_columns_must_have_equal_lengths() -> None:
+    with pytest.raises(ValueError, match="same length"):
+        list(_convert.columns_to_documents(["a", "b"], [[1.0]], None, None))
+    with pytest.raises(ValueError, match="same length"):
+        list(_convert.columns_to_documents(["a"], [[1.0]], ["t", "u"], None))
+    # Iterators have no length: checked while zipping.
+    with pytest.raises(ValueError):
+        list(_convert.columns_to_documents(iter(["a", "b"]), iter([[1.0]]), None, None))
+
+
+def test_documents_from_columns_and_dicts() -> None:
+    (doc,) = _convert.columns_to_documents(["a"], [[1, 2]], ["hello"], [{"k": "v"}])
+    assert doc.id == "a" and list(doc.vector) == [1.0, 2.0] and doc.text == "hello"
+    assert _convert.from_struct(doc.metadata) == {"k": "v"}
+    (plain,) = _convert.columns_to_documents(["b"], [[1]], None, None)
+    assert plain.text == "" and not plain.HasField("metadata")
+    (from_dict,) = _convert.dicts_to_documents([{"id": "c", "vector": [3], "tenant": "t1"}])
+    assert from_dict.tenant == "t1"
+    with pytest.raises(ValueError, match="#1 has no 'vector'"):
+        list(_convert.dicts_to_documents([{"id": "a", "vector": [1]}, {"id": "b"}]))
+    with pytest.raises(TypeError, match="ids are strings"):
+        list(_convert.columns_to_documents([1], [[1.0]], None, None))
+
+
+def sizes(batches: Iterable[list[documents_pb2.Document]]) -> list[int]:
+    return [len(b) for b in batches]
+
+
+def test_batched_by_count() -> None:
+    docs = [documents_pb2.Document(id=str(i)) for i in range(7)]
+    assert sizes(_convert.batched(docs, 3, 1 << 20)) == [3, 3, 1]
+    assert sizes(_convert.batched(docs, 1, 1 << 20)) == [1] * 7
+    assert list(_convert.batched([], 3, 1 << 20)) == []
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        _convert.batched(docs, 0, 1 << 20)
+    with pytest.raises(ValueError, match="batch_bytes must be at least 1"):
+        _convert.batched(docs, 3, 0)
+
+
+def test_batched_by_bytes() -> None:
+    # id "dNN" (5 bytes) + 4 floats (18 bytes) = 23 encoded bytes, + 8 per document.
+    docs = [documents_pb2.Document(id=f"d{i:02d}", vector=[1.0] * 4) for i in range(10)]
+    assert _convert.document_size(docs[0]) == docs[0].ByteSize() + 8 == 31
+    assert sizes(_convert.batched(docs, 100, 31 * 3)) == [3, 3, 3, 1]  # exactly full
+    assert sizes(_convert.batched(docs, 100, 31 * 3 - 1)) == [2, 2, 2, 2, 2]
+    assert sizes(_convert.batched(docs, 2, 31 * 3)) == [2] * 5  # the count binds first
+    # A document larger than batch_bytes travels alone.
+    big = documents_pb2.Document(id="big", vector=[1.0] * 100)
+    mixed = docs[:2] + [big] + docs[2:4]
+    assert [[d.id for d in b] for b in _convert.batched(mixed, 100, 100)] == [
+        ["d00", "d01"], ["big"], ["d02", "d03"]
+    ]
+
+
+def test_batched_is_lazy() -> None:
+    pulled = 0
+
+    def source() -> Iterator[documents_pb2.Document]:
+        nonlocal pulled
+        for i in range(100):
+            pulled += 1
+            yield documents_pb2.Document(id=str(i))
+
+    batches = _convert.batched(source(), 10, 1 << 20)
+    assert pulled == 0
+    next(batches)
+    assert pulled == 10  # a full batch is cut without reading ahead
+
+
+def test_async_batching_cuts_the_same_batches() -> None:
+    rng = random.Random(5)
+    docs = [
+        documents_pb2.Document(id=f"d{i}", vector=[0.5] * rng.randint(1, 60), text="x" * rng.randint(0, 300))
+        for i in range(500)
+    ]
+
+    async def source() -> AsyncIterator[documents_pb2.Document]:
+        for doc in docs:
+            yield doc
+
+    async def cut() -> list[list[str]]:
+        return [[d.id for d in b] async for b in _abatched(source(), 37, 4000)]
+
+    expected = [[d.id for d in b] for b in _convert.batched(docs, 37, 4000)]
+    assert len(expected) > 500 * 2 // 37  # the byte limit cut some batches short
+    assert asyncio.run(cut()) == expected
+
+
+def test_upsert_request() -> None:
+    docs = _convert.columns_to_documents(["a", "b"], [[1, 2], [3, 4]], ["x", None], None)
+    request = _convert.upsert_request("docs", "t1", docs)
+    assert (request.collection, request.tenant) == ("docs", "t1")
+    assert [(d.id, list(d.vector), d.text) for d in request.documents] == [
+        ("a", [1.0, 2.0], "x"),
+        ("b", [3.0, 4.0], ""),
+    ]
+    assert _convert.upsert_request("docs", None, []).tenant == ""
+
+
+def test_delete_request_needs_one_selector() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        _convert.delete_request("docs", None, None, None)
+    with pytest.raises(ValueError, match="exactly one"):
+        _convert.delete_request("docs", None, ["a"], {"a": 1})
+    assert list(_convert.delete_request("docs", None, ["a"], None).ids.ids) == ["a"]
+    assert _convert.delete_request("docs", "t", None, {"a": 1}).filter.field.key == "a"
+    with pytest.raises(TypeError, match="not a string"):
+        _convert.delete_request("docs", None, "abc", None)  # type: ignore[arg-type]
+
+
+def test_hit_conversion() -> None:
+    pb = search_pb2.SearchHit(
+        id="a", score=0.5, vector_leg=search_pb2.LegResult(rank=3, score=0.75), text="t"
+    )
+    pb.metadata.update({"n": 1})
+    hit = _convert.hit_from_pb(pb)
+    assert (hit.vector_rank, hit.vector_score) == (3, 0.75)
+    assert (hit.text_rank, hit.text_score) == (None, None)
+    assert hit.metadata == {"n": 1} and hit.text == "t" and hit.vector is None and hit.tenant is None
+
+
+def test_struct_value_kinds() -> None:
+    value = struct_pb2.Struct()
+    value.update({"inf": float("inf")})
+    assert _convert.from_struct(value) == {"inf": float("inf")}

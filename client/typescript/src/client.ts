@@ -1,0 +1,533 @@
+/**
+ * The Fathom client: {@link FathomClient} and its {@link Collection} handles.
+ *
+ * @module
+ */
+
+import { create } from "@bufbuild/protobuf";
+import { type CallOptions as ConnectCallOptions, type Client, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import type * as http2 from "node:http2";
+import {
+  Collections,
+  DeleteCollectionRequestSchema,
+  GetCollectionRequestSchema,
+  GetCollectionStatsRequestSchema,
+  ListCollectionsRequestSchema,
+} from "./gen/fathom/v1/collections_pb.js";
+import {
+  CountRequestSchema,
+  DeleteRequestSchema,
+  type Document as DocumentMessage,
+  Documents,
+  GetRequestSchema,
+  ScrollRequestSchema,
+  type UpsertStreamRequest,
+} from "./gen/fathom/v1/documents_pb.js";
+import { Search, type SearchRequest } from "./gen/fathom/v1/search_pb.js";
+import * as convert from "./convert.js";
+import { Code, FathomError } from "./errors.js";
+import { type FilterSpec, toFilter } from "./filters.js";
+import type {
+  CallOptions,
+  CollectionInfo,
+  CollectionStats,
+  CreateCollectionOptions,
+  DeleteSelector,
+  Document,
+  DocumentInput,
+  GetOptions,
+  Hit,
+  ScrollOptions,
+  SearchQuery,
+  UpsertOptions,
+  UpsertSummary,
+} from "./types.js";
+import {
+  AsyncQueue,
+  DEFAULT_BATCH_BYTES,
+  DEFAULT_BATCH_SIZE,
+  protocolError,
+  RECONNECT_DELAYS_MS,
+  UpsertSession,
+} from "./upsert.js";
+
+/** Where `make run` serves Fathom. */
+export const DEFAULT_ADDRESS = "127.0.0.1:50051";
+
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+/** Options of {@link FathomClient}. */
+export interface ClientOptions {
+  /** Deadline (ms) of unary calls and searches; 0 disables it. Default 30000. Streams have none. */
+  timeoutMs?: number;
+  /** Headers (gRPC metadata) sent with every call, such as auth tokens. */
+  headers?: Record<string, string>;
+  /** Options of the HTTP/2 session, e.g. TLS settings for `https://` addresses. */
+  nodeOptions?: http2.ClientSessionOptions | http2.SecureClientSessionOptions;
+  /** Use this transport instead of opening one (then `close` does nothing). */
+  transport?: Transport;
+  /**
+   * Pauses (ms) before each reconnect of a resumable upsert or a scroll after
+   * UNAVAILABLE; the length is the number of attempts without progress.
+   * Default `[200, 500, 1000, 2000, 4000]`.
+   */
+  reconnectDelaysMs?: readonly number[];
+}
+
+/** Turns `host:port` into a base URL; URLs pass unchanged. */
+export function baseUrlOf(address: string): string {
+  return /^https?:\/\//.test(address) ? address : `http://${address}`;
+}
+
+/**
+ * A connection to a Fathom server over gRPC (HTTP/2).
+ *
+ * ```ts
+ * const client = new FathomClient("127.0.0.1:50051");
+ * const docs = await client.createCollection("articles", 3);
+ * await docs.upsert([{ id: "a", vector: [1, 0, 0], text: "red fox" }]);
+ * for await (const hit of docs.search({ vector: [1, 0, 0], text: "fox" })) console.log(hit);
+ * client.close();
+ * ```
+ */
+export class FathomClient {
+  /** The server's base URL. */
+  readonly baseUrl: string;
+  /** @internal */ readonly collectionsRpc: Client<typeof Collections>;
+  /** @internal */ readonly documentsRpc: Client<typeof Documents>;
+  /** @internal */ readonly searchRpc: Client<typeof Search>;
+  /** @internal */ readonly timeoutMs: number;
+  /** @internal */ readonly headers: Record<string, string>;
+  /** @internal */ readonly reconnectDelaysMs: readonly number[];
+  private readonly sessions: Http2SessionManager | undefined;
+
+  /**
+   * @param address `host:port` (plaintext) or a URL (`https://` for TLS). Default {@link DEFAULT_ADDRESS}.
+   * @param options Timeouts, headers, TLS options or a custom transport.
+   */
+  constructor(address: string = DEFAULT_ADDRESS, options: ClientOptions = {}) {
+    this.baseUrl = baseUrlOf(address);
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.headers = { ...options.headers };
+    this.reconnectDelaysMs = options.reconnectDelaysMs ?? RECONNECT_DELAYS_MS;
+    let transport = options.transport;
+    if (transport === undefined) {
+      this.sessions = new Http2SessionManager(this.baseUrl, {}, options.nodeOptions);
+      transport = createGrpcTransport({
+        baseUrl: this.baseUrl,
+        sessionManager: this.sessions,
+        readMaxBytes: MAX_MESSAGE_BYTES,
+        writeMaxBytes: MAX_MESSAGE_BYTES,
+      });
+    }
+    this.collectionsRpc = createClient(Collections, transport);
+    this.documentsRpc = createClient(Documents, transport);
+    this.searchRpc = createClient(Search, transport);
+  }
+
+  /** Closes the HTTP/2 connection. Calls still running fail. */
+  close(): void {
+    this.sessions?.abort();
+  }
+
+  /**
+   * Creates a collection and returns a handle to it.
+   *
+   * @param name 1 to 48 lower-case ASCII letters, digits and underscores, starting with a letter.
+   * @param dimension Vector length, 1..=16000 (1..=2000 with HNSW).
+   * @throws FathomError INVALID_ARGUMENT (with violations) or ALREADY_EXISTS.
+   */
+  async createCollection(name: string, dimension: number, options: CreateCollectionOptions = {}): Promise<Collection> {
+    const request = convert.createCollectionRequest(name, dimension, options);
+    await this.unary(() => this.collectionsRpc.createCollection(request, this.callOptions()));
+    return new Collection(this, name);
+  }
+
+  /** Returns a handle to an existing collection (no call is made). */
+  collection(name: string, tenant?: string): Collection {
+    return new Collection(this, name, tenant);
+  }
+
+  /** Returns a collection's settings. @throws FathomError NOT_FOUND. */
+  async getCollection(name: string): Promise<CollectionInfo> {
+    const request = create(GetCollectionRequestSchema, { name });
+    const response = await this.unary(() => this.collectionsRpc.getCollection(request, this.callOptions()));
+    if (!response.collection) throw protocolError("GetCollection returned no collection");
+    return convert.collectionInfo(response.collection);
+  }
+
+  /** Returns every collection, ordered by name. */
+  async listCollections(): Promise<CollectionInfo[]> {
+    const request = create(ListCollectionsRequestSchema);
+    const response = await this.unary(() => this.collectionsRpc.listCollections(request, this.callOptions()));
+    return response.collections.map(convert.collectionInfo);
+  }
+
+  /** Drops a collection and all its documents. @throws FathomError NOT_FOUND. */
+  async deleteCollection(name: string): Promise<void> {
+    const request = create(DeleteCollectionRequestSchema, { name });
+    await this.unary(() => this.collectionsRpc.deleteCollection(request, this.callOptions()));
+  }
+
+  /** Returns a collection's document count (all tenants) and sizes. */
+  async collectionStats(name: string): Promise<CollectionStats> {
+    const request = create(GetCollectionStatsRequestSchema, { name });
+    return convert.collectionStats(
+      await this.unary(() => this.collectionsRpc.getCollectionStats(request, this.callOptions())),
+    );
+  }
+
+  /** @internal Per-call options: deadline, headers, signal. */
+  callOptions(signal?: AbortSignal, timeout = true): ConnectCallOptions {
+    const options: ConnectCallOptions = { headers: this.headers };
+    if (timeout && this.timeoutMs > 0) options.timeoutMs = this.timeoutMs;
+    if (signal) options.signal = signal;
+    return options;
+  }
+
+  /** @internal Runs a unary call, translating errors (`signal`: the call's, if any). */
+  async unary<T>(call: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      throw callError(error, signal);
+    }
+  }
+
+  /** @internal Runs an upsert session, reconnecting resumable streams on UNAVAILABLE. */
+  async upsert(
+    session: UpsertSession,
+    batches: AsyncIterator<DocumentMessage[]>,
+    signal: AbortSignal | undefined,
+  ): Promise<UpsertSummary> {
+    let failures = 0;
+    for (;;) {
+      const progressBefore = session.summary.batches;
+      try {
+        await this.upsertOnce(session, batches, signal);
+        return session.finish();
+      } catch (error) {
+        if (!(error instanceof ConnectError)) throw error; // input errors, rejections, protocol errors
+        const failure = callError(error, signal);
+        if (session.summary.batches > progressBefore) failures = 0;
+        const delays = this.reconnectDelaysMs;
+        if (session.resumable && failure.code === Code.Unavailable && failures < delays.length && !signal?.aborted) {
+          await sleep(delays[failures]!);
+          failures += 1;
+          session.summary.reconnects += 1;
+          continue;
+        }
+        throw failure;
+      }
+    }
+  }
+
+  private async upsertOnce(
+    session: UpsertSession,
+    batches: AsyncIterator<DocumentMessage[]>,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const outbox = new AsyncQueue<UpsertStreamRequest>();
+    const own = new AbortController();
+    const callSignal = signal ? AbortSignal.any([signal, own.signal]) : own.signal;
+    const responses = this.documentsRpc
+      .upsertStream(outbox, this.callOptions(callSignal, false))
+      [Symbol.asyncIterator]();
+    let finished = false;
+    try {
+      outbox.push(session.openRequest());
+      const opened = await responses.next();
+      if (opened.done) throw protocolError("the stream ended before `opened`");
+      for (const resend of session.onOpened(opened.value)) outbox.push(resend);
+      while (session.batchesToSkip > 0) {
+        const skipped = await batches.next();
+        if (skipped.done) {
+          session.inputExhausted();
+          break;
+        }
+        session.skip(skipped.value);
+      }
+      for (;;) {
+        if (session.windowOpen) {
+          const next = await batches.next();
+          if (!next.done) {
+            outbox.push(session.batchRequest(next.value));
+            continue;
+          }
+          session.inputExhausted();
+        }
+        if (session.sendingDone) break;
+        const ack = await responses.next();
+        if (ack.done) throw protocolError("the stream ended early");
+        session.onAck(ack.value);
+      }
+      outbox.close();
+      for (;;) {
+        const ack = await responses.next();
+        if (ack.done) break;
+        session.onAck(ack.value);
+      }
+      session.ended();
+      finished = true;
+    } finally {
+      outbox.close();
+      if (!finished) own.abort();
+    }
+  }
+}
+
+/**
+ * A handle to one collection; get one from {@link FathomClient.collection} or
+ * {@link FathomClient.createCollection}. Every method accepts a `tenant`
+ * option overriding the handle's tenant (needed in multi-tenant collections).
+ */
+export class Collection {
+  constructor(
+    /** The client the handle uses. */
+    readonly client: FathomClient,
+    /** The collection's name. */
+    readonly name: string,
+    /** Default tenant of the handle's requests. */
+    readonly tenant?: string,
+  ) {}
+
+  /** Returns a handle to the same collection with another default tenant. */
+  withTenant(tenant: string | undefined): Collection {
+    return new Collection(this.client, this.name, tenant);
+  }
+
+  /** Returns the collection's settings. */
+  info(): Promise<CollectionInfo> {
+    return this.client.getCollection(this.name);
+  }
+
+  /** Returns the document count (all tenants) and on-disk sizes. */
+  stats(): Promise<CollectionStats> {
+    return this.client.collectionStats(this.name);
+  }
+
+  /**
+   * Writes documents through one bidirectional `UpsertStream`; existing ids
+   * are replaced. The source may be any (async) iterable, read lazily: it is
+   * cut into batches of at most `batchSize` documents and `batchBytes` bytes,
+   * with at most `maxInFlight` batches awaiting acknowledgement, so memory
+   * stays bounded. Every acknowledged batch is committed.
+   *
+   * With a `streamId` the upsert resumes: after a broken connection inside
+   * the call, and across calls (run again with the same `streamId`, the same
+   * input and the same batch settings, it skips the batches an earlier run
+   * committed; see {@link UpsertOptions.streamId}). If the source throws or
+   * `signal` aborts, the stream is cancelled and the error propagates; the
+   * acknowledged batches stay committed.
+   *
+   * @returns An {@link UpsertSummary}.
+   * @throws UpsertRejectedError a batch failed validation (with violations); nothing of it was written, the batches before it were.
+   * @throws FathomError the stream failed (e.g. NOT_FOUND, or UNAVAILABLE without `streamId`).
+   * @throws RangeError a limit is not an integer >= 1.
+   */
+  async upsert(
+    documents: Iterable<DocumentInput> | AsyncIterable<DocumentInput>,
+    options: UpsertOptions = {},
+  ): Promise<UpsertSummary> {
+    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+    const batchBytes = options.batchBytes ?? DEFAULT_BATCH_BYTES;
+    convert.checkBatchLimits(batchSize, batchBytes);
+    const session = new UpsertSession(
+      this.name,
+      this.tenantOf(options),
+      options.streamId ?? "",
+      options.maxInFlight ?? 4,
+      options.onProgress,
+    );
+    const batches = convert.batched(toMessages(documents), batchSize, batchBytes, convert.documentSize);
+    try {
+      return await this.client.upsert(session, batches, options.signal);
+    } finally {
+      await batches.return(undefined);
+    }
+  }
+
+  /**
+   * Writes one batch with the unary `Upsert` RPC, in one transaction, and
+   * returns the number of documents written. All or nothing: invalid input
+   * throws a {@link FathomError} INVALID_ARGUMENT (RESOURCE_EXHAUSTED for a
+   * size limit) with violations such as `documents[3].vector`, and nothing is
+   * written. The batch must fit the server's limits (1000 documents by
+   * default, distinct ids); for more, use {@link upsert}.
+   */
+  async upsertBatch(documents: Iterable<DocumentInput>, options: CallOptions = {}): Promise<number> {
+    const messages = [...documents].map((doc, position) => convert.documentToProto(doc, position));
+    const request = convert.upsertRequest(this.name, this.tenantOf(options), messages);
+    const response = await this.client.unary(() =>
+      this.client.documentsRpc.upsert(request, this.client.callOptions(options.signal)),
+      options.signal,
+    );
+    return response.documentsWritten;
+  }
+
+  /** Deletes documents by ids or by filter; returns how many went. */
+  async delete(selector: DeleteSelector, options: CallOptions = {}): Promise<number> {
+    const hasIds = selector.ids !== undefined;
+    if (hasIds === (selector.filter !== undefined)) throw new TypeError("delete needs exactly one of ids and filter");
+    const request = create(DeleteRequestSchema, {
+      collection: this.name,
+      tenant: this.tenantOf(options),
+      selector: hasIds
+        ? { case: "ids", value: { ids: [...selector.ids!] } }
+        : { case: "filter", value: toFilter(selector.filter!) },
+    });
+    const response = await this.client.unary(() =>
+      this.client.documentsRpc.delete(request, this.client.callOptions(options.signal)),
+      options.signal,
+    );
+    return Number(response.deleted);
+  }
+
+  /** Counts the documents matching a filter (all, if none). */
+  async count(filter?: FilterSpec, options: CallOptions = {}): Promise<number> {
+    const request = create(CountRequestSchema, {
+      collection: this.name,
+      tenant: this.tenantOf(options),
+      ...(filter !== undefined ? { filter: toFilter(filter) } : {}),
+    });
+    const response = await this.client.unary(() =>
+      this.client.documentsRpc.count(request, this.client.callOptions(options.signal)),
+      options.signal,
+    );
+    return Number(response.count);
+  }
+
+  /** Returns the documents with these ids, in that order; missing ids are left out. */
+  async get(ids: readonly string[], options: GetOptions = {}): Promise<Document[]> {
+    const include = convert.includeToProto(options.include);
+    const request = create(GetRequestSchema, {
+      collection: this.name,
+      tenant: this.tenantOf(options),
+      ids: [...ids],
+      ...(include ? { include } : {}),
+    });
+    const response = await this.client.unary(() =>
+      this.client.documentsRpc.get(request, this.client.callOptions(options.signal)),
+      options.signal,
+    );
+    return response.documents.map(convert.documentFromProto);
+  }
+
+  /**
+   * Iterates every document matching the filter, in id order, exactly once.
+   * If the connection drops (UNAVAILABLE), the scroll resumes after the last
+   * document received. Breaking out of the loop cancels the call.
+   */
+  scroll(options: ScrollOptions = {}): AsyncGenerator<Document, void, undefined> {
+    const filter = options.filter !== undefined ? toFilter(options.filter) : undefined;
+    const include = convert.includeToProto(options.include);
+    return this.scrollFrom(options, filter, include);
+  }
+
+  private async *scrollFrom(
+    options: ScrollOptions,
+    filter: ReturnType<typeof toFilter> | undefined,
+    include: ReturnType<typeof convert.includeToProto>,
+  ): AsyncGenerator<Document, void, undefined> {
+    let received = 0;
+    let failures = 0;
+    let lastId = options.afterId ?? "";
+    for (;;) {
+      const remaining = options.limit === undefined ? 0 : options.limit - received;
+      if (options.limit !== undefined && remaining <= 0) return;
+      const request = create(ScrollRequestSchema, {
+        collection: this.name,
+        tenant: this.tenantOf(options),
+        afterId: lastId,
+        limit: BigInt(remaining),
+        ...(filter ? { filter } : {}),
+        ...(include ? { include } : {}),
+      });
+      try {
+        for await (const response of this.client.documentsRpc.scroll(request, this.client.callOptions(options.signal, false))) {
+          if (!response.document) continue;
+          const document = convert.documentFromProto(response.document);
+          lastId = document.id;
+          received += 1;
+          failures = 0;
+          yield document;
+        }
+        return;
+      } catch (error) {
+        const fathomError = callError(error, options.signal);
+        const delays = this.client.reconnectDelaysMs;
+        if (fathomError.code !== Code.Unavailable || failures >= delays.length || options.signal?.aborted) {
+          throw fathomError;
+        }
+        await sleep(delays[failures]!);
+        failures += 1;
+      }
+    }
+  }
+
+  /**
+   * Vector, keyword or hybrid search, streaming hits best first.
+   *
+   * ```ts
+   * for await (const hit of docs.search({ vector, text: "fox", filter: { lang: "en" } })) { ... }
+   * ```
+   */
+  search(query: SearchQuery): AsyncGenerator<Hit, void, undefined> {
+    return this.hits(convert.searchRequest(this.name, this.tenantOf(query), query), query.signal);
+  }
+
+  /** Like {@link search}, collecting the hits into an array. */
+  async searchAll(query: SearchQuery): Promise<Hit[]> {
+    const hits: Hit[] = [];
+    for await (const hit of this.search(query)) hits.push(hit);
+    return hits;
+  }
+
+  private async *hits(request: SearchRequest, signal: AbortSignal | undefined): AsyncGenerator<Hit, void, undefined> {
+    try {
+      for await (const hit of this.client.searchRpc.search(request, this.client.callOptions(signal))) {
+        yield convert.hitFromProto(hit);
+      }
+    } catch (error) {
+      throw callError(error, signal);
+    }
+  }
+
+  private tenantOf(options: CallOptions): string {
+    return options.tenant ?? this.tenant ?? "";
+  }
+}
+
+async function* toMessages(
+  documents: Iterable<DocumentInput> | AsyncIterable<DocumentInput>,
+): AsyncGenerator<DocumentMessage> {
+  let position = 0;
+  for await (const doc of documents) {
+    yield convert.documentToProto(doc, position);
+    position += 1;
+  }
+}
+
+/**
+ * Translates an error of a call into a {@link FathomError}. Node's HTTP/2
+ * client reports the streams of a connection that was lost (reset, closed)
+ * as closed with code CANCEL, which Connect maps to CANCELED: when the
+ * caller did not abort the call, that is UNAVAILABLE, as in the other clients.
+ */
+function callError(error: unknown, signal: AbortSignal | undefined): FathomError {
+  const fathomError = FathomError.from(error);
+  if (fathomError.code === Code.Canceled && !signal?.aborted) {
+    return new FathomError(
+      Code.Unavailable,
+      `the connection was lost (${fathomError.rawMessage})`,
+      fathomError.violations,
+      error,
+    );
+  }
+  return fathomError;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,237 @@
+/**
+ * Plain data types passed to and returned by the Fathom client.
+ *
+ * @module
+ */
+
+import type { JsonObject } from "@bufbuild/protobuf";
+import type { FilterSpec } from "./filters.js";
+
+/** A distance metric: cosine similarity, Euclidean distance or inner product. */
+export type Metric = "cosine" | "l2" | "inner_product";
+
+/** A vector index: HNSW (0 parameters mean the server defaults) or none. */
+export type IndexSpec =
+  | "hnsw"
+  | "none"
+  | { kind: "hnsw"; m?: number; efConstruction?: number }
+  | { kind: "none" };
+
+/** Settings of a new collection. */
+export interface CreateCollectionOptions {
+  /** How vectors are compared. Default `"cosine"`. */
+  metric?: Metric;
+  /** PostgreSQL text-search configuration. Default `"english"`. */
+  language?: string;
+  /** Whether every document and request names a tenant. Default false. */
+  multiTenant?: boolean;
+  /** The vector index. Default: HNSW with the server's defaults. */
+  index?: IndexSpec;
+}
+
+/** A collection's name and settings, as stored on the server. */
+export interface CollectionInfo {
+  name: string;
+  dimension: number;
+  metric: Metric;
+  index: { kind: "hnsw"; m: number; efConstruction: number } | { kind: "none" };
+  /** PostgreSQL text-search configuration, such as `"english"`. */
+  language: string;
+  multiTenant: boolean;
+  createTime: Date | undefined;
+}
+
+/** Document count and on-disk sizes of a collection. */
+export interface CollectionStats {
+  name: string;
+  documentCount: number;
+  tableBytes: number;
+  indexBytes: number;
+  totalBytes: number;
+}
+
+/** A metadata value: JSON, plus `Date` (stored as an RFC 3339 UTC string). */
+export type MetadataValue =
+  | string
+  | number
+  | boolean
+  | null
+  | Date
+  | readonly MetadataValue[]
+  | { readonly [key: string]: MetadataValue | undefined };
+
+/** Metadata of a document to write. */
+export type MetadataInput = { readonly [key: string]: MetadataValue | undefined };
+
+/** A vector: an array of numbers or a typed array such as `Float32Array`. */
+export type VectorInput = readonly number[] | Float32Array | Float64Array;
+
+/** A document to write. */
+export interface DocumentInput {
+  /** 1 to 256 bytes of UTF-8; writing an existing id replaces the document. */
+  id: string;
+  /** Of the collection's dimension. */
+  vector: VectorInput;
+  /** Text for keyword search. */
+  text?: string;
+  /** JSON-like metadata, used by filters. */
+  metadata?: MetadataInput;
+  /** The tenant; if set, it must equal the stream's tenant. */
+  tenant?: string;
+}
+
+/** A stored document, as returned by `get` and `scroll`. */
+export interface Document {
+  id: string;
+  /** The vector, when included. */
+  vector?: number[];
+  /** The text (`""` when not included). */
+  text: string;
+  /** The metadata (`{}` when not included). */
+  metadata: JsonObject;
+  /** The tenant, in multi-tenant collections. */
+  tenant?: string;
+}
+
+/** One search result. Per-leg fields are absent when that leg did not find the document. */
+export interface Hit {
+  id: string;
+  /** Fused score for hybrid searches, otherwise the single leg's score. */
+  score: number;
+  /** 1-based rank among the vector leg's candidates. */
+  vectorRank?: number;
+  /** The vector leg's raw score (similarity, or distance for `l2`). */
+  vectorScore?: number;
+  /** 1-based rank among the keyword leg's candidates. */
+  textRank?: number;
+  /** The keyword leg's raw score (PostgreSQL `ts_rank_cd`). */
+  textScore?: number;
+  /** The text (`""` when not included). */
+  text: string;
+  /** The metadata (`{}` when not included). */
+  metadata: JsonObject;
+  /** The vector, when included. */
+  vector?: number[];
+  /** The tenant, in multi-tenant collections. */
+  tenant?: string;
+}
+
+/** Document fields a response may carry besides the id. */
+export type IncludeField = "text" | "metadata" | "vector";
+
+/** How a hybrid search fuses its legs. Unset means RRF with the server defaults. */
+export type FusionSpec =
+  | "rrf"
+  | "relative_score"
+  | { method: "rrf"; k?: number; vectorWeight?: number; textWeight?: number }
+  | { method: "relative_score"; alpha?: number };
+
+/** Options shared by every call on a collection. */
+export interface CallOptions {
+  /** Tenant override (multi-tenant collections). */
+  tenant?: string;
+  /** Cancels the call. */
+  signal?: AbortSignal;
+}
+
+/** A vector, keyword or hybrid search. At least one of `vector` and `text`. */
+export interface SearchQuery extends CallOptions {
+  /** Query vector (vector leg). */
+  vector?: VectorInput;
+  /** Query text in web-search syntax (keyword leg). */
+  text?: string;
+  /** Only documents matching it are ranked, in every leg. */
+  filter?: FilterSpec;
+  /** Maximum number of hits, 1..=1000. Default 10. */
+  limit?: number;
+  /** Fusion of hybrid searches. */
+  fusion?: FusionSpec;
+  /** Fields to return (default: text and metadata). */
+  include?: readonly IncludeField[];
+  /** Candidates per leg before fusion (0: server default). */
+  candidates?: number;
+  /** Skip the vector index and compute exact distances. */
+  exact?: boolean;
+  /** HNSW search breadth. */
+  efSearch?: number;
+  /** Drop hits scoring worse than this. */
+  scoreThreshold?: number;
+}
+
+/** Options of `Collection.upsert`. */
+export interface UpsertOptions extends CallOptions {
+  /** Most documents per batch (the server allows up to 1000). Default 500. */
+  batchSize?: number;
+  /**
+   * Most encoded bytes per batch (each document counts its encoded size plus
+   * 8). A larger document travels alone. Default 8 MiB.
+   */
+  batchBytes?: number;
+  /**
+   * Makes the upsert resumable: 1 to 128 ASCII letters, digits, `-`, `_`,
+   * `.` and `:`. Inside the call, a broken connection (UNAVAILABLE) is
+   * reopened and only what the server had not committed is resent. Across
+   * calls, an upsert run again with the same `streamId`, **the same input and
+   * the same batch settings** (`batchSize`, `batchBytes`) skips, without
+   * sending them, the batches an earlier run committed, and writes the rest
+   * (see {@link UpsertSummary.skippedDocuments}): batch i of the input always
+   * has sequence number i, so another input or batch size would skip the
+   * wrong documents. A stream id belongs to one collection (and the tenant
+   * that first used it); use a new one for new data.
+   */
+  streamId?: string;
+  /** Batches sent ahead of their acknowledgement. Default 4. */
+  maxInFlight?: number;
+  /** Called with the number of documents of each batch acknowledged (or skipped on resume). */
+  onProgress?: (documents: number) => void;
+}
+
+/**
+ * What an upsert did (the same fields as the Rust client's summary). Every
+ * document of the input is counted once, in `documentsWritten` or in
+ * `skippedDocuments`.
+ */
+export interface UpsertSummary {
+  /**
+   * Documents written by this call: acknowledged after COMMIT, plus the
+   * batches found committed after a reconnect (their acks were lost).
+   */
+  documentsWritten: number;
+  /** Batches written by this call (same rule). */
+  batches: number;
+  /** Documents not sent because an earlier run with the same `streamId` had committed their batches. */
+  skippedDocuments: number;
+  /** Batches skipped, as `skippedDocuments`. */
+  skippedBatches: number;
+  /**
+   * Batches the server acknowledged as committed earlier instead of writing
+   * them (only when another connection writes under the same `streamId`);
+   * also counted in `batches` and `documentsWritten`.
+   */
+  alreadyCommitted: number;
+  /** How many times the stream was reopened after UNAVAILABLE. */
+  reconnects: number;
+  /** Wall time of the call in milliseconds. */
+  elapsedMs: number;
+}
+
+/** Options of `Collection.get`. */
+export interface GetOptions extends CallOptions {
+  /** Fields to return (default: all). */
+  include?: readonly IncludeField[];
+}
+
+/** Options of `Collection.scroll`. */
+export interface ScrollOptions extends CallOptions {
+  /** Only documents matching it. */
+  filter?: FilterSpec;
+  /** Fields to return (default: all). */
+  include?: readonly IncludeField[];
+  /** Stop after this many documents. */
+  limit?: number;
+  /** Start after this id (exclusive). */
+  afterId?: string;
+}
+
+/** What `Collection.delete` removes: ids or a filter. */
+export type DeleteSelector = { ids: readonly string[]; filter?: never } | { filter: FilterSpec; ids?: never };
