@@ -82,6 +82,16 @@ async fn built_filters_select_what_they_say_in_search_count_and_scroll() {
         .await
         .unwrap();
     assert_eq!((summary.documents, summary.batches), (300, 5));
+    let again = vec![
+        Document::new("d000000", pseudo_random_vector(8, 1))
+            .metadata(serde_json::json!({"i": 0, "lang": "de"}))
+            .unwrap(),
+    ];
+    let summary = client.upsert_iter("docs", again).send().await.unwrap();
+    assert_eq!(
+        summary.documents, 1,
+        "an iterator works as a source, and upserts replace by id"
+    );
 
     let german_low = field("lang").eq("de").and(field("i").lt(30));
     assert_eq!(client.count("docs", "", Some(german_low.clone())).await.unwrap(), 10);

@@ -159,6 +159,20 @@ impl Client {
         UpsertStreamBuilder::new(self.clone(), collection.into(), documents)
     }
 
+    /// Streams documents from any iterator in: the same as
+    /// [`upsert_stream`](Self::upsert_stream) over `futures::stream::iter`.
+    pub fn upsert_iter<I>(
+        &self,
+        collection: impl Into<String>,
+        documents: I,
+    ) -> UpsertStreamBuilder<futures::stream::Iter<I::IntoIter>>
+    where
+        I: IntoIterator<Item = Document>,
+        I::IntoIter: Send,
+    {
+        self.upsert_stream(collection, futures::stream::iter(documents))
+    }
+
     /// The documents with these ids (all fields), in the order asked; missing ids are skipped.
     pub async fn get(&self, collection: &str, tenant: &str, ids: &[String]) -> Result<Vec<pb::Document>, Error> {
         idempotent(|| async {
