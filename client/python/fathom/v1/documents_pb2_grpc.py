@@ -31,6 +31,7 @@ class DocumentsStub:
     Limits (server defaults, configurable): a batch holds at most 1000
     documents and 64 MiB; an id is 1 to 256 bytes of UTF-8; a text is at most
     1 MiB; metadata is at most 64 KiB as JSON; a gRPC message is at most 64 MiB.
+    Exceeding a size limit gets RESOURCE_EXHAUSTED, with a message naming the limit.
     """
 
     def __init__(self, channel):
@@ -77,6 +78,7 @@ class DocumentsServicer:
     Limits (server defaults, configurable): a batch holds at most 1000
     documents and 64 MiB; an id is 1 to 256 bytes of UTF-8; a text is at most
     1 MiB; metadata is at most 64 KiB as JSON; a gRPC message is at most 64 MiB.
+    Exceeding a size limit gets RESOURCE_EXHAUSTED, with a message naming the limit.
     """
 
     def UpsertStream(self, request_iterator, context):
@@ -188,6 +190,7 @@ class Documents:
     Limits (server defaults, configurable): a batch holds at most 1000
     documents and 64 MiB; an id is 1 to 256 bytes of UTF-8; a text is at most
     1 MiB; metadata is at most 64 KiB as JSON; a gRPC message is at most 64 MiB.
+    Exceeding a size limit gets RESOURCE_EXHAUSTED, with a message naming the limit.
     """
 
     @staticmethod
