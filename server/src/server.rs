@@ -10,9 +10,9 @@ use fathom_api::v1::collections_server::CollectionsServer;
 use fathom_api::v1::documents_server::DocumentsServer;
 use fathom_api::v1::search_server::SearchServer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
+use tonic::transport::server::TcpIncoming;
 
 use crate::api::{CollectionsApi, DocumentsApi, SearchApi};
 use crate::domain::Limits;
@@ -130,7 +130,9 @@ impl Server {
             .add_service(collections)
             .add_service(documents)
             .add_service(search)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            // Without TCP_NODELAY, Nagle's algorithm holds a small response
+            // until the client's delayed ACK: ~40 ms on every request.
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
             .await;
         probe_stop.cancel();
         let _ = probe.await;
