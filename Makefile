@@ -34,5 +34,9 @@ test: postgres lint ## Lint, then every test (Rust, Python, TypeScript) against 
 	cargo build -p fathom-server --bin fathom
 	scripts/test.sh
 
+bench: postgres ## Benchmark ingest and search on a throw-away PostgreSQL (~25 min; BENCH_QUICK=1 for ~3). See docs/benchmarks.md.
+	cargo build --release -p fathom-server -p fathom-bench --bin fathom --bin fathom-bench
+	target/release/fathom-bench --install-dir $(PG_INSTALL) --fathom-bin target/release/fathom
+
 clean-data: ## Delete the embedded PostgreSQL's data (all collections!).
 	rm -rf .fathom/cluster

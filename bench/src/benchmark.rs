@@ -1,0 +1,168 @@
+//! One invocation, start to finish: data, a fresh cluster and fathom
+//! process, the ingest, query and memory phases, and the report. The
+//! cluster and the fathom process are stopped on every way out.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, ensure};
+use fathom_client::Client;
+use fathom_server::domain::CollectionName;
+use fathom_server::store::Store;
+
+use crate::cluster::Cluster;
+use crate::database::{Database, Table};
+use crate::dataset::{DIMENSION, Dataset};
+use crate::fathom_process::FathomProcess;
+use crate::ingest::Ingest;
+use crate::machine::{Machine, load_average};
+use crate::options::Options;
+use crate::query::QueryBench;
+use crate::report::{IndexBuild, Report};
+
+/// The collection every ingest run writes and every query reads.
+const COLLECTION: &str = "bench_docs";
+/// HNSW parameters of the collection (pgvector's defaults).
+const HNSW_M: u32 = 16;
+const HNSW_EF_CONSTRUCTION: u32 = 64;
+/// Distinct queries per kind; runs cycle through them.
+const QUERY_SET: usize = 1000;
+/// Connections of the in-process store: fathom's default pool size.
+const STORE_CONNECTIONS: u32 = 16;
+
+/// Runs the benchmark described by `options`.
+pub async fn run(options: &Options) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let started_at = chrono::Utc::now();
+    let plan = options.plan();
+    let machine = Machine::describe();
+    let load_before = load_average();
+    eprintln!(
+        "fathom-bench: {} cores, {:.1} GiB, load {load_before}; {} documents, {} with HNSW, {} for memory, {} runs ({} with HNSW)",
+        machine.cores,
+        machine.memory_gib,
+        plan.documents,
+        plan.hnsw_ingest_documents,
+        plan.rss_documents,
+        plan.repeats,
+        plan.hnsw_repeats
+    );
+    let fathom_bin = match &options.fathom_bin {
+        Some(path) => path.clone(),
+        None => sibling_binary("fathom")?,
+    };
+
+    phase(started, &format!("generating {} documents", plan.documents));
+    let dataset = Dataset::generate(plan.documents.max(plan.hnsw_ingest_documents));
+    let queries = Arc::new(dataset.queries(QUERY_SET));
+
+    phase(
+        started,
+        &format!("starting PostgreSQL and fathom in {}", options.work_dir.display()),
+    );
+    let cluster = Cluster::start(&options.install_dir, &options.work_dir, options.keep)?;
+    let database = Database::connect(&cluster.url()).await?;
+    let fathom = FathomProcess::start(&fathom_bin, &cluster.url(), &cluster.work_dir().join("fathom.log")).await?;
+    let versions = database.versions().await?;
+    let client = Client::connect(fathom.url()).await?;
+    client
+        .create_collection(COLLECTION, DIMENSION as u32)
+        .hnsw(HNSW_M, HNSW_EF_CONSTRUCTION)
+        .send()
+        .await?;
+    let store = Store::connect(&cluster.url(), STORE_CONNECTIONS).await?;
+    let collection = store
+        .collection(&CollectionName::parse("collection", COLLECTION)?)
+        .await?;
+    let table = Table::of(COLLECTION);
+    let hnsw = database.hnsw_index(&table).await?;
+    let ingest = Ingest {
+        dataset: &dataset,
+        client: &client,
+        store: &store,
+        collection: collection.clone(),
+        collection_name: COLLECTION,
+        table: &table,
+        database: &database,
+        work_dir: cluster.work_dir(),
+    };
+
+    phase(started, "ingest with the HNSW index");
+    let ingest_with_index = ingest
+        .measure(plan.hnsw_ingest_documents, plan.hnsw_repeats, true)
+        .await?;
+    phase(started, "ingest without the HNSW index");
+    database.drop_index(&hnsw).await?;
+    let ingest_without_index = ingest.measure(plan.documents, plan.repeats, false).await?;
+
+    phase(
+        started,
+        &format!("building the HNSW index over {} documents", plan.documents),
+    );
+    ensure!(
+        database.count(&table).await? == plan.documents as u64,
+        "the query collection should hold the last ingest run's documents"
+    );
+    let build_time = database.create_index(&hnsw).await?;
+    database.prepare_for_queries(&table).await?;
+    let (table_bytes, index_bytes) = database.sizes(&table).await?;
+    let index_build = IndexBuild {
+        documents: plan.documents,
+        elapsed: build_time,
+        table_bytes,
+        index_bytes,
+    };
+
+    phase(started, "queries");
+    let query_bench = QueryBench::new(fathom.url(), client.clone(), store.clone(), collection, queries)?;
+    let query_results = query_bench
+        .measure(plan.repeats, plan.query_duration, plan.warm_up, plan.recall_queries)
+        .await?;
+
+    phase(started, &format!("memory: streaming {} documents", plan.rss_documents));
+    database.checkpoint().await?;
+    let memory = crate::memory::measure(&client, &fathom, &dataset, plan.rss_documents).await?;
+
+    let load_after = load_average();
+    fathom.stop().await?;
+    store.close().await;
+    database.close().await;
+    drop(cluster);
+    Ok(Report {
+        command: command_line(),
+        started_at,
+        wall_time: started.elapsed(),
+        machine,
+        load: (load_before, load_after),
+        versions,
+        plan,
+        ingest_without_index,
+        ingest_with_index,
+        index_build,
+        queries: query_results,
+        memory,
+    })
+}
+
+/// Announces a phase, with the time since the start.
+fn phase(started: Instant, what: &str) {
+    eprintln!("[{:5.1} min] {what} …", started.elapsed().as_secs_f64() / 60.0);
+}
+
+/// A binary built beside this one (`target/release/NAME`).
+fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe().context("locating this binary")?;
+    Ok(me.with_file_name(name))
+}
+
+/// This invocation as a shell command, `BENCH_*` settings first.
+fn command_line() -> String {
+    let mut words: Vec<String> = std::env::vars()
+        .filter(|(name, _)| name.starts_with("BENCH_"))
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    words.sort();
+    words.extend(std::env::args());
+    words.join(" ")
+}

@@ -1,0 +1,471 @@
+//! The query phase: vector, keyword, hybrid (RRF) and filtered vector
+//! searches at several concurrencies, through fathom and as the same SQL in
+//! this process (`Store::search`: same statement, same session settings, no
+//! gRPC); then recall@10 against exact search.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use fathom_client::Client;
+use fathom_client::filter::field;
+use fathom_server::domain::{Collection, Condition, DocumentFields, Filter, Fusion, Scalar, SearchQuery, Tenant};
+use fathom_server::store::Store;
+use futures::StreamExt;
+
+use crate::dataset::{FILTER_BUCKET, Queries};
+use crate::stats::{LatencyRun, LatencySpread};
+
+/// Concurrent searchers.
+pub const CONCURRENCY: [usize; 3] = [1, 4, 16];
+/// Hits per search.
+pub const LIMIT: u32 = 10;
+
+/// fathom's defaults for a search that does not set them
+/// (`server/src/api/search.rs`), repeated here so the in-process query is
+/// the one fathom builds.
+mod server_defaults {
+    /// Smallest default candidate depth of a hybrid search's legs.
+    pub const MIN_HYBRID_CANDIDATES: u32 = 100;
+    /// Smallest default `hnsw.ef_search`.
+    pub const MIN_EF_SEARCH: u32 = 200;
+    /// Largest `hnsw.ef_search`.
+    pub const MAX_EF_SEARCH: u32 = 1000;
+}
+
+/// What a search asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryKind {
+    /// Nearest neighbours of a vector, through the HNSW index.
+    Vector,
+    /// Full-text search of two words.
+    Keyword,
+    /// Both, fused by reciprocal rank.
+    Hybrid,
+    /// Vector search restricted to 1 % of the documents by a metadata filter.
+    Filtered,
+}
+
+impl QueryKind {
+    /// Every kind, in report order.
+    pub const ALL: [QueryKind; 4] = [
+        QueryKind::Vector,
+        QueryKind::Keyword,
+        QueryKind::Hybrid,
+        QueryKind::Filtered,
+    ];
+
+    /// How the report names the kind.
+    pub fn label(self) -> &'static str {
+        match self {
+            QueryKind::Vector => "vector",
+            QueryKind::Keyword => "keyword",
+            QueryKind::Hybrid => "hybrid (RRF)",
+            QueryKind::Filtered => "filtered vector (1 %)",
+        }
+    }
+}
+
+/// One kind at one concurrency, both ways.
+#[derive(Debug, Clone)]
+pub struct QueryCell {
+    /// What was searched.
+    pub kind: QueryKind,
+    /// Concurrent searchers.
+    pub concurrency: usize,
+    /// Through fathom.
+    pub fathom: LatencySpread,
+    /// The same SQL in-process.
+    pub in_process: LatencySpread,
+}
+
+/// `hnsw.ef_search` values, besides the server's default, at which vector
+/// recall is also measured: how much breadth the data needs.
+pub const RECALL_EF_SEARCH: [u32; 2] = [400, 1000];
+
+/// Recall of one kind against exact search.
+#[derive(Debug, Clone)]
+pub struct RecallResult {
+    /// What was searched.
+    pub kind: QueryKind,
+    /// `params.ef_search`; none for the server's default.
+    pub ef_search: Option<u32>,
+    /// Queries measured.
+    pub queries: usize,
+    /// Mean recall@10.
+    pub mean: f64,
+    /// Lowest recall@10 of one query.
+    pub min: f64,
+    /// Queries that returned `LIMIT` hits.
+    pub full_results: usize,
+    /// Fewest hits one query returned.
+    pub min_hits: usize,
+}
+
+/// The query phase's figures.
+#[derive(Debug, Clone)]
+pub struct QueryResults {
+    /// Runs per figure.
+    pub repeats: usize,
+    /// Length of each timed run.
+    pub duration: Duration,
+    /// Every kind at every concurrency.
+    pub cells: Vec<QueryCell>,
+    /// Recall of the vector and filtered kinds.
+    pub recall: Vec<RecallResult>,
+    /// A gRPC round trip to fathom that does no database work, at concurrency 1.
+    pub transport: LatencySpread,
+}
+
+impl QueryResults {
+    /// The cell of a kind and concurrency.
+    pub fn cell(&self, kind: QueryKind, concurrency: usize) -> Option<&QueryCell> {
+        self.cells
+            .iter()
+            .find(|c| c.kind == kind && c.concurrency == concurrency)
+    }
+
+    /// The recall of a kind at the server's default settings.
+    pub fn recall(&self, kind: QueryKind) -> Option<&RecallResult> {
+        self.recall.iter().find(|r| r.kind == kind && r.ef_search.is_none())
+    }
+}
+
+/// One way to run a search.
+#[derive(Clone)]
+enum Searcher {
+    /// Through the fathom process.
+    Fathom { client: Client, collection: String },
+    /// Through fathom's store in this process.
+    InProcess {
+        store: Store,
+        collection: Arc<Collection>,
+        tenant: Tenant,
+    },
+}
+
+impl Searcher {
+    /// Runs query `index` of `kind` and reads every hit; returns the hit ids.
+    async fn search(&self, kind: QueryKind, queries: &Queries, index: usize) -> anyhow::Result<Vec<String>> {
+        match self {
+            Searcher::Fathom { client, collection } => {
+                let mut hits = fathom_request(client, collection, kind, queries, index).send().await?;
+                let mut ids = Vec::with_capacity(LIMIT as usize);
+                while let Some(hit) = hits.next().await {
+                    ids.push(hit?.id);
+                }
+                Ok(ids)
+            }
+            Searcher::InProcess {
+                store,
+                collection,
+                tenant,
+            } => {
+                let query = store_query(kind, queries, index, tenant.clone());
+                let mut hits = store.search(collection.clone(), query);
+                let mut ids = Vec::with_capacity(LIMIT as usize);
+                while let Some(hit) = hits.recv().await {
+                    ids.push(hit?.id);
+                }
+                Ok(ids)
+            }
+        }
+    }
+}
+
+/// The search as a fathom client sends it: only what the kind needs, every
+/// other parameter left to the server's defaults.
+fn fathom_request(
+    client: &Client,
+    collection: &str,
+    kind: QueryKind,
+    queries: &Queries,
+    index: usize,
+) -> fathom_client::SearchBuilder {
+    let search = client.search(collection).limit(LIMIT);
+    let vector = || queries.vectors[index].clone();
+    let text = || queries.texts[index].clone();
+    match kind {
+        QueryKind::Vector => search.vector(vector()),
+        QueryKind::Keyword => search.text(text()),
+        QueryKind::Hybrid => search.vector(vector()).text(text()),
+        QueryKind::Filtered => search.vector(vector()).filter(field("bucket").eq(FILTER_BUCKET as i64)),
+    }
+}
+
+/// The query fathom's server builds from [`fathom_request`]'s request.
+fn store_query(kind: QueryKind, queries: &Queries, index: usize, tenant: Tenant) -> SearchQuery {
+    let hybrid = kind == QueryKind::Hybrid;
+    let candidates = if hybrid {
+        (LIMIT * 4).max(server_defaults::MIN_HYBRID_CANDIDATES)
+    } else {
+        LIMIT
+    };
+    SearchQuery {
+        tenant,
+        vector: (kind != QueryKind::Keyword).then(|| queries.vectors[index].clone()),
+        text: matches!(kind, QueryKind::Keyword | QueryKind::Hybrid).then(|| queries.texts[index].clone()),
+        fusion: Fusion::default(),
+        candidates,
+        filter: (kind == QueryKind::Filtered).then(|| Filter::Field {
+            path: vec!["bucket".to_owned()],
+            condition: Condition::Eq(Scalar::Number(FILTER_BUCKET as f64)),
+        }),
+        limit: LIMIT,
+        score_threshold: None,
+        include: DocumentFields {
+            text: true,
+            metadata: true,
+            vector: false,
+        },
+        ef_search: (candidates * 2).clamp(server_defaults::MIN_EF_SEARCH, server_defaults::MAX_EF_SEARCH),
+        exact: false,
+    }
+}
+
+/// Everything the query phase searches with.
+pub struct QueryBench {
+    fathom_url: String,
+    fathom: Searcher,
+    in_process: Searcher,
+    client: Client,
+    collection_name: String,
+    queries: Arc<Queries>,
+}
+
+impl QueryBench {
+    /// Searches `collection` through `client` (of the fathom at `fathom_url`) and through `store`.
+    pub fn new(
+        fathom_url: &str,
+        client: Client,
+        store: Store,
+        collection: Arc<Collection>,
+        queries: Arc<Queries>,
+    ) -> anyhow::Result<Self> {
+        let collection_name = collection.spec.name.as_str().to_owned();
+        Ok(Self {
+            fathom_url: fathom_url.to_owned(),
+            fathom: Searcher::Fathom {
+                client: client.clone(),
+                collection: collection_name.clone(),
+            },
+            in_process: Searcher::InProcess {
+                store,
+                collection,
+                tenant: Tenant::for_collection("tenant", "", false, 0)?,
+            },
+            client,
+            collection_name,
+            queries,
+        })
+    }
+
+    /// Every kind at every concurrency, `repeats` times each way, then recall
+    /// over `recall_queries` queries.
+    pub async fn measure(
+        &self,
+        repeats: usize,
+        duration: Duration,
+        warm_up: Duration,
+        recall_queries: usize,
+    ) -> anyhow::Result<QueryResults> {
+        let mut cells = Vec::new();
+        for kind in QueryKind::ALL {
+            // Fills both connection pools (16 connections each) and the caches.
+            for searcher in [&self.fathom, &self.in_process] {
+                self.timed_run(searcher, kind, *CONCURRENCY.last().unwrap_or(&1), warm_up)
+                    .await?;
+            }
+            for concurrency in CONCURRENCY {
+                let (mut fathom, mut in_process) = (Vec::new(), Vec::new());
+                for repeat in 1..=repeats {
+                    // Alternate which goes first, so neither always follows the other.
+                    let order = if repeat % 2 == 1 {
+                        [(&self.fathom, &mut fathom), (&self.in_process, &mut in_process)]
+                    } else {
+                        [(&self.in_process, &mut in_process), (&self.fathom, &mut fathom)]
+                    };
+                    for (searcher, runs) in order {
+                        let run = self
+                            .timed_run(searcher, kind, concurrency, duration)
+                            .await
+                            .with_context(|| format!("{} at concurrency {concurrency}", kind.label()))?;
+                        eprintln!(
+                            "  query {:<22} c={concurrency:<2} run {repeat}/{repeats} {:<10}: p50 {:>7.3} ms  p99 {:>7.3} ms  {:>7.0} QPS",
+                            kind.label(),
+                            if matches!(searcher, Searcher::Fathom { .. }) {
+                                "fathom"
+                            } else {
+                                "in-process"
+                            },
+                            run.p50_ms,
+                            run.p99_ms,
+                            run.qps
+                        );
+                        runs.push(run);
+                    }
+                }
+                cells.push(QueryCell {
+                    kind,
+                    concurrency,
+                    fathom: LatencySpread::of(&fathom),
+                    in_process: LatencySpread::of(&in_process),
+                });
+            }
+        }
+        let mut recall = Vec::new();
+        for kind in [QueryKind::Vector, QueryKind::Filtered] {
+            let count = recall_queries.min(self.queries.vectors.len());
+            let mut exact = Vec::with_capacity(count);
+            for index in 0..count {
+                exact.push(self.fathom_ids(kind, index, 0, true).await?);
+            }
+            let breadths = match kind {
+                QueryKind::Vector => [None].into_iter().chain(RECALL_EF_SEARCH.map(Some)).collect(),
+                _ => vec![None],
+            };
+            for ef_search in breadths {
+                let result = self.recall(kind, ef_search, &exact).await?;
+                eprintln!(
+                    "  recall@{LIMIT} {:<22} ef_search {:<7}: mean {:.4}, min {:.2}, {}/{} with {LIMIT} hits",
+                    kind.label(),
+                    ef_search.map_or("default".to_owned(), |ef| ef.to_string()),
+                    result.mean,
+                    result.min,
+                    result.full_results,
+                    result.queries
+                );
+                recall.push(result);
+            }
+        }
+        let mut transport = Vec::new();
+        for repeat in 1..=repeats {
+            let run = self.health_round_trips(duration).await?;
+            eprintln!(
+                "  gRPC round trip, no database work, run {repeat}/{repeats}: p50 {:.3} ms  p99 {:.3} ms",
+                run.p50_ms, run.p99_ms
+            );
+            transport.push(run);
+        }
+        Ok(QueryResults {
+            repeats,
+            duration,
+            cells,
+            recall,
+            transport: LatencySpread::of(&transport),
+        })
+    }
+
+    /// `concurrency` searchers, each running queries back to back until
+    /// `duration` has passed; every query's latency counts.
+    async fn timed_run(
+        &self,
+        searcher: &Searcher,
+        kind: QueryKind,
+        concurrency: usize,
+        duration: Duration,
+    ) -> anyhow::Result<LatencyRun> {
+        let started = Instant::now();
+        let deadline = started + duration;
+        let workers: Vec<_> = (0..concurrency)
+            .map(|worker| {
+                let searcher = searcher.clone();
+                let queries = self.queries.clone();
+                tokio::spawn(async move {
+                    let count = queries.vectors.len();
+                    let mut next = worker * count / concurrency;
+                    let mut latencies = Vec::new();
+                    while Instant::now() < deadline {
+                        let sent = Instant::now();
+                        searcher.search(kind, &queries, next % count).await?;
+                        latencies.push(sent.elapsed());
+                        next += 1;
+                    }
+                    Ok::<_, anyhow::Error>(latencies)
+                })
+            })
+            .collect();
+        let mut latencies = Vec::new();
+        for worker in workers {
+            latencies.extend(worker.await??);
+        }
+        Ok(LatencyRun::of(latencies, started.elapsed()))
+    }
+
+    /// Back-to-back `grpc.health.v1.Health/Check` calls to fathom for
+    /// `duration`: the transport's share of a search's latency (the answer
+    /// comes from memory, not the database).
+    async fn health_round_trips(&self, duration: Duration) -> anyhow::Result<LatencyRun> {
+        use tonic_health::pb::HealthCheckRequest;
+        use tonic_health::pb::health_client::HealthClient;
+        let channel = tonic::transport::Endpoint::from_shared(self.fathom_url.clone())?
+            .connect()
+            .await?;
+        let mut health = HealthClient::new(channel);
+        let started = Instant::now();
+        let mut latencies = Vec::new();
+        while started.elapsed() < duration {
+            let sent = Instant::now();
+            health.check(HealthCheckRequest::default()).await?;
+            latencies.push(sent.elapsed());
+        }
+        Ok(LatencyRun::of(latencies, started.elapsed()))
+    }
+
+    /// recall@10 of fathom's search (at `ef_search`, or the server's
+    /// default) against `exact`, the exact hits (`params.exact = true`) of
+    /// the first queries.
+    async fn recall(
+        &self,
+        kind: QueryKind,
+        ef_search: Option<u32>,
+        exact: &[Vec<String>],
+    ) -> anyhow::Result<RecallResult> {
+        let count = exact.len();
+        let (mut sum, mut min, mut full_results, mut min_hits) = (0.0, f64::INFINITY, 0, usize::MAX);
+        for (index, exact) in exact.iter().enumerate() {
+            let approximate = self.fathom_ids(kind, index, ef_search.unwrap_or(0), false).await?;
+            let found = exact.iter().filter(|id| approximate.contains(id)).count();
+            let recall = if exact.is_empty() {
+                1.0
+            } else {
+                found as f64 / exact.len() as f64
+            };
+            sum += recall;
+            min = f64::min(min, recall);
+            min_hits = min_hits.min(approximate.len());
+            if approximate.len() == LIMIT as usize {
+                full_results += 1;
+            }
+        }
+        Ok(RecallResult {
+            kind,
+            ef_search,
+            queries: count,
+            mean: sum / count as f64,
+            min,
+            full_results,
+            min_hits,
+        })
+    }
+
+    /// The ids of the hits through fathom with these vector search
+    /// parameters (0 and false are the defaults).
+    async fn fathom_ids(
+        &self,
+        kind: QueryKind,
+        index: usize,
+        ef_search: u32,
+        exact: bool,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut hits = fathom_request(&self.client, &self.collection_name, kind, &self.queries, index)
+            .params(ef_search, exact)
+            .send()
+            .await?;
+        let mut ids = Vec::with_capacity(LIMIT as usize);
+        while let Some(hit) = hits.next().await {
+            ids.push(hit?.id);
+        }
+        Ok(ids)
+    }
+}

@@ -1,0 +1,504 @@
+//! The results as markdown, ready for `docs/benchmarks.md`, with every
+//! target checked.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::cluster::SETTINGS;
+use crate::database::Versions;
+use crate::ingest::{IngestPath, IngestResults};
+use crate::machine::Machine;
+use crate::memory::{self, MemoryResult};
+use crate::options::Plan;
+use crate::query::{CONCURRENCY, LIMIT, QueryKind, QueryResults};
+use crate::stats::Spread;
+
+/// The memory target's stream length.
+const MEMORY_TARGET_DOCUMENTS: usize = 1_000_000;
+
+/// How long building the query collection's HNSW index took, and its sizes.
+#[derive(Debug, Clone)]
+pub struct IndexBuild {
+    /// Rows indexed.
+    pub documents: usize,
+    /// Wall time of `CREATE INDEX`.
+    pub elapsed: Duration,
+    /// Bytes of the table with TOAST.
+    pub table_bytes: u64,
+    /// Bytes of its indexes.
+    pub index_bytes: u64,
+}
+
+/// Everything one invocation measured.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The command line, with the `BENCH_*` environment it ran with.
+    pub command: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Its wall time, excluding the build.
+    pub wall_time: Duration,
+    /// The machine.
+    pub machine: Machine,
+    /// Load averages before and after.
+    pub load: (String, String),
+    /// PostgreSQL and pgvector.
+    pub versions: Versions,
+    /// Sizes and repetitions.
+    pub plan: Plan,
+    /// Ingest into a collection without its HNSW index.
+    pub ingest_without_index: IngestResults,
+    /// Ingest into a collection with its HNSW index.
+    pub ingest_with_index: IngestResults,
+    /// The query collection's index build.
+    pub index_build: IndexBuild,
+    /// The query phase.
+    pub queries: QueryResults,
+    /// The memory phase.
+    pub memory: MemoryResult,
+}
+
+/// One target and whether this run met it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// What is promised.
+    pub claim: String,
+    /// What was measured.
+    pub measured: String,
+    /// Met, missed, or not measured.
+    pub met: Option<bool>,
+}
+
+impl Report {
+    /// The report as markdown.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        self.write_setup(&mut out);
+        for ingest in [&self.ingest_without_index, &self.ingest_with_index] {
+            write_ingest(&mut out, ingest);
+        }
+        self.write_index_build(&mut out);
+        self.write_queries(&mut out);
+        self.write_recall(&mut out);
+        self.write_memory(&mut out);
+        self.write_targets(&mut out);
+        out
+    }
+
+    fn write_setup(&self, out: &mut String) {
+        let m = &self.machine;
+        let _ = writeln!(out, "## Results\n");
+        let _ = writeln!(
+            out,
+            "Run on {} with `{}`; the benchmark took {:.1} min (plus the release build).\n",
+            self.started_at.format("%Y-%m-%d %H:%M UTC"),
+            self.command,
+            self.wall_time.as_secs_f64() / 60.0
+        );
+        let _ = writeln!(
+            out,
+            "- **Machine:** {}, {} cores, {:.1} GiB memory, Linux {}; load average {} at the start and {} at the end. \
+             The client, fathom and PostgreSQL share these cores.",
+            m.cpu, m.cores, m.memory_gib, m.kernel, self.load.0, self.load.1
+        );
+        let _ = writeln!(
+            out,
+            "- **Software:** PostgreSQL {}, pgvector {}; fathom and this benchmark built with `--release`.",
+            self.versions.postgres, self.versions.pgvector
+        );
+        let settings: Vec<String> = SETTINGS
+            .iter()
+            .map(|(name, value, why)| format!("`{name}={value}` ({why})"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "- **PostgreSQL settings** beyond the defaults (durability stays at the defaults: fsync, \
+             synchronous_commit and full_page_writes on): {}.",
+            settings.join("; ")
+        );
+        let _ = writeln!(
+            out,
+            "- **Data:** 768-d unit vectors near a random 32-d subspace (embedding-like; seeded), 35–45 words of text (Zipf over 10,000 \
+             made-up words), metadata `{{bucket, category, year}}`; the same rows for every path. Queries: new vectors from the same \
+             distribution; keyword queries are two words of a random document, skipping the 100 most common words; the \
+             filter is `bucket = {}` (1 % of the documents). Every search asks for {LIMIT} hits.",
+            crate::dataset::FILTER_BUCKET
+        );
+        let _ = writeln!(
+            out,
+            "- **Figures** are the median of the repeated runs, with [min–max]; ratios are of medians.{}\n",
+            if self.plan.quick {
+                " **Quick mode: small sizes and short runs, for development only.**"
+            } else {
+                ""
+            }
+        );
+    }
+
+    fn write_index_build(&self, out: &mut String) {
+        let b = &self.index_build;
+        let _ = writeln!(
+            out,
+            "The query collection is the last ingest run's {} documents; its HNSW index (dropped for the runs \
+             without it) was then rebuilt with fathom's own definition by `CREATE INDEX` in {:.1} s ({:.0} rows/s). \
+             Table with TOAST: {:.0} MB; indexes: {:.0} MB.\n",
+            thousands(b.documents as f64),
+            b.elapsed.as_secs_f64(),
+            b.documents as f64 / b.elapsed.as_secs_f64(),
+            b.table_bytes as f64 / 1e6,
+            b.index_bytes as f64 / 1e6
+        );
+    }
+
+    fn write_queries(&self, out: &mut String) {
+        let q = &self.queries;
+        let _ = writeln!(
+            out,
+            "### Query: {} × 768 with HNSW (m=16, ef_construction=64), {} runs of {:.1} s per figure\n",
+            thousands(self.plan.documents as f64),
+            q.repeats,
+            q.duration.as_secs_f64()
+        );
+        let _ = writeln!(
+            out,
+            "Latency is from sending the request to the last hit read. \"in-process\" is `Store::search` in the \
+             benchmark's process: the same SQL and session settings on a pool of the same size, without gRPC.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| kind | conc. | fathom p50 ms | p95 | p99 | fathom QPS | in-process p50 ms | p95 | p99 | in-process QPS | \
+             Δ p50 ms | QPS fathom ÷ in-process |"
+        );
+        let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+        for cell in &q.cells {
+            let (f, p) = (&cell.fathom, &cell.in_process);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.2} | {:.2} | {} | {} | {:.2} | {:.2} | {} | {:+.3} | {:.2} |",
+                cell.kind.label(),
+                cell.concurrency,
+                spread(f.p50_ms, 3),
+                f.p95_ms.median,
+                f.p99_ms.median,
+                spread(f.qps, 0),
+                spread(p.p50_ms, 3),
+                p.p95_ms.median,
+                p.p99_ms.median,
+                spread(p.qps, 0),
+                f.p50_ms.median - p.p50_ms.median,
+                f.qps.median / p.qps.median
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nFor scale: a gRPC round trip to fathom that does no database work (`grpc.health.v1.Health/Check`, \
+             concurrency 1) takes p50 {} ms, p99 {:.3} ms.\n",
+            spread(q.transport.p50_ms, 3),
+            q.transport.p99_ms.median
+        );
+    }
+
+    fn write_recall(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "### Recall@{LIMIT} against exact search (`params.exact = true`), through fathom\n"
+        );
+        let _ = writeln!(
+            out,
+            "At the server's default `ef_search` (the target), and for vector search also with `params.ef_search` set.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| kind | ef_search | queries | mean recall@{LIMIT} | lowest | queries with {LIMIT} hits |"
+        );
+        let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|");
+        for r in &self.queries.recall {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.4} | {:.2} | {} (fewest hits: {}) |",
+                r.kind.label(),
+                r.ef_search.map_or("default".to_owned(), |ef| ef.to_string()),
+                r.queries,
+                r.mean,
+                r.min,
+                r.full_results,
+                r.min_hits
+            );
+        }
+        out.push('\n');
+    }
+
+    fn write_memory(&self, out: &mut String) {
+        let m = &self.memory;
+        let _ = writeln!(
+            out,
+            "### Memory: fathom's peak RSS while streaming {} documents\n",
+            thousands(m.documents as f64)
+        );
+        let _ = writeln!(
+            out,
+            "One UpsertStream, batches of {}, into a collection without a vector index, at {} rows/s. fathom's peak \
+             RSS during the stream (`VmHWM`, reset just before): **{:.1} MB**; highest of samples every 20 ms: {:.1} MB; \
+             RSS before the stream: {:.1} MB; peak over all earlier phases (ingest, and queries at concurrency 16): \
+             {:.1} MB. (MB = 10^6 bytes.)\n",
+            memory::BATCH,
+            thousands(m.rows_per_second),
+            mb(m.peak_rss),
+            mb(m.sampled_peak_rss),
+            mb(m.rss_before),
+            mb(m.earlier_peak_rss)
+        );
+    }
+
+    fn write_targets(&self, out: &mut String) {
+        let _ = writeln!(out, "### Targets (2 cores, 24 GiB)\n");
+        let _ = writeln!(out, "| target | measured | result |");
+        let _ = writeln!(out, "|---|---|---|");
+        for target in self.targets() {
+            let result = match target.met {
+                Some(true) => "pass",
+                Some(false) => "**miss**",
+                None => "not measured",
+            };
+            let _ = writeln!(out, "| {} | {} | {result} |", target.claim, target.measured);
+        }
+        if self.plan.quick || self.memory.documents != MEMORY_TARGET_DOCUMENTS {
+            let _ = writeln!(
+                out,
+                "\nThese sizes are not the targets' sizes; the results are indicative only."
+            );
+        }
+    }
+
+    /// Every target, checked against this run.
+    pub fn targets(&self) -> Vec<Target> {
+        let mut targets = Vec::new();
+        for ingest in [&self.ingest_without_index, &self.ingest_with_index] {
+            let index = if ingest.with_hnsw { "with" } else { "without" };
+            let (met, measured) = match (ingest.best_fathom(), ingest.copy()) {
+                (Some(best), Some(copy)) => {
+                    let ratio = best.rows_per_second.median / copy.rows_per_second.median;
+                    let single = ingest
+                        .cells
+                        .iter()
+                        .filter(|c| c.path == IngestPath::Fathom && c.streams == 1)
+                        .map(|c| c.rows_per_second.median / copy.rows_per_second.median)
+                        .fold(f64::NAN, f64::max);
+                    (
+                        Some(ratio >= 0.8),
+                        format!(
+                            "{ratio:.2} × COPY (best: {} streams × {}); best single stream {single:.2} ×",
+                            best.streams,
+                            best.batch.unwrap_or(0)
+                        ),
+                    )
+                }
+                _ => (None, "—".to_owned()),
+            };
+            targets.push(Target {
+                claim: format!("Ingest through fathom ≥ 0.8 × server-side binary COPY ({index} the HNSW index)"),
+                measured,
+                met,
+            });
+        }
+        let q = &self.queries;
+        let vector_1 = q.cell(QueryKind::Vector, 1);
+        let top = *CONCURRENCY.last().unwrap_or(&1);
+        targets.push(match vector_1 {
+            Some(c) => {
+                let delta = c.fathom.p50_ms.median - c.in_process.p50_ms.median;
+                Target {
+                    claim: "Vector p50 through fathom ≤ in-process + 0.3 ms (concurrency 1)".into(),
+                    measured: format!(
+                        "{delta:+.3} ms ({:.3} vs {:.3} ms)",
+                        c.fathom.p50_ms.median, c.in_process.p50_ms.median
+                    ),
+                    met: Some(delta <= 0.3),
+                }
+            }
+            None => missing("Vector p50 through fathom ≤ in-process + 0.3 ms"),
+        });
+        targets.push(match q.cell(QueryKind::Vector, top) {
+            Some(c) => {
+                let ratio = c.fathom.qps.median / c.in_process.qps.median;
+                Target {
+                    claim: format!("Vector QPS through fathom ≥ 0.9 × in-process (concurrency {top})"),
+                    measured: format!(
+                        "{ratio:.2} × ({:.0} vs {:.0} QPS)",
+                        c.fathom.qps.median, c.in_process.qps.median
+                    ),
+                    met: Some(ratio >= 0.9),
+                }
+            }
+            None => missing("Vector QPS through fathom ≥ 0.9 × in-process"),
+        });
+        targets.push(match (q.cell(QueryKind::Hybrid, 1), vector_1) {
+            (Some(h), Some(v)) => {
+                let ratio = h.fathom.p50_ms.median / v.fathom.p50_ms.median;
+                let in_process = h.in_process.p50_ms.median / v.in_process.p50_ms.median;
+                Target {
+                    claim: "Hybrid p50 ≤ 1.5 × vector p50 (through fathom, concurrency 1)".into(),
+                    measured: format!(
+                        "{ratio:.2} × ({:.3} vs {:.3} ms); in-process {in_process:.2} ×",
+                        h.fathom.p50_ms.median, v.fathom.p50_ms.median
+                    ),
+                    met: Some(ratio <= 1.5),
+                }
+            }
+            _ => missing("Hybrid p50 ≤ 1.5 × vector p50"),
+        });
+        targets.push(match q.recall(QueryKind::Vector) {
+            Some(r) => Target {
+                claim: format!("Vector recall@{LIMIT} ≥ 0.95 at default settings"),
+                measured: format!("{:.4} (lowest query {:.2})", r.mean, r.min),
+                met: Some(r.mean >= 0.95),
+            },
+            None => missing("Vector recall@10 ≥ 0.95"),
+        });
+        targets.push(match q.recall(QueryKind::Filtered) {
+            Some(r) => Target {
+                claim: format!("Filtered (1 %) search returns {LIMIT} hits, recall@{LIMIT} ≥ 0.9"),
+                measured: format!(
+                    "{}/{} queries with {LIMIT} hits; recall {:.4}",
+                    r.full_results, r.queries, r.mean
+                ),
+                met: Some(r.full_results == r.queries && r.mean >= 0.9),
+            },
+            None => missing("Filtered search returns limit hits, recall ≥ 0.9"),
+        });
+        targets.push(Target {
+            claim: format!(
+                "fathom peak RSS ≤ 300 MB while streaming {} documents",
+                thousands(MEMORY_TARGET_DOCUMENTS as f64)
+            ),
+            measured: format!(
+                "{:.1} MB over {} documents",
+                mb(self.memory.peak_rss),
+                thousands(self.memory.documents as f64)
+            ),
+            met: Some(self.memory.peak_rss as f64 <= 300e6),
+        });
+        targets
+    }
+}
+
+fn missing(claim: &str) -> Target {
+    Target {
+        claim: claim.to_owned(),
+        measured: "—".to_owned(),
+        met: None,
+    }
+}
+
+fn write_ingest(out: &mut String, ingest: &IngestResults) {
+    let runs = if ingest.repeats == 1 {
+        "1 run".to_owned()
+    } else {
+        format!("{} runs", ingest.repeats)
+    };
+    if ingest.with_hnsw {
+        let _ = writeln!(
+            out,
+            "### Ingest with the HNSW index (m=16, ef_construction=64): {} documents per run into an empty \
+             table, {runs} per figure\n",
+            thousands(ingest.documents as f64)
+        );
+        let _ = writeln!(
+            out,
+            "pgvector inserts into an HNSW graph one row at a time, which dominates here; fewer documents and \
+             runs keep the benchmark within its time budget (`BENCH_HNSW_INGEST_N`, `BENCH_HNSW_REPEATS`).\n"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "### Ingest without the HNSW index: {} documents per run, {runs} per figure\n",
+            thousands(ingest.documents as f64)
+        );
+        let _ = writeln!(
+            out,
+            "The collection's table as fathom creates it (primary key, GIN indexes on the text's tsvector and on \
+             the metadata) with its HNSW index dropped. Each run starts from an empty, checkpointed table; every \
+             COMMIT is durable. fathom's streams keep the client's default of 4 batches in flight.\n"
+        );
+    }
+    let _ = writeln!(out, "| path | streams | batch | rows/s | ÷ COPY | ÷ in-process |");
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|");
+    let copy = ingest.copy().map(|c| c.rows_per_second.median);
+    for cell in &ingest.cells {
+        let rate = cell.rows_per_second.median;
+        let in_process = match cell.path {
+            IngestPath::Fathom => ingest
+                .cell(IngestPath::InProcess, cell.streams, cell.batch)
+                .map(|p| format!("{:.2}", rate / p.rows_per_second.median)),
+            _ => None,
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            cell.path.label(),
+            cell.streams,
+            cell.batch.map_or("—".to_owned(), |b| b.to_string()),
+            spread(cell.rows_per_second, 0),
+            copy.map_or("—".to_owned(), |c| format!("{:.2}", rate / c)),
+            in_process.unwrap_or_else(|| "—".to_owned())
+        );
+    }
+    out.push('\n');
+}
+
+/// `median [min–max]`, or just the value for a single run.
+fn spread(s: Spread, decimals: usize) -> String {
+    let format = |x: f64| {
+        if decimals == 0 {
+            thousands(x)
+        } else {
+            format!("{x:.decimals$}")
+        }
+    };
+    if s.min == s.max {
+        format(s.median)
+    } else {
+        format!("{} [{}–{}]", format(s.median), format(s.min), format(s.max))
+    }
+}
+
+/// A whole number with thousands separators: 12,345.
+fn thousands(x: f64) -> String {
+    if !x.is_finite() {
+        return "—".to_owned();
+    }
+    let digits = format!("{:.0}", x.abs());
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    if x < -0.5 { format!("-{out}") } else { out }
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(1234567.4), "1,234,567");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(f64::NAN), "—");
+    }
+
+    #[test]
+    fn a_single_run_shows_no_range() {
+        let one = Spread::of(&[2.0]);
+        assert_eq!(spread(one, 1), "2.0");
+        assert_eq!(spread(Spread::of(&[1.0, 2.0, 3.0]), 1), "2.0 [1.0–3.0]");
+    }
+}
