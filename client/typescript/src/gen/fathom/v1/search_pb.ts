@@ -123,7 +123,7 @@ export const SearchRequestSchema: GenMessage<SearchRequest> = /*@__PURE__*/
 export type VectorSearchParams = Message<"fathom.v1.VectorSearchParams"> & {
   /**
    * HNSW search breadth (pgvector hnsw.ef_search), 1..=1000. Larger finds more
-   * of the true nearest neighbours and is slower. 0 means max(200, 2 * candidates),
+   * of the true nearest neighbours and is slower. 0 means max(400, 2 * candidates),
    * capped at 1000.
    *
    * @generated from field: uint32 ef_search = 1;
