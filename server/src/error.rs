@@ -39,6 +39,18 @@ impl From<ApiError> for Status {
             ApiError::Store(StoreError::CollectionNotFound(name)) => {
                 Status::not_found(format!("collection {:?} does not exist", name.as_str()))
             }
+            ApiError::Store(StoreError::CollectionDropped(name)) => Status::not_found(format!(
+                "collection {:?} was dropped while this request was using it; nothing more was written",
+                name.as_str()
+            )),
+            ApiError::Store(StoreError::CollectionRecreated(name)) => Status::failed_precondition(format!(
+                "collection {:?} was dropped and created again while this request was using it; nothing more was \
+                 written (open a new stream to write to the new collection)",
+                name.as_str()
+            )),
+            ApiError::Store(error @ StoreError::LegacyStream(_)) => Status::failed_precondition(format!(
+                "{error}: use a new stream id (upserts by id are idempotent, so nothing is duplicated)"
+            )),
             ApiError::Store(StoreError::CollectionExists(name)) => {
                 Status::already_exists(format!("collection {:?} already exists", name.as_str()))
             }

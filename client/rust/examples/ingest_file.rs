@@ -5,7 +5,9 @@
 //! cargo run -p fathom-client --example ingest_file -- docs.jsonl docs 384
 //! ```
 //! Each line is `{"id": "...", "vector": [...], "text": "...", "metadata": {...}}`.
-//! Run it again after an interruption: it resumes after the last committed batch.
+//! Run it again after an interruption: it resumes after the last committed
+//! document. The stream id is derived from the file's name, so another file
+//! gets its own stream; the same name with other contents is refused.
 
 use fathom_client::{Client, Document};
 use futures::StreamExt;
@@ -24,26 +26,39 @@ async fn main() -> anyhow::Result<()> {
         return Err(error.into());
     }
 
+    let file_name = std::path::Path::new(&path)
+        .file_name()
+        .map_or_else(|| path.clone(), |name| name.to_string_lossy().into_owned());
     let lines = tokio::io::BufReader::new(tokio::fs::File::open(&path).await?).lines();
-    let documents = tokio_stream::wrappers::LinesStream::new(lines).filter_map(|line| async move {
-        let record: serde_json::Value = serde_json::from_str(&line.ok()?).ok()?;
-        let vector: Vec<f32> = serde_json::from_value(record["vector"].clone()).ok()?;
-        let mut document = Document::new(record["id"].as_str()?, vector);
-        document = document.text(record["text"].as_str().unwrap_or_default());
-        if record["metadata"].is_object() {
-            document = document.metadata(record["metadata"].clone()).ok()?;
-        }
-        Some(document)
-    });
+    // A line that does not parse stops the upsert (with its number) instead
+    // of being skipped: a skipped line would shift every later position.
+    let documents = tokio_stream::wrappers::LinesStream::new(lines)
+        .enumerate()
+        .map(|(index, line)| parse_line(line, index + 1));
     let summary = client
-        .upsert_stream(&collection, Box::pin(documents))
-        .stream_id(format!("ingest-{collection}"))
-        .on_progress(|s| eprint!("\r{} documents committed", s.documents))
+        .try_upsert_stream(&collection, documents)
+        .stream_id(format!("ingest-{file_name}"))
+        .on_progress(|s| eprint!("\r{} documents committed", s.committed_documents))
         .send()
         .await?;
     eprintln!(
-        "\nwrote {} documents in {} batches in {:?}",
-        summary.documents, summary.batches, summary.elapsed
+        "\n{} documents committed ({} written now, {} earlier) in {:?}",
+        summary.committed_documents, summary.documents, summary.skipped_documents, summary.elapsed
     );
     Ok(())
+}
+
+fn parse_line(line: std::io::Result<String>, number: usize) -> Result<Document, fathom_client::Error> {
+    let invalid = |what: String| fathom_client::Error::InvalidInput(format!("line {number}: {what}"));
+    let record: serde_json::Value =
+        serde_json::from_str(&line.map_err(|e| invalid(e.to_string()))?).map_err(|e| invalid(e.to_string()))?;
+    let vector: Vec<f32> = serde_json::from_value(record["vector"].clone()).map_err(|e| invalid(e.to_string()))?;
+    let id = record["id"].as_str().ok_or_else(|| invalid("no string \"id\"".into()))?;
+    let mut document = Document::new(id, vector).text(record["text"].as_str().unwrap_or_default());
+    if record["metadata"].is_object() {
+        document = document
+            .metadata(record["metadata"].clone())
+            .map_err(|e| invalid(e.to_string()))?;
+    }
+    Ok(document)
 }

@@ -152,11 +152,22 @@ impl Client {
     }
 
     /// Streams documents in: see [`UpsertStreamBuilder`].
-    pub fn upsert_stream<S>(&self, collection: impl Into<String>, documents: S) -> UpsertStreamBuilder<S>
+    pub fn upsert_stream<S>(&self, collection: impl Into<String>, documents: S) -> UpsertStreamBuilder
     where
-        S: Stream<Item = Document> + Unpin + Send,
+        S: Stream<Item = Document> + Send + 'static,
     {
-        UpsertStreamBuilder::new(self.clone(), collection.into(), documents)
+        self.try_upsert_stream(collection, documents.map(Ok))
+    }
+
+    /// Streams documents from a source that can fail, such as a file being
+    /// parsed: at the first error nothing more is sent (not even the batch
+    /// being filled), the batches in flight are acknowledged, and the
+    /// upsert fails with that error. See [`UpsertStreamBuilder`].
+    pub fn try_upsert_stream<S>(&self, collection: impl Into<String>, documents: S) -> UpsertStreamBuilder
+    where
+        S: Stream<Item = Result<Document, Error>> + Send + 'static,
+    {
+        UpsertStreamBuilder::new(self.clone(), collection.into(), Box::pin(documents))
     }
 
     /// Streams documents from any iterator in: the same as
@@ -165,10 +176,10 @@ impl Client {
         &self,
         collection: impl Into<String>,
         documents: I,
-    ) -> UpsertStreamBuilder<futures::stream::Iter<I::IntoIter>>
+    ) -> UpsertStreamBuilder
     where
         I: IntoIterator<Item = Document>,
-        I::IntoIter: Send,
+        I::IntoIter: Send + 'static,
     {
         self.upsert_stream(collection, futures::stream::iter(documents))
     }

@@ -26,10 +26,12 @@ pub enum Error {
         violations: Vec<FieldViolation>,
     },
     /// A streamed batch was refused; nothing of it was written.
-    #[error("batch {sequence} refused ({}): {message}{}; refused ids: {}", code_name(*.code), violations_suffix(.message, .violations), .document_ids.join(", "))]
+    #[error("batch of documents {first_position}.. refused ({}): {message}{}{}", code_name(*.code), violations_suffix(.message, .violations), ids_suffix(.document_ids))]
     BatchRejected {
-        /// The batch's sequence number.
+        /// The batch's sequence number in its call.
         sequence: u64,
+        /// Input position (0-based) of the batch's first document.
+        first_position: u64,
         /// The status code the refusal corresponds to.
         code: Code,
         /// The server's message.
@@ -48,9 +50,15 @@ pub enum Error {
         #[source]
         source: tonic::transport::Error,
     },
-    /// The arguments were unusable before anything was sent.
+    /// The arguments or the input were unusable; what they would have
+    /// become was not sent.
     #[error("{0}")]
     InvalidInput(String),
+    /// A resumable stream's input is not the one committed under its stream
+    /// id (its first documents have other ids, or there are fewer); nothing
+    /// was sent.
+    #[error("cannot resume: {0}")]
+    ResumeMismatch(String),
     /// The server broke the protocol (a bug on one side).
     #[error("protocol error: {0}")]
     Protocol(String),
@@ -76,6 +84,14 @@ pub fn code_name(code: Code) -> &'static str {
         Code::Unavailable => "UNAVAILABLE",
         Code::DataLoss => "DATA_LOSS",
         Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+fn ids_suffix(ids: &[String]) -> String {
+    if ids.is_empty() {
+        String::new()
+    } else {
+        format!("; refused ids: {}", ids.join(", "))
     }
 }
 
@@ -112,10 +128,24 @@ impl Error {
         }
     }
 
-    /// Whether a retry may succeed (the server or database was unavailable).
+    /// Whether a retry may succeed (the server or database was unavailable,
+    /// or the connection to it broke).
     pub fn is_retryable(&self) -> bool {
         self.code() == Some(Code::Unavailable)
     }
+}
+
+/// Whether a status came from this side's transport (the connection broke:
+/// the server was killed, a proxy cut it) rather than from the server. The
+/// server never attaches a source error; tonic does for h2 and I/O errors,
+/// which it reports as UNKNOWN or INTERNAL.
+fn is_transport_failure(status: &tonic::Status) -> bool {
+    use std::error::Error as _;
+    matches!(status.code(), Code::Unknown | Code::Internal | Code::Cancelled)
+        && (status.source().is_some()
+            || ["h2 protocol error", "transport error", "connection error", "broken pipe"]
+                .iter()
+                .any(|sign| status.message().contains(sign)))
 }
 
 impl From<tonic::Status> for Error {
@@ -132,6 +162,13 @@ impl From<tonic::Status> for Error {
                     .collect()
             })
             .unwrap_or_default();
+        if is_transport_failure(&status) {
+            return Error::Status {
+                code: Code::Unavailable,
+                message: format!("the connection to the server broke ({})", status.message()),
+                violations,
+            };
+        }
         Error::Status {
             code: status.code(),
             message: status.message().to_owned(),

@@ -1,7 +1,15 @@
 //! Streaming ingestion: batching, a bounded window of batches in flight,
-//! and resume after a broken connection.
+//! and exact resume by document position.
+//!
+//! Every batch says where its first document sits in the input. On a
+//! resumable stream the server keeps the committed prefix of the input
+//! (how many documents, the last id, a digest of all ids), so a reconnect
+//! resends only what is past it, and a new run with the same stream id
+//! skips exactly the committed documents however it cuts its batches, after
+//! checking their ids against the digest.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,39 +20,73 @@ use prost::Message;
 use tokio::sync::mpsc;
 use tokio_stream::{Stream, StreamExt};
 
+use crate::resume::{IdsDigest, mismatch};
 use crate::{Client, Document, Error};
 
-/// What an upsert stream did.
+/// What an upsert stream did (so far, when carried by an [`UpsertError`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpsertSummary {
-    /// Documents written (acknowledged after COMMIT) by this call.
+    /// Documents of the input committed: on a resumable stream, the
+    /// committed prefix under the stream id (earlier runs included); on
+    /// others, the documents this call wrote. On an error, what was
+    /// acknowledged; batches in flight at the failure may have committed too.
+    pub committed_documents: u64,
+    /// Documents written by this call: acknowledged after COMMIT, or found
+    /// committed after a reconnect (their acknowledgement was lost).
     pub documents: u64,
-    /// Batches written by this call.
+    /// Batches this call wrote (or found committed after a reconnect).
     pub batches: u64,
-    /// Documents skipped because an earlier run of the same stream id had
-    /// committed their batches already.
+    /// Documents not sent because an earlier run with the same stream id had
+    /// committed them.
     pub skipped_documents: u64,
+    /// Batches the server acknowledged as committed earlier instead of
+    /// writing them (another connection wrote under the same stream id).
+    pub already_committed_batches: u64,
     /// Times the connection was re-established.
     pub reconnects: u32,
     /// Wall time.
     pub elapsed: Duration,
 }
 
+/// An upsert stream that failed, with what it had done until then.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct UpsertError {
+    /// Why it stopped.
+    #[source]
+    pub error: Error,
+    /// What was acknowledged before: `committed_documents` of the input are
+    /// stored (at least; batches in flight may have committed too).
+    pub summary: UpsertSummary,
+}
+
+impl From<UpsertError> for Error {
+    fn from(failed: UpsertError) -> Self {
+        failed.error
+    }
+}
+
 /// Called after every acknowledged batch with the running summary.
 pub type ProgressFn = Arc<dyn Fn(&UpsertSummary) + Send + Sync>;
+
+type DocumentSource = Pin<Box<dyn Stream<Item = Result<Document, Error>> + Send>>;
 
 /// An upsert stream being configured; [`send`](Self::send) runs it.
 ///
 /// Documents are cut into batches of at most `batch_documents` and
 /// `batch_bytes` (encoded), and at most `in_flight` batches are unacknowledged
-/// at once, so memory stays bounded however long the source is. With a
-/// `stream_id`, a broken connection (or a killed process, run again on the
-/// same input with the same batch settings) resumes after the last committed
-/// batch and writes nothing twice.
-pub struct UpsertStreamBuilder<S> {
+/// at once, so memory stays bounded however long the source is.
+///
+/// With a `stream_id` the stream is resumable: a broken connection is
+/// reopened and only what is not committed is resent; and a new run with the
+/// same stream id and the same input (any batch size) skips the documents an
+/// earlier run committed and writes the rest, each document once. A stream id
+/// belongs to one input: a run on other data is refused with
+/// [`Error::ResumeMismatch`] before anything is sent.
+pub struct UpsertStreamBuilder {
     client: Client,
     collection: String,
-    documents: S,
+    documents: DocumentSource,
     tenant: String,
     stream_id: Option<String>,
     batch_documents: usize,
@@ -54,8 +96,8 @@ pub struct UpsertStreamBuilder<S> {
     progress: Option<ProgressFn>,
 }
 
-impl<S: Stream<Item = Document> + Unpin + Send> UpsertStreamBuilder<S> {
-    pub(crate) fn new(client: Client, collection: String, documents: S) -> Self {
+impl UpsertStreamBuilder {
+    pub(crate) fn new(client: Client, collection: String, documents: DocumentSource) -> Self {
         Self {
             client,
             collection,
@@ -100,7 +142,8 @@ impl<S: Stream<Item = Document> + Unpin + Send> UpsertStreamBuilder<S> {
         self
     }
 
-    /// How often to reconnect after UNAVAILABLE before giving up (default 10).
+    /// How many reconnects in a row, without an acknowledgement between
+    /// them, before giving up (default 10, about 15 s of backoff).
     pub fn max_reconnects(mut self, n: u32) -> Self {
         self.max_reconnects = n;
         self
@@ -115,29 +158,41 @@ impl<S: Stream<Item = Document> + Unpin + Send> UpsertStreamBuilder<S> {
     /// Streams every document in; returns when all are acknowledged.
     ///
     /// A refused batch stops the stream: nothing new is sent, the batches
-    /// already in flight are acknowledged, then [`Error::BatchRejected`]
-    /// names the refused documents. Every other batch sent is stored. A
-    /// refused batch is never written, not even when the stream id is
-    /// resumed later: correct those documents and write them again.
-    pub async fn send(mut self) -> Result<UpsertSummary, Error> {
+    /// already in flight are acknowledged (on a resumable stream, refused as
+    /// well, since the committed part of an input is always a prefix), then
+    /// [`Error::BatchRejected`] names the refused documents. An error from
+    /// the source stops it the same way, and the batch being filled is not
+    /// sent. Only a stream with a `stream_id` reconnects after a broken
+    /// connection (a stream without one could write a batch twice).
+    pub async fn send(mut self) -> Result<UpsertSummary, UpsertError> {
         let started = Instant::now();
-        let mut state = State {
-            window: VecDeque::with_capacity(self.in_flight),
-            next_sequence: None,
-            pending: None,
-            source_done: false,
-            rejection: None,
-            summary: UpsertSummary::default(),
-        };
+        let mut state = State::new(self.in_flight);
+        let mut failed_attempts = 0;
         loop {
-            match self.run_connection(&mut state).await {
+            let acknowledged = state.summary.batches + state.summary.already_committed_batches;
+            let outcome = self.run_connection(&mut state).await;
+            if state.summary.batches + state.summary.already_committed_batches > acknowledged {
+                failed_attempts = 0;
+            }
+            match outcome {
                 Ok(()) => break,
-                Err(error) if error.is_retryable() && state.summary.reconnects < self.max_reconnects => {
+                Err(error)
+                    if self.stream_id.is_some()
+                        && error.is_retryable()
+                        && failed_attempts < self.max_reconnects =>
+                {
                     tracing::warn!(%error, "upsert stream broke; reconnecting");
-                    tokio::time::sleep(crate::retry::backoff(state.summary.reconnects)).await;
+                    tokio::time::sleep(crate::retry::backoff(failed_attempts)).await;
+                    failed_attempts += 1;
                     state.summary.reconnects += 1;
                 }
-                Err(error) => return Err(error),
+                Err(error) => {
+                    state.summary.elapsed = started.elapsed();
+                    return Err(UpsertError {
+                        error,
+                        summary: state.summary,
+                    });
+                }
             }
         }
         state.summary.elapsed = started.elapsed();
@@ -166,57 +221,42 @@ impl<S: Stream<Item = Document> + Unpin + Send> UpsertStreamBuilder<S> {
             Some(Response::Opened(opened)) => opened,
             other => return Err(Error::Protocol(format!("expected `opened`, got {other:?}"))),
         };
-        match state.next_sequence {
-            None => {
-                // A stream id an earlier run committed batches under: skip
-                // those batches of the (same) input without sending them.
-                for _ in 1..opened.next_sequence {
-                    let Some(skipped) = self.cut_batch(state).await else {
-                        break;
-                    };
-                    state.summary.skipped_documents += skipped.len() as u64;
-                }
-                state.next_sequence = Some(opened.next_sequence.max(1));
-            }
-            Some(_) => {
-                // Batches committed before the connection broke, acks lost.
-                while state
-                    .window
-                    .front()
-                    .is_some_and(|(sequence, _)| *sequence < opened.next_sequence)
-                {
-                    let (_, batch) = state.window.pop_front().expect("checked");
-                    state.summary.documents += batch.len() as u64;
-                    state.summary.batches += 1;
-                }
-            }
+        if state.opened {
+            state.settle_after_reconnect(opened.committed_documents)?;
+        } else {
+            self.skip_committed(state, &opened).await?;
+            state.opened = true;
         }
-        for (sequence, documents) in &state.window {
-            send_batch(&requests, *sequence, documents.clone()).await?;
+        let mut call = Call {
+            requests: Some(requests),
+            next_sequence: 1,
+        };
+        for batch in &mut state.window {
+            call.send(batch).await?;
         }
-        let mut requests = Some(requests);
         loop {
-            while state.window.len() < self.in_flight && !state.source_done && state.rejection.is_none() {
+            while state.window.len() < self.in_flight && state.accepts_input() {
                 let Some(documents) = self.cut_batch(state).await else {
                     break;
                 };
-                let sequence = state.next_sequence.expect("set on open");
-                state.next_sequence = Some(sequence + 1);
-                if let Some(sender) = &requests {
-                    send_batch(sender, sequence, documents.clone()).await?;
+                let first_position = state.position;
+                state.position += documents.len() as u64;
+                state.window.push_back(SentBatch {
+                    sequence: 0,
+                    first_position,
+                    documents,
+                });
+                call.send(state.window.back_mut().expect("just pushed")).await?;
+            }
+            if state.window.is_empty() {
+                if let Some(stop) = state.stop.take() {
+                    return Err(stop);
                 }
-                state.window.push_back((sequence, documents));
-            }
-            if state.window.is_empty()
-                && let Some(rejection) = state.rejection.take()
-            {
-                return Err(rejection);
-            }
-            if state.window.is_empty() && state.source_done {
-                requests = None; // Half-close: the server ends the stream.
-                let _ = &requests;
-                while responses.message().await?.is_some() {}
-                return Ok(());
+                if state.source_done {
+                    call.requests = None; // Half-close: the server ends the stream.
+                    while responses.message().await?.is_some() {}
+                    return Ok(());
+                }
             }
             let ack = match responses.message().await?.and_then(|r| r.response) {
                 Some(Response::Ack(ack)) => ack,
@@ -227,41 +267,44 @@ impl<S: Stream<Item = Document> + Unpin + Send> UpsertStreamBuilder<S> {
                 }
                 Some(other) => return Err(Error::Protocol(format!("expected an ack, got {other:?}"))),
             };
-            let Some((sequence, documents)) = state.window.pop_front() else {
-                return Err(Error::Protocol(format!("ack {} for no batch", ack.sequence)));
-            };
-            if ack.sequence != sequence {
-                return Err(Error::Protocol(format!(
-                    "ack {} where {sequence} was due",
-                    ack.sequence
-                )));
-            }
-            if let Some(rejection) = ack.rejection {
-                // Stop sending; the batches already in flight still get
-                // their acks, so when this returns every sent batch is either
-                // committed or refused. A refused batch is never retried,
-                // not even by resuming the stream id.
-                state
-                    .rejection
-                    .get_or_insert_with(|| rejected(sequence, rejection, &documents));
-                if state.window.is_empty() {
-                    return Err(state.rejection.take().expect("just set"));
-                }
-                continue;
-            }
-            state.summary.documents += if ack.already_committed {
-                documents.len() as u64
-            } else {
-                u64::from(ack.documents_written)
-            };
-            state.summary.batches += 1;
+            state.acknowledge(ack)?;
             if let Some(progress) = &self.progress {
                 progress(&state.summary);
             }
         }
     }
 
-    /// The next batch from the source, or None when it is exhausted.
+    /// On the first open of a resumable stream: reads past the documents an
+    /// earlier run committed, checking that they are the same documents.
+    async fn skip_committed(&mut self, state: &mut State, opened: &pb::StreamOpened) -> Result<(), Error> {
+        let committed = opened.committed_documents;
+        if self.stream_id.is_none() || committed == 0 {
+            return Ok(());
+        }
+        let stream_id = self.stream_id.as_deref().unwrap_or_default();
+        let mut digest = IdsDigest::default();
+        let mut last_id = String::new();
+        for read in 0..committed {
+            match self.documents.next().await {
+                Some(Ok(document)) => {
+                    digest.push(&document.0.id);
+                    last_id = document.0.id;
+                }
+                Some(Err(error)) => return Err(error),
+                None => return Err(Error::ResumeMismatch(mismatch(stream_id, committed, Some(read)))),
+            }
+        }
+        if !digest.matches(&opened.ids_digest) || last_id != opened.last_id {
+            return Err(Error::ResumeMismatch(mismatch(stream_id, committed, None)));
+        }
+        state.position = committed;
+        state.committed = committed;
+        state.summary.skipped_documents = committed;
+        state.summary.committed_documents = committed;
+        Ok(())
+    }
+
+    /// The next batch from the source, or None when it is exhausted or failed.
     async fn cut_batch(&mut self, state: &mut State) -> Option<Vec<pb::Document>> {
         let mut batch = Vec::with_capacity(self.batch_documents.min(1024));
         let mut bytes = 0;
@@ -269,7 +312,13 @@ impl<S: Stream<Item = Document> + Unpin + Send> UpsertStreamBuilder<S> {
             let document = match state.pending.take() {
                 Some(document) => document,
                 None => match self.documents.next().await {
-                    Some(document) => pb::Document::from(document),
+                    Some(Ok(document)) => pb::Document::from(document),
+                    Some(Err(error)) => {
+                        // The batch being filled is dropped unsent: the
+                        // input is wrong at this point.
+                        state.stop = Some(error);
+                        return None;
+                    }
                     None => {
                         state.source_done = true;
                         break;
@@ -288,22 +337,146 @@ impl<S: Stream<Item = Document> + Unpin + Send> UpsertStreamBuilder<S> {
     }
 }
 
+/// A batch sent and not yet acknowledged.
+struct SentBatch {
+    /// Its number in the current call (renumbered when resent).
+    sequence: u64,
+    /// Position of its first document in the input.
+    first_position: u64,
+    documents: Vec<pb::Document>,
+}
+
+impl SentBatch {
+    fn end(&self) -> u64 {
+        self.first_position + self.documents.len() as u64
+    }
+}
+
 /// Progress across connections.
 struct State {
     /// Sent, unacknowledged batches, oldest first; resent after a reconnect.
-    window: VecDeque<(u64, Vec<pb::Document>)>,
-    /// The sequence number of the next new batch (None before the first open).
-    next_sequence: Option<u64>,
+    window: VecDeque<SentBatch>,
+    /// Input position of the next document to cut.
+    position: u64,
+    /// Documents of the input known committed (acknowledged).
+    committed: u64,
+    /// Whether a first `opened` arrived (and committed documents were skipped).
+    opened: bool,
     /// A document read from the source that did not fit the last batch.
     pending: Option<pb::Document>,
     source_done: bool,
-    /// The first refusal; once set, no new batch is sent.
-    rejection: Option<Error>,
+    /// The first refusal or source error; once set, no new batch is sent.
+    stop: Option<Error>,
     summary: UpsertSummary,
 }
 
-/// The error for a refused batch, naming the refused documents by id.
-fn rejected(sequence: u64, rejection: pb::BatchRejection, documents: &[pb::Document]) -> Error {
+impl State {
+    fn new(in_flight: usize) -> Self {
+        Self {
+            window: VecDeque::with_capacity(in_flight),
+            position: 0,
+            committed: 0,
+            opened: false,
+            pending: None,
+            source_done: false,
+            stop: None,
+            summary: UpsertSummary::default(),
+        }
+    }
+
+    fn accepts_input(&self) -> bool {
+        !self.source_done && self.stop.is_none()
+    }
+
+    /// After a reconnect, the server has `committed` documents: the window's
+    /// batches below that were committed, their acks lost with the connection.
+    fn settle_after_reconnect(&mut self, committed: u64) -> Result<(), Error> {
+        if committed < self.committed {
+            return Err(Error::Protocol(format!(
+                "the server reports {committed} documents committed after {} were acknowledged",
+                self.committed
+            )));
+        }
+        while self.window.front().is_some_and(|batch| batch.end() <= committed) {
+            self.window.pop_front();
+            self.summary.batches += 1;
+        }
+        self.summary.documents += committed - self.committed;
+        self.committed = committed;
+        self.summary.committed_documents = committed;
+        Ok(())
+    }
+
+    /// Matches an ack to the oldest batch in flight.
+    fn acknowledge(&mut self, ack: pb::BatchAck) -> Result<(), Error> {
+        let Some(batch) = self.window.pop_front() else {
+            return Err(Error::Protocol(format!("ack {} for no batch", ack.sequence)));
+        };
+        if ack.sequence != batch.sequence {
+            return Err(Error::Protocol(format!(
+                "ack {} where {} was due",
+                ack.sequence, batch.sequence
+            )));
+        }
+        if let Some(rejection) = ack.rejection {
+            // Stop sending; the batches already in flight still get their
+            // acks, so when the stream ends every sent batch is either
+            // committed or refused.
+            if self.stop.is_none() {
+                self.stop = Some(rejected(&batch, rejection));
+            }
+            return Ok(());
+        }
+        if ack.already_committed {
+            self.summary.already_committed_batches += 1;
+        } else {
+            self.summary.batches += 1;
+            self.summary.documents += u64::from(ack.documents_written);
+        }
+        self.committed = self.committed.max(ack.committed_documents);
+        self.summary.committed_documents = self.committed;
+        Ok(())
+    }
+}
+
+/// The sending half of one call.
+struct Call {
+    /// None once half-closed.
+    requests: Option<mpsc::Sender<pb::UpsertStreamRequest>>,
+    next_sequence: u64,
+}
+
+impl Call {
+    /// Numbers `batch` for this call and sends it.
+    async fn send(&mut self, batch: &mut SentBatch) -> Result<(), Error> {
+        batch.sequence = self.next_sequence;
+        self.next_sequence += 1;
+        let request = pb::UpsertStreamRequest {
+            request: Some(Request::Batch(pb::UpsertBatch {
+                sequence: batch.sequence,
+                documents: batch.documents.clone(),
+                first_position: Some(batch.first_position),
+            })),
+        };
+        let sent = match &self.requests {
+            Some(requests) => requests.send(request).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            Err(Error::Status {
+                code: tonic::Code::Unavailable,
+                message: "the stream closed".into(),
+                violations: vec![],
+            })
+        }
+    }
+}
+
+/// The error for a refused batch, naming the refused documents by id and
+/// their input positions.
+fn rejected(batch: &SentBatch, rejection: pb::BatchRejection) -> Error {
     let mut document_ids: Vec<String> = rejection
         .violations
         .iter()
@@ -315,11 +488,12 @@ fn rejected(sequence: u64, rejection: pb::BatchRejection, documents: &[pb::Docum
                 .parse::<usize>()
                 .ok()
         })
-        .filter_map(|index| documents.get(index).map(|d| d.id.clone()))
+        .filter_map(|index| batch.documents.get(index).map(|d| d.id.clone()))
         .collect();
     document_ids.dedup();
     Error::BatchRejected {
-        sequence,
+        sequence: batch.sequence,
+        first_position: batch.first_position,
         code: tonic::Code::from_i32(rejection.code),
         message: rejection.message,
         violations: rejection
@@ -332,19 +506,4 @@ fn rejected(sequence: u64, rejection: pb::BatchRejection, documents: &[pb::Docum
             .collect(),
         document_ids,
     }
-}
-
-async fn send_batch(
-    requests: &mpsc::Sender<pb::UpsertStreamRequest>,
-    sequence: u64,
-    documents: Vec<pb::Document>,
-) -> Result<(), Error> {
-    let request = pb::UpsertStreamRequest {
-        request: Some(Request::Batch(pb::UpsertBatch { sequence, documents })),
-    };
-    requests.send(request).await.map_err(|_| Error::Status {
-        code: tonic::Code::Unavailable,
-        message: "the stream closed".into(),
-        violations: vec![],
-    })
 }

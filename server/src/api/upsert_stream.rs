@@ -1,10 +1,13 @@
 //! `Documents.UpsertStream`: per-batch transactions, acknowledged after
-//! COMMIT, resumable by stream id, with bounded memory per stream.
+//! COMMIT, resumable by stream id and document position, with bounded memory
+//! per stream.
 //!
 //! A reader task decodes client messages into a channel that holds at most
 //! `Limits::stream_buffered_batches` batches; while it is full the reader
 //! stops reading, and HTTP/2 flow control stops the client. The writer takes
-//! batches one at a time: validate, BEGIN, record progress, write, COMMIT, ack.
+//! batches one at a time: validate, then one transaction that places the
+//! batch against the stream's committed prefix, writes and records progress,
+//! and an ack after COMMIT.
 
 use std::sync::Arc;
 
@@ -15,9 +18,12 @@ use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
 use super::documents::batch_from_proto;
-use crate::domain::{Collection, CollectionName, InvalidRequest, Limits, StreamId, Tenant};
+use crate::domain::{
+    BatchPosition, Collection, CollectionName, InvalidKind, InvalidRequest, Limits, Sequence, StreamId,
+    StreamProgress, Tenant,
+};
 use crate::error::{ApiError, code_of};
-use crate::store::Store;
+use crate::store::{BatchOutcome, Store};
 
 /// Acknowledgements buffered towards the client. Acks are small; the bound
 /// only keeps a client that stops reading from growing server memory.
@@ -55,14 +61,18 @@ async fn run(
             .into());
         }
     };
-    let mut session = Session::open(store, limits.clone(), open).await?;
+    let (mut session, progress) = Session::open(store, limits.clone(), open).await?;
+    #[allow(deprecated)] // next_sequence stays set for clients built before positions.
     let opened = pb::StreamOpened {
         stream_id: session
             .stream_id
             .as_ref()
             .map(|id| id.as_str().to_owned())
             .unwrap_or_default(),
-        next_sequence: session.last_committed + 1,
+        next_sequence: 1,
+        committed_documents: progress.committed,
+        last_id: progress.last_id,
+        ids_digest: progress.digest.as_bytes().to_vec(),
     };
     if acks
         .send(Ok(response(pb::upsert_stream_response::Response::Opened(opened))))
@@ -142,12 +152,16 @@ struct Session {
     collection: Arc<Collection>,
     tenant: Tenant,
     stream_id: Option<StreamId>,
-    /// Highest sequence number known committed for this stream.
-    last_committed: u64,
+    /// The last accepted sequence number of this call.
+    previous: Option<Sequence>,
+    /// What acks report as `committed_documents`: the stream's committed
+    /// documents as last seen, or, without stream id, the documents written
+    /// by this call.
+    committed: u64,
 }
 
 impl Session {
-    async fn open(store: Store, limits: Arc<Limits>, open: pb::OpenStream) -> Result<Self, ApiError> {
+    async fn open(store: Store, limits: Arc<Limits>, open: pb::OpenStream) -> Result<(Self, StreamProgress), ApiError> {
         let name = CollectionName::parse("open.collection", &open.collection)?;
         let collection = store.collection(&name).await?;
         let tenant = Tenant::for_collection(
@@ -159,34 +173,51 @@ impl Session {
         let stream_id = (!open.stream_id.is_empty())
             .then(|| StreamId::parse("open.stream_id", &open.stream_id))
             .transpose()?;
-        let last_committed = match &stream_id {
-            Some(id) => store.open_upsert_stream(&collection, id, &tenant).await?.last_sequence,
-            None => 0,
+        let progress = match &stream_id {
+            Some(id) => store.open_upsert_stream(&collection, id, &tenant).await?,
+            None => StreamProgress::default(),
         };
-        tracing::debug!(collection = %name, stream_id = ?stream_id, last_committed, "upsert stream opened");
-        Ok(Self {
+        tracing::debug!(collection = %name, stream_id = ?stream_id, committed = progress.committed, "upsert stream opened");
+        let session = Self {
             store,
             limits,
             collection,
             tenant,
             stream_id,
-            last_committed,
-        })
+            previous: None,
+            committed: progress.committed,
+        };
+        Ok((session, progress))
     }
 
     /// Handles one batch: an ack after COMMIT, an ack that refuses it, or an
-    /// error that ends the stream (the database failed).
+    /// error that ends the stream (the database failed, the collection is gone).
     async fn write(&mut self, batch: pb::UpsertBatch) -> Result<pb::BatchAck, ApiError> {
         let sequence = batch.sequence;
-        if sequence == 0 {
-            return Ok(rejected(
-                sequence,
-                InvalidRequest::field("batch.sequence", "sequence numbers start at 1"),
-            ));
+        let committed = self.committed;
+        let refuse = |invalid| {
+            Ok(pb::BatchAck {
+                committed_documents: committed,
+                ..rejected(sequence, invalid)
+            })
+        };
+        match Sequence::parse("batch.sequence", sequence, self.previous) {
+            Ok(parsed) => self.previous = Some(parsed),
+            Err(invalid) => return refuse(invalid),
         }
-        if sequence <= self.last_committed {
-            return Ok(already_committed(sequence));
-        }
+        let position = match (&self.stream_id, batch.first_position) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return refuse(InvalidRequest::field(
+                    "batch.first_position",
+                    "a resumable stream's batches must say where they start in the input",
+                ));
+            }
+            (Some(_), Some(first)) => match BatchPosition::new("batch.first_position", first, batch.documents.len()) {
+                Ok(position) => Some(position),
+                Err(invalid) => return refuse(invalid),
+            },
+        };
         let encoded_bytes = batch.encoded_len();
         let documents = match batch_from_proto(
             batch.documents,
@@ -196,40 +227,65 @@ impl Session {
             &self.limits,
         ) {
             Ok(documents) => documents,
-            Err(invalid) => return Ok(rejected(sequence, invalid)),
+            Err(invalid) => return refuse(invalid),
         };
-        let mut tx = self.store.begin_batch().await?;
-        if let Some(stream_id) = &self.stream_id
-            && !self
-                .store
-                .advance_upsert_stream(&mut tx, &self.collection, stream_id, sequence)
-                .await?
-        {
-            // Another connection with this stream id committed it first.
-            tx.rollback().await.map_err(crate::store::StoreError::from)?;
-            return Ok(already_committed(sequence));
-        }
-        let written = self
+        let (Some(stream_id), Some(position)) = (&self.stream_id, position) else {
+            let written = self.store.upsert(&self.collection, &self.tenant, documents).await?;
+            self.committed += written;
+            return Ok(ack(sequence, written, self.committed));
+        };
+        let outcome = self
             .store
-            .upsert_batch(&mut tx, &self.collection, &self.tenant, documents)
+            .write_stream_batch(&self.collection, &self.tenant, stream_id, position, documents)
             .await?;
-        tx.commit().await.map_err(crate::store::StoreError::from)?;
-        self.last_committed = sequence;
-        Ok(pb::BatchAck {
-            sequence,
-            documents_written: written as u32,
-            already_committed: false,
-            rejection: None,
+        self.committed = outcome.committed();
+        Ok(match outcome {
+            BatchOutcome::Written { written, committed } => ack(sequence, written, committed),
+            BatchOutcome::AlreadyCommitted { committed } => pb::BatchAck {
+                already_committed: true,
+                ..ack(sequence, 0, committed)
+            },
+            BatchOutcome::Gap { committed } => rejected_at(
+                sequence,
+                committed,
+                format!(
+                    "the batch starts at position {}, but only {committed} documents of the stream's input are \
+                     committed: send the documents from position {committed} first (a batch before this one \
+                     was refused or lost)",
+                    position.first()
+                ),
+            ),
+            BatchOutcome::Mismatch { committed, last_id } => rejected_at(
+                sequence,
+                committed,
+                format!(
+                    "the document at position {} of this batch's input is not the one committed there \
+                     (id {last_id:?}): this stream id holds other data; use a new stream id",
+                    committed - 1
+                ),
+            ),
         })
     }
 }
 
-fn already_committed(sequence: u64) -> pb::BatchAck {
+fn ack(sequence: u64, written: u64, committed: u64) -> pb::BatchAck {
     pb::BatchAck {
         sequence,
-        documents_written: 0,
-        already_committed: true,
+        documents_written: written as u32,
+        already_committed: false,
         rejection: None,
+        committed_documents: committed,
+    }
+}
+
+/// A refusal of a batch that does not continue the stream's committed prefix.
+fn rejected_at(sequence: u64, committed: u64, description: String) -> pb::BatchAck {
+    pb::BatchAck {
+        committed_documents: committed,
+        ..rejected(
+            sequence,
+            InvalidRequest::with_kind(InvalidKind::FailedPrecondition, "batch.first_position", description),
+        )
     }
 }
 
@@ -251,5 +307,6 @@ fn rejected(sequence: u64, invalid: InvalidRequest) -> pb::BatchAck {
         documents_written: 0,
         already_committed: false,
         rejection: Some(rejection),
+        committed_documents: 0,
     }
 }

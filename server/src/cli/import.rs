@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use fathom_client::{Client, Document, UpsertSummary};
+use fathom_client::{Client, Document, UpsertError, UpsertSummary};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
@@ -27,7 +27,9 @@ pub struct ImportArgs {
     #[arg(long, default_value = "")]
     tenant: String,
     /// Makes the import resumable: run the same command again after an
-    /// interruption and it continues after the last committed batch.
+    /// interruption (or after fixing a bad line) and it skips the documents
+    /// committed under this id and writes the rest, with any --batch-size.
+    /// A stream id belongs to one input: a run on another file is refused.
     #[arg(long)]
     stream_id: Option<String>,
     /// Documents per batch (one transaction each).
@@ -40,11 +42,12 @@ pub struct ImportArgs {
 
 /// One upsert stream per tenant, fed through a bounded channel.
 struct TenantStream {
-    sender: mpsc::Sender<Document>,
-    task: JoinHandle<Result<UpsertSummary, fathom_client::Error>>,
+    sender: mpsc::Sender<Result<Document, fathom_client::Error>>,
+    task: JoinHandle<Result<UpsertSummary, UpsertError>>,
 }
 
-/// Runs the import; prints a summary line.
+/// Runs the import; prints a summary line whose figures are what the
+/// server acknowledged.
 pub async fn import(client: Client, args: ImportArgs) -> anyhow::Result<()> {
     let (reader, total_bytes): (Box<dyn AsyncRead + Unpin + Send>, Option<u64>) = if args.file.as_os_str() == "-" {
         (Box::new(tokio::io::stdin()), None)
@@ -59,37 +62,45 @@ pub async fn import(client: Client, args: ImportArgs) -> anyhow::Result<()> {
     client.get_collection(&args.collection).await?;
 
     let progress = progress_bar(total_bytes);
-    let acknowledged = Arc::new(AtomicU64::new(0));
+    let committed = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut streams: HashMap<String, TenantStream> = HashMap::new();
     let mut lines = BufReader::new(reader).lines();
     let mut number = 0u64;
     let mut read_bytes = 0u64;
-    let outcome: anyhow::Result<()> = async {
+    let read: anyhow::Result<()> = async {
         while let Some(line) = lines.next_line().await? {
             number += 1;
             read_bytes += line.len() as u64 + 1;
             if line.trim().is_empty() {
                 continue;
             }
-            let mut record = Record::parse(&line, number)?;
-            if record.tenant.is_empty() {
-                record.tenant.clone_from(&args.tenant);
-            }
-            let tenant = record.tenant.clone();
+            let document = Record::parse(&line, number).and_then(|mut record| {
+                if record.tenant.is_empty() {
+                    record.tenant.clone_from(&args.tenant);
+                }
+                record.into_document(number)
+            });
+            let document = match document {
+                Ok(document) => document,
+                Err(error) => {
+                    // No stream sends the batch it is filling: the input
+                    // is wrong from here on.
+                    for stream in streams.values() {
+                        let _ = stream
+                            .sender
+                            .send(Err(fathom_client::Error::InvalidInput(format!("{error:#}"))))
+                            .await;
+                    }
+                    return Err(error);
+                }
+            };
+            let tenant = document.0.tenant.clone();
             let next_index = streams.len();
             let stream = streams.entry(tenant.clone()).or_insert_with(|| {
-                open_stream(
-                    &client,
-                    &args,
-                    &tenant,
-                    next_index,
-                    acknowledged.clone(),
-                    progress.clone(),
-                    started,
-                )
+                open_stream(&client, &args, &tenant, next_index, committed.clone(), progress.clone(), started)
             });
-            if stream.sender.send(record.into_document(number)?).await.is_err() {
+            if stream.sender.send(Ok(document)).await.is_err() {
                 break; // That stream failed; its error is reported below.
             }
             progress.set_position(read_bytes);
@@ -99,43 +110,59 @@ pub async fn import(client: Client, args: ImportArgs) -> anyhow::Result<()> {
     .await;
 
     let mut total = UpsertSummary::default();
-    let mut failure = outcome.err();
+    let mut failure = read.err();
     for (_, stream) in streams {
         drop(stream.sender);
-        match stream.task.await? {
-            Ok(summary) => {
-                total.documents += summary.documents;
-                total.skipped_documents += summary.skipped_documents;
-                total.batches += summary.batches;
-                total.reconnects += summary.reconnects;
+        let summary = match stream.task.await? {
+            Ok(summary) => summary,
+            Err(failed) => {
+                if failure.is_none() {
+                    failure = Some(failed.error.into());
+                }
+                failed.summary
             }
-            Err(error) => failure = failure.or(Some(error.into())),
-        }
+        };
+        total.committed_documents += summary.committed_documents;
+        total.documents += summary.documents;
+        total.skipped_documents += summary.skipped_documents;
+        total.batches += summary.batches;
     }
     progress.finish_and_clear();
-    let elapsed = started.elapsed();
     if let Some(error) = failure {
-        let hint = if args.stream_id.is_some() {
-            " (run the same command again to resume)"
+        if matches!(
+            error.downcast_ref::<fathom_client::Error>(),
+            Some(fathom_client::Error::ResumeMismatch(_))
+        ) {
+            return Err(error); // Nothing was sent; running it again would not help.
+        }
+        let next = if args.stream_id.is_some() {
+            format!(
+                "at least {} documents of the input are committed (acknowledged); run the same command again to \
+                 resume after them",
+                total.committed_documents
+            )
         } else {
-            ""
+            format!(
+                "{} documents were written (acknowledged) before it; without --stream-id a new run writes \
+                 everything again",
+                total.documents
+            )
         };
-        anyhow::bail!(
-            "{error:#}; {} documents were committed before it{hint}",
-            total.documents
-        );
+        anyhow::bail!("{error:#}; {next}");
     }
+    let elapsed = started.elapsed().as_secs_f64();
+    let earlier = if args.stream_id.is_some() {
+        format!(", {} by earlier runs", total.skipped_documents)
+    } else {
+        String::new()
+    };
     eprintln!(
-        "imported {} documents in {} batches in {:.1} s ({:.0} documents/s){}",
+        "imported: {} documents of the input are committed ({} written by this run{earlier}) in {} batches, \
+         {elapsed:.1} s ({:.0} documents/s)",
+        total.committed_documents,
         total.documents,
         total.batches,
-        elapsed.as_secs_f64(),
-        total.documents as f64 / elapsed.as_secs_f64().max(1e-9),
-        if total.skipped_documents > 0 {
-            format!("; skipped {} committed by an earlier run", total.skipped_documents)
-        } else {
-            String::new()
-        }
+        total.documents as f64 / elapsed.max(1e-9),
     );
     Ok(())
 }
@@ -145,13 +172,13 @@ fn open_stream(
     args: &ImportArgs,
     tenant: &str,
     index: usize,
-    acknowledged: Arc<AtomicU64>,
+    committed: Arc<AtomicU64>,
     progress: ProgressBar,
     started: Instant,
 ) -> TenantStream {
     let (sender, receiver) = mpsc::channel(args.batch_size * 2);
     let mut builder = client
-        .upsert_stream(args.collection.clone(), ReceiverStream::new(receiver))
+        .try_upsert_stream(args.collection.clone(), ReceiverStream::new(receiver))
         .tenant(tenant)
         .batch_documents(args.batch_size)
         .in_flight(args.in_flight);
@@ -165,9 +192,10 @@ fn open_stream(
     }
     let reported = AtomicU64::new(0);
     builder = builder.on_progress(move |summary| {
-        let new = summary.documents - reported.swap(summary.documents, Ordering::Relaxed);
-        let total = acknowledged.fetch_add(new, Ordering::Relaxed) + new;
-        let rate = total as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        let stream_committed = summary.committed_documents;
+        let new = stream_committed.saturating_sub(reported.swap(stream_committed, Ordering::Relaxed));
+        let total = committed.fetch_add(new, Ordering::Relaxed) + new;
+        let rate = summary.documents as f64 / started.elapsed().as_secs_f64().max(1e-9);
         progress.set_message(format!("{total} documents committed, {rate:.0}/s"));
     });
     TenantStream {

@@ -230,6 +230,9 @@ impl CollectionSpec {
 /// A collection as stored in the catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Collection {
+    /// Its identity in the catalog: a collection dropped and created again
+    /// under the same name has another.
+    pub id: i64,
     /// Its settings.
     pub spec: CollectionSpec,
     /// When it was created.

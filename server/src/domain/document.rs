@@ -137,6 +137,14 @@ pub struct DocumentBatch {
 }
 
 impl DocumentBatch {
+    /// Removes the first `n` documents (those a stream committed already).
+    pub fn drop_first(&mut self, n: usize) {
+        self.ids.drain(..n);
+        self.vectors.drain(..n);
+        self.texts.drain(..n);
+        self.metadata.drain(..n);
+    }
+
     /// Number of documents.
     pub fn len(&self) -> usize {
         self.ids.len()

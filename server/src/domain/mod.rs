@@ -7,9 +7,11 @@ mod document;
 mod filter;
 mod invalid;
 mod search;
+mod stream_progress;
 
 pub use collection::{Collection, CollectionName, CollectionSpec, Metric, TextLanguage, VectorIndex};
 pub use document::{DocumentBatch, DocumentBatchBuilder, DocumentFields, Limits, StoredDocument, StreamId, Tenant};
 pub use filter::{Bound, CmpOp, Condition, Filter, Scalar};
 pub use invalid::{FieldViolation, InvalidKind, InvalidRequest, Violations};
 pub use search::{Fusion, SearchHitRow, SearchQuery};
+pub use stream_progress::{BatchPosition, IdsDigest, MAX_POSITION, Sequence, StreamProgress};

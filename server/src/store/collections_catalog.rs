@@ -24,6 +24,7 @@ pub struct CollectionStats {
 
 #[derive(sqlx::FromRow)]
 struct CatalogRow {
+    id: i64,
     name: String,
     dimension: i32,
     metric: String,
@@ -50,6 +51,7 @@ impl CatalogRow {
         };
         let language = TextLanguage::parse("text_language", &self.text_language).map_err(|_| corrupt("language"))?;
         Ok(Collection {
+            id: self.id,
             spec: CollectionSpec {
                 name,
                 dimension: self.dimension as u32,
@@ -64,7 +66,7 @@ impl CatalogRow {
 }
 
 const CATALOG_COLUMNS: &str =
-    "name, dimension, metric, index_kind, hnsw_m, hnsw_ef_construction, text_language, multi_tenant, created_at";
+    "id, name, dimension, metric, index_kind, hnsw_m, hnsw_ef_construction, text_language, multi_tenant, created_at";
 
 /// pgvector's operator class for each metric.
 fn operator_class(metric: Metric) -> &'static str {

@@ -21,7 +21,7 @@ impl Store {
     /// Writes a batch on `conn` (inside the caller's transaction) as one
     /// statement over binary arrays: an insert of the new ids and an update
     /// of the existing ones. Returns the number of documents written.
-    pub async fn upsert_batch(
+    pub(super) async fn insert_documents(
         &self,
         conn: &mut PgConnection,
         collection: &Collection,
@@ -48,19 +48,6 @@ impl Store {
             .await
             .map_err(|e| self.missing_table_is_not_found(name, e))?
             .rows_affected();
-        Ok(written)
-    }
-
-    /// Writes a batch in its own transaction.
-    pub async fn upsert(
-        &self,
-        collection: &Collection,
-        tenant: &Tenant,
-        batch: DocumentBatch,
-    ) -> Result<u64, StoreError> {
-        let mut tx = self.begin_batch().await?;
-        let written = self.upsert_batch(&mut tx, collection, tenant, batch).await?;
-        tx.commit().await?;
         Ok(written)
     }
 

@@ -22,6 +22,15 @@ pub enum StoreError {
         /// The tenant that opened it first.
         owner: String,
     },
+    /// The collection was dropped after the request found it.
+    #[error("collection {0:?} was dropped")]
+    CollectionDropped(CollectionName),
+    /// The collection was dropped and created again after the request found it.
+    #[error("collection {0:?} was dropped and created again")]
+    CollectionRecreated(CollectionName),
+    /// A stream id recorded by a Fathom that counted batches, not documents.
+    #[error("stream id {0:?} was recorded by an older Fathom by batch number; its position is unknown")]
+    LegacyStream(String),
     /// The database cannot be reached or went away.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),

@@ -21,7 +21,7 @@ pub use documents::ScrollPage;
 pub use error::StoreError;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-pub use upsert_streams::StreamProgress;
+pub use upsert_streams::BatchOutcome;
 
 use crate::domain::{Collection, CollectionName};
 

@@ -284,6 +284,7 @@ mod tests {
 
     fn collection(multi_tenant: bool) -> Collection {
         Collection {
+            id: 1,
             spec: CollectionSpec {
                 name: CollectionName::parse("name", "docs").unwrap(),
                 dimension: 3,

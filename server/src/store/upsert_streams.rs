@@ -1,16 +1,78 @@
-//! Progress of resumable UpsertStreams, kept in `fathom.upsert_streams` and
-//! advanced in the same transaction as each batch it records.
+//! Writing batches, and the progress of resumable UpsertStreams, kept in
+//! `fathom.upsert_streams` and advanced in the same transaction as each
+//! batch it records.
+//!
+//! Every batch transaction first locks what it writes against: the stream's
+//! progress row (resumable streams) or the collection's catalog row (all
+//! others). Dropping a collection deletes that row, so a drop waits for a
+//! batch in flight, and a batch after a drop finds the row gone and writes
+//! nothing, even if a collection of the same name exists again.
 
 use sqlx::PgConnection;
 
 use super::{Store, StoreError};
-use crate::domain::{Collection, StreamId, Tenant};
+use crate::domain::{BatchPosition, Collection, DocumentBatch, IdsDigest, StreamId, StreamProgress, Tenant};
 
-/// Where a stream stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StreamProgress {
-    /// The highest committed sequence number (0 before the first batch).
-    pub last_sequence: u64,
+/// What writing one batch of a resumable stream came to. Only `Written`
+/// changed anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Committed.
+    Written {
+        /// Documents written: the whole batch, or its part past the committed prefix.
+        written: u64,
+        /// The stream's committed documents after this batch.
+        committed: u64,
+    },
+    /// Every document of the batch was committed before.
+    AlreadyCommitted {
+        /// The stream's committed documents.
+        committed: u64,
+    },
+    /// The batch starts past the committed prefix: documents are missing.
+    Gap {
+        /// The stream's committed documents, where the batch should start.
+        committed: u64,
+    },
+    /// The batch straddles the committed prefix, but its document at the
+    /// last committed position has another id: it is other data.
+    Mismatch {
+        /// The stream's committed documents.
+        committed: u64,
+        /// The id committed at `committed - 1`.
+        last_id: String,
+    },
+}
+
+impl BatchOutcome {
+    /// The stream's committed documents after the batch.
+    pub fn committed(&self) -> u64 {
+        match self {
+            Self::Written { committed, .. }
+            | Self::AlreadyCommitted { committed }
+            | Self::Gap { committed }
+            | Self::Mismatch { committed, .. } => *committed,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ProgressRow {
+    tenant: String,
+    committed_documents: Option<i64>,
+    last_id: String,
+    ids_digest: Vec<u8>,
+}
+
+impl ProgressRow {
+    fn into_progress(self, stream_id: &StreamId) -> Result<StreamProgress, StoreError> {
+        let legacy = || StoreError::LegacyStream(stream_id.as_str().to_owned());
+        Ok(StreamProgress {
+            committed: self.committed_documents.ok_or_else(legacy)? as u64,
+            last_id: self.last_id,
+            digest: IdsDigest::from_bytes(&self.ids_digest).ok_or_else(legacy)?,
+        })
+    }
 }
 
 impl Store {
@@ -22,61 +84,152 @@ impl Store {
         stream_id: &StreamId,
         tenant: &Tenant,
     ) -> Result<StreamProgress, StoreError> {
-        let (owner, last_sequence): (String, i64) = sqlx::query_as(
+        let row: Option<ProgressRow> = sqlx::query_as(
             "WITH inserted AS ( \
-               INSERT INTO fathom.upsert_streams (collection, stream_id, tenant) VALUES ($1, $2, $3) \
+               INSERT INTO fathom.upsert_streams (collection, collection_id, stream_id, tenant) \
+               SELECT name, id, $2, $3 FROM fathom.collections WHERE id = $1 \
                ON CONFLICT (collection, stream_id) DO NOTHING \
-               RETURNING tenant, last_sequence) \
-             SELECT tenant, last_sequence FROM inserted \
+               RETURNING tenant, committed_documents, last_id, ids_digest) \
+             SELECT * FROM inserted \
              UNION ALL \
-             SELECT tenant, last_sequence FROM fathom.upsert_streams WHERE collection = $1 AND stream_id = $2 \
+             SELECT tenant, committed_documents, last_id, ids_digest FROM fathom.upsert_streams \
+             WHERE collection_id = $1 AND stream_id = $2 \
              LIMIT 1",
         )
-        .bind(collection.spec.name.as_str())
+        .bind(collection.id)
         .bind(stream_id.as_str())
         .bind(tenant.as_str())
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        if owner != tenant.as_str() {
+        let Some(row) = row else {
+            return Err(self.collection_gone(collection).await);
+        };
+        if row.tenant != tenant.as_str() {
             return Err(StoreError::StreamTenantMismatch {
                 stream_id: stream_id.as_str().to_owned(),
-                owner,
+                owner: row.tenant,
             });
         }
-        Ok(StreamProgress {
-            last_sequence: last_sequence as u64,
-        })
+        row.into_progress(stream_id)
     }
 
-    /// Records `sequence` as committed, on `conn` inside the batch's
-    /// transaction. Returns false if it (or a later one) was committed
-    /// already, by this stream or a concurrent one with the same id: then the
-    /// caller must not write the batch. The row lock taken here serialises
-    /// concurrent writers of one stream id.
-    pub async fn advance_upsert_stream(
+    /// Writes a batch that no stream position places (a unary Upsert or a
+    /// stream without id) in its own transaction; the documents written.
+    pub async fn upsert(
         &self,
-        conn: &mut PgConnection,
         collection: &Collection,
-        stream_id: &StreamId,
-        sequence: u64,
-    ) -> Result<bool, StoreError> {
-        let advanced = sqlx::query(
-            "UPDATE fathom.upsert_streams SET last_sequence = $3, updated_at = now() \
-             WHERE collection = $1 AND stream_id = $2 AND last_sequence < $3",
-        )
-        .bind(collection.spec.name.as_str())
-        .bind(stream_id.as_str())
-        .bind(sequence as i64)
-        .execute(conn)
-        .await?
-        .rows_affected();
-        Ok(advanced == 1)
+        tenant: &Tenant,
+        batch: DocumentBatch,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_batch().await?;
+        if !lock_collection(&mut tx, collection).await? {
+            drop(tx);
+            return Err(self.collection_gone(collection).await);
+        }
+        let written = self.insert_documents(&mut tx, collection, tenant, batch).await?;
+        tx.commit().await?;
+        Ok(written)
     }
 
-    /// Begins a transaction for one batch. Its COMMIT waits for the WAL
-    /// flush whatever the database's default, because an acknowledged batch
-    /// must survive a crash of PostgreSQL.
-    pub async fn begin_batch(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    /// Writes the part of a resumable stream's batch past its committed
+    /// prefix, and the stream's new progress, in one transaction.
+    pub async fn write_stream_batch(
+        &self,
+        collection: &Collection,
+        tenant: &Tenant,
+        stream_id: &StreamId,
+        position: BatchPosition,
+        mut batch: DocumentBatch,
+    ) -> Result<BatchOutcome, StoreError> {
+        let mut tx = self.begin_batch().await?;
+        let Some(progress) = lock_stream(&mut tx, collection, stream_id).await? else {
+            drop(tx);
+            return Err(self.collection_gone(collection).await);
+        };
+        let progress = progress.into_progress(stream_id)?;
+        let committed = progress.committed;
+        if position.end() <= committed {
+            return Ok(BatchOutcome::AlreadyCommitted { committed });
+        }
+        if position.first() > committed {
+            return Ok(BatchOutcome::Gap { committed });
+        }
+        let overlap = (committed - position.first()) as usize;
+        if overlap > 0 && batch.ids[overlap - 1] != progress.last_id {
+            return Ok(BatchOutcome::Mismatch {
+                committed,
+                last_id: progress.last_id,
+            });
+        }
+        batch.drop_first(overlap);
+        let mut digest = progress.digest;
+        digest.extend(batch.ids.iter().map(String::as_str));
+        let last_id = batch.ids.last().cloned().unwrap_or_default();
+        let written = self.insert_documents(&mut tx, collection, tenant, batch).await?;
+        let committed = position.end();
+        sqlx::query(
+            "UPDATE fathom.upsert_streams \
+             SET committed_documents = $3, last_id = $4, ids_digest = $5, updated_at = now() \
+             WHERE collection_id = $1 AND stream_id = $2",
+        )
+        .bind(collection.id)
+        .bind(stream_id.as_str())
+        .bind(committed as i64)
+        .bind(last_id)
+        .bind(digest.as_bytes().as_slice())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(BatchOutcome::Written { written, committed })
+    }
+
+    /// A batch transaction. Its COMMIT waits for the WAL flush whatever the
+    /// database's default, because an acknowledged batch must survive a
+    /// crash of PostgreSQL.
+    async fn begin_batch(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
         Ok(self.pool.begin_with("BEGIN; SET LOCAL synchronous_commit = on").await?)
     }
+
+    /// The error for a collection whose catalog row is gone: dropped, or
+    /// dropped and created again under the same name.
+    async fn collection_gone(&self, collection: &Collection) -> StoreError {
+        let name = &collection.spec.name;
+        self.forget(name);
+        let current: Result<Option<i64>, _> = sqlx::query_scalar("SELECT id FROM fathom.collections WHERE name = $1")
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await;
+        match current {
+            Ok(None) => StoreError::CollectionDropped(name.clone()),
+            Ok(Some(_)) => StoreError::CollectionRecreated(name.clone()),
+            Err(error) => StoreError::from(error),
+        }
+    }
+}
+
+/// Locks the collection's catalog row against a drop until the transaction
+/// ends; false if it is gone.
+async fn lock_collection(conn: &mut PgConnection, collection: &Collection) -> Result<bool, StoreError> {
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM fathom.collections WHERE id = $1 FOR KEY SHARE")
+        .bind(collection.id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Locks a stream's progress row, which serialises concurrent writers of one
+/// stream id; None if it is gone (its collection was dropped).
+async fn lock_stream(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    stream_id: &StreamId,
+) -> Result<Option<ProgressRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT tenant, committed_documents, last_id, ids_digest FROM fathom.upsert_streams \
+         WHERE collection_id = $1 AND stream_id = $2 FOR UPDATE",
+    )
+    .bind(collection.id)
+    .bind(stream_id.as_str())
+    .fetch_optional(conn)
+    .await?)
 }
