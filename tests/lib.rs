@@ -182,6 +182,39 @@ impl PrivateCluster {
     pub fn url(&self) -> String {
         self.pg.url("fathom")
     }
+
+    /// Kills the postmaster with SIGKILL, as a crash would (no shutdown,
+    /// no checkpoint), and waits until it is gone.
+    pub fn kill_postmaster(&self) {
+        let pid_file = std::fs::read_to_string(self.home.join("pgdata/postmaster.pid")).expect("a running cluster");
+        let pid = pid_file.lines().next().expect("the pid line").trim().to_owned();
+        let killed = std::process::Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success(), "kill -KILL {pid}");
+        while std::process::Command::new("kill")
+            .args(["-0", &pid])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the cluster again after [`kill_postmaster`](Self::kill_postmaster)
+    /// (crash recovery included). Retries while the killed postmaster's
+    /// backends are still exiting and hold its shared memory.
+    pub fn restart_after_crash(&self) {
+        let mut attempts = 0;
+        while let Err(error) = self.pg.restart() {
+            attempts += 1;
+            assert!(attempts < 100, "PostgreSQL did not restart: {error}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 impl Drop for PrivateCluster {

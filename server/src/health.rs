@@ -1,6 +1,8 @@
 //! Health that tells the truth about the database: a background probe runs
 //! `SELECT 1` on its own connection and sets every service SERVING or
-//! NOT_SERVING by the answer.
+//! NOT_SERVING by the answer. A failed probe also tells the store, which
+//! then drops the pooled connections that the outage killed, so that once
+//! health says SERVING again, requests get live connections.
 
 use std::time::Duration;
 
@@ -9,6 +11,8 @@ use sqlx::{Connection, PgConnection};
 use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+
+use crate::store::Store;
 
 /// The services whose health follows the database, with "" for the whole server.
 pub const SERVICES: [&str; 4] = ["", "fathom.v1.Collections", "fathom.v1.Documents", "fathom.v1.Search"];
@@ -19,6 +23,7 @@ pub const SERVICES: [&str; 4] = ["", "fathom.v1.Collections", "fathom.v1.Documen
 pub async fn probe_database(
     options: PgConnectOptions,
     reporter: HealthReporter,
+    store: Store,
     interval: Duration,
     stop: CancellationToken,
 ) {
@@ -36,6 +41,7 @@ pub async fn probe_database(
         .is_ok_and(|r| r.is_ok());
         if !healthy {
             connection = None;
+            store.record_outage();
         }
         let status = if healthy {
             ServingStatus::Serving

@@ -95,6 +95,7 @@ impl Server {
         let probe = tokio::spawn(probe_database(
             probe_options,
             health_reporter,
+            store.clone(),
             config.health_interval,
             probe_stop.clone(),
         ));

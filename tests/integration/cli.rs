@@ -76,7 +76,7 @@ async fn import_then_export_gives_back_every_document_bit_for_bit() {
         .unwrap();
     assert!(imported.status.success(), "{}", stderr(&imported));
     assert!(
-        stderr(&imported).contains("imported 20000 documents"),
+        stderr(&imported).contains("imported: 20000 documents of the input are committed (20000 written by this run)"),
         "{}",
         stderr(&imported)
     );
@@ -147,22 +147,111 @@ async fn a_killed_import_run_again_with_its_stream_id_ends_with_exactly_every_do
     let partial = rows(&mut db).await;
     assert!(partial < 20_000, "killed before the end ({partial} rows)");
 
+    // The same command with another batch size continues exactly.
+    let mut rerun: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    *rerun.last_mut().unwrap() = "333".into();
+    let second = run(&server, rerun).await;
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(rows(&mut db).await, 20_000);
+    let (committed, written, earlier) = summary_figures(&stderr(&second));
+    assert_eq!(committed, 20_000, "the figures are what the database holds");
+    // The killed run's last batches (at most 4 in flight, of 100) may still
+    // have been committing when the second one opened: counted as written
+    // neither by it nor, once skipped, as earlier.
+    assert!(earlier >= partial as u64 && earlier <= 20_000, "{earlier} vs {partial}");
+    let by_the_dead_run = 20_000 - earlier - written;
+    assert!(by_the_dead_run <= 400, "{written} + {earlier} do not add up to 20000");
+    let _ = std::fs::remove_file(input);
+}
+
+/// Runs `fathom` with `args` off the async runtime.
+async fn run(server: &TestServer, args: Vec<String>) -> Output {
     let url = server.url();
-    let owned: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let second = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = owned.iter().map(String::as_str).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         fathom(&url, &args)
     })
     .await
-    .unwrap();
-    assert!(second.status.success(), "{}", stderr(&second));
-    assert!(
-        stderr(&second).contains("skipped"),
-        "the rerun skips what was committed: {}",
-        stderr(&second)
-    );
-    assert_eq!(rows(&mut db).await, 20_000);
-    let _ = std::fs::remove_file(input);
+    .unwrap()
+}
+
+/// (committed, written by this run, by earlier runs) from the summary line
+/// "imported: C documents of the input are committed (W written by this run, E by earlier runs) …".
+fn summary_figures(stderr: &str) -> (u64, u64, u64) {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("imported: "))
+        .unwrap_or_else(|| panic!("no summary line in {stderr}"));
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|part| !part.is_empty())
+        .take(3)
+        .map(|part| part.parse().unwrap())
+        .collect();
+    (numbers[0], numbers[1], numbers[2])
+}
+
+/// "at least N documents of the input are committed" from a failed run's message.
+fn committed_at_failure(stderr: &str) -> u64 {
+    let (_, rest) = stderr
+        .split_once("at least ")
+        .unwrap_or_else(|| panic!("no committed figure in {stderr}"));
+    rest.split(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_bad_line_stops_the_import_before_its_batch_and_the_fixed_file_resumes_exactly() {
+    let server = server_with_collection().await;
+    let good = temp_path("fixed.jsonl");
+    let bad = temp_path("broken.jsonl");
+    write_jsonl(&good, 2_000);
+    let good_lines: Vec<String> = std::fs::read_to_string(&good)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let mut lines = good_lines.clone();
+    lines[1233] = "{\"id\": \"doc-01233\", \"vector\": [1, 2".into();
+    std::fs::write(&bad, lines.join("\n") + "\n").unwrap();
+    let import = |file: &std::path::Path, batch_size: &str| {
+        [
+            "import",
+            "--collection",
+            "docs",
+            "--stream-id",
+            "s",
+            "--batch-size",
+            batch_size,
+            file.to_str().unwrap(),
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let mut db = sqlx::PgConnection::connect(&server.database_url).await.unwrap();
+
+    let failed = run(&server, import(&bad, "500")).await;
+    assert!(!failed.status.success());
+    let message = stderr(&failed);
+    assert!(message.contains("line 1234"), "{message}");
+    // Lines 1001 to 1233 were in the batch being filled: none was sent.
+    assert_eq!(rows(&mut db).await, 1_000);
+    assert_eq!(committed_at_failure(&message), 1_000, "{message}");
+
+    let other = temp_path("other.jsonl");
+    std::fs::write(&other, good_lines[1000..].join("\n") + "\n").unwrap();
+    let refused = run(&server, import(&other, "500")).await;
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("cannot resume"), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("use a new stream id"), "{}", stderr(&refused));
+    assert_eq!(rows(&mut db).await, 1_000, "a refused resume writes nothing");
+
+    let fixed = run(&server, import(&good, "300")).await;
+    assert!(fixed.status.success(), "{}", stderr(&fixed));
+    assert_eq!(rows(&mut db).await, 2_000);
+    assert_eq!(summary_figures(&stderr(&fixed)), (2_000, 1_000, 1_000));
+    for path in [good, bad, other] {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 #[tokio::test]

@@ -68,6 +68,62 @@ async fn upsert_stream_reconnects_through_a_database_restart_and_ends_exact() {
         "the database restart forced a reconnect: {summary:?}"
     );
     assert_eq!(client.count("docs", "", None).await.unwrap(), 30_000);
+    assert_eq!(summary.committed_documents, 30_000);
+}
+
+#[tokio::test]
+async fn a_source_error_stops_the_stream_before_its_batch_and_a_rerun_with_other_batches_ends_exact() {
+    let server = TestServer::start().await;
+    let client = Client::connect(server.url()).await.unwrap();
+    client.create_collection("docs", 8).send().await.unwrap();
+    let broken = documents(1_000).enumerate().map(|(i, document)| {
+        if i == 650 {
+            Err(fathom_client::Error::InvalidInput("record 650 is unreadable".into()))
+        } else {
+            Ok(document)
+        }
+    });
+    let failed = client
+        .try_upsert_stream("docs", broken)
+        .stream_id("s")
+        .batch_documents(200)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(failed.to_string().contains("record 650"), "{failed}");
+    // Documents 600..650 were the batch being filled: not sent.
+    assert_eq!(client.count("docs", "", None).await.unwrap(), 600);
+    assert_eq!(failed.summary.committed_documents, 600);
+
+    let summary = client
+        .upsert_stream("docs", documents(1_000))
+        .stream_id("s")
+        .batch_documents(64)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(client.count("docs", "", None).await.unwrap(), 1_000);
+    assert_eq!(
+        (
+            summary.committed_documents,
+            summary.documents,
+            summary.skipped_documents
+        ),
+        (1_000, 400, 600)
+    );
+
+    let other = documents(1_100).skip(100);
+    let refused = client
+        .upsert_stream("docs", other)
+        .stream_id("s")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused.error, fathom_client::Error::ResumeMismatch(_)),
+        "{refused:?}"
+    );
+    assert_eq!(client.count("docs", "", None).await.unwrap(), 1_000);
 }
 
 #[tokio::test]
@@ -147,12 +203,15 @@ async fn a_refused_batch_stops_the_stream_with_its_violations() {
         .await
         .unwrap_err();
     let fathom_client::Error::BatchRejected {
-        sequence, violations, ..
-    } = &error
+        first_position,
+        violations,
+        ..
+    } = &error.error
     else {
         panic!("{error:?}")
     };
-    assert_eq!(*sequence, 2);
+    assert_eq!(*first_position, 1);
+    assert_eq!(error.summary.committed_documents, 1);
     assert_eq!(violations[0].field, "documents[0].vector");
     assert_eq!(
         client.count("docs", "", None).await.unwrap(),

@@ -70,16 +70,95 @@ async fn health_turns_not_serving_when_postgres_stops_and_back_when_it_returns()
         eventually(Duration::from_secs(5), is(ServingStatus::Serving)).await,
         "SERVING within 5 s"
     );
-    // Requests work again on the same server, after at most a few failures on stale connections.
-    let recovered = eventually(Duration::from_secs(5), || async {
-        server
-            .collections()
+    server
+        .collections()
+        .await
+        .list_collections(fathom_api::v1::ListCollectionsRequest {})
+        .await
+        .expect("once SERVING, requests work");
+}
+
+#[tokio::test]
+async fn once_serving_after_a_postgres_crash_the_first_requests_succeed_on_a_pool_that_was_full() {
+    use fathom_api::v1 as pb;
+    let cluster = PrivateCluster::start();
+    let mut config = fathom_server::Config::new("127.0.0.1:0".parse().unwrap(), cluster.url());
+    config.max_connections = 4;
+    let server = TestServer::start_with(config).await;
+    server
+        .collections()
+        .await
+        .create_collection(crate::support::collection_request(
+            "docs",
+            4,
+            pb::DistanceMetric::Cosine,
+        ))
+        .await
+        .unwrap();
+    let count = || {
+        let server = &server;
+        async move {
+            let request = pb::CountRequest {
+                collection: "docs".into(),
+                ..Default::default()
+            };
+            server.documents().await.count(request).await
+        }
+    };
+    // Fill the pool: concurrent requests until PostgreSQL shows every
+    // connection fathom may hold.
+    let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&cluster.url())
+        .await
+        .unwrap();
+    loop {
+        let results = futures::future::join_all((0..16).map(|_| count())).await;
+        assert!(results.iter().all(Result::is_ok));
+        let pooled: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'fathom'")
+            .fetch_one(&mut db)
             .await
-            .list_collections(fathom_api::v1::ListCollectionsRequest {})
+            .unwrap();
+        if pooled == 4 {
+            break;
+        }
+    }
+    drop(db);
+    let mut watch = HealthClient::new(server.channel().await)
+        .watch(HealthCheckRequest { service: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(watch.next().await.unwrap().unwrap().status(), ServingStatus::Serving);
+
+    let pg = cluster.pg.clone();
+    let home_cluster = std::sync::Arc::new(cluster);
+    let crashed = home_cluster.clone();
+    tokio::task::spawn_blocking(move || {
+        crashed.kill_postmaster();
+        crashed.restart_after_crash();
+    })
+    .await
+    .unwrap();
+    assert!(pg.is_running());
+    let mut seen = Vec::new();
+    while seen.last() != Some(&ServingStatus::Serving) || !seen.contains(&ServingStatus::NotServing) {
+        let next = tokio::time::timeout(Duration::from_secs(30), watch.next())
             .await
-            .is_ok()
-    });
-    assert!(recovered.await);
+            .expect("health changes within 30 s")
+            .unwrap()
+            .unwrap();
+        seen.push(next.status());
+    }
+    for attempt in 0..12 {
+        if let Err(status) = count().await {
+            panic!("request {attempt} after SERVING failed: {status:?}");
+        }
+    }
+    server
+        .collections()
+        .await
+        .list_collections(pb::ListCollectionsRequest {})
+        .await
+        .expect("and every other service works");
 }
 
 #[tokio::test]

@@ -6,5 +6,6 @@ mod collections;
 mod filters;
 mod health;
 mod ingestion;
+mod resume;
 mod search;
 mod support;

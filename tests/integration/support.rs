@@ -98,13 +98,41 @@ impl UpsertSession {
         }
     }
 
-    /// Sends one batch.
+    /// Sends one batch of a stream without id (no input position).
     pub async fn send(&self, sequence: u64, documents: Vec<pb::Document>) {
-        let batch = pb::UpsertBatch { sequence, documents };
+        self.send_batch(sequence, None, documents).await;
+    }
+
+    /// Sends one batch of a resumable stream, starting at input position `first`.
+    pub async fn send_at(&self, sequence: u64, first: u64, documents: Vec<pb::Document>) {
+        self.send_batch(sequence, Some(first), documents).await;
+    }
+
+    async fn send_batch(&self, sequence: u64, first_position: Option<u64>, documents: Vec<pb::Document>) {
+        let batch = pb::UpsertBatch {
+            sequence,
+            documents,
+            first_position,
+        };
         let request = pb::UpsertStreamRequest {
             request: Some(pb::upsert_stream_request::Request::Batch(batch)),
         };
         self.sender.send(request).await.expect("the stream is open");
+    }
+
+    /// Half-closes the stream and reads the remaining acks until it ends.
+    pub async fn finish(self) -> Result<Vec<pb::BatchAck>, Status> {
+        let Self {
+            sender, mut responses, ..
+        } = self;
+        drop(sender);
+        let mut acks = Vec::new();
+        while let Some(response) = responses.message().await? {
+            if let Some(pb::upsert_stream_response::Response::Ack(ack)) = response.response {
+                acks.push(ack);
+            }
+        }
+        Ok(acks)
     }
 
     /// The next ack, or the status that ended the stream (None: ended cleanly).

@@ -53,7 +53,9 @@ fn parse_line(line: std::io::Result<String>, number: usize) -> Result<Document, 
     let record: serde_json::Value =
         serde_json::from_str(&line.map_err(|e| invalid(e.to_string()))?).map_err(|e| invalid(e.to_string()))?;
     let vector: Vec<f32> = serde_json::from_value(record["vector"].clone()).map_err(|e| invalid(e.to_string()))?;
-    let id = record["id"].as_str().ok_or_else(|| invalid("no string \"id\"".into()))?;
+    let id = record["id"]
+        .as_str()
+        .ok_or_else(|| invalid("no string \"id\"".into()))?;
     let mut document = Document::new(id, vector).text(record["text"].as_str().unwrap_or_default());
     if record["metadata"].is_object() {
         document = document

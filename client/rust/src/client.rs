@@ -172,11 +172,7 @@ impl Client {
 
     /// Streams documents from any iterator in: the same as
     /// [`upsert_stream`](Self::upsert_stream) over `futures::stream::iter`.
-    pub fn upsert_iter<I>(
-        &self,
-        collection: impl Into<String>,
-        documents: I,
-    ) -> UpsertStreamBuilder
+    pub fn upsert_iter<I>(&self, collection: impl Into<String>, documents: I) -> UpsertStreamBuilder
     where
         I: IntoIterator<Item = Document>,
         I::IntoIter: Send + 'static,

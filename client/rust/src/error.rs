@@ -143,9 +143,14 @@ fn is_transport_failure(status: &tonic::Status) -> bool {
     use std::error::Error as _;
     matches!(status.code(), Code::Unknown | Code::Internal | Code::Cancelled)
         && (status.source().is_some()
-            || ["h2 protocol error", "transport error", "connection error", "broken pipe"]
-                .iter()
-                .any(|sign| status.message().contains(sign)))
+            || [
+                "h2 protocol error",
+                "transport error",
+                "connection error",
+                "broken pipe",
+            ]
+            .iter()
+            .any(|sign| status.message().contains(sign)))
 }
 
 impl From<tonic::Status> for Error {

@@ -177,9 +177,7 @@ impl UpsertStreamBuilder {
             match outcome {
                 Ok(()) => break,
                 Err(error)
-                    if self.stream_id.is_some()
-                        && error.is_retryable()
-                        && failed_attempts < self.max_reconnects =>
+                    if self.stream_id.is_some() && error.is_retryable() && failed_attempts < self.max_reconnects =>
                 {
                     tracing::warn!(%error, "upsert stream broke; reconnecting");
                     tokio::time::sleep(crate::retry::backoff(failed_attempts)).await;

@@ -19,8 +19,8 @@ use tonic::{Status, Streaming};
 
 use super::documents::batch_from_proto;
 use crate::domain::{
-    BatchPosition, Collection, CollectionName, InvalidKind, InvalidRequest, Limits, Sequence, StreamId,
-    StreamProgress, Tenant,
+    BatchPosition, Collection, CollectionName, InvalidKind, InvalidRequest, Limits, Sequence, StreamId, StreamProgress,
+    Tenant,
 };
 use crate::error::{ApiError, code_of};
 use crate::store::{BatchOutcome, Store};

@@ -98,7 +98,15 @@ pub async fn import(client: Client, args: ImportArgs) -> anyhow::Result<()> {
             let tenant = document.0.tenant.clone();
             let next_index = streams.len();
             let stream = streams.entry(tenant.clone()).or_insert_with(|| {
-                open_stream(&client, &args, &tenant, next_index, committed.clone(), progress.clone(), started)
+                open_stream(
+                    &client,
+                    &args,
+                    &tenant,
+                    next_index,
+                    committed.clone(),
+                    progress.clone(),
+                    started,
+                )
             });
             if stream.sender.send(Ok(document)).await.is_err() {
                 break; // That stream failed; its error is reported below.

@@ -9,6 +9,7 @@ mod collections_catalog;
 mod documents;
 mod error;
 mod filter_sql;
+mod outages;
 mod search;
 mod sql_identifiers;
 mod upsert_streams;
@@ -36,6 +37,8 @@ pub struct Store {
     /// entry stays valid until the collection is dropped; a drop by another
     /// server shows up as a missing table, which evicts the entry.
     catalog: Arc<RwLock<HashMap<CollectionName, Arc<Collection>>>>,
+    /// When the database last failed; older connections are not reused.
+    outages: Arc<outages::Outages>,
 }
 
 impl Store {
@@ -43,21 +46,40 @@ impl Store {
     pub async fn connect(database_url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let options: PgConnectOptions = database_url.parse().map_err(StoreError::Database)?;
         // Timestamps in filters without an offset are read as UTC, whatever
-        // the server's default.
-        let options = options.options([("timezone", "UTC")]).application_name("fathom");
+        // the server's default. Every COMMIT waits for the WAL flush, also
+        // where the database's default does not: what fathom acknowledges
+        // (a batch, a new collection, a delete) must survive a crash of
+        // PostgreSQL.
+        let options = options
+            .options([("timezone", "UTC"), ("synchronous_commit", "on")])
+            .application_name("fathom");
+        let outages = Arc::new(outages::Outages::default());
+        let outdated = outages.clone();
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             // Health is probed separately; pinging before every query would
-            // add a round trip to every request.
+            // add a round trip to every request. A connection opened before
+            // the last outage the probe saw is closed instead of used.
             .test_before_acquire(false)
+            .before_acquire(move |_, meta| {
+                let usable = !outdated.predates_last(meta.age);
+                Box::pin(async move { Ok(usable) })
+            })
             .connect_with(options)
             .await
             .map_err(StoreError::from)?;
         Ok(Self {
             pool,
             catalog: Arc::default(),
+            outages,
         })
+    }
+
+    /// Records that the database failed (the health probe lost it), so no
+    /// connection opened before now is used again.
+    pub fn record_outage(&self) {
+        self.outages.record();
     }
 
     /// Applies pending migrations.

@@ -121,7 +121,7 @@ impl Store {
         tenant: &Tenant,
         batch: DocumentBatch,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.begin_batch().await?;
+        let mut tx = self.pool.begin().await?;
         if !lock_collection(&mut tx, collection).await? {
             drop(tx);
             return Err(self.collection_gone(collection).await);
@@ -141,7 +141,7 @@ impl Store {
         position: BatchPosition,
         mut batch: DocumentBatch,
     ) -> Result<BatchOutcome, StoreError> {
-        let mut tx = self.begin_batch().await?;
+        let mut tx = self.pool.begin().await?;
         let Some(progress) = lock_stream(&mut tx, collection, stream_id).await? else {
             drop(tx);
             return Err(self.collection_gone(collection).await);
@@ -181,13 +181,6 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(BatchOutcome::Written { written, committed })
-    }
-
-    /// A batch transaction. Its COMMIT waits for the WAL flush whatever the
-    /// database's default, because an acknowledged batch must survive a
-    /// crash of PostgreSQL.
-    async fn begin_batch(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN; SET LOCAL synchronous_commit = on").await?)
     }
 
     /// The error for a collection whose catalog row is gone: dropped, or
