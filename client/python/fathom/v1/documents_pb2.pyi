@@ -51,12 +51,14 @@ class OpenStream(_message.Message):
     def __init__(self, collection: _Optional[str] = ..., tenant: _Optional[str] = ..., stream_id: _Optional[str] = ...) -> None: ...
 
 class UpsertBatch(_message.Message):
-    __slots__ = ("sequence", "documents")
+    __slots__ = ("sequence", "documents", "first_position")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_POSITION_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     documents: _containers.RepeatedCompositeFieldContainer[Document]
-    def __init__(self, sequence: _Optional[int] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ...) -> None: ...
+    first_position: int
+    def __init__(self, sequence: _Optional[int] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., first_position: _Optional[int] = ...) -> None: ...
 
 class UpsertStreamResponse(_message.Message):
     __slots__ = ("opened", "ack")
@@ -67,24 +69,32 @@ class UpsertStreamResponse(_message.Message):
     def __init__(self, opened: _Optional[_Union[StreamOpened, _Mapping]] = ..., ack: _Optional[_Union[BatchAck, _Mapping]] = ...) -> None: ...
 
 class StreamOpened(_message.Message):
-    __slots__ = ("stream_id", "next_sequence")
+    __slots__ = ("stream_id", "next_sequence", "committed_documents", "last_id", "ids_digest")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     NEXT_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    COMMITTED_DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ID_FIELD_NUMBER: _ClassVar[int]
+    IDS_DIGEST_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     next_sequence: int
-    def __init__(self, stream_id: _Optional[str] = ..., next_sequence: _Optional[int] = ...) -> None: ...
+    committed_documents: int
+    last_id: str
+    ids_digest: bytes
+    def __init__(self, stream_id: _Optional[str] = ..., next_sequence: _Optional[int] = ..., committed_documents: _Optional[int] = ..., last_id: _Optional[str] = ..., ids_digest: _Optional[bytes] = ...) -> None: ...
 
 class BatchAck(_message.Message):
-    __slots__ = ("sequence", "documents_written", "already_committed", "rejection")
+    __slots__ = ("sequence", "documents_written", "already_committed", "rejection", "committed_documents")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_WRITTEN_FIELD_NUMBER: _ClassVar[int]
     ALREADY_COMMITTED_FIELD_NUMBER: _ClassVar[int]
     REJECTION_FIELD_NUMBER: _ClassVar[int]
+    COMMITTED_DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     documents_written: int
     already_committed: bool
     rejection: BatchRejection
-    def __init__(self, sequence: _Optional[int] = ..., documents_written: _Optional[int] = ..., already_committed: _Optional[bool] = ..., rejection: _Optional[_Union[BatchRejection, _Mapping]] = ...) -> None: ...
+    committed_documents: int
+    def __init__(self, sequence: _Optional[int] = ..., documents_written: _Optional[int] = ..., already_committed: _Optional[bool] = ..., rejection: _Optional[_Union[BatchRejection, _Mapping]] = ..., committed_documents: _Optional[int] = ...) -> None: ...
 
 class BatchRejection(_message.Message):
     __slots__ = ("code", "message", "violations")

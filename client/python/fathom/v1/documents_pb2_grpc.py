@@ -89,15 +89,23 @@ class DocumentsServicer:
         Each batch is validated whole, then written in one transaction, and
         acknowledged only after COMMIT: an acknowledged batch is durable. A batch
         that fails validation is acknowledged with `rejection` set and nothing of
-        it is written; the stream goes on. If the database fails, the stream ends
-        with UNAVAILABLE: every batch acknowledged before is stored, no part of any
-        other batch is.
+        it is written. If the database fails, the stream ends with UNAVAILABLE:
+        every batch acknowledged before is stored, no part of any other batch is.
+        If the collection is dropped while the stream is open, the stream ends
+        with NOT_FOUND; if it is dropped and created again, with
+        FAILED_PRECONDITION. Either way nothing more is written.
 
         Resume: open with a `stream_id` and the server records, in the same
-        transaction as each batch, the highest committed sequence number. Opening
-        the same stream id again answers with `next_sequence`; a batch whose
-        sequence number is already committed is acknowledged again with
-        `already_committed` and not written twice.
+        transaction as each batch, how many documents of the stream's input are
+        committed (`committed_documents`), the id of the last one and a digest of
+        all their ids. What is committed under a stream id is always a prefix of
+        its input: a batch must start at the committed position (see
+        `UpsertBatch.first_position`), so after a refused batch nothing later is
+        written until the refused documents are sent again. Opening the stream id
+        again says where it stands; the client skips that many documents of its
+        input, checks their ids against `ids_digest` (refusing to resume on
+        different data) and sends the rest. However the input is cut into batches,
+        each document is written once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

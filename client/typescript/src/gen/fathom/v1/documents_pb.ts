@@ -13,7 +13,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file fathom/v1/documents.proto.
  */
 export const file_fathom_v1_documents: GenFile = /*@__PURE__*/
-  fileDesc("ChlmYXRob20vdjEvZG9jdW1lbnRzLnByb3RvEglmYXRob20udjEibwoIRG9jdW1lbnQSCgoCaWQYASABKAkSDgoGdmVjdG9yGAIgAygCEgwKBHRleHQYAyABKAkSKQoIbWV0YWRhdGEYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg4KBnRlbmFudBgFIAEoCSI5CgdJbmNsdWRlEgwKBHRleHQYASABKAgSEAoIbWV0YWRhdGEYAiABKAgSDgoGdmVjdG9yGAMgASgIInAKE1Vwc2VydFN0cmVhbVJlcXVlc3QSJQoEb3BlbhgBIAEoCzIVLmZhdGhvbS52MS5PcGVuU3RyZWFtSAASJwoFYmF0Y2gYAiABKAsyFi5mYXRob20udjEuVXBzZXJ0QmF0Y2hIAEIJCgdyZXF1ZXN0IkMKCk9wZW5TdHJlYW0SEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSEQoJc3RyZWFtX2lkGAMgASgJIkcKC1Vwc2VydEJhdGNoEhAKCHNlcXVlbmNlGAEgASgEEiYKCWRvY3VtZW50cxgCIAMoCzITLmZhdGhvbS52MS5Eb2N1bWVudCJxChRVcHNlcnRTdHJlYW1SZXNwb25zZRIpCgZvcGVuZWQYASABKAsyFy5mYXRob20udjEuU3RyZWFtT3BlbmVkSAASIgoDYWNrGAIgASgLMhMuZmF0aG9tLnYxLkJhdGNoQWNrSABCCgoIcmVzcG9uc2UiOAoMU3RyZWFtT3BlbmVkEhEKCXN0cmVhbV9pZBgBIAEoCRIVCg1uZXh0X3NlcXVlbmNlGAIgASgEIoABCghCYXRjaEFjaxIQCghzZXF1ZW5jZRgBIAEoBBIZChFkb2N1bWVudHNfd3JpdHRlbhgCIAEoDRIZChFhbHJlYWR5X2NvbW1pdHRlZBgDIAEoCBIsCglyZWplY3Rpb24YBCABKAsyGS5mYXRob20udjEuQmF0Y2hSZWplY3Rpb24iXgoOQmF0Y2hSZWplY3Rpb24SDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEi0KCnZpb2xhdGlvbnMYAyADKAsyGS5mYXRob20udjEuRmllbGRWaW9sYXRpb24iNAoORmllbGRWaW9sYXRpb24SDQoFZmllbGQYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiWwoNVXBzZXJ0UmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJEg4KBnRlbmFudBgCIAEoCRImCglkb2N1bWVudHMYAyADKAsyEy5mYXRob20udjEuRG9jdW1lbnQiKwoOVXBzZXJ0UmVzcG9uc2USGQoRZG9jdW1lbnRzX3dyaXR0ZW4YASABKA0iYgoKR2V0UmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJEg4KBnRlbmFudBgCIAEoCRILCgNpZHMYAyADKAkSIwoHaW5jbHVkZRgEIAEoCzISLmZhdGhvbS52MS5JbmNsdWRlIjUKC0dldFJlc3BvbnNlEiYKCWRvY3VtZW50cxgBIAMoCzITLmZhdGhvbS52MS5Eb2N1bWVudCKLAQoNRGVsZXRlUmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJEg4KBnRlbmFudBgCIAEoCRIlCgNpZHMYAyABKAsyFi5mYXRob20udjEuSWRDb25kaXRpb25IABIjCgZmaWx0ZXIYBCABKAsyES5mYXRob20udjEuRmlsdGVySABCCgoIc2VsZWN0b3IiIQoORGVsZXRlUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoBCJVCgxDb3VudFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSIQoGZmlsdGVyGAMgASgLMhEuZmF0aG9tLnYxLkZpbHRlciIeCg1Db3VudFJlc3BvbnNlEg0KBWNvdW50GAEgASgEIpwBCg1TY3JvbGxSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkSDgoGdGVuYW50GAIgASgJEiEKBmZpbHRlchgDIAEoCzIRLmZhdGhvbS52MS5GaWx0ZXISEAoIYWZ0ZXJfaWQYBCABKAkSIwoHaW5jbHVkZRgFIAEoCzISLmZhdGhvbS52MS5JbmNsdWRlEg0KBWxpbWl0GAYgASgEIjcKDlNjcm9sbFJlc3BvbnNlEiUKCGRvY3VtZW50GAEgASgLMhMuZmF0aG9tLnYxLkRvY3VtZW50MpEDCglEb2N1bWVudHMSUwoMVXBzZXJ0U3RyZWFtEh4uZmF0aG9tLnYxLlVwc2VydFN0cmVhbVJlcXVlc3QaHy5mYXRob20udjEuVXBzZXJ0U3RyZWFtUmVzcG9uc2UoATABEj0KBlVwc2VydBIYLmZhdGhvbS52MS5VcHNlcnRSZXF1ZXN0GhkuZmF0aG9tLnYxLlVwc2VydFJlc3BvbnNlEjQKA0dldBIVLmZhdGhvbS52MS5HZXRSZXF1ZXN0GhYuZmF0aG9tLnYxLkdldFJlc3BvbnNlEj0KBkRlbGV0ZRIYLmZhdGhvbS52MS5EZWxldGVSZXF1ZXN0GhkuZmF0aG9tLnYxLkRlbGV0ZVJlc3BvbnNlEjoKBUNvdW50EhcuZmF0aG9tLnYxLkNvdW50UmVxdWVzdBoYLmZhdGhvbS52MS5Db3VudFJlc3BvbnNlEj8KBlNjcm9sbBIYLmZhdGhvbS52MS5TY3JvbGxSZXF1ZXN0GhkuZmF0aG9tLnYxLlNjcm9sbFJlc3BvbnNlMAFiBnByb3RvMw", [file_fathom_v1_filter, file_google_protobuf_struct]);
+  fileDesc("ChlmYXRob20vdjEvZG9jdW1lbnRzLnByb3RvEglmYXRob20udjEibwoIRG9jdW1lbnQSCgoCaWQYASABKAkSDgoGdmVjdG9yGAIgAygCEgwKBHRleHQYAyABKAkSKQoIbWV0YWRhdGEYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg4KBnRlbmFudBgFIAEoCSI5CgdJbmNsdWRlEgwKBHRleHQYASABKAgSEAoIbWV0YWRhdGEYAiABKAgSDgoGdmVjdG9yGAMgASgIInAKE1Vwc2VydFN0cmVhbVJlcXVlc3QSJQoEb3BlbhgBIAEoCzIVLmZhdGhvbS52MS5PcGVuU3RyZWFtSAASJwoFYmF0Y2gYAiABKAsyFi5mYXRob20udjEuVXBzZXJ0QmF0Y2hIAEIJCgdyZXF1ZXN0IkMKCk9wZW5TdHJlYW0SEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSEQoJc3RyZWFtX2lkGAMgASgJIncKC1Vwc2VydEJhdGNoEhAKCHNlcXVlbmNlGAEgASgEEiYKCWRvY3VtZW50cxgCIAMoCzITLmZhdGhvbS52MS5Eb2N1bWVudBIbCg5maXJzdF9wb3NpdGlvbhgDIAEoBEgAiAEBQhEKD19maXJzdF9wb3NpdGlvbiJxChRVcHNlcnRTdHJlYW1SZXNwb25zZRIpCgZvcGVuZWQYASABKAsyFy5mYXRob20udjEuU3RyZWFtT3BlbmVkSAASIgoDYWNrGAIgASgLMhMuZmF0aG9tLnYxLkJhdGNoQWNrSABCCgoIcmVzcG9uc2UifgoMU3RyZWFtT3BlbmVkEhEKCXN0cmVhbV9pZBgBIAEoCRIZCg1uZXh0X3NlcXVlbmNlGAIgASgEQgIYARIbChNjb21taXR0ZWRfZG9jdW1lbnRzGAMgASgEEg8KB2xhc3RfaWQYBCABKAkSEgoKaWRzX2RpZ2VzdBgFIAEoDCKdAQoIQmF0Y2hBY2sSEAoIc2VxdWVuY2UYASABKAQSGQoRZG9jdW1lbnRzX3dyaXR0ZW4YAiABKA0SGQoRYWxyZWFkeV9jb21taXR0ZWQYAyABKAgSLAoJcmVqZWN0aW9uGAQgASgLMhkuZmF0aG9tLnYxLkJhdGNoUmVqZWN0aW9uEhsKE2NvbW1pdHRlZF9kb2N1bWVudHMYBSABKAQiXgoOQmF0Y2hSZWplY3Rpb24SDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEi0KCnZpb2xhdGlvbnMYAyADKAsyGS5mYXRob20udjEuRmllbGRWaW9sYXRpb24iNAoORmllbGRWaW9sYXRpb24SDQoFZmllbGQYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiWwoNVXBzZXJ0UmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJEg4KBnRlbmFudBgCIAEoCRImCglkb2N1bWVudHMYAyADKAsyEy5mYXRob20udjEuRG9jdW1lbnQiKwoOVXBzZXJ0UmVzcG9uc2USGQoRZG9jdW1lbnRzX3dyaXR0ZW4YASABKA0iYgoKR2V0UmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJEg4KBnRlbmFudBgCIAEoCRILCgNpZHMYAyADKAkSIwoHaW5jbHVkZRgEIAEoCzISLmZhdGhvbS52MS5JbmNsdWRlIjUKC0dldFJlc3BvbnNlEiYKCWRvY3VtZW50cxgBIAMoCzITLmZhdGhvbS52MS5Eb2N1bWVudCKLAQoNRGVsZXRlUmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJEg4KBnRlbmFudBgCIAEoCRIlCgNpZHMYAyABKAsyFi5mYXRob20udjEuSWRDb25kaXRpb25IABIjCgZmaWx0ZXIYBCABKAsyES5mYXRob20udjEuRmlsdGVySABCCgoIc2VsZWN0b3IiIQoORGVsZXRlUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoBCJVCgxDb3VudFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSIQoGZmlsdGVyGAMgASgLMhEuZmF0aG9tLnYxLkZpbHRlciIeCg1Db3VudFJlc3BvbnNlEg0KBWNvdW50GAEgASgEIpwBCg1TY3JvbGxSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkSDgoGdGVuYW50GAIgASgJEiEKBmZpbHRlchgDIAEoCzIRLmZhdGhvbS52MS5GaWx0ZXISEAoIYWZ0ZXJfaWQYBCABKAkSIwoHaW5jbHVkZRgFIAEoCzISLmZhdGhvbS52MS5JbmNsdWRlEg0KBWxpbWl0GAYgASgEIjcKDlNjcm9sbFJlc3BvbnNlEiUKCGRvY3VtZW50GAEgASgLMhMuZmF0aG9tLnYxLkRvY3VtZW50MpEDCglEb2N1bWVudHMSUwoMVXBzZXJ0U3RyZWFtEh4uZmF0aG9tLnYxLlVwc2VydFN0cmVhbVJlcXVlc3QaHy5mYXRob20udjEuVXBzZXJ0U3RyZWFtUmVzcG9uc2UoATABEj0KBlVwc2VydBIYLmZhdGhvbS52MS5VcHNlcnRSZXF1ZXN0GhkuZmF0aG9tLnYxLlVwc2VydFJlc3BvbnNlEjQKA0dldBIVLmZhdGhvbS52MS5HZXRSZXF1ZXN0GhYuZmF0aG9tLnYxLkdldFJlc3BvbnNlEj0KBkRlbGV0ZRIYLmZhdGhvbS52MS5EZWxldGVSZXF1ZXN0GhkuZmF0aG9tLnYxLkRlbGV0ZVJlc3BvbnNlEjoKBUNvdW50EhcuZmF0aG9tLnYxLkNvdW50UmVxdWVzdBoYLmZhdGhvbS52MS5Db3VudFJlc3BvbnNlEj8KBlNjcm9sbBIYLmZhdGhvbS52MS5TY3JvbGxSZXF1ZXN0GhkuZmF0aG9tLnYxLlNjcm9sbFJlc3BvbnNlMAFiBnByb3RvMw", [file_fathom_v1_filter, file_google_protobuf_struct]);
 
 /**
  * Document is one stored item: an id, a dense vector, a text and metadata.
@@ -189,10 +189,11 @@ export const OpenStreamSchema: GenMessage<OpenStream> = /*@__PURE__*/
  */
 export type UpsertBatch = Message<"fathom.v1.UpsertBatch"> & {
   /**
-   * The batch's sequence number, at least 1. Sequence numbers must increase
-   * from batch to batch (gaps are allowed). A batch whose number is not
-   * greater than the highest committed one is acknowledged with
-   * `already_committed` and not written.
+   * The batch's number within this call, used to match acks to batches:
+   * 1 to 9223372036854775807 (2^63 - 1), increasing from batch to batch within
+   * the call (gaps are allowed). A number out of range or not greater than the
+   * previous batch's is refused with INVALID_ARGUMENT. Numbers are not stored:
+   * a new call may start again from 1.
    *
    * @generated from field: uint64 sequence = 1;
    */
@@ -205,6 +206,22 @@ export type UpsertBatch = Message<"fathom.v1.UpsertBatch"> & {
    * @generated from field: repeated fathom.v1.Document documents = 2;
    */
   documents: Document[];
+
+  /**
+   * The position, in the stream's input, of the batch's first document
+   * (0-based: the first document of the input is at 0). Required on a
+   * resumable stream (one opened with a `stream_id`), ignored on others.
+   * With C the documents committed under the stream id: a batch that ends at
+   * or before C is acknowledged with `already_committed` and not written; a
+   * batch that straddles C has only its documents from C on written (the one
+   * just before C must have the committed `last_id`, or the batch is refused
+   * with FAILED_PRECONDITION); a batch that starts after C is refused with
+   * FAILED_PRECONDITION, because documents between C and it are missing.
+   * first_position + the number of documents must be at most 2^63 - 1.
+   *
+   * @generated from field: optional uint64 first_position = 3;
+   */
+  firstPosition?: bigint | undefined;
 };
 
 /**
@@ -252,7 +269,7 @@ export const UpsertStreamResponseSchema: GenMessage<UpsertStreamResponse> = /*@_
   messageDesc(file_fathom_v1_documents, 5);
 
 /**
- * StreamOpened answers an OpenStream.
+ * StreamOpened answers an OpenStream and says where a resumable stream stands.
  *
  * @generated from message fathom.v1.StreamOpened
  */
@@ -265,12 +282,41 @@ export type StreamOpened = Message<"fathom.v1.StreamOpened"> & {
   streamId: string;
 
   /**
-   * The sequence number the server expects next: one more than the highest
-   * committed sequence number of this stream id, or 1 for a new stream.
+   * Always 1: sequence numbers are per call and not stored. Resume by
+   * `committed_documents` instead.
    *
-   * @generated from field: uint64 next_sequence = 2;
+   * @generated from field: uint64 next_sequence = 2 [deprecated = true];
+   * @deprecated
    */
   nextSequence: bigint;
+
+  /**
+   * How many documents of the stream's input are committed under this
+   * stream id: the position to send from. 0 for a new stream and for a
+   * stream that is not resumable.
+   *
+   * @generated from field: uint64 committed_documents = 3;
+   */
+  committedDocuments: bigint;
+
+  /**
+   * The id of the last committed document (at position
+   * `committed_documents` - 1); empty if none is.
+   *
+   * @generated from field: string last_id = 4;
+   */
+  lastId: string;
+
+  /**
+   * SHA-256 chain over the ids of the committed documents, in input order:
+   * d(0) is 32 zero bytes and d(i+1) = SHA-256(d(i) || UTF-8 bytes of id(i)).
+   * A client resuming the stream computes the same over the first
+   * `committed_documents` ids of its input and refuses to resume if they
+   * differ: the stream id was used for other data.
+   *
+   * @generated from field: bytes ids_digest = 5;
+   */
+  idsDigest: Uint8Array;
 };
 
 /**
@@ -295,15 +341,18 @@ export type BatchAck = Message<"fathom.v1.BatchAck"> & {
   sequence: bigint;
 
   /**
-   * Number of documents written by this batch (0 if rejected or already committed).
+   * Number of documents written by this batch: 0 if rejected or already
+   * committed, fewer than the batch's documents if it straddled the
+   * committed position.
    *
    * @generated from field: uint32 documents_written = 2;
    */
   documentsWritten: number;
 
   /**
-   * True if the sequence number was already committed earlier on this stream
-   * id; the batch was not written again.
+   * True if every document of the batch was committed earlier under this
+   * stream id (by an earlier call, a lost ack, or another client using the
+   * same stream id); nothing was written.
    *
    * @generated from field: bool already_committed = 3;
    */
@@ -315,6 +364,15 @@ export type BatchAck = Message<"fathom.v1.BatchAck"> & {
    * @generated from field: fathom.v1.BatchRejection rejection = 4;
    */
   rejection?: BatchRejection | undefined;
+
+  /**
+   * On a resumable stream, the documents of the input committed under the
+   * stream id after this batch (the position the next batch starts at). On
+   * other streams, the documents written by this call so far.
+   *
+   * @generated from field: uint64 committed_documents = 5;
+   */
+  committedDocuments: bigint;
 };
 
 /**
@@ -732,15 +790,23 @@ export const Documents: GenService<{
    * Each batch is validated whole, then written in one transaction, and
    * acknowledged only after COMMIT: an acknowledged batch is durable. A batch
    * that fails validation is acknowledged with `rejection` set and nothing of
-   * it is written; the stream goes on. If the database fails, the stream ends
-   * with UNAVAILABLE: every batch acknowledged before is stored, no part of any
-   * other batch is.
+   * it is written. If the database fails, the stream ends with UNAVAILABLE:
+   * every batch acknowledged before is stored, no part of any other batch is.
+   * If the collection is dropped while the stream is open, the stream ends
+   * with NOT_FOUND; if it is dropped and created again, with
+   * FAILED_PRECONDITION. Either way nothing more is written.
    *
    * Resume: open with a `stream_id` and the server records, in the same
-   * transaction as each batch, the highest committed sequence number. Opening
-   * the same stream id again answers with `next_sequence`; a batch whose
-   * sequence number is already committed is acknowledged again with
-   * `already_committed` and not written twice.
+   * transaction as each batch, how many documents of the stream's input are
+   * committed (`committed_documents`), the id of the last one and a digest of
+   * all their ids. What is committed under a stream id is always a prefix of
+   * its input: a batch must start at the committed position (see
+   * `UpsertBatch.first_position`), so after a refused batch nothing later is
+   * written until the refused documents are sent again. Opening the stream id
+   * again says where it stands; the client skips that many documents of its
+   * input, checks their ids against `ids_digest` (refusing to resume on
+   * different data) and sends the rest. However the input is cut into batches,
+   * each document is written once.
    *
    * @generated from rpc fathom.v1.Documents.UpsertStream
    */
