@@ -15,7 +15,14 @@ The generated protobuf modules live in :mod:`fathom.v1`.
 
 from fathom.aio import AsyncClient, AsyncCollection
 from fathom.client import DEFAULT_TARGET, Client, Collection
-from fathom.errors import FathomError, FieldViolation, UpsertRejectedError
+from fathom.errors import (
+    FathomError,
+    FieldViolation,
+    ResumeMismatchError,
+    UpsertError,
+    UpsertInputError,
+    UpsertRejectedError,
+)
 from fathom.filters import FilterError, FilterSpec, to_filter
 from fathom.models import (
     RRF,
@@ -53,6 +60,9 @@ __all__ = [
     "NoIndex",
     "RRF",
     "RelativeScore",
+    "ResumeMismatchError",
+    "UpsertError",
+    "UpsertInputError",
     "UpsertRejectedError",
     "UpsertSummary",
     "to_filter",

@@ -316,8 +316,8 @@ def batched(
     ``batch_bytes`` bytes (by :func:`document_size`; a larger document is a
     batch of its own). Limits are checked now; the input is read lazily.
 
-    The cut depends only on the documents and the two limits, the same rule
-    as the Rust client, so a resumed upsert finds its batches again.
+    The rule is the Rust client's. Resuming does not depend on it: the
+    server tracks committed documents by input position, not by batch.
     """
     check_batch_limits(batch_size, batch_bytes)
     return _batches(iter(docs), batch_size, batch_bytes)
@@ -359,6 +359,11 @@ class BatchCutter:
             # or batch_size is 1 (and the previous batch was cut already).
             full = self._take()
         return full
+
+    @property
+    def pending(self) -> int:
+        """Documents added and not yet returned in a batch."""
+        return len(self._batch)
 
     def flush(self) -> list[documents_pb2.Document] | None:
         """The last, partial batch, if any."""

@@ -1,29 +1,42 @@
 """Bookkeeping of an ``UpsertStream`` call, independent of sync/async I/O.
 
-The drivers in :mod:`fathom.client` and :mod:`fathom.aio` do the I/O, pull
-batches from the input and feed the server's messages into an
-:class:`UpsertSession`, which numbers the batches, skips what an earlier run
-of the same stream id committed, bounds how many batches are in flight,
-matches acks and decides what to resend after a reconnect.
+The drivers in :mod:`fathom.client` and :mod:`fathom.aio` do the I/O, read
+the input and feed documents, batches and the server's messages into an
+:class:`UpsertSession`, which skips what an earlier run of the same stream id
+committed (checking the ids of what it skips), places every batch in the
+input (``first_position``), bounds how many batches are in flight, matches
+acks and decides what to resend after a reconnect.
 
-The rules are those of the Rust client (``client/rust/src/upsert_stream.rs``):
-the input is cut into batches deterministically (:func:`fathom._convert.batched`:
-at most ``batch_size`` documents and ``batch_bytes`` encoded bytes), and the
-i-th batch of the input always has sequence number i. So when the first open
-of a call answers ``next_sequence`` K > 1, batches 1..K-1 of the input are
-committed already: they are cut and dropped without being sent.
+The protocol is the same in the Rust, Python and TypeScript clients. The
+server records, per stream id, how many documents of the input are committed
+(C), the id of the last one and a SHA-256 chain over their ids. A run that
+opens the stream with C > 0 reads the first C documents of its input without
+sending them, computes the same chain over their ids and refuses to go on if
+it differs (:class:`~fathom.ResumeMismatchError`). Batches are then cut from
+position C however the caller likes: the server writes each document once,
+whatever the batch boundaries.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import grpc
 
-from fathom.errors import FathomError, FieldViolation, UpsertRejectedError, status_code_from_int
+from fathom import _convert
+from fathom.errors import (
+    FathomError,
+    FieldViolation,
+    ResumeMismatchError,
+    UpsertError,
+    UpsertInputError,
+    UpsertRejectedError,
+    status_code_from_int,
+)
 from fathom.models import UpsertSummary
 from fathom.v1 import documents_pb2
 
@@ -40,14 +53,54 @@ DEFAULT_BATCH_BYTES = 8 * 1024 * 1024
 larger)."""
 
 ProgressCallback = Callable[[int], None]
-"""Called with the number of documents of each batch that is acknowledged,
-found committed after a reconnect, or skipped on resume."""
+"""Called with the number of documents of each batch that is acknowledged or
+found committed after a reconnect, and once with the number of documents
+skipped on resume."""
+
+EMPTY_DIGEST = bytes(32)
+"""The ids digest of zero documents."""
+
+_TRANSPORT_MARKERS = (
+    "h2 protocol error",
+    "rst_stream",
+    "transport",
+    "stream removed",
+    "socket closed",
+    "connection reset",
+    "connection closed",
+    "broken pipe",
+    "goaway",
+    "channel closed",
+    "end of stream",
+)
 
 
-@dataclass
-class _Sent:
-    batch: documents_pb2.UpsertBatch
-    offset: int  # position of the batch's first document in the input
+def next_ids_digest(digest: bytes, doc_id: str) -> bytes:
+    """One step of the ids digest: SHA-256(digest || UTF-8 bytes of the id)."""
+    return hashlib.sha256(digest + doc_id.encode("utf-8")).digest()
+
+
+def ids_digest(ids: Iterable[str]) -> bytes:
+    """The ids digest of documents with these ids, in input order (as the
+    server's ``StreamOpened.ids_digest``): d(0) is 32 zero bytes and
+    d(i+1) = SHA-256(d(i) || UTF-8 bytes of id(i))."""
+    digest = EMPTY_DIGEST
+    for doc_id in ids:
+        digest = next_ids_digest(digest, doc_id)
+    return digest
+
+
+def is_transport_failure(code: grpc.StatusCode, details: str) -> bool:
+    """Whether a failed stream broke in transport (the connection or the
+    server went away) rather than being refused: UNAVAILABLE, or UNKNOWN /
+    INTERNAL reporting an HTTP/2 or socket failure. A resumable upsert
+    reconnects after these."""
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return True
+    if code not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL):
+        return False
+    text = details.lower()
+    return any(marker in text for marker in _TRANSPORT_MARKERS)
 
 
 def protocol_error(message: str) -> FathomError:
@@ -55,15 +108,38 @@ def protocol_error(message: str) -> FathomError:
     return FathomError(grpc.StatusCode.INTERNAL, f"UpsertStream protocol error: {message}")
 
 
+@dataclass
+class _Sent:
+    """A batch in the in-flight window."""
+
+    request: documents_pb2.UpsertStreamRequest
+    first_position: int
+    count: int
+    last_id: str
+    resent: bool = False  # sent again after a reconnect
+
+    @property
+    def sequence(self) -> int:
+        return int(self.request.batch.sequence)
+
+    @property
+    def end(self) -> int:
+        """Input position just after the batch's last document."""
+        return self.first_position + self.count
+
+
 class UpsertSession:
     """State of one upsert call, possibly spanning several streams.
 
-    On the first open, ``opened.next_sequence`` K > 1 means an earlier run
-    with this stream id committed batches 1..K-1: :attr:`batches_to_skip`
-    says how many input batches the driver must cut and hand to :meth:`skip`
-    before sending; new batches are numbered from K. After a reconnect, the
-    unacknowledged batches below the new ``next_sequence`` are known to be
-    committed and count as written; the others are resent with their numbers.
+    The driver opens a stream, hands the first response to
+    :meth:`on_opened` (and sends what it returns), feeds the documents to
+    :meth:`skip` while :attr:`skipping`, then cuts batches and sends
+    :meth:`batch_request` while :attr:`window_open`, feeding every ack to
+    :meth:`on_ack`. After a broken connection it asks
+    :meth:`can_reconnect` and opens a new stream (resending what
+    :meth:`on_opened` returns). :meth:`finish` returns the summary or raises
+    the upsert's error; :meth:`failed` turns a stream error into the
+    :class:`~fathom.UpsertError` to raise.
     """
 
     def __init__(
@@ -80,44 +156,85 @@ class UpsertSession:
         self.tenant = tenant or ""
         self.stream_id = stream_id or ""
         self.summary = UpsertSummary()
-        self.batches_to_skip = 0
-        """Input batches still to cut and drop (first open of a resumed stream)."""
+        self.acks = 0
+        """Acknowledgements received so far (a measure of progress)."""
         self._max_in_flight = max_in_flight
         self._progress = progress
-        self._in_flight: deque[_Sent] = deque()
-        self._next_sequence: int | None = None
-        self._offset = 0
+        self._window: deque[_Sent] = deque()
+        self._opened = False
+        self._sequence = 0  # the last sequence number used on the current stream
+        self._position = 0  # input position of the next document to put in a batch
+        self._committed = 0  # documents of the input known to be committed
+        self._last_done: tuple[int, str] | None = None  # (position, id) ending the last batch done
+        self._to_skip = 0
+        self._skipped = 0
+        self._skip_digest = EMPTY_DIGEST
+        self._expected_digest = b""
         self._exhausted = False
-        self._rejection: UpsertRejectedError | None = None
+        self._failure: UpsertRejectedError | UpsertInputError | None = None
         self._started = time.monotonic()
 
     # -- queries -------------------------------------------------------------
 
     @property
     def resumable(self) -> bool:
-        """Whether the stream can be reopened after UNAVAILABLE."""
+        """Whether the stream has a stream id (and can be reopened)."""
         return bool(self.stream_id)
 
     @property
     def in_flight(self) -> int:
         """Batches sent and not yet acknowledged."""
-        return len(self._in_flight)
+        return len(self._window)
+
+    @property
+    def position(self) -> int:
+        """Input position of the next document to put in a batch."""
+        return self._position
+
+    @property
+    def committed_documents(self) -> int:
+        """Documents of the input known to be committed (see
+        :attr:`fathom.UpsertSummary.committed_documents`)."""
+        return self._committed
+
+    @property
+    def skipping(self) -> bool:
+        """Whether documents committed by an earlier run remain to be read
+        and handed to :meth:`skip`."""
+        return self._skipped < self._to_skip
+
+    @property
+    def skipped_so_far(self) -> int:
+        """Documents read and skipped so far (while :attr:`skipping`)."""
+        return self._skipped
 
     @property
     def sending_done(self) -> bool:
-        """No more batches will be sent (input exhausted, or a batch was rejected)."""
-        return self._exhausted or self._rejection is not None
+        """No more batches will be sent (input exhausted or unreadable, or a
+        batch was refused)."""
+        return self._exhausted or self._failure is not None
 
     @property
     def window_open(self) -> bool:
         """Whether another batch may be sent now."""
         return (
-            not self.sending_done
-            and self.batches_to_skip == 0
-            and len(self._in_flight) < self._max_in_flight
+            self._opened
+            and not self.sending_done
+            and not self.skipping
+            and len(self._window) < self._max_in_flight
         )
 
-    # -- messages to send ----------------------------------------------------
+    def can_reconnect(self, error: FathomError) -> bool:
+        """Whether to reopen the stream after it failed with ``error``: only a
+        resumable stream, only after a transport failure, and not after a
+        refused batch (nothing after it can be committed any more)."""
+        return (
+            self.resumable
+            and not isinstance(self._failure, UpsertRejectedError)
+            and is_transport_failure(error.code, error.message)
+        )
+
+    # -- opening ---------------------------------------------------------------
 
     def open_request(self) -> documents_pb2.UpsertStreamRequest:
         """The first message of every stream."""
@@ -127,108 +244,305 @@ class UpsertSession:
             )
         )
 
-    def on_opened(self, response: documents_pb2.UpsertStreamResponse) -> list[documents_pb2.UpsertStreamRequest]:
-        """Handles the server's first message; returns batches to resend.
+    def on_opened(
+        self, response: documents_pb2.UpsertStreamResponse
+    ) -> list[documents_pb2.UpsertStreamRequest]:
+        """Handles the server's first message of a stream; returns the
+        batches to resend, renumbered from 1.
 
-        On the first open, sets :attr:`batches_to_skip`.
+        On the first open of a resumable stream, the documents committed
+        earlier (C0) are to be skipped (:attr:`skipping`). After a reconnect,
+        window batches that end at or before the committed position C' are
+        done (their acks were lost); the rest is resent unchanged.
+
+        Raises:
+            UpsertError: DATA_LOSS if C' is below a count acknowledged before.
+            ResumeMismatchError: the document before C' is not the one the
+                server committed last (another writer used the stream id).
         """
         if response.WhichOneof("response") != "opened":
             raise protocol_error("the first response is not `opened`")
-        server_next = max(1, response.opened.next_sequence)
-        if self._next_sequence is None:
-            # An earlier run with this stream id committed batches
-            # 1..server_next-1 of the (same) input: skip them.
-            self.batches_to_skip = server_next - 1
-            self._next_sequence = server_next
+        opened = response.opened
+        self._sequence = 0
+        if not self._opened:
+            self._opened = True
+            if self.resumable:
+                committed = int(opened.committed_documents)
+                self._to_skip = committed
+                self._committed = committed
+                self._position = committed
+                self._expected_digest = bytes(opened.ids_digest)
+                self.summary.skipped_documents = committed
             return []
-        # Reconnected: what lies below server_next was committed before the
-        # drop, its acks lost.
-        while self._in_flight and self._in_flight[0].batch.sequence < server_next:
-            committed = self._in_flight.popleft()
-            self._count_written(len(committed.batch.documents))
-        return [documents_pb2.UpsertStreamRequest(batch=sent.batch) for sent in self._in_flight]
 
-    def skip(self, docs: list[documents_pb2.Document]) -> None:
-        """Drops the next input batch, committed by an earlier run."""
-        assert self.batches_to_skip > 0, "nothing to skip"
-        self.batches_to_skip -= 1
-        self._offset += len(docs)
-        self.summary.skipped_batches += 1
-        self.summary.skipped_documents += len(docs)
-        if self._progress is not None:
-            self._progress(len(docs))
+        committed = int(opened.committed_documents)
+        if committed < self._committed:
+            raise self._filled(
+                UpsertError(
+                    grpc.StatusCode.DATA_LOSS,
+                    f"after reconnecting, the server reports {committed} documents committed "
+                    f"under stream id {self.stream_id!r}, fewer than the {self._committed} it "
+                    "acknowledged before: acknowledged data vanished",
+                )
+            )
+        self._check_last_id(committed, opened.last_id)
+        known = self._committed
+        while self._window and self._window[0].end <= committed:
+            sent = self._window.popleft()
+            # Committed before the connection broke; the ack was lost.
+            self.summary.documents_written += max(0, sent.end - max(sent.first_position, known))
+            self.summary.batches += 1
+            known = max(known, sent.end)
+            self._last_done = (sent.end - 1, sent.last_id)
+            self._report(sent.count)
+        self._committed = committed
+        resend: list[documents_pb2.UpsertStreamRequest] = []
+        for sent in self._window:
+            request = documents_pb2.UpsertStreamRequest()
+            request.CopyFrom(sent.request)
+            request.batch.sequence = self._next_sequence()
+            sent.request = request
+            sent.resent = True
+            resend.append(request)
+        return resend
+
+    def _check_last_id(self, committed: int, last_id: str) -> None:
+        if committed == 0:
+            return
+        wanted = committed - 1
+        for sent in self._window:
+            if sent.first_position <= wanted < sent.end:
+                doc_id = sent.request.batch.documents[wanted - sent.first_position].id
+                break
+        else:
+            if self._last_done is None or self._last_done[0] != wanted:
+                return  # not known here
+            doc_id = self._last_done[1]
+        if doc_id != last_id:
+            raise self._filled(
+                ResumeMismatchError(
+                    f"stream id {self.stream_id!r} has {committed} documents committed, the "
+                    f"last one {last_id!r}, but document {wanted} of this input is {doc_id!r}: "
+                    "another writer committed other data under this stream id; a stream id "
+                    "belongs to one input",
+                    self.stream_id,
+                )
+            )
+
+    # -- reading the input -------------------------------------------------------
+
+    def skip(self, doc: documents_pb2.Document) -> None:
+        """Reads past the next input document, committed by an earlier run,
+        adding its id to the digest. After the last one, checks the digest.
+
+        Raises:
+            ResumeMismatchError: the skipped ids differ from those committed.
+        """
+        if not self.skipping:
+            raise AssertionError("nothing to skip")
+        self._skip_digest = next_ids_digest(self._skip_digest, doc.id)
+        self._skipped += 1
+        if self._skipped == self._to_skip:
+            if self._skip_digest != self._expected_digest:
+                n = self._to_skip
+                raise self._filled(
+                    ResumeMismatchError(
+                        f"stream id {self.stream_id!r} has {n} documents committed, but the "
+                        f"first {n} documents of this input are not the ones committed under "
+                        "it (their ids differ): a stream id belongs to one input; use a new "
+                        "stream id for other data",
+                        self.stream_id,
+                    )
+                )
+            self._report(self._to_skip)
 
     def input_exhausted(self) -> None:
-        """Records that the input has no more batches."""
-        self._exhausted = True
-        self.batches_to_skip = 0
+        """Records that the input has no more documents.
 
-    def batch_request(self, docs: list[documents_pb2.Document]) -> documents_pb2.UpsertStreamRequest:
-        """Numbers the next batch of the input and records it as in flight.
-
-        Call only while :attr:`window_open`.
+        Raises:
+            ResumeMismatchError: the input ended before the documents an
+                earlier run committed.
         """
-        assert self._next_sequence is not None, "on_opened() first"
-        assert self.window_open, "the window is closed"
-        batch = documents_pb2.UpsertBatch(sequence=self._next_sequence, documents=docs)
-        self._in_flight.append(_Sent(batch, self._offset))
-        self._next_sequence += 1
-        self._offset += len(docs)
-        return documents_pb2.UpsertStreamRequest(batch=batch)
+        if self.skipping:
+            raise self._filled(
+                ResumeMismatchError(
+                    f"stream id {self.stream_id!r} has {self._to_skip} documents committed, "
+                    f"but this input has only {self._skipped} documents: a stream id belongs "
+                    "to one input; use a new stream id for other data",
+                    self.stream_id,
+                )
+            )
+        self._exhausted = True
+
+    def input_failed(self, error: Exception, position: int) -> None:
+        """Records that reading the document at ``position`` raised
+        ``error``: nothing more is sent; :meth:`finish` raises it as an
+        :class:`~fathom.UpsertInputError` once the batches in flight are
+        acknowledged."""
+        if self._failure is not None:
+            return
+        reason = str(error) or type(error).__name__
+        failure = UpsertInputError(
+            f"reading document {position} of the input failed ({reason}); nothing from "
+            f"document {self._position} on was sent",
+            position,
+        )
+        failure.__cause__ = error
+        self._failure = failure
+
+    def batch_request(
+        self, docs: list[documents_pb2.Document]
+    ) -> documents_pb2.UpsertStreamRequest:
+        """Places the next batch at the current input position, numbers it
+        and records it in the window (before it is sent, so that a failed
+        send leaves it there to resend). Call only while :attr:`window_open`.
+        """
+        if not self.window_open:
+            raise AssertionError("the window is closed")
+        if not docs:
+            raise AssertionError("an empty batch")
+        request = documents_pb2.UpsertStreamRequest(
+            batch=documents_pb2.UpsertBatch(
+                sequence=self._next_sequence(), first_position=self._position, documents=docs
+            )
+        )
+        self._window.append(_Sent(request, self._position, len(docs), docs[-1].id))
+        self._position += len(docs)
+        return request
+
+    def _next_sequence(self) -> int:
+        self._sequence += 1
+        return self._sequence
 
     # -- acks ----------------------------------------------------------------
 
     def on_ack(self, response: documents_pb2.UpsertStreamResponse) -> None:
-        """Handles one ack. A rejection is recorded; :meth:`finish` raises it."""
+        """Handles one ack. A refusal is recorded (the first one ends the
+        upsert); :meth:`finish` raises it."""
         if response.WhichOneof("response") != "ack":
             raise protocol_error("expected an `ack`")
         ack = response.ack
-        if not self._in_flight:
+        if not self._window:
             raise protocol_error(f"ack for batch {ack.sequence}, but no batch is in flight")
-        expected = self._in_flight[0]
-        if ack.sequence != expected.batch.sequence:
-            raise protocol_error(
-                f"ack for batch {ack.sequence}, expected {expected.batch.sequence}"
-            )
-        self._in_flight.popleft()
+        sent = self._window[0]
+        if ack.sequence != sent.sequence:
+            raise protocol_error(f"ack for batch {ack.sequence}, expected {sent.sequence}")
+        self._window.popleft()
+        self.acks += 1
+        committed = int(ack.committed_documents)
         if ack.HasField("rejection"):
-            if self._rejection is None:  # the first rejection stops the upsert
-                rejection = ack.rejection
-                self._rejection = UpsertRejectedError(
-                    status_code_from_int(rejection.code),
-                    f"batch {ack.sequence} (documents {expected.offset}.."
-                    f"{expected.offset + len(expected.batch.documents) - 1} of the input) "
-                    f"was rejected: {rejection.message}",
-                    [FieldViolation(v.field, v.description) for v in rejection.violations],
-                    sequence=ack.sequence,
-                    batch_offset=expected.offset,
-                    documents_written=0,
-                )
+            self._committed = max(self._committed, committed)
+            if not isinstance(self._failure, UpsertRejectedError):
+                self._failure = self._rejection(ack, sent)
             return
-        documents = len(expected.batch.documents)
+        if committed < self._committed:
+            raise protocol_error(
+                f"the ack of batch {ack.sequence} says {committed} documents are committed, "
+                f"fewer than the {self._committed} acknowledged before"
+            )
         if ack.already_committed:
             self.summary.already_committed += 1
-            self._count_written(documents)
+            if sent.resent:
+                # Sent before the reconnect too: the broken connection's
+                # write committed after the reopen, its ack lost.
+                self.summary.documents_written += max(
+                    0, sent.end - max(sent.first_position, self._committed)
+                )
         else:
-            self._count_written(documents, ack.documents_written)
+            self.summary.batches += 1
+            self.summary.documents_written += ack.documents_written
+        self._committed = committed
+        self._last_done = (sent.end - 1, sent.last_id)
+        self._report(sent.count)
+
+    def _rejection(
+        self, ack: documents_pb2.BatchAck, sent: _Sent
+    ) -> UpsertRejectedError:
+        rejection = ack.rejection
+        return UpsertRejectedError(
+            status_code_from_int(rejection.code),
+            f"batch {ack.sequence} (documents {sent.first_position}..{sent.end - 1} of the "
+            f"input) was refused: {rejection.message}",
+            [FieldViolation(v.field, v.description) for v in rejection.violations],
+            sequence=int(ack.sequence),
+            batch_offset=sent.first_position,
+            batch_documents=sent.count,
+        )
 
     def ended(self) -> None:
         """The server closed the stream cleanly: check nothing is missing."""
-        if self._in_flight:
+        if self._window:
             raise protocol_error(
-                f"the stream ended with {len(self._in_flight)} batch(es) unacknowledged"
+                f"the stream ended with {len(self._window)} batch(es) unacknowledged"
             )
 
+    # -- the end ---------------------------------------------------------------
+
     def finish(self) -> UpsertSummary:
-        """Returns the summary, or raises the first rejection."""
+        """Returns the summary, or raises the refusal or input error."""
         self.summary.elapsed = time.monotonic() - self._started
-        if self._rejection is not None:
-            self._rejection.documents_written = self.summary.documents_written
-            raise self._rejection
+        self.summary.committed_documents = self._committed
+        if self._failure is not None:
+            raise self._filled(self._failure)
         return self.summary
 
-    def _count_written(self, documents: int, written: int | None = None) -> None:
-        self.summary.batches += 1
-        self.summary.documents_written += documents if written is None else written
-        if self._progress is not None:
+    def failed(self, error: FathomError) -> UpsertError:
+        """The error to raise for a stream that failed with ``error``, with
+        this call's figures. After a refused batch, that refusal."""
+        if isinstance(self._failure, UpsertRejectedError):
+            return self._filled(self._failure)
+        if not isinstance(error, UpsertError):
+            error = UpsertError(error.code, error.message, error.violations)
+        return self._filled(error)
+
+    def _filled(self, error: UpsertError) -> UpsertError:
+        self.summary.elapsed = time.monotonic() - self._started
+        self.summary.committed_documents = self._committed
+        error.committed_documents = self._committed
+        error.documents_written = self.summary.documents_written
+        error.skipped_documents = self.summary.skipped_documents
+        return error
+
+    def _report(self, documents: int) -> None:
+        if self._progress is not None and documents:
             self._progress(documents)
+
+
+def next_batch(
+    session: UpsertSession,
+    source: Iterator[documents_pb2.Document],
+    cutter: _convert.BatchCutter,
+) -> list[documents_pb2.Document] | None:
+    """Reads the next batch from a sync source, or None when there is none
+    to send: the input ended (:meth:`UpsertSession.input_exhausted`) or
+    failed (:meth:`UpsertSession.input_failed`; the partial batch is
+    dropped, not sent)."""
+    while True:
+        try:
+            doc = next(source)
+        except StopIteration:
+            last = cutter.flush()
+            if last is None:
+                session.input_exhausted()
+            return last
+        except Exception as error:  # the caller's iterable: anything may come
+            session.input_failed(error, session.position + cutter.pending)
+            return None
+        full = cutter.add(doc)
+        if full is not None:
+            return full
+
+
+def skip_committed(session: UpsertSession, source: Iterator[documents_pb2.Document]) -> None:
+    """Reads the documents an earlier run committed from a sync source (see
+    :meth:`UpsertSession.skip`)."""
+    while session.skipping:
+        try:
+            doc = next(source)
+        except StopIteration:
+            session.input_exhausted()  # raises: too short
+            return
+        except Exception as error:
+            session.input_failed(error, session.skipped_so_far)
+            return
+        session.skip(doc)

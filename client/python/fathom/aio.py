@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union
 
 import grpc
 import grpc.aio
@@ -33,7 +33,7 @@ from fathom._upsert import (
     protocol_error,
 )
 from fathom.client import DEFAULT_TARGET, channel_options
-from fathom.errors import FathomError
+from fathom.errors import FathomError, UpsertError
 from fathom.filters import FilterSpec
 from fathom.models import (
     CollectionInfo,
@@ -58,7 +58,7 @@ from fathom.v1 import (
 __all__ = ["AsyncClient", "AsyncCollection"]
 
 T = TypeVar("T")
-_Batches = AsyncIterator[list[documents_pb2.Document]]
+_Source = Union[Iterator[documents_pb2.Document], AsyncIterator[documents_pb2.Document]]
 
 
 class AsyncClient:
@@ -176,40 +176,42 @@ class AsyncClient:
         finally:
             call.cancel()
 
-    async def _upsert(self, session: UpsertSession, batches: _Batches) -> UpsertSummary:
+    async def _upsert(
+        self, session: UpsertSession, source: _Source, cutter: _convert.BatchCutter
+    ) -> UpsertSummary:
         failures = 0
         while True:
-            progress_before = session.summary.batches
+            progress_before = session.acks
             try:
-                await self._upsert_once(session, batches)
+                await self._upsert_once(session, source, cutter)
                 return session.finish()
-            except (grpc.RpcError, _WriteFailed) as error:
-                if session.summary.batches > progress_before:
+            except (grpc.RpcError, _WriteFailed) as failure:
+                if session.acks > progress_before:
                     failures = 0
-                broken = isinstance(error, _WriteFailed)
-                code = None if broken else getattr(error, "code", lambda: None)()
-                if (
-                    session.resumable
-                    and (broken or code == grpc.StatusCode.UNAVAILABLE)
-                    and failures < len(self.reconnect_delays)
-                ):
-                    # Reopening is safe for a resumable stream, and tells the
-                    # server's real state (or its real error) if a write broke.
+                if isinstance(failure, _WriteFailed):
+                    # Reopening a resumable stream tells the server's real
+                    # state (or its real error).
+                    error = FathomError(
+                        grpc.StatusCode.UNAVAILABLE,
+                        "the UpsertStream broke while a batch was being sent (grpc.aio lost "
+                        "the server's status: transport failure)",
+                    )
+                else:
+                    error = FathomError.from_rpc_error(failure)
+                if session.can_reconnect(error) and failures < len(self.reconnect_delays):
                     await asyncio.sleep(self.reconnect_delays[failures])
                     failures += 1
                     session.summary.reconnects += 1
                     continue
-                if isinstance(error, _WriteFailed):
-                    raise FathomError(
-                        grpc.StatusCode.INTERNAL,
-                        "the UpsertStream broke while a batch was being sent and grpc.aio "
-                        "lost the server's status; "
-                        f"{session.summary.documents_written} documents were acknowledged "
-                        "(pass stream_id= to resume automatically)",
-                    ) from error.__cause__
-                raise FathomError.from_rpc_error(error) from error
+                raise session.failed(error) from failure
+            except UpsertError:
+                raise
+            except FathomError as error:  # a protocol error
+                raise session.failed(error) from error
 
-    async def _upsert_once(self, session: UpsertSession, batches: _Batches) -> None:
+    async def _upsert_once(
+        self, session: UpsertSession, source: _Source, cutter: _convert.BatchCutter
+    ) -> None:
         call = self._documents.UpsertStream(metadata=self.metadata)
         finished = False
         try:
@@ -219,19 +221,15 @@ class AsyncClient:
                 raise protocol_error("the stream ended before `opened`")
             for resend in session.on_opened(opened):
                 await _write(call, resend)
-            while session.batches_to_skip:
-                skipped = await anext(batches, None)
-                if skipped is None:
-                    session.input_exhausted()
-                    break
-                session.skip(skipped)
+            await _skip_committed(session, source)
             while True:
                 if session.window_open:
-                    docs = await anext(batches, None)
+                    docs = await _next_batch(session, source, cutter)
                     if docs is not None:
+                        # batch_request puts the batch in the window before
+                        # the write: if the write fails, it is resent.
                         await _write(call, session.batch_request(docs))
                         continue
-                    session.input_exhausted()
                 if session.sending_done:
                     break
                 ack = await call.read()
@@ -266,24 +264,55 @@ async def _write(call: Any, request: documents_pb2.UpsertStreamRequest) -> None:
         raise
 
 
-async def _abatched(
-    docs: Iterator[documents_pb2.Document] | AsyncIterator[documents_pb2.Document],
-    batch_size: int,
-    batch_bytes: int,
-) -> _Batches:
-    """:func:`fathom._convert.batched` for sync or async sources (limits checked by the caller)."""
-    if isinstance(docs, Iterator):
-        for batch in _convert.batched(docs, batch_size, batch_bytes):
-            yield batch
-        return
-    cutter = _convert.BatchCutter(batch_size, batch_bytes)
-    async for doc in docs:
+class _End(Exception):
+    """The source has no more documents."""
+
+
+async def _read(source: _Source) -> documents_pb2.Document:
+    """The next document of a sync or async source; raises :class:`_End` at the end."""
+    if isinstance(source, Iterator):
+        try:
+            return next(source)
+        except StopIteration:
+            raise _End() from None
+    try:
+        return await anext(source)
+    except StopAsyncIteration:
+        raise _End() from None
+
+
+async def _skip_committed(session: UpsertSession, source: _Source) -> None:
+    """:func:`fathom._upsert.skip_committed` for sync or async sources."""
+    while session.skipping:
+        try:
+            doc = await _read(source)
+        except _End:
+            session.input_exhausted()  # raises: too short
+            return
+        except Exception as error:  # the caller's iterable: anything may come
+            session.input_failed(error, session.skipped_so_far)
+            return
+        session.skip(doc)
+
+
+async def _next_batch(
+    session: UpsertSession, source: _Source, cutter: _convert.BatchCutter
+) -> list[documents_pb2.Document] | None:
+    """:func:`fathom._upsert.next_batch` for sync or async sources."""
+    while True:
+        try:
+            doc = await _read(source)
+        except _End:
+            last = cutter.flush()
+            if last is None:
+                session.input_exhausted()
+            return last
+        except Exception as error:
+            session.input_failed(error, session.position + cutter.pending)
+            return None
         full = cutter.add(doc)
         if full is not None:
-            yield full
-    last = cutter.flush()
-    if last is not None:
-        yield last
+            return full
 
 
 async def _adicts_to_documents(
@@ -340,8 +369,8 @@ class AsyncCollection:
     ) -> UpsertSummary:
         """Writes documents through one ``UpsertStream``; see
         :meth:`fathom.Collection.upsert`, also for resuming with a
-        ``stream_id`` (same input and batch settings required). Cancelling
-        the task cancels the stream; committed batches stay committed."""
+        ``stream_id`` (same input, any batch size). Cancelling the task
+        cancels the stream; committed batches stay committed."""
         docs = _convert.columns_to_documents(ids, vectors, texts, metadatas)
         return await self._upsert_docs(
             docs, tenant, batch_size, batch_bytes, stream_id, max_in_flight, progress
@@ -380,8 +409,9 @@ class AsyncCollection:
         progress: ProgressCallback | None,
     ) -> UpsertSummary:
         _convert.check_batch_limits(batch_size, batch_bytes)
+        cutter = _convert.BatchCutter(batch_size, batch_bytes)
         session = UpsertSession(self.name, self._tenant(tenant), stream_id, max_in_flight, progress)
-        return await self.client._upsert(session, _abatched(docs, batch_size, batch_bytes))
+        return await self.client._upsert(session, docs, cutter)
 
     async def upsert_batch(
         self,

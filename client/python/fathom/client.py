@@ -28,9 +28,11 @@ from fathom._upsert import (
     RECONNECT_DELAYS,
     ProgressCallback,
     UpsertSession,
+    next_batch,
     protocol_error,
+    skip_committed,
 )
-from fathom.errors import FathomError
+from fathom.errors import FathomError, UpsertError
 from fathom.filters import FilterSpec
 from fathom.models import (
     CollectionInfo,
@@ -93,8 +95,9 @@ class Client:
         channel: Use this channel instead of opening one (the other
             connection arguments are then ignored; ``close`` closes it).
         reconnect_delays: Pauses (seconds) before each reconnect of a
-            resumable upsert or a scroll after UNAVAILABLE; the length is the
-            number of attempts without progress. Default ``(0.2, 0.5, 1, 2, 4)``.
+            resumable upsert (after UNAVAILABLE or a broken connection) or of
+            a scroll (after UNAVAILABLE); the length is the number of
+            attempts without progress. Default ``(0.2, 0.5, 1, 2, 4)``.
 
     The client is thread-safe and may be used as a context manager.
     """
@@ -230,32 +233,39 @@ class Client:
             call.cancel()
 
     def _upsert(
-        self, session: UpsertSession, batches: Iterator[list[documents_pb2.Document]]
+        self,
+        session: UpsertSession,
+        source: Iterator[documents_pb2.Document],
+        cutter: _convert.BatchCutter,
     ) -> UpsertSummary:
-        """Runs an upsert session, reconnecting resumable streams on UNAVAILABLE."""
+        """Runs an upsert session, reopening a resumable stream after a
+        transport failure (see :meth:`UpsertSession.can_reconnect`)."""
         failures = 0
         while True:
-            progress_before = session.summary.batches
+            progress_before = session.acks
             try:
-                self._upsert_once(session, batches)
+                self._upsert_once(session, source, cutter)
                 return session.finish()
-            except grpc.RpcError as error:
-                if session.summary.batches > progress_before:
+            except grpc.RpcError as rpc_error:
+                error = FathomError.from_rpc_error(rpc_error)
+                if session.acks > progress_before:
                     failures = 0  # progress was made: start the budget afresh
-                code = error.code() if hasattr(error, "code") else None
-                if (
-                    session.resumable
-                    and code == grpc.StatusCode.UNAVAILABLE
-                    and failures < len(self.reconnect_delays)
-                ):
+                if session.can_reconnect(error) and failures < len(self.reconnect_delays):
                     time.sleep(self.reconnect_delays[failures])
                     failures += 1
                     session.summary.reconnects += 1
                     continue
-                raise FathomError.from_rpc_error(error) from error
+                raise session.failed(error) from rpc_error
+            except UpsertError:
+                raise
+            except FathomError as error:  # a protocol error
+                raise session.failed(error) from error
 
     def _upsert_once(
-        self, session: UpsertSession, batches: Iterator[list[documents_pb2.Document]]
+        self,
+        session: UpsertSession,
+        source: Iterator[documents_pb2.Document],
+        cutter: _convert.BatchCutter,
     ) -> None:
         """One UpsertStream call: open, skip what an earlier run committed,
         send with a bounded window, read acks."""
@@ -280,19 +290,13 @@ class Client:
                 raise protocol_error("the stream ended before `opened`")
             for resend in session.on_opened(opened):
                 outbox.put(resend)
-            while session.batches_to_skip:
-                skipped = next(batches, None)
-                if skipped is None:
-                    session.input_exhausted()
-                    break
-                session.skip(skipped)
+            skip_committed(session, source)
             while True:
                 if session.window_open:
-                    docs = next(batches, None)
+                    docs = next_batch(session, source, cutter)
                     if docs is not None:
                         outbox.put(session.batch_request(docs))
                         continue
-                    session.input_exhausted()
                 if session.sending_done:
                     break
                 ack = next(call, None)
@@ -367,20 +371,22 @@ class Collection:
         are unacknowledged at once, so memory stays bounded however long the
         input is. Every acknowledged batch is committed.
 
-        With a ``stream_id`` the upsert is resumable:
+        With a ``stream_id`` the upsert is resumable, and exact: the server
+        records how many documents of the input are committed under it.
 
-        - inside the call, a broken connection (UNAVAILABLE) is reopened; the
-          batches the server committed meanwhile count as written and the
-          others are resent;
-        - across calls (the process died, or the call raised), calling again
-          with the same ``stream_id``, **the same input and the same batch
-          settings** (``batch_size``, ``batch_bytes``) skips, without sending
-          them, the batches an earlier run committed
-          (``UpsertSummary.skipped_documents``) and writes the rest. Batch i
-          of the input always has sequence number i, so a different input or
-          batch size would skip the wrong documents. A stream id belongs to
-          one collection (and the tenant that first used it); use a new one
-          for new data.
+        - Inside the call, a broken connection (UNAVAILABLE, or the
+          connection reset) is reopened; the batches the server committed
+          meanwhile count as written and the others are resent.
+        - Across calls (the process died, the call raised), calling again
+          with the same ``stream_id`` and the same input reads past the
+          documents an earlier run committed without sending them
+          (``UpsertSummary.skipped_documents``), checks that their ids are
+          the ones committed, and writes the rest. Any batch size works: the
+          server tracks documents by their position in the input, not by
+          batch, so each document is written once. Another input is refused
+          with :class:`~fathom.ResumeMismatchError` before anything is sent:
+          a stream id belongs to one input (and one collection and tenant);
+          use a new one for other data.
 
         Args:
             ids: Document ids (1 to 256 bytes of UTF-8).
@@ -395,15 +401,20 @@ class Collection:
             batch_bytes: Most encoded bytes per batch (default 8 MiB).
             max_in_flight: Batches sent ahead of their acknowledgement.
             progress: Called with the number of documents of each batch
-                acknowledged (or skipped on resume).
+                acknowledged, and once with the number skipped on resume.
 
         Returns:
             An :class:`~fathom.UpsertSummary`.
 
         Raises:
-            UpsertRejectedError: a batch failed validation (with violations);
+            UpsertRejectedError: a batch was refused (with violations);
                 nothing of it was written, the batches before it were.
-            FathomError: the stream failed (e.g. NOT_FOUND, UNAVAILABLE).
+            ResumeMismatchError: the stream id has other data committed.
+            UpsertInputError: reading the input failed (``__cause__``); the
+                batch being built was not sent.
+            UpsertError: the stream failed (e.g. NOT_FOUND, or UNAVAILABLE
+                after the reconnect attempts). Every one of these errors
+                carries ``committed_documents`` and ``documents_written``.
             ValueError: the columns have different lengths, or a limit is < 1.
         """
         docs = _convert.columns_to_documents(ids, vectors, texts, metadatas)
@@ -426,10 +437,13 @@ class Collection:
         with keys ``id``, ``vector`` and optionally ``text``, ``metadata``.
 
         The iterable is consumed lazily: at most about ``batch_size *
-        (max_in_flight + 1)`` documents are held in memory. If it raises, the
-        stream is cancelled and the error propagates; the batches
-        acknowledged before are committed, and with a ``stream_id`` a later
-        call on the same input skips them.
+        (max_in_flight + 1)`` documents are held in memory. If it raises (or
+        a dict cannot be converted), the batch being built is not sent, the
+        batches already sent are acknowledged, and
+        :class:`~fathom.UpsertInputError` is raised with the exact
+        ``committed_documents`` and the original exception as ``__cause__``;
+        with a ``stream_id``, a later call on the (fixed) input continues
+        there.
         """
         docs = _convert.dicts_to_documents(documents)
         return self._upsert_docs(
@@ -446,9 +460,10 @@ class Collection:
         max_in_flight: int,
         progress: ProgressCallback | None,
     ) -> UpsertSummary:
-        batches = _convert.batched(docs, batch_size, batch_bytes)
+        _convert.check_batch_limits(batch_size, batch_bytes)
+        cutter = _convert.BatchCutter(batch_size, batch_bytes)
         session = UpsertSession(self.name, self._tenant(tenant), stream_id, max_in_flight, progress)
-        return self.client._upsert(session, batches)
+        return self.client._upsert(session, iter(docs), cutter)
 
     def upsert_batch(
         self,

@@ -15,7 +15,14 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-__all__ = ["FathomError", "FieldViolation", "UpsertRejectedError"]
+__all__ = [
+    "FathomError",
+    "FieldViolation",
+    "ResumeMismatchError",
+    "UpsertError",
+    "UpsertInputError",
+    "UpsertRejectedError",
+]
 
 _DETAILS_KEY = "grpc-status-details-bin"
 
@@ -69,24 +76,68 @@ class FathomError(Exception):
         return cls(code, message, _violations_of(call))
 
 
-class UpsertRejectedError(FathomError):
-    """A batch of an upsert stream was rejected; nothing of it was written.
+class UpsertError(FathomError):
+    """An upsert (``Collection.upsert``/``upsert_iter``) failed; says how far it got.
 
-    The upsert stops sending at the first rejected batch. Every other batch
-    already sent is still acknowledged and stored, so ``documents_written``
-    is exact. Violation fields index into the batch (``documents[3].vector``);
-    add ``batch_offset`` to get the position in the input.
-
-    With a ``stream_id``, do not simply run the same upsert again: batches
-    sent after the rejected one may be committed, and a resumed upsert skips
-    every batch up to the last committed one, the rejected one included.
-    Write the corrected documents under a new stream id (or with
-    ``upsert_batch``).
+    Every error an upsert raises, other than cancellation and bad arguments
+    refused before anything is sent, is an :class:`UpsertError` (or one of its
+    subclasses), so a caller can always print true figures. What is committed
+    under a stream id is always a prefix of the input: run the upsert again
+    with the same ``stream_id`` (after fixing the cause) and it continues at
+    ``committed_documents``.
 
     Attributes:
-        sequence: The rejected batch's sequence number.
-        batch_offset: Input position of the rejected batch's first document.
-        documents_written: Documents written by the other batches of this call.
+        committed_documents: Documents of the input committed under the
+            stream id, as last known (the server tells it with every
+            acknowledgement and on every reopen). For an upsert without a
+            ``stream_id``: the documents written by this call.
+        documents_written: Documents this call wrote (as in
+            :attr:`fathom.UpsertSummary.documents_written`).
+        skipped_documents: Documents not sent because an earlier run had
+            committed them (:attr:`fathom.UpsertSummary.skipped_documents`).
+    """
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        violations: Iterable[FieldViolation] = (),
+        *,
+        committed_documents: int = 0,
+        documents_written: int = 0,
+        skipped_documents: int = 0,
+    ) -> None:
+        self.committed_documents = committed_documents
+        self.documents_written = documents_written
+        self.skipped_documents = skipped_documents
+        super().__init__(code, message, violations)
+
+    def __str__(self) -> str:
+        # Rendered now: the figures are filled in when the upsert ends.
+        return (
+            f"{self._render()}\n  ({self.committed_documents} documents of the input "
+            f"committed, {self.documents_written} written by this call)"
+        )
+
+
+class UpsertRejectedError(UpsertError):
+    """A batch of an upsert stream was refused; nothing of it was written.
+
+    The upsert stops sending at the first refused batch and waits for the
+    acknowledgements of the batches already sent, so the figures are exact.
+    Violation fields index into the batch (``documents[3].vector``); add
+    ``batch_offset`` to get the position in the input.
+
+    With a ``stream_id``, the server refuses every batch after a refused one
+    (documents would be missing in between), so what is committed stays a
+    prefix of the input: ``committed_documents`` is where it ends (normally
+    ``batch_offset``). Fix the data and run the upsert again with the same
+    stream id; it continues from there.
+
+    Attributes:
+        sequence: The refused batch's sequence number within the call.
+        batch_offset: Input position of the refused batch's first document.
+        batch_documents: Number of documents in the refused batch.
     """
 
     def __init__(
@@ -96,12 +147,73 @@ class UpsertRejectedError(FathomError):
         violations: Iterable[FieldViolation],
         sequence: int,
         batch_offset: int,
-        documents_written: int,
+        documents_written: int = 0,
+        *,
+        batch_documents: int = 0,
+        committed_documents: int = 0,
+        skipped_documents: int = 0,
     ) -> None:
         self.sequence = sequence
         self.batch_offset = batch_offset
-        self.documents_written = documents_written
-        super().__init__(code, message, violations)
+        self.batch_documents = batch_documents
+        super().__init__(
+            code,
+            message,
+            violations,
+            committed_documents=committed_documents,
+            documents_written=documents_written,
+            skipped_documents=skipped_documents,
+        )
+
+
+class ResumeMismatchError(UpsertError):
+    """The input is not the one committed under this stream id.
+
+    Raised when an upsert with a ``stream_id`` finds that the server has
+    documents committed under it, but the first that many documents of this
+    input have other ids (their digest differs from the server's
+    ``ids_digest``), or the input is shorter. Nothing is sent. A stream id
+    belongs to one input: use a new stream id for other data. The code is
+    ``FAILED_PRECONDITION``; it is never retried.
+
+    Attributes:
+        stream_id: The stream id.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        stream_id: str,
+        *,
+        committed_documents: int = 0,
+        documents_written: int = 0,
+    ) -> None:
+        self.stream_id = stream_id
+        super().__init__(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            message,
+            committed_documents=committed_documents,
+            documents_written=documents_written,
+        )
+
+
+class UpsertInputError(UpsertError):
+    """Reading the input of an upsert failed (the iterable raised, or a
+    document could not be converted); the original exception is
+    ``__cause__``.
+
+    The batch being built when it failed was not sent, and the batches sent
+    before were acknowledged before this was raised, so
+    ``committed_documents`` is exact. The code is ``INVALID_ARGUMENT`` (a
+    client-side verdict; the server refused nothing).
+
+    Attributes:
+        position: Input position of the document that could not be read.
+    """
+
+    def __init__(self, message: str, position: int) -> None:
+        self.position = position
+        super().__init__(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
 def status_code_from_int(value: int) -> grpc.StatusCode:

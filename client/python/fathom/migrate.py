@@ -100,15 +100,20 @@ def from_jsonl(
         path: The ``.jsonl`` file.
         batch_size: Documents per upsert batch.
         stream_id: Makes the upload resumable: across connection drops, and
-            across runs (run again on the same file with the same
-            ``batch_size`` to skip what an earlier run committed). With
-            several tenants, each run of lines gets ``{stream_id}.{n}``.
+            across runs (run again on the same file, fixed if a line was bad,
+            with any ``batch_size``, to skip exactly what an earlier run
+            committed; another file is refused with
+            :class:`~fathom.ResumeMismatchError`). With several tenants, each
+            run of lines gets ``{stream_id}.{n}``.
         progress: Show a progress bar and print the report.
 
     Raises:
-        ValueError: a line is not a JSON object with ``id`` and ``vector``
-            (the message names the line); earlier lines are already written.
-        FathomError: the server refused the data.
+        UpsertInputError: a line is not a JSON object with ``id`` and
+            ``vector`` (the message names the line; ``__cause__`` is a
+            ``ValueError``); nothing of its batch was sent, the lines before
+            it are committed (``committed_documents``).
+        FathomError: the server refused the data (an
+            :class:`~fathom.UpsertError`, with the committed figures).
     """
     source = Path(path)
     with source.open(encoding="utf-8") as lines:

@@ -152,28 +152,35 @@ FusionSpec = Union[RRF, RelativeScore, Literal["rrf", "relative_score"]]
 class UpsertSummary:
     """What an upsert call did (the same fields as the Rust client's summary).
 
-    Every document of the input is accounted for exactly once: in
-    ``documents_written`` (or in ``already_committed`` batches, also counted
-    there) or in ``skipped_documents``; an upsert that raises instead reports
-    ``documents_written`` on the error.
+    When nothing else writes under the stream id meanwhile (another client,
+    or an earlier run's write still committing after it was cancelled), every
+    document of the input is counted once: ``committed_documents ==
+    skipped_documents + documents_written``. On a finished import into a
+    fresh collection, ``committed_documents`` equals the number of documents
+    the collection holds. An upsert that raises
+    reports the same figures on the :class:`~fathom.UpsertError`.
     """
 
+    committed_documents: int = 0
+    """Documents of the input committed under the ``stream_id`` at the end:
+    all of them, when the call returns. Without a ``stream_id``: the
+    documents written by the call."""
     documents_written: int = 0
-    """Documents written by this call: acknowledged after COMMIT, plus the
-    batches found committed after a reconnect (their acknowledgement was lost
-    with the connection)."""
-    batches: int = 0
-    """Batches written by this call (same rule as ``documents_written``)."""
+    """Documents this call wrote: acknowledged after COMMIT, plus those of
+    batches found committed after a reconnect (or re-acknowledged as
+    committed) whose acknowledgement was lost with the connection."""
     skipped_documents: int = 0
     """Documents not sent because an earlier run with the same ``stream_id``
-    had committed their batches (a resumed upsert; see ``Collection.upsert``)."""
-    skipped_batches: int = 0
-    """Batches skipped, as ``skipped_documents``."""
+    had committed them: the first ``skipped_documents`` of the input, whose
+    ids were checked against the server's digest (see ``Collection.upsert``)."""
+    batches: int = 0
+    """Batches this call wrote (acknowledged with writes, or found committed
+    after a reconnect)."""
     already_committed: int = 0
     """Batches the server acknowledged as committed earlier instead of writing
-    them (only when another connection writes under the same ``stream_id``);
-    also counted in ``batches`` and ``documents_written``."""
+    them: resent after a reconnect while the old connection's write was still
+    committing, or written by another client under the same ``stream_id``."""
     reconnects: int = 0
-    """How many times the stream was reopened after UNAVAILABLE."""
+    """How many times the stream was reopened after a broken connection."""
     elapsed: float = 0.0
     """Wall time of the call, in seconds."""

@@ -24,6 +24,7 @@ from fathom import (
     Collection,
     FathomError,
     NoIndex,
+    UpsertInputError,
     UpsertRejectedError,
     migrate,
 )
@@ -396,8 +397,11 @@ def test_migrate_jsonl_names_the_bad_line(new_collection: Callable[..., Collecti
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps({"id": "a", "vector": [1.0] * DIM}) + '\n{"id": "b"}\n')
     docs = new_collection("pytest_jsonl_bad")
-    with pytest.raises(ValueError, match=r"bad.jsonl:2"):
+    with pytest.raises(UpsertInputError, match=r"bad.jsonl:2") as caught:
         migrate.from_jsonl(docs, path, progress=False)
+    assert isinstance(caught.value.__cause__, ValueError)
+    # Nothing of the bad line's batch was sent.
+    assert caught.value.committed_documents == docs.count() == 0
 
 
 @pytest.mark.parametrize("layout", ["dict+dict", "dict+list", "list+list", "list-only"])

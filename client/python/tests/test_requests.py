@@ -12,7 +12,8 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from fathom import RRF, HnswIndex, NoIndex, RelativeScore
 from fathom import _convert
-from fathom.aio import _abatched
+from fathom.aio import _next_batch
+from fathom._upsert import UpsertSession
 from fathom.v1 import collections_pb2, documents_pb2, search_pb2
 
 
@@ -259,7 +260,14 @@ def test_async_batching_cuts_the_same_batches() -> None:
             yield doc
 
     async def cut() -> list[list[str]]:
-        return [[d.id for d in b] async for b in _abatched(source(), 37, 4000)]
+        # The async driver reads documents one by one, as the sync one does.
+        session = UpsertSession("docs", None, None, max_in_flight=1)
+        cutter = _convert.BatchCutter(37, 4000)
+        reader = source()
+        batches = []
+        while (batch := await _next_batch(session, reader, cutter)) is not None:
+            batches.append([d.id for d in batch])
+        return batches
 
     expected = [[d.id for d in b] for b in _convert.batched(docs, 37, 4000)]
     assert len(expected) > 500 * 2 // 37  # the byte limit cut some batches short
