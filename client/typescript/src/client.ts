@@ -26,7 +26,7 @@ import {
 } from "./gen/fathom/v1/documents_pb.js";
 import { Search, type SearchRequest } from "./gen/fathom/v1/search_pb.js";
 import * as convert from "./convert.js";
-import { Code, FathomError } from "./errors.js";
+import { Code, FathomError, UpsertError } from "./errors.js";
 import { type FilterSpec, toFilter } from "./filters.js";
 import type {
   CallOptions,
@@ -45,10 +45,13 @@ import type {
 } from "./types.js";
 import {
   AsyncQueue,
+  BatchCutter,
   DEFAULT_BATCH_BYTES,
   DEFAULT_BATCH_SIZE,
+  nextBatch,
   protocolError,
   RECONNECT_DELAYS_MS,
+  skipCommitted,
   UpsertSession,
 } from "./upsert.js";
 
@@ -68,8 +71,9 @@ export interface ClientOptions {
   /** Use this transport instead of opening one (then `close` does nothing). */
   transport?: Transport;
   /**
-   * Pauses (ms) before each reconnect of a resumable upsert or a scroll after
-   * UNAVAILABLE; the length is the number of attempts without progress.
+   * Pauses (ms) before each reconnect of a resumable upsert (after UNAVAILABLE
+   * or a broken connection) or of a scroll (after UNAVAILABLE); the length is
+   * the number of attempts without progress.
    * Default `[200, 500, 1000, 2000, 4000]`.
    */
   reconnectDelaysMs?: readonly number[];
@@ -195,37 +199,41 @@ export class FathomClient {
     }
   }
 
-  /** @internal Runs an upsert session, reconnecting resumable streams on UNAVAILABLE. */
+  /** @internal Runs an upsert session, reopening a resumable stream after a transport failure (see {@link UpsertSession.canReconnect}). */
   async upsert(
     session: UpsertSession,
-    batches: AsyncIterator<DocumentMessage[]>,
+    source: AsyncIterator<DocumentMessage>,
+    cutter: BatchCutter<DocumentMessage>,
     signal: AbortSignal | undefined,
   ): Promise<UpsertSummary> {
     let failures = 0;
     for (;;) {
-      const progressBefore = session.summary.batches;
+      const progressBefore = session.acks;
       try {
-        await this.upsertOnce(session, batches, signal);
+        await this.upsertOnce(session, source, cutter, signal);
         return session.finish();
       } catch (error) {
-        if (!(error instanceof ConnectError)) throw error; // input errors, rejections, protocol errors
+        if (error instanceof UpsertError) throw error; // refusals, mismatches, input errors
+        if (error instanceof FathomError) throw session.failed(error); // protocol errors
+        if (!(error instanceof ConnectError)) throw error;
         const failure = callError(error, signal);
-        if (session.summary.batches > progressBefore) failures = 0;
+        if (session.acks > progressBefore) failures = 0;
         const delays = this.reconnectDelaysMs;
-        if (session.resumable && failure.code === Code.Unavailable && failures < delays.length && !signal?.aborted) {
+        if (session.canReconnect(failure) && failures < delays.length && !signal?.aborted) {
           await sleep(delays[failures]!);
           failures += 1;
           session.summary.reconnects += 1;
           continue;
         }
-        throw failure;
+        throw session.failed(failure);
       }
     }
   }
 
   private async upsertOnce(
     session: UpsertSession,
-    batches: AsyncIterator<DocumentMessage[]>,
+    source: AsyncIterator<DocumentMessage>,
+    cutter: BatchCutter<DocumentMessage>,
     signal: AbortSignal | undefined,
   ): Promise<void> {
     const outbox = new AsyncQueue<UpsertStreamRequest>();
@@ -240,22 +248,16 @@ export class FathomClient {
       const opened = await responses.next();
       if (opened.done) throw protocolError("the stream ended before `opened`");
       for (const resend of session.onOpened(opened.value)) outbox.push(resend);
-      while (session.batchesToSkip > 0) {
-        const skipped = await batches.next();
-        if (skipped.done) {
-          session.inputExhausted();
-          break;
-        }
-        session.skip(skipped.value);
-      }
+      await skipCommitted(session, source);
       for (;;) {
         if (session.windowOpen) {
-          const next = await batches.next();
-          if (!next.done) {
-            outbox.push(session.batchRequest(next.value));
+          const documents = await nextBatch(session, source, cutter);
+          if (documents !== undefined) {
+            // batchRequest puts the batch in the window before it is queued:
+            // if the stream breaks, it is resent.
+            outbox.push(session.batchRequest(documents));
             continue;
           }
-          session.inputExhausted();
         }
         if (session.sendingDone) break;
         const ack = await responses.next();
@@ -314,16 +316,22 @@ export class Collection {
    * with at most `maxInFlight` batches awaiting acknowledgement, so memory
    * stays bounded. Every acknowledged batch is committed.
    *
-   * With a `streamId` the upsert resumes: after a broken connection inside
-   * the call, and across calls (run again with the same `streamId`, the same
-   * input and the same batch settings, it skips the batches an earlier run
-   * committed; see {@link UpsertOptions.streamId}). If the source throws or
-   * `signal` aborts, the stream is cancelled and the error propagates; the
-   * acknowledged batches stay committed.
+   * With a `streamId` the upsert resumes exactly: after a broken connection
+   * inside the call, and across calls (run again with the same `streamId` and
+   * the same input, with any batch size, it skips the documents an earlier
+   * run committed after checking their ids; see {@link UpsertOptions.streamId}).
+   * If the source throws (or a document cannot be converted), the batch being
+   * built is not sent, the batches already sent are acknowledged, and an
+   * `UpsertInputError` with the exact `committedDocuments` is thrown (the
+   * source's error is its `cause`). If `signal` aborts, the stream is
+   * cancelled; the acknowledged batches stay committed.
    *
    * @returns An {@link UpsertSummary}.
-   * @throws UpsertRejectedError a batch failed validation (with violations); nothing of it was written, the batches before it were.
-   * @throws FathomError the stream failed (e.g. NOT_FOUND, or UNAVAILABLE without `streamId`).
+   * @throws UpsertRejectedError a batch was refused (with violations); nothing of it was written, the batches before it were.
+   * @throws ResumeMismatchError the stream id has other data committed; nothing was sent.
+   * @throws UpsertInputError reading the source failed.
+   * @throws UpsertError the stream failed (e.g. NOT_FOUND, CANCELED, or UNAVAILABLE after the reconnect attempts).
+   *   Every upsert error carries `committedDocuments` and `documentsWritten`.
    * @throws RangeError a limit is not an integer >= 1.
    */
   async upsert(
@@ -340,11 +348,12 @@ export class Collection {
       options.maxInFlight ?? 4,
       options.onProgress,
     );
-    const batches = convert.batched(toMessages(documents), batchSize, batchBytes, convert.documentSize);
+    const source = toMessages(documents);
+    const cutter = new BatchCutter<DocumentMessage>(batchSize, batchBytes, convert.documentSize);
     try {
-      return await this.client.upsert(session, batches, options.signal);
+      return await this.client.upsert(session, source, cutter, options.signal);
     } finally {
-      await batches.return(undefined);
+      await source.return(undefined).catch(() => undefined);
     }
   }
 

@@ -58,33 +58,106 @@ export class FathomError extends Error {
 }
 
 /**
- * A batch of an upsert stream was rejected; nothing of it was written.
+ * An upsert (`Collection.upsert`) failed; says how far it got.
  *
- * The upsert stops sending at the first rejected batch. Every other batch
- * already sent is still acknowledged and stored, so `documentsWritten` is
- * exact. Violation fields index into the batch (`documents[3].vector`): add
+ * Every error an upsert throws, other than bad arguments refused before
+ * anything is sent, is an `UpsertError` (or a subclass), so a caller can
+ * always print true figures. What is committed under a stream id is always a
+ * prefix of the input: run the upsert again with the same `streamId` (after
+ * fixing the cause) and it continues at `committedDocuments`.
+ */
+export class UpsertError extends FathomError {
+  override name = "UpsertError";
+  /**
+   * Documents of the input committed under the stream id, as last known (the
+   * server tells it with every acknowledgement and on every reopen). For an
+   * upsert without a `streamId`: the documents written by this call.
+   */
+  committedDocuments = 0;
+  /** Documents this call wrote (as `UpsertSummary.documentsWritten`). */
+  documentsWritten = 0;
+  /** Documents not sent because an earlier run had committed them. */
+  skippedDocuments = 0;
+
+  constructor(code: Code, rawMessage: string, violations: readonly FieldViolation[] = [], cause?: unknown) {
+    super(code, rawMessage, violations, cause);
+  }
+
+  /** The message with the figures, filled in when the upsert ends. */
+  override toString(): string {
+    return `${this.name}: ${this.message}\n  (${this.committedDocuments} documents of the input committed, ${this.documentsWritten} written by this call)`;
+  }
+}
+
+/**
+ * A batch of an upsert stream was refused; nothing of it was written.
+ *
+ * The upsert stops sending at the first refused batch and waits for the
+ * acknowledgements of the batches already sent, so the figures are exact.
+ * Violation fields index into the batch (`documents[3].vector`): add
  * `batchOffset` to get the position in the input.
  *
- * With a `streamId`, do not simply run the same upsert again: batches sent
- * after the rejected one may be committed, and a resumed upsert skips every
- * batch up to the last committed one, the rejected one included. Write the
- * corrected documents under a new stream id (or with `upsertBatch`).
+ * With a `streamId`, the server refuses every batch after a refused one
+ * (documents would be missing in between), so what is committed stays a
+ * prefix of the input: `committedDocuments` is where it ends (normally
+ * `batchOffset`). Fix the data and run the upsert again with the same stream
+ * id; it continues from there.
  */
-export class UpsertRejectedError extends FathomError {
+export class UpsertRejectedError extends UpsertError {
   override name = "UpsertRejectedError";
 
   constructor(
     code: Code,
     rawMessage: string,
     violations: readonly FieldViolation[],
-    /** The rejected batch's sequence number. */
+    /** The refused batch's sequence number within the call. */
     readonly sequence: bigint,
-    /** Input position of the rejected batch's first document. */
+    /** Input position of the refused batch's first document. */
     readonly batchOffset: number,
-    /** Documents written by the other batches of this call. */
-    public documentsWritten: number,
+    /** Number of documents in the refused batch. */
+    readonly batchDocuments: number,
   ) {
     super(code, rawMessage, violations);
+  }
+}
+
+/**
+ * The input is not the one committed under this stream id: the server has
+ * documents committed under it, but the first that many documents of this
+ * input have other ids (their digest differs from the server's `idsDigest`),
+ * or the input is shorter. Nothing is sent. A stream id belongs to one input:
+ * use a new stream id for other data. The code is FAILED_PRECONDITION; it is
+ * never retried.
+ */
+export class ResumeMismatchError extends UpsertError {
+  override name = "ResumeMismatchError";
+
+  constructor(
+    rawMessage: string,
+    /** The stream id. */
+    readonly streamId: string,
+  ) {
+    super(Code.FailedPrecondition, rawMessage);
+  }
+}
+
+/**
+ * Reading the input of an upsert failed (the iterable threw, or a document
+ * could not be converted); the original error is `cause`. The batch being
+ * built was not sent, and the batches sent before were acknowledged before
+ * this was thrown, so `committedDocuments` is exact. The code is
+ * INVALID_ARGUMENT (a client-side verdict; the server refused nothing).
+ */
+export class UpsertInputError extends UpsertError {
+  override name = "UpsertInputError";
+
+  constructor(
+    rawMessage: string,
+    /** Input position of the document that could not be read. */
+    readonly position: number,
+    cause: unknown,
+  ) {
+    super(Code.InvalidArgument, rawMessage, [], cause);
   }
 }
 

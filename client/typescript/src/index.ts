@@ -19,7 +19,16 @@
  */
 
 export { baseUrlOf, type ClientOptions, Collection, DEFAULT_ADDRESS, FathomClient } from "./client.js";
-export { Code, codeName, FathomError, type FieldViolation, UpsertRejectedError } from "./errors.js";
+export {
+  Code,
+  codeName,
+  FathomError,
+  type FieldViolation,
+  ResumeMismatchError,
+  UpsertError,
+  UpsertInputError,
+  UpsertRejectedError,
+} from "./errors.js";
 export {
   type FieldOperators,
   FilterError,

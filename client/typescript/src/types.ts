@@ -168,48 +168,65 @@ export interface UpsertOptions extends CallOptions {
    */
   batchBytes?: number;
   /**
-   * Makes the upsert resumable: 1 to 128 ASCII letters, digits, `-`, `_`,
-   * `.` and `:`. Inside the call, a broken connection (UNAVAILABLE) is
-   * reopened and only what the server had not committed is resent. Across
-   * calls, an upsert run again with the same `streamId`, **the same input and
-   * the same batch settings** (`batchSize`, `batchBytes`) skips, without
-   * sending them, the batches an earlier run committed, and writes the rest
-   * (see {@link UpsertSummary.skippedDocuments}): batch i of the input always
-   * has sequence number i, so another input or batch size would skip the
-   * wrong documents. A stream id belongs to one collection (and the tenant
-   * that first used it); use a new one for new data.
+   * Makes the upsert resumable, and exact: 1 to 128 ASCII letters, digits,
+   * `-`, `_`, `.` and `:`. The server records how many documents of the input
+   * are committed under it. Inside the call, a broken connection (UNAVAILABLE,
+   * or the connection reset) is reopened and only what the server had not
+   * committed is resent. Across calls, an upsert run again with the same
+   * `streamId` and the same input reads past the documents an earlier run
+   * committed without sending them (see {@link UpsertSummary.skippedDocuments}),
+   * checks that their ids are the ones committed, and writes the rest. Any
+   * batch size works: the server tracks documents by their position in the
+   * input, not by batch, so each document is written once. Another input is
+   * refused with `ResumeMismatchError` before anything is sent: a stream id
+   * belongs to one input (and one collection and tenant); use a new one for
+   * other data.
    */
   streamId?: string;
   /** Batches sent ahead of their acknowledgement. Default 4. */
   maxInFlight?: number;
-  /** Called with the number of documents of each batch acknowledged (or skipped on resume). */
+  /** Called with the number of documents of each batch acknowledged, and once with the number skipped on resume. */
   onProgress?: (documents: number) => void;
 }
 
 /**
- * What an upsert did (the same fields as the Rust client's summary). Every
- * document of the input is counted once, in `documentsWritten` or in
- * `skippedDocuments`.
+ * What an upsert did (the same fields as the Rust client's summary). When
+ * nothing else writes under the stream id meanwhile (another client, or an
+ * earlier run's write still committing after it was cancelled), every
+ * document of the input is counted once: `committedDocuments ===
+ * skippedDocuments + documentsWritten`. On a finished import into a fresh
+ * collection, `committedDocuments` equals the number of documents the
+ * collection holds. An upsert that throws reports the
+ * same figures on the `UpsertError`.
  */
 export interface UpsertSummary {
   /**
-   * Documents written by this call: acknowledged after COMMIT, plus the
-   * batches found committed after a reconnect (their acks were lost).
+   * Documents of the input committed under the `streamId` at the end: all of
+   * them, when the call returns. Without a `streamId`: the documents written
+   * by the call.
+   */
+  committedDocuments: number;
+  /**
+   * Documents this call wrote: acknowledged after COMMIT, plus those of
+   * batches found committed after a reconnect (or re-acknowledged as
+   * committed) whose acknowledgement was lost with the connection.
    */
   documentsWritten: number;
-  /** Batches written by this call (same rule). */
-  batches: number;
-  /** Documents not sent because an earlier run with the same `streamId` had committed their batches. */
+  /**
+   * Documents not sent because an earlier run with the same `streamId` had
+   * committed them: the first `skippedDocuments` of the input, whose ids were
+   * checked against the server's digest.
+   */
   skippedDocuments: number;
-  /** Batches skipped, as `skippedDocuments`. */
-  skippedBatches: number;
+  /** Batches this call wrote (acknowledged with writes, or found committed after a reconnect). */
+  batches: number;
   /**
    * Batches the server acknowledged as committed earlier instead of writing
-   * them (only when another connection writes under the same `streamId`);
-   * also counted in `batches` and `documentsWritten`.
+   * them: resent after a reconnect while the old connection's write was still
+   * committing, or written by another client under the same `streamId`.
    */
   alreadyCommitted: number;
-  /** How many times the stream was reopened after UNAVAILABLE. */
+  /** How many times the stream was reopened after a broken connection. */
   reconnects: number;
   /** Wall time of the call in milliseconds. */
   elapsedMs: number;
