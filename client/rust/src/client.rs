@@ -152,9 +152,9 @@ impl Client {
     }
 
     /// Streams documents in: see [`UpsertStreamBuilder`].
-    pub fn upsert_stream<S>(&self, collection: impl Into<String>, documents: S) -> UpsertStreamBuilder
+    pub fn upsert_stream<'a, S>(&self, collection: impl Into<String>, documents: S) -> UpsertStreamBuilder<'a>
     where
-        S: Stream<Item = Document> + Send + 'static,
+        S: Stream<Item = Document> + Send + 'a,
     {
         self.try_upsert_stream(collection, documents.map(Ok))
     }
@@ -163,19 +163,19 @@ impl Client {
     /// parsed: at the first error nothing more is sent (not even the batch
     /// being filled), the batches in flight are acknowledged, and the
     /// upsert fails with that error. See [`UpsertStreamBuilder`].
-    pub fn try_upsert_stream<S>(&self, collection: impl Into<String>, documents: S) -> UpsertStreamBuilder
+    pub fn try_upsert_stream<'a, S>(&self, collection: impl Into<String>, documents: S) -> UpsertStreamBuilder<'a>
     where
-        S: Stream<Item = Result<Document, Error>> + Send + 'static,
+        S: Stream<Item = Result<Document, Error>> + Send + 'a,
     {
         UpsertStreamBuilder::new(self.clone(), collection.into(), Box::pin(documents))
     }
 
     /// Streams documents from any iterator in: the same as
     /// [`upsert_stream`](Self::upsert_stream) over `futures::stream::iter`.
-    pub fn upsert_iter<I>(&self, collection: impl Into<String>, documents: I) -> UpsertStreamBuilder
+    pub fn upsert_iter<'a, I>(&self, collection: impl Into<String>, documents: I) -> UpsertStreamBuilder<'a>
     where
         I: IntoIterator<Item = Document>,
-        I::IntoIter: Send + 'static,
+        I::IntoIter: Send + 'a,
     {
         self.upsert_stream(collection, futures::stream::iter(documents))
     }

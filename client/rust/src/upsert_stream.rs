@@ -69,7 +69,7 @@ impl From<UpsertError> for Error {
 /// Called after every acknowledged batch with the running summary.
 pub type ProgressFn = Arc<dyn Fn(&UpsertSummary) + Send + Sync>;
 
-type DocumentSource = Pin<Box<dyn Stream<Item = Result<Document, Error>> + Send>>;
+type DocumentSource<'a> = Pin<Box<dyn Stream<Item = Result<Document, Error>> + Send + 'a>>;
 
 /// An upsert stream being configured; [`send`](Self::send) runs it.
 ///
@@ -83,10 +83,10 @@ type DocumentSource = Pin<Box<dyn Stream<Item = Result<Document, Error>> + Send>
 /// earlier run committed and writes the rest, each document once. A stream id
 /// belongs to one input: a run on other data is refused with
 /// [`Error::ResumeMismatch`] before anything is sent.
-pub struct UpsertStreamBuilder {
+pub struct UpsertStreamBuilder<'a> {
     client: Client,
     collection: String,
-    documents: DocumentSource,
+    documents: DocumentSource<'a>,
     tenant: String,
     stream_id: Option<String>,
     batch_documents: usize,
@@ -96,8 +96,8 @@ pub struct UpsertStreamBuilder {
     progress: Option<ProgressFn>,
 }
 
-impl UpsertStreamBuilder {
-    pub(crate) fn new(client: Client, collection: String, documents: DocumentSource) -> Self {
+impl<'a> UpsertStreamBuilder<'a> {
+    pub(crate) fn new(client: Client, collection: String, documents: DocumentSource<'a>) -> Self {
         Self {
             client,
             collection,
