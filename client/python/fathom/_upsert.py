@@ -272,7 +272,6 @@ class UpsertSession:
                 self._committed = committed
                 self._position = committed
                 self._expected_digest = bytes(opened.ids_digest)
-                self.summary.skipped_documents = committed
             return []
 
         committed = int(opened.committed_documents)
@@ -354,6 +353,7 @@ class UpsertSession:
                         self.stream_id,
                     )
                 )
+            self.summary.skipped_documents = self._to_skip  # verified: truly skipped
             self._report(self._to_skip)
 
     def input_exhausted(self) -> None:
@@ -382,10 +382,13 @@ class UpsertSession:
         if self._failure is not None:
             return
         reason = str(error) or type(error).__name__
+        unsent = (
+            "nothing was sent"
+            if self.skipping
+            else f"nothing from document {self._position} on was sent"
+        )
         failure = UpsertInputError(
-            f"reading document {position} of the input failed ({reason}); nothing from "
-            f"document {self._position} on was sent",
-            position,
+            f"reading document {position} of the input failed ({reason}); {unsent}", position
         )
         failure.__cause__ = error
         self._failure = failure
@@ -501,6 +504,7 @@ class UpsertSession:
         error.committed_documents = self._committed
         error.documents_written = self.summary.documents_written
         error.skipped_documents = self.summary.skipped_documents
+        error.in_flight_documents = sum(sent.count for sent in self._window)
         return error
 
     def _report(self, documents: int) -> None:

@@ -95,6 +95,11 @@ class UpsertError(FathomError):
             :attr:`fathom.UpsertSummary.documents_written`).
         skipped_documents: Documents not sent because an earlier run had
             committed them (:attr:`fathom.UpsertSummary.skipped_documents`).
+        in_flight_documents: Documents sent and not acknowledged when the
+            upsert gave up (the connection broke for good): they may or may
+            not be committed, so ``committed_documents`` is a lower bound.
+            0 when the figures are exact (after a refusal, an input error or
+            a resume mismatch, every batch sent was acknowledged first).
     """
 
     def __init__(
@@ -110,13 +115,19 @@ class UpsertError(FathomError):
         self.committed_documents = committed_documents
         self.documents_written = documents_written
         self.skipped_documents = skipped_documents
+        self.in_flight_documents = 0
         super().__init__(code, message, violations)
 
     def __str__(self) -> str:
         # Rendered now: the figures are filled in when the upsert ends.
+        uncertain = (
+            f", {self.in_flight_documents} more in flight may be"
+            if self.in_flight_documents
+            else ""
+        )
         return (
             f"{self._render()}\n  ({self.committed_documents} documents of the input "
-            f"committed, {self.documents_written} written by this call)"
+            f"committed{uncertain}, {self.documents_written} written by this call)"
         )
 
 

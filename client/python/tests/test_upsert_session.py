@@ -150,7 +150,7 @@ def test_resume_on_other_data_is_refused_before_sending() -> None:
         "the ones committed under it (their ids differ): a stream id belongs to one input; use a new "
         "stream id for other data"
     )
-    assert (error.committed_documents, error.documents_written) == (2, 0)
+    assert (error.committed_documents, error.documents_written, error.skipped_documents) == (2, 0, 0)
     assert s.in_flight == 0
 
 
@@ -296,7 +296,7 @@ def test_an_input_error_while_skipping_sends_nothing() -> None:
     s.on_opened(opened(2, ["a", "b"]))
     skip_committed(s, source())
     assert s.sending_done and not s.window_open
-    with pytest.raises(UpsertInputError, match="reading document 1 of the input failed") as caught:
+    with pytest.raises(UpsertInputError, match=r"reading document 1 of the input failed \(unreadable\); nothing was sent") as caught:
         s.finish()
     assert caught.value.committed_documents == 2
 
@@ -306,9 +306,13 @@ def test_stream_failures_become_upsert_errors_with_figures() -> None:
     s.on_opened(opened())
     s.batch_request(docs("a"))
     s.on_ack(ack(1, 1, 1))
+    s.batch_request(docs("b", "c"))
     error = s.failed(FathomError(grpc.StatusCode.NOT_FOUND, "collection docs was dropped"))
     assert isinstance(error, UpsertError)
     assert (error.code, error.committed_documents, error.documents_written) == (grpc.StatusCode.NOT_FOUND, 1, 1)
+    # The batch in flight may or may not have been committed: the figure is a lower bound.
+    assert error.in_flight_documents == 2
+    assert "(1 documents of the input committed, 2 more in flight may be, 1 written by this call)" in str(error)
 
 
 @pytest.mark.parametrize(
