@@ -78,6 +78,14 @@ export class UpsertError extends FathomError {
   documentsWritten = 0;
   /** Documents not sent because an earlier run had committed them. */
   skippedDocuments = 0;
+  /**
+   * Documents sent and not acknowledged when the upsert gave up (the
+   * connection broke for good): they may or may not be committed, so
+   * `committedDocuments` is a lower bound. 0 when the figures are exact
+   * (after a refusal, an input error or a resume mismatch, every batch sent
+   * was acknowledged first).
+   */
+  inFlightDocuments = 0;
 
   constructor(code: Code, rawMessage: string, violations: readonly FieldViolation[] = [], cause?: unknown) {
     super(code, rawMessage, violations, cause);
@@ -85,7 +93,8 @@ export class UpsertError extends FathomError {
 
   /** The message with the figures, filled in when the upsert ends. */
   override toString(): string {
-    return `${this.name}: ${this.message}\n  (${this.committedDocuments} documents of the input committed, ${this.documentsWritten} written by this call)`;
+    const uncertain = this.inFlightDocuments > 0 ? `, ${this.inFlightDocuments} more in flight may be` : "";
+    return `${this.name}: ${this.message}\n  (${this.committedDocuments} documents of the input committed${uncertain}, ${this.documentsWritten} written by this call)`;
   }
 }
 

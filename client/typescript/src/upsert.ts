@@ -66,12 +66,13 @@ const TRANSPORT_MARKERS =
 
 /**
  * Whether a failed stream broke in transport (the connection or the server
- * went away) rather than being refused: UNAVAILABLE, or UNKNOWN / INTERNAL
- * reporting an HTTP/2 or socket failure. A resumable upsert reconnects after
- * these.
+ * went away) rather than being refused: UNAVAILABLE; ABORTED, which
+ * connect-node reports for a reset connection (ECONNRESET) or a destroyed
+ * HTTP/2 stream (the server never sends it); or UNKNOWN / INTERNAL reporting
+ * an HTTP/2 or socket failure. A resumable upsert reconnects after these.
  */
 export function isTransportFailure(code: Code, message: string): boolean {
-  if (code === Code.Unavailable) return true;
+  if (code === Code.Unavailable || code === Code.Aborted) return true;
   if (code !== Code.Unknown && code !== Code.Internal) return false;
   return TRANSPORT_MARKERS.test(message);
 }
@@ -229,7 +230,6 @@ export class UpsertSession {
         this.committed = committed;
         this.nextPosition = committed;
         this.expectedDigest = opened.idsDigest;
-        this.summary.skippedDocuments = committed;
       }
       return [];
     }
@@ -301,6 +301,7 @@ export class UpsertSession {
           ),
         );
       }
+      this.summary.skippedDocuments = this.toSkip; // verified: truly skipped
       this.report(this.toSkip);
     }
   }
@@ -331,8 +332,9 @@ export class UpsertSession {
   inputFailed(error: unknown, position: number): void {
     if (this.failure !== undefined) return;
     const reason = error instanceof Error ? error.message || error.name : String(error);
+    const unsent = this.skipping ? "nothing was sent" : `nothing from document ${this.nextPosition} on was sent`;
     this.failure = new UpsertInputError(
-      `reading document ${position} of the input failed (${reason}); nothing from document ${this.nextPosition} on was sent`,
+      `reading document ${position} of the input failed (${reason}); ${unsent}`,
       position,
       error,
     );
@@ -426,6 +428,7 @@ export class UpsertSession {
     error.committedDocuments = this.committed;
     error.documentsWritten = this.summary.documentsWritten;
     error.skippedDocuments = this.summary.skippedDocuments;
+    error.inFlightDocuments = this.window.reduce((sum, sent) => sum + sent.count, 0);
     return error;
   }
 

@@ -177,7 +177,7 @@ describe("UpsertSession", () => {
       "stream id 's' has 2 documents committed, but the first 2 documents of this input are not the ones committed " +
         "under it (their ids differ): a stream id belongs to one input; use a new stream id for other data",
     );
-    assert.deepEqual([error.committedDocuments, error.documentsWritten], [2, 0]);
+    assert.deepEqual([error.committedDocuments, error.documentsWritten, error.skippedDocuments], [2, 0, 0]);
     assert.equal(s.inFlightCount, 0);
   });
 
@@ -312,7 +312,7 @@ describe("UpsertSession", () => {
     s.onOpened(opened(2, ["a", "b"]));
     await skipCommitted(s, from(docs("a"), new Error("unreadable")));
     assert.equal(s.sendingDone, true);
-    assert.throws(() => s.finish(), /reading document 1 of the input failed/);
+    assert.throws(() => s.finish(), /reading document 1 of the input failed \(unreadable\); nothing was sent/);
   });
 
   it("turns stream failures into upsert errors with figures", () => {
@@ -320,15 +320,20 @@ describe("UpsertSession", () => {
     s.onOpened(opened());
     s.batchRequest(docs("a"));
     s.onAck(ack(1, 1, 1));
+    s.batchRequest(docs("b", "c"));
     const error = s.failed(new FathomError(Code.NotFound, "collection docs was dropped"));
     assert.ok(error instanceof UpsertError);
     assert.deepEqual([error.code, error.committedDocuments, error.documentsWritten], [Code.NotFound, 1, 1]);
+    // The batch in flight may or may not have been committed: the figure is a lower bound.
+    assert.equal(error.inFlightDocuments, 2);
+    assert.match(String(error), /\(1 documents of the input committed, 2 more in flight may be, 1 written by this call\)/);
   });
 });
 
 describe("isTransportFailure", () => {
   const cases: [Code, string, boolean][] = [
     [Code.Unavailable, "the connection was lost", true],
+    [Code.Aborted, "read ECONNRESET", true],
     [Code.Unknown, "h2 protocol error: error reading a body from connection", true],
     [Code.Internal, "stream closed with error code NGHTTP2_PROTOCOL_ERROR", true],
     [Code.Internal, "Received RST_STREAM with error code 2", true],
