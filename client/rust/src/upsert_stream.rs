@@ -230,6 +230,7 @@ impl<'a> UpsertStreamBuilder<'a> {
             next_sequence: 1,
         };
         for batch in &mut state.window {
+            batch.resent = true;
             call.send(batch).await?;
         }
         loop {
@@ -243,6 +244,7 @@ impl<'a> UpsertStreamBuilder<'a> {
                     sequence: 0,
                     first_position,
                     documents,
+                    resent: false,
                 });
                 call.send(state.window.back_mut().expect("just pushed")).await?;
             }
@@ -342,6 +344,8 @@ struct SentBatch {
     /// Position of its first document in the input.
     first_position: u64,
     documents: Vec<pb::Document>,
+    /// Whether it was sent again after a reconnect.
+    resent: bool,
 }
 
 impl SentBatch {
@@ -425,7 +429,12 @@ impl State {
             }
             return Ok(());
         }
-        if ack.already_committed {
+        if ack.already_committed && batch.resent {
+            // Sent before the connection broke and committed by then, though
+            // not yet when the stream was reopened: this call wrote it.
+            self.summary.batches += 1;
+            self.summary.documents += batch.end().saturating_sub(batch.first_position.max(self.committed));
+        } else if ack.already_committed {
             self.summary.already_committed_batches += 1;
         } else {
             self.summary.batches += 1;
