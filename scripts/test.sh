@@ -40,5 +40,8 @@ echo "== Python SDK"
 client/python/test.sh || status=1
 echo "== TypeScript SDK"
 client/typescript/test.sh || status=1
+echo "== Crash test: imports with PostgreSQL and fathom killed (tests/crash/run.py)"
+TEST_CRASH_PG_PORT=${TEST_CRASH_PG_PORT:-54369} TEST_CRASH_PORT=${TEST_CRASH_PORT:-50181} \
+    python3 tests/crash/run.py || status=1
 
 exit $status
