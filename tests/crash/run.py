@@ -231,6 +231,12 @@ def table(collection: str) -> str:
 
 # --- fathom ----------------------------------------------------------------
 
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 class FathomServer:
     """`fathom serve` on a fixed port, restartable there."""
 
@@ -242,14 +248,15 @@ class FathomServer:
         env = {**os.environ, "FATHOM_LISTEN": SERVER, "RUST_LOG": "info,sqlx=warn",
                "DATABASE_URL": f"postgres://postgres@127.0.0.1:{PG_PORT}/{DATABASE}"}
         env.pop("FATHOM_SERVER", None)
+        if port_open(FATHOM_PORT):
+            # Say, a server left by a harness that was killed: it is not ours.
+            raise HarnessError(f"something already listens on {SERVER} (set TEST_CRASH_PORT)")
         self.process = spawn([str(FATHOM), "serve"], self.log, env)
 
         def listening() -> bool | None:
             if self.process is not None and self.process.poll() is not None:
                 raise HarnessError(f"fathom serve exited {self.process.returncode}; see {self.log}")
-            with socket.socket() as probe:
-                probe.settimeout(1)
-                return True if probe.connect_ex(("127.0.0.1", FATHOM_PORT)) == 0 else None
+            return True if port_open(FATHOM_PORT) else None
         poll_until("fathom to listen", RESTART_TIMEOUT, listening)
 
     def running(self) -> bool:
@@ -570,4 +577,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (HarnessError, subprocess.CalledProcessError) as error:
+        print(f"crash test: could not run: {error}", file=sys.stderr)
+        sys.exit(1)
