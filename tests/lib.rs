@@ -186,21 +186,32 @@ impl PrivateCluster {
     /// Kills the postmaster with SIGKILL, as a crash would (no shutdown,
     /// no checkpoint), and waits until it is gone.
     pub fn kill_postmaster(&self) {
-        let pid_file = std::fs::read_to_string(self.home.join("pgdata/postmaster.pid")).expect("a running cluster");
+        let pid_path = self.home.join("pgdata/postmaster.pid");
+        let pid_file = std::fs::read_to_string(&pid_path).expect("a running cluster");
         let pid = pid_file.lines().next().expect("the pid line").trim().to_owned();
         let killed = std::process::Command::new("kill")
             .args(["-KILL", &pid])
             .status()
             .unwrap();
         assert!(killed.success(), "kill -KILL {pid}");
-        while std::process::Command::new("kill")
-            .args(["-0", &pid])
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-        {
-            std::thread::sleep(Duration::from_millis(20));
+        // Gone, or a zombie: where nothing reaps orphans (PID 1 in some
+        // containers does not), the dead postmaster stays a zombie, whose pid
+        // would keep the next postmaster from starting; its lock file can go.
+        let stat = format!("/proc/{pid}/stat");
+        loop {
+            match std::fs::read_to_string(&stat) {
+                Err(_) => break,
+                Ok(line)
+                    if line
+                        .rsplit(')')
+                        .next()
+                        .is_some_and(|rest| rest.trim_start().starts_with('Z')) =>
+                {
+                    let _ = std::fs::remove_file(&pid_path);
+                    break;
+                }
+                Ok(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
         }
     }
 
