@@ -11,9 +11,11 @@ import numbers
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import grpc
 from google.protobuf import struct_pb2
 
 from fathom._time import from_timestamp, rfc3339
+from fathom.errors import FathomError
 from fathom.filters import FilterSpec, to_filter
 from fathom.models import (
     RRF,
@@ -97,6 +99,22 @@ def create_collection_request(
     if settings is not None:
         request.index.CopyFrom(settings)
     return request
+
+
+def check_existing_collection(
+    info: CollectionInfo, dimension: int, metric: str, multi_tenant: bool
+) -> None:
+    """Checks that an existing collection has the settings a get-or-create
+    asked for; raises :class:`~fathom.FathomError` ALREADY_EXISTS if not."""
+    wanted = (dimension, metric_pb(metric), multi_tenant)
+    if (info.dimension, metric_pb(info.metric), info.multi_tenant) != wanted:
+        tenancy = "multi-tenant" if info.multi_tenant else "single-tenant"
+        raise FathomError(
+            grpc.StatusCode.ALREADY_EXISTS,
+            f"collection {info.name!r} exists with dimension {info.dimension}, metric "
+            f"{info.metric}, {tenancy}; asked for dimension {dimension}, metric {metric}, "
+            f"{'multi-tenant' if multi_tenant else 'single-tenant'}",
+        )
 
 
 def collection_info(pb: collections_pb2.Collection) -> CollectionInfo:

@@ -32,7 +32,7 @@ from fathom._upsert import (
     UpsertSession,
     protocol_error,
 )
-from fathom.client import DEFAULT_TARGET, channel_options
+from fathom.client import DEFAULT_TARGET, channel_options, parse_target
 from fathom.errors import FathomError, UpsertError
 from fathom.filters import FilterSpec
 from fathom.models import (
@@ -79,10 +79,13 @@ class AsyncClient:
     ) -> None:
         if channel is None:
             opts = channel_options(options)
+            address, tls = parse_target(target)
+            if tls and credentials is None:
+                credentials = grpc.ssl_channel_credentials()
             channel = (
-                grpc.aio.secure_channel(target, credentials, opts)
+                grpc.aio.secure_channel(address, credentials, opts)
                 if credentials is not None
-                else grpc.aio.insecure_channel(target, opts)
+                else grpc.aio.insecure_channel(address, opts)
             )
         self.target = target
         self.timeout = timeout
@@ -122,6 +125,29 @@ class AsyncClient:
             name, dimension, metric, language, multi_tenant, index
         )
         await self._unary(self._collections.CreateCollection, request)
+        return AsyncCollection(self, name)
+
+    async def get_or_create_collection(
+        self,
+        name: str,
+        dimension: int,
+        metric: str = "cosine",
+        language: str = "english",
+        multi_tenant: bool = False,
+        index: IndexSpec | collections_pb2.IndexSettings | None = None,
+    ) -> AsyncCollection:
+        """Returns a handle to collection ``name``, creating it if it does not
+        exist; see :meth:`fathom.Client.get_or_create_collection`."""
+        try:
+            return await self.create_collection(
+                name, dimension, metric, language, multi_tenant, index
+            )
+        except FathomError as error:
+            if error.code != grpc.StatusCode.ALREADY_EXISTS:
+                raise
+        _convert.check_existing_collection(
+            await self.get_collection(name), dimension, metric, multi_tenant
+        )
         return AsyncCollection(self, name)
 
     def collection(self, name: str, tenant: str | None = None) -> AsyncCollection:

@@ -54,7 +54,7 @@ from fathom.v1 import (
     search_pb2_grpc,
 )
 
-__all__ = ["Client", "Collection", "DEFAULT_TARGET", "channel_options"]
+__all__ = ["Client", "Collection", "DEFAULT_TARGET", "channel_options", "parse_target"]
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 """Where ``make run`` serves Fathom."""
@@ -73,6 +73,26 @@ def channel_options(extra: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, An
     ]
 
 
+def parse_target(target: str) -> tuple[str, bool]:
+    """Splits a server address into gRPC's ``host:port`` and whether to use TLS.
+
+    Accepts what the CLI and the TypeScript client accept: ``host:port``
+    (plain text), ``http://host:port`` (plain text) and ``https://host:port``
+    (TLS); a trailing ``/`` is ignored. Other targets (gRPC's own, such as
+    ``dns:///host:port`` or ``unix:///path``) are passed on unchanged.
+
+    Raises:
+        ValueError: an ``http(s)://`` URL with a path after the address.
+    """
+    scheme, separator, rest = target.partition("://")
+    if not separator or scheme.lower() not in ("http", "https"):
+        return target, False
+    address = rest.rstrip("/")
+    if not address or "/" in address:
+        raise ValueError(f"{target!r} is not a server address such as http://127.0.0.1:50051")
+    return address, scheme.lower() == "https"
+
+
 @contextmanager
 def _translated() -> Iterator[None]:
     """Re-raises gRPC errors as :class:`FathomError`."""
@@ -86,8 +106,11 @@ class Client:
     """A connection to a Fathom server.
 
     Args:
-        target: ``host:port`` of the server.
-        credentials: TLS channel credentials; ``None`` for plaintext.
+        target: ``host:port`` or ``http://host:port`` of the server (plain
+            text), or ``https://host:port`` (TLS, with the system's roots
+            unless ``credentials`` are given).
+        credentials: TLS channel credentials; ``None`` for plaintext (or the
+            default TLS credentials with an ``https://`` target).
         timeout: Deadline in seconds for unary calls and searches (``None``:
             no deadline). Streams (upsert, scroll) have no deadline.
         metadata: gRPC metadata sent with every call, such as auth headers.
@@ -115,10 +138,13 @@ class Client:
     ) -> None:
         if channel is None:
             opts = channel_options(options)
+            address, tls = parse_target(target)
+            if tls and credentials is None:
+                credentials = grpc.ssl_channel_credentials()
             channel = (
-                grpc.secure_channel(target, credentials, opts)
+                grpc.secure_channel(address, credentials, opts)
                 if credentials is not None
-                else grpc.insecure_channel(target, opts)
+                else grpc.insecure_channel(address, opts)
             )
         self.target = target
         self.timeout = timeout
@@ -174,6 +200,37 @@ class Client:
             name, dimension, metric, language, multi_tenant, index
         )
         self._unary(self._collections.CreateCollection, request)
+        return Collection(self, name)
+
+    def get_or_create_collection(
+        self,
+        name: str,
+        dimension: int,
+        metric: str = "cosine",
+        language: str = "english",
+        multi_tenant: bool = False,
+        index: IndexSpec | collections_pb2.IndexSettings | None = None,
+    ) -> Collection:
+        """Returns a handle to collection ``name``, creating it first if it
+        does not exist (arguments as in :meth:`create_collection`).
+
+        Safe to call concurrently and on every start of a program: when the
+        collection exists, only its dimension, metric and tenancy are checked
+        (its index and language are left as they are).
+
+        Raises:
+            FathomError: ALREADY_EXISTS if the existing collection has another
+                dimension, metric or tenancy; INVALID_ARGUMENT as in
+                :meth:`create_collection`.
+        """
+        try:
+            return self.create_collection(name, dimension, metric, language, multi_tenant, index)
+        except FathomError as error:
+            if error.code != grpc.StatusCode.ALREADY_EXISTS:
+                raise
+        _convert.check_existing_collection(
+            self.get_collection(name), dimension, metric, multi_tenant
+        )
         return Collection(self, name)
 
     def collection(self, name: str, tenant: str | None = None) -> Collection:

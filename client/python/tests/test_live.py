@@ -135,6 +135,45 @@ def test_create_existing_collection_fails(live: Client, new_collection: Callable
     assert caught.value.code == grpc.StatusCode.ALREADY_EXISTS
 
 
+def test_get_or_create_collection(live: Client) -> None:
+    name = unique_name("pytest_goc")
+    try:
+        created = live.get_or_create_collection(name, DIM, metric="l2")
+        created.upsert_batch(["a"], [[0.5] * DIM])
+        again = live.get_or_create_collection(name, DIM, metric="l2")
+        assert again.count() == 1  # the same collection, untouched
+        with pytest.raises(FathomError) as caught:
+            live.get_or_create_collection(name, DIM + 1, metric="l2")
+        assert caught.value.code == grpc.StatusCode.ALREADY_EXISTS
+        assert f"dimension {DIM}" in caught.value.message
+        with pytest.raises(FathomError):
+            live.get_or_create_collection(name, DIM, metric="cosine")
+    finally:
+        live.delete_collection(name)
+
+
+def test_async_get_or_create_collection(server_target: str) -> None:
+    async def scenario() -> None:
+        async with AsyncClient(f"http://{server_target}") as client:
+            name = unique_name("pytest_goc")
+            try:
+                first, second = await asyncio.gather(
+                    client.get_or_create_collection(name, DIM),
+                    client.get_or_create_collection(name, DIM),
+                )
+                assert first.name == second.name == name
+                assert (await client.get_collection(name)).dimension == DIM
+            finally:
+                await client.delete_collection(name)
+
+    asyncio.run(scenario())
+
+
+def test_client_accepts_an_http_url(server_target: str) -> None:
+    with Client(f"http://{server_target}/") as client:
+        assert isinstance(client.list_collections(), list)
+
+
 # -- the 10,000-document corpus --------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 from fathom import RRF, HnswIndex, NoIndex, RelativeScore
 from fathom import _convert
 from fathom.aio import _next_batch
+from fathom.client import parse_target
 from fathom._upsert import UpsertSession
 from fathom.v1 import collections_pb2, documents_pb2, search_pb2
 
@@ -311,3 +312,22 @@ def test_struct_value_kinds() -> None:
     value = struct_pb2.Struct()
     value.update({"inf": float("inf")})
     assert _convert.from_struct(value) == {"inf": float("inf")}
+
+
+@pytest.mark.parametrize(
+    ("target", "address", "tls"),
+    [
+        ("127.0.0.1:50051", "127.0.0.1:50051", False),
+        ("http://127.0.0.1:50051", "127.0.0.1:50051", False),
+        ("HTTP://db.example:443/", "db.example:443", False),
+        ("https://fathom.example:443", "fathom.example:443", True),
+        ("dns:///fathom.internal:50051", "dns:///fathom.internal:50051", False),
+        ("http://host:1/path", None, None),
+    ],
+)
+def test_parse_target(target: str, address: str | None, tls: bool | None) -> None:
+    if address is None:
+        with pytest.raises(ValueError):
+            parse_target(target)
+    else:
+        assert parse_target(target) == (address, tls)
