@@ -1,6 +1,6 @@
-"""Migration helpers: load documents from files into a Fathom collection.
+"""Migration helpers: load documents from files and other stores into Fathom.
 
-Both helpers stream the documents through :meth:`fathom.Collection.upsert_iter`
+The helpers stream the documents through :meth:`fathom.Collection.upsert_iter`
 (bounded memory on the client side, beyond what the source format itself
 needs), show a tqdm progress bar, and end with a count check: the number of
 source documents against the number the collection holds, returned as a
@@ -29,24 +29,43 @@ Simple vector store folder (:func:`from_simple_store`)
         vectors, positional ids.
 
     Unpickling runs code from the file: only migrate stores you trust.
+
+Chroma (:func:`from_chroma`)
+    A Chroma store (a ``chromadb.PersistentClient`` folder, or any Chroma
+    client): every collection, or the chosen ones, each into a Fathom
+    collection of the same name made valid (lower-case, ``_`` for other
+    characters: ``My-Docs.v1`` becomes ``my_docs_v1``) with the same
+    dimension and metric, with ids, embeddings (bit for bit: Chroma keeps
+    float32, as Fathom does), documents and metadata. Needs the ``chroma``
+    extra (``pip install "fathom-client[chroma]"``). Also on the command
+    line: ``python -m fathom.migrate chroma PATH`` and ``fathom import
+    --from-chroma PATH``.
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import os
 import pickle
-from collections.abc import Iterator, Mapping
+import re
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from fathom.client import Collection
+from fathom.client import DEFAULT_TARGET, Client, Collection
+from fathom.errors import FathomError
+from fathom.models import IndexSpec
 
-__all__ = ["MigrationReport", "from_jsonl", "from_simple_store"]
+__all__ = ["MigrationReport", "chroma_collection_name", "from_chroma", "from_jsonl", "from_simple_store"]
+
+_CHROMA_PAGE = 1000
+_CHROMA_METRICS = {"l2": "l2", "cosine": "cosine", "ip": "inner_product"}
 
 
 @dataclass(frozen=True)
@@ -192,6 +211,179 @@ def from_simple_store(
     return report
 
 
+def from_chroma(
+    path_or_client: str | os.PathLike[str] | Any,
+    collection: str | Sequence[str] | None = None,
+    *,
+    client: Client | None = None,
+    server: str = DEFAULT_TARGET,
+    names: Mapping[str, str] | None = None,
+    batch_size: int = 500,
+    stream_id: str | None = None,
+    index: IndexSpec | None = None,
+    language: str = "english",
+    progress: bool = True,
+) -> dict[str, MigrationReport]:
+    """Copies Chroma collections into Fathom (see the module doc).
+
+    Each Chroma collection goes into the Fathom collection
+    :func:`chroma_collection_name` names (or ``names[chroma_name]``),
+    created with the dimension of its embeddings and its metric (Chroma's
+    ``l2``, ``cosine`` or ``ip``) if it does not exist. Documents are read a
+    page at a time and streamed in order, so memory stays bounded.
+
+    Args:
+        path_or_client: The folder of a ``chromadb.PersistentClient``, or a
+            Chroma client (``chromadb.HttpClient(...)`` works too).
+        collection: The Chroma collection(s) to copy; ``None``: all of them.
+        client: The Fathom client (default: one on ``server``).
+        server: Where Fathom listens, when ``client`` is not given.
+        names: Fathom collection names for some Chroma collections.
+        batch_size: Documents per upsert batch.
+        stream_id: Makes the migration resumable: collection ``c`` streams
+            under ``{stream_id}.{c}`` (its Fathom name), so running the same
+            call again after an interruption skips what was committed and
+            copies the rest (the Chroma collection must not have changed
+            meanwhile, except by additions at its end).
+        index: Vector index of the collections created (default HNSW).
+        language: Text-search configuration of the collections created.
+        progress: Show a progress bar per collection and print each report.
+
+    Returns:
+        A :class:`MigrationReport` per Chroma collection, by Chroma name.
+        Empty Chroma collections are reported (0 and 0) but not created.
+
+    Raises:
+        ValueError: a chosen collection does not exist, or two collections
+            would get the same Fathom name.
+        FathomError: the server refused; an existing Fathom collection has
+            another dimension or metric (ALREADY_EXISTS).
+    """
+    chroma = _chroma_client(path_or_client)
+    available = [c if isinstance(c, str) else c.name for c in chroma.list_collections()]
+    if collection is None:
+        chosen = sorted(available)
+    else:
+        chosen = [collection] if isinstance(collection, str) else list(collection)
+        missing = [name for name in chosen if name not in available]
+        if missing:
+            raise ValueError(
+                f"no Chroma collection {', '.join(map(repr, missing))}; "
+                f"the store has {', '.join(map(repr, sorted(available))) or 'none'}"
+            )
+    targets = {name: (names or {}).get(name) or chroma_collection_name(name) for name in chosen}
+    seen: dict[str, str] = {}
+    for source_name, target in targets.items():
+        if target in seen:
+            raise ValueError(
+                f"Chroma collections {seen[target]!r} and {source_name!r} would both go into "
+                f"{target!r}: pass names={{...}} to tell them apart"
+            )
+        seen[target] = source_name
+
+    fathom = client if client is not None else Client(server)
+    try:
+        return {
+            name: _copy_chroma_collection(
+                chroma.get_collection(name), fathom, targets[name], batch_size,
+                None if stream_id is None else f"{stream_id}.{targets[name]}",
+                index, language, progress,
+            )
+            for name in chosen
+        }
+    finally:
+        if client is None:
+            fathom.close()
+
+
+def chroma_collection_name(name: str) -> str:
+    """The Fathom name of a Chroma collection: lower-case, runs of other
+    characters than letters and digits become ``_``, a leading digit gets a
+    ``c_``, and at most 48 characters (``My-Docs.v1`` -> ``my_docs_v1``)."""
+    fathom_name = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    if not fathom_name or not fathom_name[0].isalpha():
+        fathom_name = f"c_{fathom_name}"
+    return fathom_name[:48].rstrip("_")
+
+
+def _chroma_client(path_or_client: Any) -> Any:
+    if not isinstance(path_or_client, (str, os.PathLike)):
+        return path_or_client
+    try:
+        import chromadb
+    except ImportError as error:
+        raise ImportError(
+            'from_chroma needs chromadb: pip install "fathom-client[chroma]"'
+        ) from error
+    path = Path(path_or_client)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path} is not a Chroma store folder")
+    return chromadb.PersistentClient(path=str(path))
+
+
+def _copy_chroma_collection(
+    source: Any,
+    fathom: Client,
+    target: str,
+    batch_size: int,
+    stream_id: str | None,
+    index: IndexSpec | None,
+    language: str,
+    progress: bool,
+) -> MigrationReport:
+    total = int(source.count())
+    if total == 0:
+        report = MigrationReport(0, 0, 0)
+        if progress:
+            print(f"chroma {source.name} (empty, not created): {report}")
+        return report
+    first = source.get(limit=1, include=["embeddings"])["embeddings"]
+    dimension = len(first[0])
+    collection = fathom.get_or_create_collection(
+        target, dimension, _chroma_metric(source), language, False, index
+    )
+    with _bar(total, progress, f"{source.name} -> {target}") as bar:
+        result = collection.upsert_iter(
+            _chroma_records(source),
+            batch_size=batch_size,
+            stream_id=stream_id,
+            progress=bar.update,
+        )
+    report = MigrationReport(
+        total, collection.count(), result.documents_written, result.skipped_documents
+    )
+    if progress:
+        print(f"chroma {source.name} -> fathom {target}: {report}")
+    return report
+
+
+def _chroma_metric(source: Any) -> str:
+    configuration = getattr(source, "configuration", None) or {}
+    hnsw = configuration.get("hnsw") or {}
+    space = hnsw.get("space") or (source.metadata or {}).get("hnsw:space") or "l2"
+    try:
+        return _CHROMA_METRICS[space]
+    except KeyError:
+        raise ValueError(f"Chroma collection {source.name!r} uses metric {space!r}") from None
+
+
+def _chroma_records(source: Any) -> Iterator[dict[str, Any]]:
+    """The collection's documents in Chroma's order, a page at a time."""
+    offset = 0
+    while True:
+        page = source.get(
+            limit=_CHROMA_PAGE, offset=offset, include=["embeddings", "documents", "metadatas"]
+        )
+        ids = page["ids"]
+        if not ids:
+            return
+        documents = page["documents"] or [None] * len(ids)
+        metadatas = page["metadatas"] or [None] * len(ids)
+        for doc_id, vector, text, metadata in zip(ids, page["embeddings"], documents, metadatas):
+            yield {"id": doc_id, "vector": vector, "text": text, "metadata": metadata}
+        offset += len(ids)
+
+
 # -- helpers -------------------------------------------------------------------
 
 
@@ -281,3 +473,46 @@ def _record(doc_id: str, vector: Any, entry: Mapping[str, Any] | None) -> dict[s
         "text": entry.get("text"),
         "metadata": entry.get("metadata"),
     }
+
+
+# -- command line ----------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m fathom.migrate chroma PATH [--collection C ...]``: what
+    ``fathom import --from-chroma PATH`` runs. Exits 0 only if every
+    collection's counts match."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fathom.migrate", description="Copy another store into Fathom."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    chroma = commands.add_parser("chroma", help="copy a Chroma PersistentClient folder")
+    chroma.add_argument("path", help="the Chroma store's folder")
+    chroma.add_argument(
+        "--collection", action="append", help="a Chroma collection to copy (repeat; default: all)"
+    )
+    chroma.add_argument("--server", default=os.environ.get("FATHOM_SERVER", DEFAULT_TARGET))
+    chroma.add_argument("--stream-id", help="makes the migration resumable (see from_chroma)")
+    chroma.add_argument("--batch-size", type=int, default=500)
+    chroma.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        reports = from_chroma(
+            args.path,
+            args.collection,
+            server=args.server,
+            batch_size=args.batch_size,
+            stream_id=args.stream_id,
+            progress=not args.no_progress,
+        )
+    except (FathomError, ValueError, OSError, ImportError) as error:
+        print(f"fathom.migrate: {error}", file=sys.stderr)
+        return 1
+    if args.no_progress:
+        for name, report in reports.items():
+            print(f"chroma {name}: {report}")
+    return 0 if all(report.matches for report in reports.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

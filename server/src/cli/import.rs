@@ -19,10 +19,18 @@ use super::jsonl::Record;
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
     /// The collection to write to (it must exist: see `fathom collections create`).
-    #[arg(long, short)]
-    collection: String,
+    /// With --from-chroma: the Chroma collection to copy (default: all).
+    #[arg(long, short, required_unless_present = "from_chroma")]
+    pub(super) collection: Option<String>,
     /// JSON Lines file, one `{"id", "vector", "text", "metadata", "tenant"}` per line; `-` for stdin.
-    file: PathBuf,
+    #[arg(required_unless_present = "from_chroma", conflicts_with = "from_chroma")]
+    file: Option<PathBuf>,
+    /// Copy a Chroma store (a chromadb.PersistentClient folder) instead:
+    /// each collection into one of the same name, made valid. Runs the
+    /// Python SDK's `python -m fathom.migrate chroma` with $FATHOM_PYTHON
+    /// (default python3), which needs `pip install "fathom-client[chroma]"`.
+    #[arg(long, value_name = "PATH")]
+    pub(super) from_chroma: Option<PathBuf>,
     /// Tenant for lines that name none (multi-tenant collections).
     #[arg(long, default_value = "")]
     tenant: String,
@@ -31,10 +39,10 @@ pub struct ImportArgs {
     /// committed under this id and writes the rest, with any --batch-size.
     /// A stream id belongs to one input: a run on another file is refused.
     #[arg(long)]
-    stream_id: Option<String>,
+    pub(super) stream_id: Option<String>,
     /// Documents per batch (one transaction each).
     #[arg(long, default_value_t = 500)]
-    batch_size: usize,
+    pub(super) batch_size: usize,
     /// Batches in flight per stream.
     #[arg(long, default_value_t = 4)]
     in_flight: usize,
@@ -49,17 +57,20 @@ struct TenantStream {
 /// Runs the import; prints a summary line whose figures are what the
 /// server acknowledged.
 pub async fn import(client: Client, args: ImportArgs) -> anyhow::Result<()> {
-    let (reader, total_bytes): (Box<dyn AsyncRead + Unpin + Send>, Option<u64>) = if args.file.as_os_str() == "-" {
+    let (Some(collection), Some(path)) = (&args.collection, &args.file) else {
+        anyhow::bail!("import needs --collection and a FILE (or --from-chroma PATH)");
+    };
+    let (reader, total_bytes): (Box<dyn AsyncRead + Unpin + Send>, Option<u64>) = if path.as_os_str() == "-" {
         (Box::new(tokio::io::stdin()), None)
     } else {
-        let file = tokio::fs::File::open(&args.file)
+        let file = tokio::fs::File::open(path)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", args.file.display()))?;
+            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
         let size = file.metadata().await.ok().map(|m| m.len());
         (Box::new(file), size)
     };
     // Fail fast on an unknown collection, before reading anything.
-    client.get_collection(&args.collection).await?;
+    client.get_collection(collection).await?;
 
     let progress = progress_bar(total_bytes);
     let committed = Arc::new(AtomicU64::new(0));
@@ -186,7 +197,10 @@ fn open_stream(
 ) -> TenantStream {
     let (sender, receiver) = mpsc::channel(args.batch_size * 2);
     let mut builder = client
-        .try_upsert_stream(args.collection.clone(), ReceiverStream::new(receiver))
+        .try_upsert_stream(
+            args.collection.clone().unwrap_or_default(),
+            ReceiverStream::new(receiver),
+        )
         .tenant(tenant)
         .batch_documents(args.batch_size)
         .in_flight(args.in_flight);

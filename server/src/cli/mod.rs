@@ -4,6 +4,7 @@
 mod collections;
 mod export;
 mod import;
+mod import_chroma;
 mod jsonl;
 mod search;
 mod serve;
@@ -56,6 +57,7 @@ pub enum Command {
     #[command(subcommand)]
     Collections(collections::CollectionsCommand),
     /// Stream a JSON Lines file into a collection, with progress; resumable with --stream-id.
+    /// With --from-chroma PATH: copy a Chroma store's collections.
     Import(import::ImportArgs),
     /// Write a collection (or the documents matching a filter) as JSON Lines.
     Export(export::ExportArgs),
@@ -111,9 +113,12 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(client) => collections::run(client, command).await,
             Err(error) => Err(error),
         },
-        Command::Import(args) => match connect(&cli.server).await {
-            Ok(client) => import::import(client, args).await,
-            Err(error) => Err(error),
+        Command::Import(args) => match &args.from_chroma {
+            Some(store) => import_chroma::import(&cli.server, store, &args),
+            None => match connect(&cli.server).await {
+                Ok(client) => import::import(client, args).await,
+                Err(error) => Err(error),
+            },
         },
         Command::Export(args) => match connect(&cli.server).await {
             Ok(client) => export::export(client, args).await,
