@@ -437,3 +437,54 @@ async fn every_subcommand_fails_with_one_clear_line() {
     }
     let _ = std::fs::remove_file(input);
 }
+
+#[tokio::test]
+async fn collections_create_if_not_exists_succeeds_on_the_same_settings_only() {
+    let server = TestServer::start().await;
+    let url = server.url();
+    let run = move |args: &'static [&'static str]| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || fathom(&url, args))
+    };
+    let create = &[
+        "collections",
+        "create",
+        "docs",
+        "-d",
+        "3",
+        "--metric",
+        "l2",
+        "--if-not-exists",
+    ];
+    let first = run(create).await.unwrap();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let again = run(create).await.unwrap();
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stdout(&again).contains("dimension   3"), "{}", stdout(&again));
+
+    let plain = run(&["collections", "create", "docs", "-d", "3", "--metric", "l2"])
+        .await
+        .unwrap();
+    assert!(!plain.status.success() && stderr(&plain).contains("ALREADY_EXISTS"));
+    let other = run(&[
+        "collections",
+        "create",
+        "docs",
+        "-d",
+        "4",
+        "--metric",
+        "l2",
+        "--if-not-exists",
+    ])
+    .await
+    .unwrap();
+    assert!(!other.status.success());
+    assert!(
+        stderr(&other).contains("ALREADY_EXISTS") && stderr(&other).contains("dimension 3"),
+        "{}",
+        stderr(&other)
+    );
+    let mut collections = server.collections().await;
+    let stored = collections.get_collection(pb::GetCollectionRequest { name: "docs".into() });
+    assert_eq!(stored.await.unwrap().into_inner().collection.unwrap().dimension, 3);
+}

@@ -316,6 +316,46 @@ impl CreateCollection {
         self
     }
 
+    /// Creates the collection, or returns the existing one of that name
+    /// if its dimension, metric and tenancy are the ones asked for (its
+    /// index and language are left as they are). Safe to run on every start
+    /// of a program, and concurrently.
+    ///
+    /// Fails with [`Error::Status`] ALREADY_EXISTS if the existing
+    /// collection differs in dimension, metric or tenancy.
+    pub async fn get_or_create(self) -> Result<pb::Collection, Error> {
+        let client = self.client.clone();
+        let wanted = self.request.clone();
+        match self.send().await {
+            Err(Error::Status {
+                code: tonic::Code::AlreadyExists,
+                ..
+            }) => {}
+            created => return created,
+        }
+        let existing = client.get_collection(&wanted.name).await?;
+        if (existing.dimension, existing.metric, existing.multi_tenant)
+            != (wanted.dimension, wanted.metric, wanted.multi_tenant)
+        {
+            return Err(Error::Status {
+                code: tonic::Code::AlreadyExists,
+                message: format!(
+                    "collection {} exists with dimension {}, metric {}, multi_tenant {}; asked for \
+                     dimension {}, metric {}, multi_tenant {}",
+                    existing.name,
+                    existing.dimension,
+                    existing.metric().as_str_name(),
+                    existing.multi_tenant,
+                    wanted.dimension,
+                    wanted.metric().as_str_name(),
+                    wanted.multi_tenant
+                ),
+                violations: Vec::new(),
+            });
+        }
+        Ok(existing)
+    }
+
     /// Creates the collection.
     pub async fn send(self) -> Result<pb::Collection, Error> {
         let request = self.client.request(self.request);

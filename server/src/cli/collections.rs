@@ -30,6 +30,10 @@ pub enum CollectionsCommand {
         /// HNSW ef_construction.
         #[arg(long, default_value_t = 64)]
         ef_construction: u32,
+        /// Succeed if the collection exists with this dimension, metric and
+        /// tenancy (it is left as it is); fail if it exists with others.
+        #[arg(long)]
+        if_not_exists: bool,
     },
     /// List collections.
     List,
@@ -62,6 +66,7 @@ pub async fn run(client: Client, command: CollectionsCommand) -> anyhow::Result<
             no_index,
             m,
             ef_construction,
+            if_not_exists,
         } => {
             let metric = match metric.as_str() {
                 "l2" => proto::DistanceMetric::L2,
@@ -78,7 +83,12 @@ pub async fn run(client: Client, command: CollectionsCommand) -> anyhow::Result<
             } else {
                 create.hnsw(m, ef_construction)
             };
-            print_collection(&create.send().await?);
+            let collection = if if_not_exists {
+                create.get_or_create().await?
+            } else {
+                create.send().await?
+            };
+            print_collection(&collection);
         }
         CollectionsCommand::List => {
             let all = client.list_collections().await?;
