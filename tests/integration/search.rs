@@ -63,18 +63,22 @@ fn assert_close(actual: f64, expected: f64, what: &str) {
     assert!((actual - expected).abs() < 1e-5, "{what}: {actual} != {expected}");
 }
 
-/// ts_rank_cd of each document's text for a query, computed by PostgreSQL
-/// directly: the oracle for keyword scores.
-async fn text_scores(server: &TestServer, text: &str) -> Vec<(String, f64)> {
+/// Keyword scores computed by PostgreSQL directly, as documented: how many
+/// of the words a document holds, plus `ts_rank_cd` against any of them
+/// (normalised to [0, 1) by flag 32). The oracle for keyword scores.
+async fn text_scores(server: &TestServer, words: &[&str]) -> Vec<(String, f64)> {
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&server.database_url)
         .await
         .unwrap();
     sqlx::query_as(
-        "SELECT id, ts_rank_cd(to_tsvector('english', body), websearch_to_tsquery('english', $1))::float8 AS s \
-         FROM fathom_data.corpus WHERE to_tsvector('english', body) @@ websearch_to_tsquery('english', $1) \
+        "WITH w AS (SELECT plainto_tsquery('english', word) AS q FROM unnest($1::text[]) word), \
+         any_word AS (SELECT to_tsquery('english', array_to_string($1::text[], ' | ')) AS q) \
+         SELECT id, ((SELECT count(*) FROM w WHERE to_tsvector('english', body) @@ w.q) \
+         + ts_rank_cd(to_tsvector('english', body), any_word.q, 32))::float8 AS s \
+         FROM fathom_data.corpus, any_word WHERE to_tsvector('english', body) @@ any_word.q \
          ORDER BY s DESC, id",
     )
-    .bind(text)
+    .bind(words.iter().map(|w| w.to_string()).collect::<Vec<_>>())
     .fetch_all(&mut conn)
     .await
     .unwrap()
@@ -112,20 +116,75 @@ async fn vector_search_ranks_by_each_metric_with_the_documented_scores() {
 }
 
 #[tokio::test]
-async fn keyword_search_ranks_by_ts_rank_cd_and_returns_only_matches() {
+async fn keyword_search_ranks_by_words_held_then_ts_rank_cd_and_returns_only_matches() {
     let server = corpus_server(pb::DistanceMetric::Cosine).await;
     let hits = search(&server, query(None, Some("quick fox"))).await.unwrap();
-    let oracle = text_scores(&server, "quick fox").await;
-    assert_eq!(oracle.len(), 2, "the corpus has two documents with both words");
+    let oracle = text_scores(&server, &["quick", "fox"]).await;
+    assert_eq!(oracle.len(), 2, "the corpus has two documents with either word");
     assert_eq!(ids(&hits), oracle.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>());
     for (rank, (hit, (_, score))) in hits.iter().zip(&oracle).enumerate() {
         let leg = hit.text_leg.unwrap();
         assert_eq!(leg.rank, rank as u32 + 1);
-        assert_close(leg.score, *score, "ts_rank_cd");
+        assert_close(leg.score, *score, "words held + ts_rank_cd");
         assert_close(hit.score, *score, "keyword score");
         assert!(hit.vector_leg.is_none());
     }
     assert_eq!(hits[0].text, "quick quick fox jumps", "text is included by default");
+}
+
+#[tokio::test]
+async fn a_two_word_keyword_query_finds_documents_with_either_word_those_with_both_first() {
+    let server = TestServer::start().await;
+    server
+        .collections()
+        .await
+        .create_collection(collection_request("words", 3, pb::DistanceMetric::Cosine))
+        .await
+        .unwrap();
+    let doc = |id: &str, text: &str| pb::Document {
+        id: id.into(),
+        vector: vec![1.0, 0.0, 0.0],
+        text: text.into(),
+        ..Default::default()
+    };
+    upsert_all(
+        &server,
+        "words",
+        vec![
+            doc("both", "a vector database"),
+            doc("vector", "vector spaces, vector math, vector norms and more vector"),
+            doc("database", "the relational database of databases"),
+            doc("neither", "nothing relevant here"),
+        ],
+    )
+    .await;
+    let keyword = |text: &str| pb::SearchRequest {
+        collection: "words".into(),
+        text: Some(text.into()),
+        ..Default::default()
+    };
+    let hits = search(&server, keyword("vector database")).await.unwrap();
+    assert_eq!(hits.len(), 3, "either word matches: {:?}", ids(&hits));
+    assert_eq!(hits[0].id, "both", "the document with both words ranks first");
+    assert!(!ids(&hits).contains(&"neither"));
+    assert!(hits[0].score > hits[1].score);
+
+    // No document holds both "spaces" and "relational": the keyword leg of
+    // a hybrid search still finds one document for each.
+    let mut hybrid = keyword("spaces relational");
+    hybrid.vector = vec![1.0, 0.0, 0.0];
+    let hits = search(&server, hybrid).await.unwrap();
+    let with_text_leg: HashSet<&str> = hits
+        .iter()
+        .filter(|h| h.text_leg.is_some())
+        .map(|h| h.id.as_str())
+        .collect();
+    assert_eq!(with_text_leg, HashSet::from(["vector", "database"]));
+
+    let excluded = search(&server, keyword("vector database -relational")).await.unwrap();
+    assert_eq!(ids(&excluded), ["both", "vector"], "-word excludes documents");
+    let phrase = search(&server, keyword("\"vector database\" or norms")).await.unwrap();
+    assert_eq!(ids(&phrase), ["both", "vector"], "a quoted phrase is one term");
 }
 
 #[tokio::test]

@@ -12,7 +12,8 @@ use super::documents::{DocumentsApi, ResponseStream, fields_of};
 use super::filter_proto::filter_from_proto;
 use super::metadata_json::json_to_struct;
 use crate::domain::{
-    Collection, DocumentFields, Fusion, InvalidRequest, Limits, SearchHitRow, SearchQuery, Tenant, Violations,
+    Collection, DocumentFields, Fusion, InvalidRequest, KeywordQuery, Limits, SearchHitRow, SearchQuery, Tenant,
+    Violations,
 };
 use crate::error::ApiError;
 use crate::store::Store;
@@ -160,7 +161,7 @@ fn search_query(
     violations.finish(|| SearchQuery {
         tenant,
         vector,
-        text,
+        text: text.as_deref().map(KeywordQuery::parse),
         fusion: fusion.unwrap_or_default(),
         candidates,
         filter,

@@ -17,8 +17,10 @@ pub struct SearchArgs {
     /// File holding the query vector as a JSON array (or a JSON Lines record with "vector").
     #[arg(long)]
     vector_file: Option<PathBuf>,
-    /// Query text (web-search syntax: "exact phrase", or, -not). With a vector: hybrid search.
-    #[arg(long)]
+    /// Query text: words and "exact phrases"; documents with any of them
+    /// match, those with more rank first; -word excludes. With a vector:
+    /// hybrid search.
+    #[arg(long, allow_hyphen_values = true)]
     text: Option<String>,
     /// Filter in MongoDB-style JSON: '{"year": {"$gte": 2020}}'.
     #[arg(long)]

@@ -6,6 +6,7 @@ mod collection;
 mod document;
 mod filter;
 mod invalid;
+mod keyword_query;
 mod search;
 mod stream_progress;
 
@@ -13,5 +14,6 @@ pub use collection::{Collection, CollectionName, CollectionSpec, Metric, TextLan
 pub use document::{DocumentBatch, DocumentBatchBuilder, DocumentFields, Limits, StoredDocument, StreamId, Tenant};
 pub use filter::{Bound, CmpOp, Condition, Filter, Scalar};
 pub use invalid::{FieldViolation, InvalidKind, InvalidRequest, Violations};
+pub use keyword_query::KeywordQuery;
 pub use search::{Fusion, SearchHitRow, SearchQuery};
 pub use stream_progress::{BatchPosition, IdsDigest, MAX_POSITION, Sequence, StreamProgress};

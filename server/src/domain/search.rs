@@ -1,6 +1,6 @@
 //! Search requests and the rows they produce.
 
-use super::{DocumentFields, Filter, Tenant};
+use super::{DocumentFields, Filter, KeywordQuery, Tenant};
 
 /// How a hybrid search combines its two legs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,8 +38,8 @@ pub struct SearchQuery {
     pub tenant: Tenant,
     /// The query vector, if there is a vector leg.
     pub vector: Option<Vec<f32>>,
-    /// The query text, if there is a keyword leg (NUL characters removed).
-    pub text: Option<String>,
+    /// The query text's terms, if there is a keyword leg.
+    pub text: Option<KeywordQuery>,
     /// How the legs are fused when both are present.
     pub fusion: Fusion,
     /// Candidates per leg.

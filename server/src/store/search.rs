@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use super::documents::push_scope;
 use super::sql_identifiers::table;
 use super::{Store, StoreError};
-use crate::domain::{Collection, Fusion, Metric, SearchHitRow, SearchQuery, VectorIndex};
+use crate::domain::{Collection, Fusion, KeywordQuery, Metric, SearchHitRow, SearchQuery, VectorIndex};
 
 /// Rows buffered between the database and the gRPC stream: enough to keep
 /// both busy, small enough that a slow client holds little memory.
@@ -97,6 +97,50 @@ impl Store {
     }
 }
 
+/// The keyword leg: documents with any of the query's terms and none of
+/// its excluded ones, ranked by how many terms they hold, then by
+/// `ts_rank_cd` (normalised to [0, 1) by its flag 32), so a document with
+/// every word ranks above one with some. Each term is a bound value read by
+/// `websearch_to_tsquery`; the OR of the terms is built from PostgreSQL's own
+/// text form of each term's tsquery, which quotes every lexeme.
+fn push_text_leg(
+    qb: &mut QueryBuilder<'static, Postgres>,
+    t: &str,
+    language: &str,
+    keywords: &KeywordQuery,
+    query: &SearchQuery,
+    n: i64,
+) {
+    let terms = |qb: &mut QueryBuilder<'static, Postgres>, values: &[String]| {
+        qb.push("(SELECT array_agg(q) FROM unnest(")
+            .push_bind(values.to_vec())
+            .push("::text[]) AS term, websearch_to_tsquery(")
+            .push_bind(language.to_owned())
+            .push("::regconfig, term) AS q WHERE numnode(q) > 0)");
+    };
+    qb.push("text_terms AS MATERIALIZED (SELECT ");
+    terms(qb, &keywords.any_of);
+    qb.push(" AS any_of, ");
+    terms(qb, &keywords.none_of);
+    qb.push(
+        " AS none_of), \
+         text_query AS MATERIALIZED (SELECT any_of, CASE WHEN none_of IS NULL THEN any_q \
+         ELSE any_q && !!none_q END AS q FROM (SELECT any_of, none_of, \
+         (SELECT string_agg('(' || x::text || ')', ' | ')::tsquery FROM unnest(any_of) x) AS any_q, \
+         (SELECT string_agg('(' || x::text || ')', ' | ')::tsquery FROM unnest(none_of) x) AS none_q \
+         FROM text_terms) s), \
+         text_leg AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank, \
+         min(score) OVER () AS smin, max(score) OVER () AS smax FROM (\
+         SELECT d.id, ((SELECT count(*) FROM unnest(tq.any_of) x WHERE d.body_tsv @@ x) \
+         + ts_rank_cd(d.body_tsv, tq.q, 32))::float8 AS score FROM ",
+    );
+    qb.push(t).push(" d, text_query tq");
+    push_scope(qb, &query.tenant, query.filter.as_ref());
+    qb.push(" AND d.body_tsv @@ tq.q ORDER BY score DESC, d.id LIMIT ")
+        .push_bind(n)
+        .push(") kw)");
+}
+
 /// Builds the statement. The query vector is the first bind, `$1`, and is
 /// referred to by that name wherever else it is needed, so it is sent once.
 fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -> QueryBuilder<'static, Postgres> {
@@ -153,22 +197,11 @@ fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -
     }
 
     let has_text_leg = query.text.is_some();
-    if let Some(text) = &query.text {
+    if let Some(keywords) = &query.text {
         if has_vector_leg {
             qb.push(", ");
         }
-        qb.push(
-            "text_leg AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank, \
-             min(score) OVER () AS smin, max(score) OVER () AS smax FROM (\
-             SELECT d.id, ts_rank_cd(d.body_tsv, q)::float8 AS score FROM ",
-        );
-        qb.push(&t).push(" d, websearch_to_tsquery(");
-        qb.push_bind(spec.language.as_str().to_owned()).push("::regconfig, ");
-        qb.push_bind(text.clone()).push(") AS q");
-        push_scope(&mut qb, &query.tenant, query.filter.as_ref());
-        qb.push(" AND d.body_tsv @@ q ORDER BY score DESC, d.id LIMIT ")
-            .push_bind(n)
-            .push(") kw)");
+        push_text_leg(&mut qb, &t, spec.language.as_str(), keywords, query, n);
     }
 
     // The candidates with their per-leg placings and final score.
@@ -301,7 +334,7 @@ mod tests {
         SearchQuery {
             tenant: Tenant::for_collection("tenant", "", false, 10).unwrap(),
             vector: Some(vec![1.0, 0.0, 0.0]),
-            text: text.map(str::to_owned),
+            text: text.map(KeywordQuery::parse),
             fusion: Fusion::default(),
             candidates: 10,
             filter,

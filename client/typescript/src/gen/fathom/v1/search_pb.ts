@@ -46,9 +46,14 @@ export type SearchRequest = Message<"fathom.v1.SearchRequest"> & {
   vector: number[];
 
   /**
-   * The query text, in web-search syntax ("quoted phrase", or, -excluded).
-   * Any text is accepted, never an error; text with no searchable words
-   * matches nothing. Unset means no keyword leg. At most 4096 bytes.
+   * The query text: words and "quoted phrases", each a term; a document
+   * matches if it holds any term (so "vector database" also finds documents
+   * with only one of the words) and none of the terms written with a leading
+   * -; "or" between terms may be written and changes nothing. Documents
+   * holding more of the terms rank first. Words are stemmed and stop words
+   * dropped per the collection's text_language. Any text is accepted, never
+   * an error; text with no searchable words matches nothing. Unset means no
+   * keyword leg. At most 4096 bytes.
    *
    * @generated from field: optional string text = 4;
    */
@@ -260,7 +265,8 @@ export type LegResult = Message<"fathom.v1.LegResult"> & {
   /**
    * The leg's raw score: for the vector leg, similarity or distance as the
    * collection's metric defines it (see DistanceMetric); for the keyword leg,
-   * PostgreSQL's ts_rank_cd (larger is better).
+   * the number of the query's terms the document holds plus PostgreSQL's
+   * ts_rank_cd normalised to [0, 1) (ts_rank_cd flag 32), larger is better.
    *
    * @generated from field: double score = 2;
    */
