@@ -148,6 +148,36 @@ export class FathomClient {
     return new Collection(this, name);
   }
 
+  /**
+   * Returns a handle to collection `name`, creating it first if it does not exist.
+   *
+   * Safe to run on every start of a program, and concurrently: when the
+   * collection exists, only its dimension, metric and tenancy are checked (its
+   * index and language are left as they are).
+   *
+   * @throws FathomError ALREADY_EXISTS if the existing collection has another
+   *   dimension, metric or tenancy; INVALID_ARGUMENT as {@link createCollection}.
+   */
+  async getOrCreateCollection(name: string, dimension: number, options: CreateCollectionOptions = {}): Promise<Collection> {
+    try {
+      return await this.createCollection(name, dimension, options);
+    } catch (error) {
+      if (!(error instanceof FathomError) || error.code !== Code.AlreadyExists) throw error;
+    }
+    const existing = await this.getCollection(name);
+    const metric = options.metric ?? "cosine";
+    const multiTenant = options.multiTenant ?? false;
+    if (existing.dimension !== dimension || existing.metric !== metric || existing.multiTenant !== multiTenant) {
+      const tenancy = (multi: boolean) => (multi ? "multi-tenant" : "single-tenant");
+      throw new FathomError(
+        Code.AlreadyExists,
+        `collection "${name}" exists with dimension ${existing.dimension}, metric ${existing.metric}, ` +
+          `${tenancy(existing.multiTenant)}; asked for dimension ${dimension}, metric ${metric}, ${tenancy(multiTenant)}`,
+      );
+    }
+    return new Collection(this, name);
+  }
+
   /** Returns a handle to an existing collection (no call is made). */
   collection(name: string, tenant?: string): Collection {
     return new Collection(this, name, tenant);

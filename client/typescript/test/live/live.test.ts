@@ -113,6 +113,23 @@ describe("live server", { skip: server ? false : "FATHOM_SERVER is not set (live
     assert.equal((await docs.stats()).documentCount, N);
   });
 
+  it("gets or creates a collection, checking the settings of an existing one", async () => {
+    const name = uniqueName("ts_goc");
+    created.push(name);
+    const [first, second] = await Promise.all([
+      client.getOrCreateCollection(name, DIM, { metric: "l2" }),
+      client.getOrCreateCollection(name, DIM, { metric: "l2" }),
+    ]);
+    assert.equal(first.name, name);
+    assert.equal(second.name, name);
+    await first.upsert([{ id: "a", vector: new Array(DIM).fill(0.5) }]);
+    assert.equal(await (await client.getOrCreateCollection(name, DIM, { metric: "l2" })).count(), 1);
+    const otherDimension = await expectError(client.getOrCreateCollection(name, DIM + 1, { metric: "l2" }), Code.AlreadyExists);
+    assert.match(otherDimension.message, new RegExp(`exists with dimension ${DIM}`));
+    const otherMetric = await expectError(client.getOrCreateCollection(name, DIM), Code.AlreadyExists);
+    assert.match(otherMetric.message, /metric l2/);
+  });
+
   it("reads collection settings", async () => {
     const info = await docs.info();
     assert.deepEqual([info.name, info.dimension, info.metric, info.language, info.multiTenant], [docs.name, DIM, "cosine", "english", false]);
