@@ -1,5 +1,6 @@
 //! Fathom's integration tests: one binary, one module per area.
 
+mod boundaries;
 mod cli;
 mod client;
 mod collections;

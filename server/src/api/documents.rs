@@ -111,6 +111,16 @@ impl DocumentsApi {
             .as_ref()
             .map(|f| filter_from_proto(f, "filter", self.limits.max_ids))
             .transpose()?;
+        if request.after_id.contains('\0') || request.after_id.len() > self.limits.max_id_bytes {
+            return Err(InvalidRequest::field(
+                "after_id",
+                format!(
+                    "after_id must be an id: at most {} bytes, without NUL characters",
+                    self.limits.max_id_bytes
+                ),
+            )
+            .into());
+        }
         let fields = fields_of(request.include, DocumentFields::ALL);
         let store = self.store.clone();
         let (sender, receiver) = mpsc::channel(SCROLL_PAGE as usize);
@@ -198,7 +208,13 @@ pub(super) fn batch_from_proto(
     tenant: &Tenant,
     limits: &Limits,
 ) -> Result<DocumentBatch, InvalidRequest> {
-    let mut builder = DocumentBatchBuilder::new(collection.spec.dimension, documents.len(), encoded_bytes, limits);
+    let mut builder = DocumentBatchBuilder::new(
+        collection.spec.dimension,
+        collection.spec.metric,
+        documents.len(),
+        encoded_bytes,
+        limits,
+    );
     for (index, document) in documents.into_iter().enumerate() {
         if !document.tenant.is_empty() && document.tenant != tenant.as_str() {
             builder.reject(

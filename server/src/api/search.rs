@@ -13,7 +13,7 @@ use super::filter_proto::filter_from_proto;
 use super::metadata_json::json_to_struct;
 use crate::domain::{
     Collection, DocumentFields, Fusion, InvalidRequest, KeywordQuery, Limits, SearchHitRow, SearchQuery, Tenant,
-    Violations,
+    Violations, check_vector,
 };
 use crate::error::ApiError;
 use crate::store::Store;
@@ -28,6 +28,8 @@ const DEFAULT_HIT_FIELDS: DocumentFields = DocumentFields {
 const DEFAULT_LIMIT: u32 = 10;
 /// Smallest default candidate depth of a hybrid search's legs.
 const MIN_HYBRID_CANDIDATES: u32 = 100;
+/// The largest RRF leg weight (weights are relative; any useful ratio fits).
+const MAX_RRF_WEIGHT: f64 = 1e6;
 /// pgvector's largest `hnsw.ef_search`.
 const MAX_EF_SEARCH: u32 = 1000;
 /// Smallest default `hnsw.ef_search`. At 200, recall@10 on 10,000 random
@@ -77,21 +79,10 @@ fn search_query(
     let mut violations = Violations::default();
     let dimension = collection.spec.dimension as usize;
     let vector = (!request.vector.is_empty()).then_some(request.vector);
-    if let Some(vector) = &vector {
-        if vector.len() != dimension {
-            violations.add(
-                "vector",
-                format!(
-                    "vector has {} components; the collection's dimension is {dimension}",
-                    vector.len()
-                ),
-            );
-        } else if let Some(i) = vector.iter().position(|x| !x.is_finite()) {
-            violations.add(
-                "vector",
-                format!("component {i} is {}; components must be finite", vector[i]),
-            );
-        }
+    if let Some(vector) = &vector
+        && let Err(problem) = check_vector(vector, dimension, collection.spec.metric)
+    {
+        violations.add("vector", problem);
     }
     // Any text is a valid query; NUL is the one character PostgreSQL text cannot hold.
     let text = request.text.map(|t| t.replace('\0', ""));
@@ -192,10 +183,11 @@ fn fusion_of(fusion: Option<pb::Fusion>) -> Result<Fusion, InvalidRequest> {
                 return Err(InvalidRequest::field("fusion.rrf.k", "k must be a finite number > 0"));
             }
             for (name, weight) in [("vector_weight", vector_weight), ("text_weight", text_weight)] {
-                if !(weight.is_finite() && weight >= 0.0) {
+                // Bounded so that no sum of weighted terms can overflow.
+                if !(0.0..=MAX_RRF_WEIGHT).contains(&weight) {
                     return Err(InvalidRequest::field(
                         format!("fusion.rrf.{name}"),
-                        "weights must be finite and >= 0",
+                        format!("{name} is {weight}; weights are 0 to {MAX_RRF_WEIGHT}"),
                     ));
                 }
             }

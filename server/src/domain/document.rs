@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{InvalidKind, InvalidRequest, Violations};
+use super::{InvalidKind, InvalidRequest, Metric, Violations, check_vector};
 
 /// Configurable limits on what one request may carry. Every limit has a
 /// default that suits embeddings of up to a few thousand dimensions.
@@ -160,6 +160,7 @@ impl DocumentBatch {
 /// recording every violation with the document's index.
 pub struct DocumentBatchBuilder<'a> {
     dimension: usize,
+    metric: Metric,
     limits: &'a Limits,
     batch: DocumentBatch,
     seen: HashSet<String>,
@@ -167,9 +168,10 @@ pub struct DocumentBatchBuilder<'a> {
 }
 
 impl<'a> DocumentBatchBuilder<'a> {
-    /// Starts a batch of `count` documents for a collection of `dimension`.
-    /// The count and encoded size are checked here, before any document is.
-    pub fn new(dimension: u32, count: usize, encoded_bytes: usize, limits: &'a Limits) -> Self {
+    /// Starts a batch of `count` documents for a collection of `dimension`
+    /// and `metric`. The count and encoded size are checked here, before any
+    /// document is.
+    pub fn new(dimension: u32, metric: Metric, count: usize, encoded_bytes: usize, limits: &'a Limits) -> Self {
         let mut violations = Violations::default();
         if count == 0 {
             violations.add("documents", "a batch needs at least one document");
@@ -196,6 +198,7 @@ impl<'a> DocumentBatchBuilder<'a> {
         let capacity = count.min(limits.max_batch_documents);
         Self {
             dimension: dimension as usize,
+            metric,
             limits,
             batch: DocumentBatch {
                 ids: Vec::with_capacity(capacity),
@@ -233,23 +236,8 @@ impl<'a> DocumentBatchBuilder<'a> {
             self.violations
                 .add(at("id"), format!("id {id:?} appears more than once in this batch"));
         }
-        if vector.len() != self.dimension {
-            self.violations.add(
-                at("vector"),
-                format!(
-                    "vector has {} components; the collection's dimension is {}",
-                    vector.len(),
-                    self.dimension
-                ),
-            );
-        } else if let Some(position) = vector.iter().position(|x| !x.is_finite()) {
-            self.violations.add(
-                at("vector"),
-                format!(
-                    "component {position} is {}; components must be finite",
-                    vector[position]
-                ),
-            );
+        if let Err(problem) = check_vector(&vector, self.dimension, self.metric) {
+            self.violations.add(at("vector"), problem);
         }
         if text.len() > limits.max_text_bytes {
             self.violations.add_kind(
@@ -349,7 +337,7 @@ mod tests {
 
     fn batch_of(docs: Vec<(&str, Vec<f32>)>) -> Result<DocumentBatch, InvalidRequest> {
         let limits = Limits::default();
-        let mut builder = DocumentBatchBuilder::new(2, docs.len(), 0, &limits);
+        let mut builder = DocumentBatchBuilder::new(2, Metric::Cosine, docs.len(), 0, &limits);
         for (i, (id, v)) in docs.into_iter().enumerate() {
             builder.push(i, id.to_owned(), v, String::new(), Ok("{}".to_owned()));
         }

@@ -9,6 +9,7 @@ mod invalid;
 mod keyword_query;
 mod search;
 mod stream_progress;
+mod vector_rules;
 
 pub use collection::{Collection, CollectionName, CollectionSpec, Metric, TextLanguage, VectorIndex};
 pub use document::{DocumentBatch, DocumentBatchBuilder, DocumentFields, Limits, StoredDocument, StreamId, Tenant};
@@ -17,3 +18,4 @@ pub use invalid::{FieldViolation, InvalidKind, InvalidRequest, Violations};
 pub use keyword_query::KeywordQuery;
 pub use search::{Fusion, SearchHitRow, SearchQuery};
 pub use stream_progress::{BatchPosition, IdsDigest, MAX_POSITION, Sequence, StreamProgress};
+pub use vector_rules::{MAX_SQUARED_NORM, check_vector};

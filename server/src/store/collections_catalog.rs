@@ -221,9 +221,10 @@ async fn create_table_and_indexes(tx: &mut Transaction<'_, Postgres>, spec: &Col
                body text NOT NULL DEFAULT '', \
                metadata jsonb NOT NULL DEFAULT '{{}}', \
                body_tsv tsvector GENERATED ALWAYS AS (to_tsvector({lang}::regconfig, body)) STORED, \
-               PRIMARY KEY (tenant, id))",
+               CONSTRAINT {pkey} PRIMARY KEY (tenant, id))",
             dim = spec.dimension,
             lang = quote_literal(spec.language.as_str()),
+            pkey = index(&spec.name, "pkey"),
         ),
         format!("CREATE INDEX {} ON {t} USING gin (body_tsv)", index(&spec.name, "text")),
         format!(

@@ -7,10 +7,14 @@ pub fn table(name: &CollectionName) -> String {
     format!("fathom_data.{}", quote_ident(name.as_str()))
 }
 
-/// `"name_suffix"`: an index of a collection (names are at most 48 bytes, so
-/// short suffixes keep within PostgreSQL's 63).
+/// `"name:suffix"`: an index or constraint of a collection. Indexes share
+/// the schema's namespace with tables, and `:` is outside the alphabet of
+/// collection names, so no collection's table can take an index's name
+/// (`docs_text` was a valid collection name, and collided with the index of
+/// `docs`). Names are at most 48 bytes, so short suffixes keep within
+/// PostgreSQL's 63.
 pub fn index(name: &CollectionName, suffix: &str) -> String {
-    quote_ident(&format!("{}_{suffix}", name.as_str()))
+    quote_ident(&format!("{}:{suffix}", name.as_str()))
 }
 
 /// Quotes an identifier, doubling embedded quotes as PostgreSQL does.

@@ -29,7 +29,7 @@ class DocumentsStub:
     """Documents writes, reads and deletes the documents of a collection.
 
     Limits (server defaults, configurable): a batch holds at most 1000
-    documents and 64 MiB; an id is 1 to 256 bytes of UTF-8; a text is at most
+    documents and 32 MiB (encoded); an id is 1 to 256 bytes of UTF-8; a text is at most
     1 MiB; metadata is at most 64 KiB as JSON; a gRPC message is at most 64 MiB.
     Exceeding a size limit gets RESOURCE_EXHAUSTED, with a message naming the limit.
     """
@@ -76,7 +76,7 @@ class DocumentsServicer:
     """Documents writes, reads and deletes the documents of a collection.
 
     Limits (server defaults, configurable): a batch holds at most 1000
-    documents and 64 MiB; an id is 1 to 256 bytes of UTF-8; a text is at most
+    documents and 32 MiB (encoded); an id is 1 to 256 bytes of UTF-8; a text is at most
     1 MiB; metadata is at most 64 KiB as JSON; a gRPC message is at most 64 MiB.
     Exceeding a size limit gets RESOURCE_EXHAUSTED, with a message naming the limit.
     """
@@ -196,7 +196,7 @@ class Documents:
     """Documents writes, reads and deletes the documents of a collection.
 
     Limits (server defaults, configurable): a batch holds at most 1000
-    documents and 64 MiB; an id is 1 to 256 bytes of UTF-8; a text is at most
+    documents and 32 MiB (encoded); an id is 1 to 256 bytes of UTF-8; a text is at most
     1 MiB; metadata is at most 64 KiB as JSON; a gRPC message is at most 64 MiB.
     Exceeding a size limit gets RESOURCE_EXHAUSTED, with a message naming the limit.
     """

@@ -1,0 +1,91 @@
+//! What a vector must be for every score computed from it to be a number.
+//!
+//! pgvector computes in float32. A cosine similarity with an all-zero vector
+//! is 0/0, NaN, and PostgreSQL sorts NaN above every number, so such a
+//! document would outrank the true nearest neighbour; a vector whose squared
+//! norm overflows float32 makes distances infinite and similarities NaN.
+//! Bounding the squared norm by a quarter of float32's maximum keeps every
+//! distance and inner product between two valid vectors finite:
+//! |a - b|² ≤ (|a| + |b|)² ≤ 4 · max(|a|², |b|²).
+
+use super::Metric;
+
+/// The largest squared norm a vector may have: float32's maximum / 4.
+pub const MAX_SQUARED_NORM: f64 = f32::MAX as f64 / 4.0;
+
+/// Checks a vector for a collection of `dimension` and `metric`; the
+/// description of the first problem, naming the limit.
+pub fn check_vector(vector: &[f32], dimension: usize, metric: Metric) -> Result<(), String> {
+    if vector.len() != dimension {
+        return Err(format!(
+            "vector has {} components; the collection's dimension is {dimension}",
+            vector.len()
+        ));
+    }
+    if let Some(position) = vector.iter().position(|x| !x.is_finite()) {
+        return Err(format!(
+            "component {position} is {}; components must be finite",
+            vector[position]
+        ));
+    }
+    let squared_norm: f64 = vector.iter().map(|x| f64::from(*x) * f64::from(*x)).sum();
+    if squared_norm > MAX_SQUARED_NORM {
+        return Err(format!(
+            "the vector's norm is {:.3e}; the limit is {:.3e} (float32's maximum / 4, squared), so that \
+             distances stay finite: scale it down",
+            squared_norm.sqrt(),
+            MAX_SQUARED_NORM.sqrt()
+        ));
+    }
+    if metric == Metric::Cosine && squared_norm == 0.0 {
+        return Err(
+            "the vector is all zeros; a cosine collection needs a direction (its similarity to \
+                    anything is undefined)"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_vectors_are_refused_only_where_cosine_needs_a_direction() {
+        assert!(
+            check_vector(&[0.0, 0.0], 2, Metric::Cosine)
+                .unwrap_err()
+                .contains("all zeros")
+        );
+        assert!(check_vector(&[0.0, 0.0], 2, Metric::L2).is_ok());
+        assert!(check_vector(&[0.0, 0.0], 2, Metric::InnerProduct).is_ok());
+    }
+
+    #[test]
+    fn norms_whose_distances_could_overflow_float32_are_refused() {
+        let error = check_vector(&[3e38, 3e38, 3e38], 3, Metric::L2).unwrap_err();
+        assert!(error.contains("norm") && error.contains("limit"), "{error}");
+        let largest = (MAX_SQUARED_NORM.sqrt() * 0.999) as f32;
+        assert!(check_vector(&[largest], 1, Metric::L2).is_ok());
+        let difference = f64::from(largest) * 2.0;
+        assert!(
+            (difference * difference) < f64::from(f32::MAX),
+            "the farthest pair stays finite"
+        );
+    }
+
+    #[test]
+    fn dimension_and_finiteness_come_first() {
+        assert!(
+            check_vector(&[1.0], 2, Metric::L2)
+                .unwrap_err()
+                .contains("dimension is 2")
+        );
+        assert!(
+            check_vector(&[f32::NAN, 1.0], 2, Metric::L2)
+                .unwrap_err()
+                .contains("finite")
+        );
+    }
+}

@@ -1,0 +1,190 @@
+//! Input that once slipped through as INTERNAL errors or wrong results:
+//! each now gets INVALID_ARGUMENT naming the field and the limit, and
+//! writes nothing.
+
+use fathom_api::v1 as pb;
+use fathom_tests::TestServer;
+use pb::field_condition::Condition;
+use sqlx::Connection;
+use tonic::Code;
+
+use crate::support::filter::field;
+use crate::support::{assert_violation, collection_request, search, upsert_all};
+
+async fn server_with(collections: &[(&str, pb::DistanceMetric)]) -> TestServer {
+    let server = TestServer::start().await;
+    for (name, metric) in collections {
+        server
+            .collections()
+            .await
+            .create_collection(collection_request(name, 3, *metric))
+            .await
+            .unwrap();
+    }
+    server
+}
+
+fn doc(id: &str, vector: [f32; 3]) -> pb::Document {
+    pb::Document {
+        id: id.into(),
+        vector: vector.to_vec(),
+        ..Default::default()
+    }
+}
+
+async fn upsert(server: &TestServer, collection: &str, documents: Vec<pb::Document>) -> Result<u32, tonic::Status> {
+    let request = pb::UpsertRequest {
+        collection: collection.into(),
+        tenant: String::new(),
+        documents,
+    };
+    Ok(server
+        .documents()
+        .await
+        .upsert(request)
+        .await?
+        .into_inner()
+        .documents_written)
+}
+
+async fn rows(server: &TestServer, collection: &str) -> i64 {
+    let mut db = sqlx::PgConnection::connect(&server.database_url).await.unwrap();
+    sqlx::query_scalar(&format!("SELECT count(*) FROM fathom_data.{collection}"))
+        .fetch_one(&mut db)
+        .await
+        .unwrap()
+}
+
+fn vector_search(collection: &str, vector: [f32; 3]) -> pb::SearchRequest {
+    pb::SearchRequest {
+        collection: collection.into(),
+        vector: vector.to_vec(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn vectors_whose_scores_would_not_be_numbers_are_refused_and_write_nothing() {
+    use pb::DistanceMetric::{Cosine, L2};
+    let server = server_with(&[("cos", Cosine), ("l2", L2)]).await;
+
+    // An all-zero vector has no cosine similarity (0/0 = NaN sorts first).
+    let status = upsert(&server, "cos", vec![doc("ok", [1.0, 0.0, 0.0]), doc("zero", [0.0; 3])])
+        .await
+        .unwrap_err();
+    assert_violation(&status, Code::InvalidArgument, "documents[1].vector");
+    assert!(status.message().contains("all zeros"), "{status:?}");
+    assert_eq!(rows(&server, "cos").await, 0, "nothing of the batch is written");
+    let status = search(&server, vector_search("cos", [0.0; 3])).await.unwrap_err();
+    assert_violation(&status, Code::InvalidArgument, "vector");
+
+    // A norm whose square overflows float32 makes distances infinite.
+    let huge = [3e38, 3e38, 3e38];
+    for collection in ["cos", "l2"] {
+        let status = upsert(&server, collection, vec![doc("huge", huge)]).await.unwrap_err();
+        assert_violation(&status, Code::InvalidArgument, "documents[0].vector");
+        assert!(status.message().contains("limit is"), "{status:?}");
+        let status = search(&server, vector_search(collection, huge)).await.unwrap_err();
+        assert_violation(&status, Code::InvalidArgument, "vector");
+    }
+    assert_eq!(rows(&server, "l2").await, 0);
+
+    // Within the limits, the farthest vectors still score a finite number.
+    let far = 9.0e18_f32;
+    assert_eq!(
+        upsert(&server, "l2", vec![doc("zero", [0.0; 3]), doc("far", [far, 0.0, 0.0])])
+            .await
+            .unwrap(),
+        2
+    );
+    let hits = search(&server, vector_search("l2", [-far, 0.0, 0.0])).await.unwrap();
+    assert_eq!(hits.len(), 2);
+    assert!(hits.iter().all(|h| h.score.is_finite()), "{hits:?}");
+    assert_eq!(hits[0].id, "zero", "the nearer one first");
+}
+
+#[tokio::test]
+async fn collection_names_that_look_like_another_collections_indexes_are_free() {
+    use pb::DistanceMetric::Cosine;
+    let names = ["docs", "docs_text", "docs_metadata", "docs_hnsw", "docs_pkey"];
+    let server = server_with(&names.map(|name| (name, Cosine))).await;
+    for name in names {
+        upsert_all(&server, name, vec![doc("a", [1.0, 0.0, 0.0])]).await;
+        assert_eq!(rows(&server, name).await, 1, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn the_index_rename_migration_moves_old_names_out_of_the_way_of_collections() {
+    let server = server_with(&[("docs", pb::DistanceMetric::Cosine)]).await;
+    let mut db = sqlx::PgConnection::connect(&server.database_url).await.unwrap();
+    // Give the collection the names an older fathom created.
+    for suffix in ["text", "metadata", "hnsw", "pkey"] {
+        sqlx::query(&format!(
+            "ALTER INDEX fathom_data.\"docs:{suffix}\" RENAME TO \"docs_{suffix}\""
+        ))
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
+    sqlx::raw_sql(include_str!("../../migrations/20261122000004_index_names.sql"))
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let mut renamed: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = 'fathom_data' AND tablename = 'docs' ORDER BY 1",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    renamed.sort();
+    assert_eq!(renamed, ["docs:hnsw", "docs:metadata", "docs:pkey", "docs:text"]);
+    server
+        .collections()
+        .await
+        .create_collection(collection_request("docs_text", 3, pb::DistanceMetric::Cosine))
+        .await
+        .expect("the name is free");
+}
+
+#[tokio::test]
+async fn scroll_cursors_timestamps_and_fusion_weights_out_of_range_are_invalid_argument() {
+    let server = server_with(&[("docs", pb::DistanceMetric::Cosine)]).await;
+    upsert_all(&server, "docs", vec![doc("a", [1.0, 0.0, 0.0])]).await;
+
+    let scroll = pb::ScrollRequest {
+        collection: "docs".into(),
+        after_id: "a\0b".into(),
+        ..Default::default()
+    };
+    let status = server.documents().await.scroll(scroll).await.unwrap_err();
+    assert_violation(&status, Code::InvalidArgument, "after_id");
+
+    let leap = pb::Bound {
+        value: Some(pb::bound::Value::Timestamp(prost_types::Timestamp {
+            seconds: 0,
+            nanos: 1_000_000_000,
+        })),
+    };
+    let count = pb::CountRequest {
+        collection: "docs".into(),
+        filter: Some(field("published", Condition::Gt(leap))),
+        ..Default::default()
+    };
+    let status = server.documents().await.count(count).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("999999999"), "{status:?}");
+
+    let mut hybrid = vector_search("docs", [1.0, 0.0, 0.0]);
+    hybrid.text = Some("a".into());
+    hybrid.fusion = Some(pb::Fusion {
+        method: Some(pb::fusion::Method::Rrf(pb::ReciprocalRankFusion {
+            k: Some(0.5),
+            vector_weight: Some(1.7e308),
+            text_weight: Some(1.7e308),
+        })),
+    });
+    let status = search(&server, hybrid).await.unwrap_err();
+    assert_violation(&status, Code::InvalidArgument, "fusion.rrf.vector_weight");
+    assert!(status.message().contains("1000000"), "{status:?}");
+}
