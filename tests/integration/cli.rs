@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use fathom_api::v1 as pb;
 use fathom_tests::{TestServer, fathom_binary};
+use futures::StreamExt;
 use sqlx::Connection;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 use crate::support::{collection_request, pseudo_random_vector};
 
@@ -487,4 +491,29 @@ async fn collections_create_if_not_exists_succeeds_on_the_same_settings_only() {
     let mut collections = server.collections().await;
     let stored = collections.get_collection(pb::GetCollectionRequest { name: "docs".into() });
     assert_eq!(stored.await.unwrap().into_inner().collection.unwrap().dimension, 3);
+}
+
+#[tokio::test]
+async fn health_exits_zero_only_when_the_server_is_serving() {
+    let server = TestServer::start().await;
+    // Health turns SERVING once the probe has reached PostgreSQL: wait for it.
+    let mut watch = HealthClient::new(server.channel().await)
+        .watch(HealthCheckRequest { service: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
+    while watch.next().await.unwrap().unwrap().status() != ServingStatus::Serving {}
+    let url = server.url();
+    let up = tokio::task::spawn_blocking(move || fathom(&url, &["health"]))
+        .await
+        .unwrap();
+    assert!(up.status.success(), "{}", stderr(&up));
+    assert_eq!(stdout(&up).trim(), "SERVING");
+
+    // Nothing listens on port 1.
+    let down = tokio::task::spawn_blocking(|| fathom("http://127.0.0.1:1", &["health", "--timeout", "2"]))
+        .await
+        .unwrap();
+    assert!(!down.status.success());
+    assert!(stderr(&down).starts_with("fathom: cannot connect"), "{}", stderr(&down));
 }

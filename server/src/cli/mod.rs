@@ -3,6 +3,7 @@
 
 mod collections;
 mod export;
+mod health;
 mod import;
 mod import_chroma;
 mod jsonl;
@@ -63,6 +64,9 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Vector, keyword or hybrid search, printed as a table or JSON Lines.
     Search(search::SearchArgs),
+    /// Exit 0 only if the server's grpc.health.v1 check answers SERVING
+    /// (for container health checks).
+    Health(health::HealthArgs),
 }
 
 /// Where an embedded cluster lives.
@@ -124,6 +128,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(client) => export::export(client, args).await,
             Err(error) => Err(error),
         },
+        Command::Health(args) => health::health(&server_url(&cli.server), args).await,
         Command::Search(args) => match connect(&cli.server).await {
             Ok(client) => search::search(client, args).await,
             Err(error) => Err(error),
@@ -154,12 +159,16 @@ fn one_line(error: &anyhow::Error) -> String {
 
 /// Connects to `server`; "host:port" means plain-text HTTP/2.
 async fn connect(server: &str) -> anyhow::Result<fathom_client::Client> {
-    let url = if server.contains("://") {
+    Ok(fathom_client::Client::connect(server_url(server)).await?)
+}
+
+/// The URL of `server`: "host:port" means plain-text HTTP/2.
+fn server_url(server: &str) -> String {
+    if server.contains("://") {
         server.to_owned()
     } else {
         format!("http://{server}")
-    };
-    Ok(fathom_client::Client::connect(url).await?)
+    }
 }
 
 /// Parses a `--filter` argument.

@@ -1,0 +1,42 @@
+//! `fathom health`: asks a server's `grpc.health.v1.Health/Check` whether it
+//! is SERVING, for container health checks (docker-compose) and scripts.
+
+use std::time::Duration;
+
+use tonic::transport::Endpoint;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// Options of `fathom health`.
+#[derive(Debug, clap::Args)]
+pub struct HealthArgs {
+    /// The service to ask about; empty means the server as a whole.
+    #[arg(long, default_value = "")]
+    service: String,
+    /// Seconds to wait for the connection and the answer.
+    #[arg(long, default_value_t = 5)]
+    timeout: u64,
+}
+
+/// Succeeds, printing `SERVING`, only if the server answers SERVING;
+/// otherwise fails with the status or the error.
+pub async fn health(server: &str, args: HealthArgs) -> anyhow::Result<()> {
+    let timeout = Duration::from_secs(args.timeout);
+    let channel = Endpoint::from_shared(server.to_owned())?
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to {server}: {e}"))?;
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest { service: args.service })
+        .await
+        .map_err(|status| anyhow::anyhow!("health check failed: {}: {}", status.code(), status.message()))?;
+    let status = response.into_inner().status();
+    if status != ServingStatus::Serving {
+        anyhow::bail!("not serving: {}", status.as_str_name());
+    }
+    println!("{}", status.as_str_name());
+    Ok(())
+}
