@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build=$(grep -o 'cargo build [^\\&]*' Dockerfile | sed 's/[[:space:]]*$//')
+build=$(grep -v '^[[:space:]]*#' Dockerfile | grep -o 'cargo build [^\\&]*' | sed 's/[[:space:]]*$//')
 [ -n "$build" ] || { echo "no cargo build command in Dockerfile" >&2; exit 1; }
 
 work=$(mktemp -d)
