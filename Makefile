@@ -6,7 +6,7 @@ PG_INSTALL := .fathom/postgres
 PG_STAMP := $(PG_INSTALL)/.installed-18.6.3
 PYTHON ?= python3
 
-.PHONY: help run test postgres lint proto-lint bench clean-data
+.PHONY: help run test postgres lint proto-lint deploy-lint install bench clean-data
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -23,12 +23,18 @@ run: ## Serve gRPC on 127.0.0.1:50051 (with an embedded PostgreSQL unless DATABA
 	cargo build --release -p fathom-server --bin fathom
 	exec target/release/fathom serve
 
-lint: proto-lint ## buf lint, rustfmt and clippy, warnings as errors.
+lint: proto-lint deploy-lint ## buf lint, rustfmt and clippy (warnings as errors), and the deployment files.
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
 proto-lint: ## buf lint of proto/ (buf from npm).
 	cd proto && npx --yes @bufbuild/buf@1.74.0 lint
+
+deploy-lint: ## hadolint the Dockerfile; schema-check docker-compose.yml and deploy/kubernetes (tools from PyPI).
+	PYTHON=$(PYTHON) scripts/deploy-lint.sh
+
+install: ## Install the fathom binary into ~/.cargo/bin (cargo install --path server).
+	cargo install --locked --path server --bin fathom
 
 test: postgres lint ## Lint, then every test (Rust, Python, TypeScript) against a throw-away PostgreSQL.
 	cargo build -p fathom-server --bin fathom
