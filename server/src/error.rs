@@ -63,6 +63,9 @@ impl From<ApiError> for Status {
             ApiError::Store(error @ StoreError::StreamTenantMismatch { .. }) => Status::from(ApiError::Invalid(
                 InvalidRequest::with_kind(InvalidKind::FailedPrecondition, "open.stream_id", error.to_string()),
             )),
+            ApiError::Store(error @ StoreError::TextTooLongForIndex(_)) => {
+                Status::from(ApiError::Invalid(error.as_refusal().expect("a refusal")))
+            }
             ApiError::Store(error @ StoreError::Unavailable(_)) => {
                 tracing::warn!(%error, "database unavailable");
                 Status::unavailable("the database is unavailable; retry when it is back")

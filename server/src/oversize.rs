@@ -1,24 +1,34 @@
-//! A tower layer that reports oversized messages as RESOURCE_EXHAUSTED.
+//! A tower layer that gives request messages tonic cannot take the codes
+//! gRPC clients look for.
 //!
 //! tonic refuses a request message above the decoding limit with
-//! OUT_OF_RANGE; gRPC's convention (and what clients retry-or-shrink on) is
-//! RESOURCE_EXHAUSTED. The refusal is a trailers-only response, so the
-//! status sits in the response headers, where this layer rewrites it. The
-//! message, which names the limit, is kept.
+//! OUT_OF_RANGE, and one it cannot decode (a string that is not UTF-8,
+//! nesting past prost's recursion limit) with INTERNAL, as if the server had
+//! failed. gRPC's conventions are RESOURCE_EXHAUSTED and INVALID_ARGUMENT.
+//! Either refusal is a trailers-only response, so the status sits in the
+//! response headers, where this layer rewrites it. The message, which says
+//! what was wrong, is kept.
 
 use http::HeaderValue;
 
+/// The start of tonic's message for a request it could not decode.
+pub const UNDECODABLE: &str = "failed to decode Protobuf message";
+
 /// Rewrites `grpc-status: 11` (OUT_OF_RANGE) for an oversized message to 8
-/// (RESOURCE_EXHAUSTED); every other response passes unchanged.
-pub fn oversized_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::Response<B> {
+/// (RESOURCE_EXHAUSTED), and 13 (INTERNAL) for an undecodable one to 3
+/// (INVALID_ARGUMENT); every other response passes unchanged.
+pub fn refusals_get_client_codes<B>(mut response: http::Response<B>) -> http::Response<B> {
     let headers = response.headers_mut();
-    let out_of_range = headers.get("grpc-status").is_some_and(|status| status == "11");
-    let oversized = headers
+    let status = headers.get("grpc-status").cloned();
+    let message = headers
         .get("grpc-message")
         .and_then(|message| message.to_str().ok())
-        .is_some_and(|message| message.contains("too%20large") || message.contains("too large"));
-    if out_of_range && oversized {
+        .map(|message| message.replace("%20", " "))
+        .unwrap_or_default();
+    if status.as_ref().is_some_and(|s| s == "11") && message.contains("too large") {
         headers.insert("grpc-status", HeaderValue::from_static("8"));
+    } else if status.as_ref().is_some_and(|s| s == "13") && message.contains(UNDECODABLE) {
+        headers.insert("grpc-status", HeaderValue::from_static("3"));
     }
     response
 }

@@ -123,7 +123,7 @@ impl Server {
         let served = tonic::transport::Server::builder()
             .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
             .layer(tower::util::MapResponseLayer::new(
-                crate::oversize::oversized_is_resource_exhausted,
+                crate::oversize::refusals_get_client_codes,
             ))
             .add_service(health_service)
             .add_service(reflection_v1)

@@ -188,3 +188,110 @@ async fn scroll_cursors_timestamps_and_fusion_weights_out_of_range_are_invalid_a
     assert_violation(&status, Code::InvalidArgument, "fusion.rrf.vector_weight");
     assert!(status.message().contains("1000000"), "{status:?}");
 }
+
+/// A CountRequest whose `collection` (field 1, a string) is sent as raw
+/// bytes, so a test can send what no generated client would: invalid UTF-8.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawCountRequest {
+    #[prost(bytes = "vec", tag = "1")]
+    collection: Vec<u8>,
+}
+
+/// An UpsertStreamRequest whose `open.collection` is raw bytes.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawUpsertStreamRequest {
+    #[prost(message, optional, tag = "1")]
+    open: Option<RawCountRequest>,
+}
+
+fn nested_filter(depth: usize) -> pb::Filter {
+    let mut filter = field("a", Condition::Exists(pb::Exists {}));
+    for _ in 0..depth {
+        filter = crate::support::filter::not(filter);
+    }
+    filter
+}
+
+#[tokio::test]
+async fn requests_that_cannot_be_decoded_are_invalid_argument_not_internal() {
+    let server = server_with(&[("docs", pb::DistanceMetric::Cosine)]).await;
+    let count = pb::CountRequest {
+        collection: "docs".into(),
+        filter: Some(nested_filter(150)),
+        ..Default::default()
+    };
+    let status = server.documents().await.count(count).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("recursion limit"), "{status:?}");
+
+    let mut deep_search = vector_search("docs", [1.0, 0.0, 0.0]);
+    deep_search.filter = Some(nested_filter(150));
+    let status = search(&server, deep_search).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+
+    let mut grpc = tonic::client::Grpc::new(server.channel().await);
+    grpc.ready().await.unwrap();
+    let not_utf8 = RawCountRequest {
+        collection: vec![b'd', 0xff, 0xfe],
+    };
+    let status = grpc
+        .unary::<_, RawCountRequest, _>(
+            tonic::Request::new(not_utf8.clone()),
+            "/fathom.v1.Documents/Count".parse().unwrap(),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("UTF-8"), "{status:?}");
+
+    grpc.ready().await.unwrap();
+    let open = RawUpsertStreamRequest { open: Some(not_utf8) };
+    let outcome = grpc
+        .streaming::<_, RawUpsertStreamRequest, RawCountRequest, _>(
+            tonic::Request::new(futures::stream::iter([open])),
+            "/fathom.v1.Documents/UpsertStream".parse().unwrap(),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await;
+    let status = match outcome {
+        Err(status) => status,
+        Ok(response) => response.into_inner().message().await.unwrap_err(),
+    };
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+}
+
+#[tokio::test]
+async fn a_text_beyond_what_postgres_can_index_is_refused_and_the_stream_goes_on() {
+    let server = server_with(&[("docs", pb::DistanceMetric::Cosine)]).await;
+    // Under the 1 MiB text limit, but so many distinct words that the
+    // tsvector passes PostgreSQL's 1 MB.
+    let mut text = String::new();
+    let mut word = 0u64;
+    while text.len() < 1_000_000 {
+        text.push_str(&format!("w{word:x} "));
+        word += 1;
+    }
+    let wordy = pb::Document {
+        text,
+        ..doc("wordy", [1.0, 0.0, 0.0])
+    };
+    let status = upsert(&server, "docs", vec![doc("a", [1.0, 0.0, 0.0]), wordy.clone()])
+        .await
+        .unwrap_err();
+    assert_violation(&status, Code::ResourceExhausted, "documents");
+    assert!(status.message().contains("tsvector"), "{status:?}");
+    assert_eq!(rows(&server, "docs").await, 0);
+
+    let mut client = server.documents().await;
+    let mut session = crate::support::UpsertSession::open(&mut client, "docs", "", "")
+        .await
+        .unwrap();
+    session.send(1, vec![wordy]).await;
+    session.send(2, vec![doc("b", [0.0, 1.0, 0.0])]).await;
+    let refused = session.next_ack().await.unwrap().unwrap();
+    let rejection = refused.rejection.expect("refused");
+    assert_eq!(rejection.code, Code::ResourceExhausted as i32);
+    assert_eq!(session.next_ack().await.unwrap().unwrap().documents_written, 1);
+    assert_eq!(rows(&server, "docs").await, 1);
+}

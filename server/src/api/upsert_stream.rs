@@ -51,7 +51,12 @@ async fn run(
     mut inbound: Streaming<pb::UpsertStreamRequest>,
     acks: &mpsc::Sender<Result<pb::UpsertStreamResponse, Status>>,
 ) -> Result<(), Status> {
-    let open = match inbound.message().await?.and_then(|m| m.request) {
+    let open = match inbound
+        .message()
+        .await
+        .map_err(decoding_status)?
+        .and_then(|m| m.request)
+    {
         Some(Message::Open(open)) => open,
         Some(Message::Batch(_)) | None => {
             return Err(ApiError::from(InvalidRequest::field(
@@ -85,11 +90,7 @@ async fn run(
     let (batches, mut pending) = mpsc::channel(limits.stream_buffered_batches.max(1));
     let reader = tokio::spawn(async move {
         loop {
-            let next = inbound
-                .message()
-                .await
-                .map_err(oversized_is_resource_exhausted)
-                .transpose();
+            let next = inbound.message().await.map_err(decoding_status).transpose();
             let end = !matches!(next, Some(Ok(_)));
             if let Some(next) = next
                 && batches.send(next).await.is_err()
@@ -128,14 +129,19 @@ async fn run(
     outcome
 }
 
-/// tonic refuses a message above the decoding limit with OUT_OF_RANGE; gRPC
-/// calls that RESOURCE_EXHAUSTED, which is what clients look for. The message
-/// (which names the limit) stays.
-fn oversized_is_resource_exhausted(status: Status) -> Status {
-    if status.code() == tonic::Code::OutOfRange && status.message().contains("message length too large") {
-        Status::resource_exhausted(status.message().to_owned())
-    } else {
-        status
+/// tonic refuses a message above the decoding limit with OUT_OF_RANGE, and
+/// one it cannot decode (invalid UTF-8, nesting past the recursion limit)
+/// with INTERNAL; gRPC calls these RESOURCE_EXHAUSTED and INVALID_ARGUMENT,
+/// which is what clients look for. The message stays.
+fn decoding_status(status: Status) -> Status {
+    match status.code() {
+        tonic::Code::OutOfRange if status.message().contains("message length too large") => {
+            Status::resource_exhausted(status.message().to_owned())
+        }
+        tonic::Code::Internal if status.message().contains(crate::oversize::UNDECODABLE) => {
+            Status::invalid_argument(status.message().to_owned())
+        }
+        _ => status,
     }
 }
 
@@ -230,14 +236,21 @@ impl Session {
             Err(invalid) => return refuse(invalid),
         };
         let (Some(stream_id), Some(position)) = (&self.stream_id, position) else {
-            let written = self.store.upsert(&self.collection, &self.tenant, documents).await?;
+            let written = match self.store.upsert(&self.collection, &self.tenant, documents).await {
+                Ok(written) => written,
+                Err(error) => return error.as_refusal().map_or(Err(error.into()), refuse),
+            };
             self.committed += written;
             return Ok(ack(sequence, written, self.committed));
         };
-        let outcome = self
+        let outcome = match self
             .store
             .write_stream_batch(&self.collection, &self.tenant, stream_id, position, documents)
-            .await?;
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(error) => return error.as_refusal().map_or(Err(error.into()), refuse),
+        };
         self.committed = outcome.committed();
         Ok(match outcome {
             BatchOutcome::Written { written, committed } => ack(sequence, written, committed),

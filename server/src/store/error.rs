@@ -1,6 +1,6 @@
 //! Errors of the store layer.
 
-use crate::domain::CollectionName;
+use crate::domain::{CollectionName, InvalidKind, InvalidRequest};
 
 /// What can go wrong below the handlers.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,13 @@ pub enum StoreError {
     /// The collection was dropped and created again after the request found it.
     #[error("collection {0:?} was dropped and created again")]
     CollectionRecreated(CollectionName),
+    /// A document's text yields a tsvector above PostgreSQL's 1 MB limit
+    /// (with many distinct words, well below the text size limit).
+    #[error(
+        "a document's text makes a keyword index entry larger than PostgreSQL allows ({0}); split or shorten \
+         that text"
+    )]
+    TextTooLongForIndex(String),
     /// A stream id recorded by a Fathom that counted batches, not documents.
     #[error("stream id {0:?} was recorded by an older Fathom by batch number; its position is unknown")]
     LegacyStream(String),
@@ -43,6 +50,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The refusal of the request's data this error amounts to, if it is
+    /// one: the request can never succeed as it is, and nothing was written.
+    pub fn as_refusal(&self) -> Option<InvalidRequest> {
+        match self {
+            StoreError::TextTooLongForIndex(_) => Some(InvalidRequest::with_kind(
+                InvalidKind::ResourceExhausted,
+                "documents",
+                self.to_string(),
+            )),
+            _ => None,
+        }
+    }
+
     /// Whether the error means the database is unreachable, so a retry later may succeed.
     pub fn is_unavailable(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
@@ -51,6 +71,12 @@ impl StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &error
+            && db.code().as_deref() == Some("54000")
+            && db.message().contains("tsvector")
+        {
+            return StoreError::TextTooLongForIndex(db.message().to_owned());
+        }
         let unavailable = match &error {
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
