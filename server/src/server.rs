@@ -91,7 +91,11 @@ impl Server {
                 .await;
         }
         let probe_stop = CancellationToken::new();
-        let probe_options = config.database_url.parse()?;
+        // Named, so `fathom serve` can tell a cluster some fathom is serving from.
+        let probe_options = config
+            .database_url
+            .parse::<sqlx::postgres::PgConnectOptions>()?
+            .application_name("fathom-health");
         let probe = tokio::spawn(probe_database(
             probe_options,
             health_reporter,

@@ -517,3 +517,74 @@ async fn health_exits_zero_only_when_the_server_is_serving() {
     assert!(!down.status.success());
     assert!(stderr(&down).starts_with("fathom: cannot connect"), "{}", stderr(&down));
 }
+
+/// Waits until something accepts connections on `address`.
+async fn wait_for_listener(address: &str, process: &mut std::process::Child) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while tokio::net::TcpStream::connect(address).await.is_err() {
+        assert!(process.try_wait().unwrap().is_none(), "fathom serve exited early");
+        assert!(tokio::time::Instant::now() < deadline, "{address} never listened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_second_serve_on_the_same_embedded_cluster_or_address_is_refused_and_the_first_keeps_serving() {
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (pg_port, first_port, second_port) = (free_port(), free_port(), free_port());
+    let data_dir = temp_path("serve-twice-cluster");
+    let serve = move |listen: u16| {
+        Command::new(fathom_binary())
+            .arg("serve")
+            .env_remove("DATABASE_URL")
+            .env("FATHOM_LISTEN", format!("127.0.0.1:{listen}"))
+            .env("FATHOM_DATA_DIR", temp_path("serve-twice-cluster"))
+            .env("FATHOM_POSTGRES_PORT", pg_port.to_string())
+            .env("FATHOM_POSTGRES_INSTALL", fathom_tests::postgres_install_dir())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = serve(first_port);
+    let first_address = format!("127.0.0.1:{first_port}");
+    wait_for_listener(&first_address, &mut first).await;
+
+    for listen in [second_port, first_port] {
+        let second = tokio::task::spawn_blocking(move || serve(listen).wait_with_output().unwrap());
+        let second = second.await.unwrap();
+        assert!(!second.status.success());
+        let message = stderr(&second);
+        if listen == first_port {
+            assert!(
+                message.contains("cannot listen on") && message.contains(&first_address),
+                "{message}"
+            );
+        } else {
+            assert!(
+                message.contains(&format!("already running on port {pg_port}")),
+                "{message}"
+            );
+        }
+    }
+    let url = format!("http://{first_address}");
+    let listed = tokio::task::spawn_blocking(move || fathom(&url, &["collections", "list"]))
+        .await
+        .unwrap();
+    assert!(
+        listed.status.success(),
+        "the first server still works: {}",
+        stderr(&listed)
+    );
+
+    let _ = Command::new("kill").args(["-TERM", &first.id().to_string()]).status();
+    assert!(first.wait().unwrap().success(), "the first server shuts down cleanly");
+    let _ = std::fs::remove_dir_all(data_dir);
+}

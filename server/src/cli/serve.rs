@@ -43,6 +43,14 @@ pub struct ServeArgs {
 
 /// Serves until Ctrl-C or SIGTERM; stops the embedded PostgreSQL, if any, after.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Before anything else: a second `fathom serve` must fail here, not
+    // after adopting (and, on exit, stopping) the first one's PostgreSQL.
+    std::net::TcpListener::bind(args.listen).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on {}: {e} (is another fathom serving there?)",
+            args.listen
+        )
+    })?;
     let (database_url, embedded) = match &args.database_url {
         Some(url) => (url.clone(), None),
         None => {
@@ -52,6 +60,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 args.postgres_port,
                 Durability::Durable,
             )?;
+            if pg.is_running() {
+                refuse_if_served(&pg, &args).await?;
+            }
             let starting = pg.clone();
             tokio::task::spawn_blocking(move || starting.start("fathom")).await??;
             tracing::info!(port = pg.port(), data_dir = %args.data_dir.display(), "embedded PostgreSQL is running");
@@ -73,6 +84,26 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || pg.stop(true)).await??;
     }
     served
+}
+
+/// An embedded cluster already running is adopted if it was left behind (a
+/// killed fathom), but not if another fathom is serving from it: this one
+/// would stop it on exit.
+async fn refuse_if_served(pg: &EmbeddedPostgres, args: &ServeArgs) -> anyhow::Result<()> {
+    let sessions = crate::store::Store::fathom_sessions(&pg.url("postgres"))
+        .await
+        .unwrap_or(0);
+    if sessions > 0 {
+        anyhow::bail!(
+            "the embedded PostgreSQL in {} is already running on port {}, used by another fathom ({sessions} \
+             connections): stop that fathom first, or give this one its own --data-dir and --postgres-port, or \
+             DATABASE_URL",
+            args.data_dir.display(),
+            pg.port()
+        );
+    }
+    tracing::warn!(port = pg.port(), data_dir = %args.data_dir.display(), "adopting an embedded PostgreSQL left running");
+    Ok(())
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM.

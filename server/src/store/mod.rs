@@ -90,6 +90,18 @@ impl Store {
             .map_err(|e| StoreError::Migration(e.to_string()))
     }
 
+    /// How many sessions of fathom servers (their pools and health probes)
+    /// are connected to the cluster of `database_url`.
+    pub async fn fathom_sessions(database_url: &str) -> Result<i64, StoreError> {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(database_url).await?;
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name IN ('fathom', 'fathom-health')",
+        )
+        .fetch_one(&mut conn)
+        .await?)
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
