@@ -32,6 +32,9 @@ pub struct Config {
     pub health_interval: Duration,
     /// Request limits.
     pub limits: Limits,
+    /// On shutdown, how long requests may take to finish (upsert streams
+    /// end after their batch in flight at once); then the rest are cut off.
+    pub shutdown_grace: Duration,
 }
 
 impl Config {
@@ -42,6 +45,7 @@ impl Config {
             database_url: database_url.into(),
             max_connections: 16,
             health_interval: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(10),
             limits: Limits::default(),
         }
     }
@@ -72,8 +76,9 @@ impl Server {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests
-    /// and closes the database pool.
+    /// Serves until `shutdown` completes; then upsert streams end (with
+    /// UNAVAILABLE) after the batch they are writing, other requests get
+    /// `Config::shutdown_grace` to finish, and the database pool closes.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let Server {
             listener,
@@ -114,10 +119,12 @@ impl Server {
             .build_v1alpha()?;
 
         let collections = CollectionsServer::new(CollectionsApi::new(store.clone()));
-        let documents = DocumentsServer::new(DocumentsApi::new(store.clone(), limits.clone()))
-            .max_decoding_message_size(max_message)
-            .accept_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Gzip);
+        let stopping = CancellationToken::new();
+        let documents =
+            DocumentsServer::new(DocumentsApi::new(store.clone(), limits.clone()).stop_streams_on(stopping.clone()))
+                .max_decoding_message_size(max_message)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip);
         let search = SearchServer::new(SearchApi::new(store.clone(), limits.clone()))
             .max_decoding_message_size(max_message)
             .accept_compressed(CompressionEncoding::Gzip)
@@ -137,11 +144,30 @@ impl Server {
             .add_service(search)
             // Without TCP_NODELAY, Nagle's algorithm holds a small response
             // until the client's delayed ACK: ~40 ms on every request.
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
-            .await;
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                stopping.clone().cancelled_owned(),
+            );
+        tokio::pin!(served);
+        let served = tokio::select! {
+            served = &mut served => served,
+            () = shutdown => {
+                let grace = config.shutdown_grace;
+                tracing::info!(?grace, "shutting down: streams end after their batch in flight");
+                stopping.cancel();
+                match tokio::time::timeout(grace, &mut served).await {
+                    Ok(served) => served,
+                    Err(_) => {
+                        tracing::warn!(?grace, "requests still open after the shutdown grace; cutting them off");
+                        Ok(())
+                    }
+                }
+            }
+        };
         probe_stop.cancel();
         let _ = probe.await;
-        store.close().await;
+        // A request cut off may still hold a connection; do not wait for it.
+        let _ = tokio::time::timeout(Duration::from_secs(1), store.close()).await;
         served?;
         Ok(())
     }

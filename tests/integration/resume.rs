@@ -269,3 +269,34 @@ async fn a_collection_recreated_under_open_streams_ends_them_failed_precondition
     let fresh = UpsertSession::open(&mut client, "docs", "acme", "s").await.unwrap();
     assert_eq!(fresh.opened.committed_documents, 0);
 }
+
+#[tokio::test]
+async fn on_shutdown_open_streams_end_unavailable_after_their_batch_and_the_server_exits_within_its_grace() {
+    let server = server_with_collection("docs").await;
+    let database_url = server.database_url.clone();
+    let mut client = server.documents().await;
+    let mut session = UpsertSession::open(&mut client, "docs", "", "s").await.unwrap();
+    // A slow writer: one batch, then the next only after its ack.
+    for n in 0..3 {
+        session.send_at(n + 1, n * 10, batch(n as usize * 10, 10)).await;
+        assert_eq!(
+            session.next_ack().await.unwrap().unwrap().committed_documents,
+            (n + 1) * 10
+        );
+    }
+    let grace = fathom_server::Config::new("127.0.0.1:0".parse().unwrap(), "").shutdown_grace;
+    let stopped = tokio::spawn(server.stop());
+    let ended = session.next_ack().await.expect_err("the stream ends with the shutdown");
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    assert!(ended.message().contains("shutting down"), "{ended:?}");
+    // Generous: the point is that it exits at all while a client holds a
+    // stream open (it used to wait for the client for ever).
+    tokio::time::timeout(grace * 3, stopped)
+        .await
+        .expect("the server exits within its grace")
+        .unwrap();
+    assert_eq!(
+        sql_count(&database_url, "SELECT count(*) FROM fathom_data.docs").await,
+        30
+    );
+}

@@ -9,6 +9,7 @@ use pb::documents_server::Documents;
 use prost::Message;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::filter_proto::filter_from_proto;
@@ -28,12 +29,25 @@ const SCROLL_PAGE: u32 = 256;
 pub struct DocumentsApi {
     pub(super) store: Store,
     pub(super) limits: Arc<Limits>,
+    /// Cancelled when the server shuts down: upsert streams then end.
+    stopping: CancellationToken,
 }
 
 impl DocumentsApi {
     /// Handlers over `store`, enforcing `limits`.
     pub fn new(store: Store, limits: Arc<Limits>) -> Self {
-        Self { store, limits }
+        Self {
+            store,
+            limits,
+            stopping: CancellationToken::new(),
+        }
+    }
+
+    /// Ends open upsert streams, after the batch each is writing, once
+    /// `stopping` is cancelled.
+    pub fn stop_streams_on(mut self, stopping: CancellationToken) -> Self {
+        self.stopping = stopping;
+        self
     }
 
     /// The collection and tenant a request names.
@@ -173,7 +187,12 @@ impl Documents for DocumentsApi {
         &self,
         request: Request<Streaming<pb::UpsertStreamRequest>>,
     ) -> Result<Response<Self::UpsertStreamStream>, Status> {
-        let acks = super::upsert_stream::serve(self.store.clone(), self.limits.clone(), request.into_inner());
+        let acks = super::upsert_stream::serve(
+            self.store.clone(),
+            self.limits.clone(),
+            self.stopping.clone(),
+            request.into_inner(),
+        );
         Ok(Response::new(Box::pin(ReceiverStream::new(acks))))
     }
 

@@ -15,6 +15,7 @@ use fathom_api::v1 as pb;
 use pb::upsert_stream_request::Request as Message;
 use prost::Message as _;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 
 use super::documents::batch_from_proto;
@@ -34,11 +35,12 @@ const ACK_BUFFER: usize = 16;
 pub fn serve(
     store: Store,
     limits: Arc<Limits>,
+    stopping: CancellationToken,
     inbound: Streaming<pb::UpsertStreamRequest>,
 ) -> mpsc::Receiver<Result<pb::UpsertStreamResponse, Status>> {
     let (acks, receiver) = mpsc::channel(ACK_BUFFER);
     tokio::spawn(async move {
-        if let Err(status) = run(store, limits, inbound, &acks).await {
+        if let Err(status) = run(store, limits, stopping, inbound, &acks).await {
             let _ = acks.send(Err(status)).await;
         }
     });
@@ -48,6 +50,7 @@ pub fn serve(
 async fn run(
     store: Store,
     limits: Arc<Limits>,
+    stopping: CancellationToken,
     mut inbound: Streaming<pb::UpsertStreamRequest>,
     acks: &mpsc::Sender<Result<pb::UpsertStreamResponse, Status>>,
 ) -> Result<(), Status> {
@@ -103,7 +106,17 @@ async fn run(
         }
     });
     let outcome = async {
-        while let Some(message) = pending.recv().await {
+        loop {
+            let message = tokio::select! {
+                biased;
+                () = stopping.cancelled() => {
+                    return Err(Status::unavailable(
+                        "the server is shutting down; every acknowledged batch is stored (reconnect to resume)",
+                    ));
+                }
+                message = pending.recv() => message,
+            };
+            let Some(message) = message else { break };
             let batch = match message?.request {
                 Some(Message::Batch(batch)) => batch,
                 Some(Message::Open(_)) => {

@@ -39,6 +39,11 @@ pub struct ServeArgs {
     /// Longest document text, in bytes.
     #[arg(long, env = "FATHOM_MAX_TEXT_BYTES", default_value_t = 1024 * 1024)]
     max_text_bytes: usize,
+    /// On SIGTERM or Ctrl-C: upsert streams end (UNAVAILABLE) after the batch
+    /// they are writing; other requests get this many seconds to finish
+    /// before they are cut off.
+    #[arg(long, env = "FATHOM_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
+    shutdown_grace_seconds: u64,
 }
 
 /// Serves until Ctrl-C or SIGTERM; stops the embedded PostgreSQL, if any, after.
@@ -75,6 +80,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.limits.max_batch_bytes = args.max_batch_bytes;
     config.limits.max_message_bytes = args.max_message_bytes;
     config.limits.max_text_bytes = args.max_text_bytes;
+    config.shutdown_grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
     let served = match Server::build(config).await {
         Ok(server) => server.run(shutdown_signal()).await,
         Err(error) => Err(error),
