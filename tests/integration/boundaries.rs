@@ -295,3 +295,59 @@ async fn a_text_beyond_what_postgres_can_index_is_refused_and_the_stream_goes_on
     assert_eq!(session.next_ack().await.unwrap().unwrap().documents_written, 1);
     assert_eq!(rows(&server, "docs").await, 1);
 }
+
+#[tokio::test]
+async fn the_largest_documented_filter_runs_and_matches_exactly() {
+    let server = server_with(&[("docs", pb::DistanceMetric::Cosine)]).await;
+    let documents = (0..300)
+        .map(|i| pb::Document {
+            metadata: crate::support::metadata(serde_json::json!({"n": i})),
+            ..doc(&format!("d{i}"), [1.0, i as f32, 0.0])
+        })
+        .collect();
+    upsert_all(&server, "docs", documents).await;
+    // 64 `in` lists of 1,024 numbers each (the documented limits): list k
+    // holds k*1024 .. k*1024+1023, and with them 0..300 only list 0 matches.
+    let lists = (0..64)
+        .map(|k| {
+            let values = (0..1024)
+                .map(|j| crate::support::filter::number(f64::from(k * 1024 + j)))
+                .collect();
+            field("n", Condition::In(pb::ScalarList { values }))
+        })
+        .collect();
+    let big = crate::support::filter::any(lists);
+    let count = pb::CountRequest {
+        collection: "docs".into(),
+        filter: Some(big.clone()),
+        ..Default::default()
+    };
+    assert_eq!(
+        server.documents().await.count(count).await.unwrap().into_inner().count,
+        300
+    );
+    let mut hybrid = vector_search("docs", [1.0, 0.0, 0.0]);
+    hybrid.text = Some("anything".into());
+    hybrid.filter = Some(big);
+    hybrid.limit = 5;
+    assert_eq!(search(&server, hybrid).await.unwrap().len(), 5);
+
+    let few = field(
+        "n",
+        Condition::In(pb::ScalarList {
+            values: vec![
+                crate::support::filter::number(3.0),
+                crate::support::filter::number(299.0),
+            ],
+        }),
+    );
+    let count = pb::CountRequest {
+        collection: "docs".into(),
+        filter: Some(few),
+        ..Default::default()
+    };
+    assert_eq!(
+        server.documents().await.count(count).await.unwrap().into_inner().count,
+        2
+    );
+}

@@ -108,8 +108,21 @@ fn push_contains(qb: &mut QueryBuilder<'_, Postgres>, metadata: &str, path: &[St
     qb.push(")");
 }
 
-/// One containment test per value, ORed, so each can use the GIN index.
+/// Lists longer than this are bound as one array.
+const MAX_ORED_VALUES: usize = 16;
+
+/// One containment test per value, ORed, so each can use the GIN index; a
+/// long list as one containment test against an array of values (one bind
+/// parameter, where one per value could pass PostgreSQL's 65,535 for a
+/// filter within the documented limits).
 fn push_any_of(qb: &mut QueryBuilder<'_, Postgres>, metadata: &str, path: &[String], values: &[Scalar]) {
+    if values.len() > MAX_ORED_VALUES {
+        let nested: Vec<Json<Value>> = values.iter().map(|v| Json(nest(path, v.to_json()))).collect();
+        qb.push(format_args!("({metadata} @> ANY("));
+        qb.push_bind(nested);
+        qb.push("::jsonb[]))");
+        return;
+    }
     qb.push("(");
     for (i, value) in values.iter().enumerate() {
         if i > 0 {
