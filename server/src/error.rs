@@ -66,7 +66,7 @@ impl From<ApiError> for Status {
             ApiError::Store(error @ StoreError::TextTooLongForIndex(_)) => {
                 Status::from(ApiError::Invalid(error.as_refusal().expect("a refusal")))
             }
-            ApiError::Store(error @ StoreError::Unavailable(_)) => {
+            ApiError::Store(error @ (StoreError::Unavailable(_) | StoreError::CannotConnect { .. })) => {
                 tracing::warn!(%error, "database unavailable");
                 Status::unavailable("the database is unavailable; retry when it is back")
             }

@@ -588,3 +588,33 @@ async fn a_second_serve_on_the_same_embedded_cluster_or_address_is_refused_and_t
     assert!(first.wait().unwrap().success(), "the first server shuts down cleanly");
     let _ = std::fs::remove_dir_all(data_dir);
 }
+
+#[tokio::test]
+async fn serve_with_a_database_url_nothing_answers_says_where_it_tried() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(fathom_binary())
+            .arg("serve")
+            .env("DATABASE_URL", format!("postgres://postgres@127.0.0.1:{free}/fathom"))
+            .env("FATHOM_LISTEN", format!("127.0.0.1:{listen}"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("cannot connect to PostgreSQL at 127.0.0.1:{free}")) && message.contains("refused"),
+        "{message}"
+    );
+}

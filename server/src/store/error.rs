@@ -38,6 +38,14 @@ pub enum StoreError {
     /// A stream id recorded by a Fathom that counted batches, not documents.
     #[error("stream id {0:?} was recorded by an older Fathom by batch number; its position is unknown")]
     LegacyStream(String),
+    /// The database named by the URL could not be connected to at startup.
+    #[error("cannot connect to PostgreSQL at {address}: {cause}")]
+    CannotConnect {
+        /// host:port from the URL.
+        address: String,
+        /// Why, in PostgreSQL's or the operating system's words.
+        cause: String,
+    },
     /// The database cannot be reached or went away.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
@@ -65,7 +73,7 @@ impl StoreError {
 
     /// Whether the error means the database is unreachable, so a retry later may succeed.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
+        matches!(self, StoreError::Unavailable(_) | StoreError::CannotConnect { .. })
     }
 }
 

@@ -26,6 +26,9 @@ pub use upsert_streams::BatchOutcome;
 
 use crate::domain::{Collection, CollectionName};
 
+/// How long connecting (or waiting for a pooled connection) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
@@ -53,11 +56,28 @@ impl Store {
         let options = options
             .options([("timezone", "UTC"), ("synchronous_commit", "on")])
             .application_name("fathom");
+        // One connection first, so a wrong URL is reported as what it is
+        // (refused, unknown host, bad password), not as a pool timeout.
+        let address = format!("{}:{}", options.get_host(), options.get_port());
+        let cannot_connect = |cause: String| StoreError::CannotConnect {
+            address: address.clone(),
+            cause,
+        };
+        match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            <sqlx::PgConnection as sqlx::Connection>::connect_with(&options),
+        )
+        .await
+        {
+            Err(_) => return Err(cannot_connect(format!("no answer within {CONNECT_TIMEOUT:?}"))),
+            Ok(Err(error)) => return Err(cannot_connect(error.to_string())),
+            Ok(Ok(connection)) => drop(connection),
+        }
         let outages = Arc::new(outages::Outages::default());
         let outdated = outages.clone();
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(CONNECT_TIMEOUT)
             // Health is probed separately; pinging before every query would
             // add a round trip to every request. A connection opened before
             // the last outage the probe saw is closed instead of used.
