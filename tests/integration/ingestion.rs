@@ -14,14 +14,7 @@ use crate::support::{UpsertSession, assert_violation, collection_request, docume
 const DIM: usize = 16;
 
 async fn server_with_collection(name: &str) -> TestServer {
-    let server = TestServer::start().await;
-    server
-        .collections()
-        .await
-        .create_collection(collection_request(name, DIM as u32, pb::DistanceMetric::Cosine))
-        .await
-        .unwrap();
-    server
+    crate::support::server_with_collection(name, DIM).await
 }
 
 fn batch(first: usize, size: usize) -> Vec<pb::Document> {

@@ -14,14 +14,7 @@ use crate::support::{UpsertSession, collection_request, document};
 const DIM: usize = 16;
 
 async fn server_with_collection(name: &str) -> TestServer {
-    let server = TestServer::start().await;
-    server
-        .collections()
-        .await
-        .create_collection(collection_request(name, DIM as u32, pb::DistanceMetric::Cosine))
-        .await
-        .unwrap();
-    server
+    crate::support::server_with_collection(name, DIM).await
 }
 
 fn id(i: usize) -> String {

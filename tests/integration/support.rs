@@ -57,6 +57,18 @@ pub fn pseudo_random_vector(dimension: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// A server with one empty cosine collection of `dimension`.
+pub async fn server_with_collection(name: &str, dimension: usize) -> fathom_tests::TestServer {
+    let server = fathom_tests::TestServer::start().await;
+    server
+        .collections()
+        .await
+        .create_collection(collection_request(name, dimension as u32, pb::DistanceMetric::Cosine))
+        .await
+        .unwrap();
+    server
+}
+
 /// One open UpsertStream: send with `batch`, read with `next`.
 pub struct UpsertSession {
     pub sender: tokio::sync::mpsc::Sender<pb::UpsertStreamRequest>,
