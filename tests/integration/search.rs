@@ -525,3 +525,45 @@ async fn searches_in_multi_tenant_collections_see_only_their_tenant() {
         "{hits:?}"
     );
 }
+
+#[tokio::test]
+async fn ef_search_set_in_the_request_bounds_the_index_scan_of_that_request() {
+    let server = TestServer::start().await;
+    server
+        .collections()
+        .await
+        .create_collection(collection_request("hnsw", 8, pb::DistanceMetric::L2))
+        .await
+        .unwrap();
+    let documents = (0..1000)
+        .map(|i| pb::Document {
+            id: format!("d{i}"),
+            vector: pseudo_random_vector(8, i + 1),
+            ..Default::default()
+        })
+        .collect();
+    upsert_all(&server, "hnsw", documents).await;
+    // With statistics, the planner picks the index for this query (before
+    // autovacuum gathers them, it may sort the table instead).
+    let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&server.database_url)
+        .await
+        .unwrap();
+    sqlx::query("ANALYZE fathom_data.hnsw").execute(&mut db).await.unwrap();
+    // Without iterative scanning, an HNSW scan yields at most ef_search
+    // rows: so the number of hits shows which setting the scan ran with,
+    // whatever the pooled connection ran before.
+    let request = |ef_search: u32| pb::SearchRequest {
+        collection: "hnsw".into(),
+        vector: pseudo_random_vector(8, 5000),
+        limit: 50,
+        params: Some(pb::VectorSearchParams {
+            ef_search,
+            exact: false,
+        }),
+        ..Default::default()
+    };
+    for ef_search in [10, 100, 10, 100, 10] {
+        let hits = search(&server, request(ef_search)).await.unwrap();
+        assert_eq!(hits.len(), (ef_search as usize).min(50), "ef_search {ef_search}");
+    }
+}
