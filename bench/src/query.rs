@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use fathom_client::Client;
 use fathom_client::filter::field;
-use fathom_server::domain::{Collection, Condition, DocumentFields, Filter, Fusion, Scalar, SearchQuery, Tenant};
+use fathom_server::domain::{
+    Collection, Condition, DocumentFields, Filter, Fusion, KeywordQuery, Scalar, SearchQuery, Tenant,
+};
 use fathom_server::store::Store;
 use futures::StreamExt;
 
@@ -204,7 +206,8 @@ fn store_query(kind: QueryKind, queries: &Queries, index: usize, tenant: Tenant)
     SearchQuery {
         tenant,
         vector: (kind != QueryKind::Keyword).then(|| queries.vectors[index].clone()),
-        text: matches!(kind, QueryKind::Keyword | QueryKind::Hybrid).then(|| queries.texts[index].clone()),
+        text: matches!(kind, QueryKind::Keyword | QueryKind::Hybrid)
+            .then(|| KeywordQuery::parse(&queries.texts[index])),
         fusion: Fusion::default(),
         candidates,
         filter: (kind == QueryKind::Filtered).then(|| Filter::Field {
