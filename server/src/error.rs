@@ -66,6 +66,12 @@ impl From<ApiError> for Status {
             ApiError::Store(error @ StoreError::TextTooLongForIndex(_)) => {
                 Status::from(ApiError::Invalid(error.as_refusal().expect("a refusal")))
             }
+            ApiError::Store(error @ StoreError::PoolExhausted { .. }) => {
+                tracing::warn!(%error, "database pool exhausted");
+                Status::resource_exhausted(format!(
+                    "the server is busy: {error}; retry with backoff (the operator can raise --max-connections)"
+                ))
+            }
             ApiError::Store(error @ (StoreError::Unavailable(_) | StoreError::CannotConnect { .. })) => {
                 tracing::warn!(%error, "database unavailable");
                 Status::unavailable("the database is unavailable; retry when it is back")

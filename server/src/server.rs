@@ -19,6 +19,12 @@ use crate::domain::Limits;
 use crate::health::probe_database;
 use crate::store::Store;
 
+/// HTTP/2 receive window of a connection, shared by its streams.
+const CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
+
+/// HTTP/2 receive window of one stream (hyper's default).
+const STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
+
 /// What a server needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -132,6 +138,13 @@ impl Server {
 
         tracing::info!(address = %listener.local_addr()?, "fathom is serving gRPC");
         let served = tonic::transport::Server::builder()
+            // h2 closes a connection whose unread small DATA frames cost more
+            // than half its connection window (GOAWAY too_many_data_frames).
+            // hyper's 1 MiB window lets a client pipelining small batches
+            // trip that before the stream's reader catches up; per-stream
+            // windows stay at 1 MiB, so memory per stream does not grow.
+            .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
+            .initial_stream_window_size(STREAM_WINDOW_BYTES)
             .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
             .layer(tower::util::MapResponseLayer::new(
                 crate::oversize::refusals_get_client_codes,

@@ -7,6 +7,7 @@ mod collections;
 mod filters;
 mod health;
 mod ingestion;
+mod overload;
 mod resume;
 mod search;
 mod support;

@@ -3,8 +3,8 @@
 //! per stream.
 //!
 //! A reader task decodes client messages into a channel that holds at most
-//! `Limits::stream_buffered_batches` batches; while it is full the reader
-//! stops reading, and HTTP/2 flow control stops the client. The writer takes
+//! `Limits::stream_buffered_bytes`; while it is full the reader stops
+//! reading, and HTTP/2 flow control stops the client. The writer takes
 //! batches one at a time: validate, then one transaction that places the
 //! batch against the stream's committed prefix, writes and records progress,
 //! and an ack after COMMIT.
@@ -20,8 +20,8 @@ use tonic::{Status, Streaming};
 
 use super::documents::batch_from_proto;
 use crate::domain::{
-    BatchPosition, Collection, CollectionName, InvalidKind, InvalidRequest, Limits, Sequence, StreamId, StreamProgress,
-    Tenant,
+    BatchPosition, Collection, CollectionName, InvalidKind, InvalidRequest, Limits, MIN_BUFFERED_MESSAGE_BYTES,
+    Sequence, StreamId, StreamProgress, Tenant,
 };
 use crate::error::{ApiError, code_of};
 use crate::store::{BatchOutcome, Store};
@@ -90,15 +90,17 @@ async fn run(
         return Ok(());
     }
 
-    let (batches, mut pending) = mpsc::channel(limits.stream_buffered_batches.max(1));
+    let read_ahead = ReadAhead::new(limits.stream_buffered_bytes);
+    let (batches, mut pending) = mpsc::channel(read_ahead.most_messages());
     let reader = tokio::spawn(async move {
         loop {
             let next = inbound.message().await.map_err(decoding_status).transpose();
             let end = !matches!(next, Some(Ok(_)));
-            if let Some(next) = next
-                && batches.send(next).await.is_err()
-            {
-                break;
+            if let Some(next) = next {
+                let held = read_ahead.hold(next.as_ref().map_or(0, |m| m.encoded_len())).await;
+                if batches.send((next, held)).await.is_err() {
+                    break;
+                }
             }
             if end {
                 break;
@@ -116,7 +118,8 @@ async fn run(
                 }
                 message = pending.recv() => message,
             };
-            let Some(message) = message else { break };
+            let Some((message, held)) = message else { break };
+            drop(held);
             let batch = match message?.request {
                 Some(Message::Batch(batch)) => batch,
                 Some(Message::Open(_)) => {
@@ -140,6 +143,39 @@ async fn run(
     .await;
     reader.abort();
     outcome
+}
+
+/// The byte budget of a stream's read-ahead: each buffered message holds
+/// permits for its size until the writer takes it.
+struct ReadAhead {
+    budget: Arc<tokio::sync::Semaphore>,
+    bytes: usize,
+}
+
+impl ReadAhead {
+    fn new(bytes: usize) -> Self {
+        let bytes = bytes.clamp(MIN_BUFFERED_MESSAGE_BYTES, u32::MAX as usize);
+        Self {
+            budget: Arc::new(tokio::sync::Semaphore::new(bytes)),
+            bytes,
+        }
+    }
+
+    /// How many messages can be buffered at once; bounds the channel.
+    fn most_messages(&self) -> usize {
+        self.bytes / MIN_BUFFERED_MESSAGE_BYTES
+    }
+
+    /// Waits until a message of `encoded_bytes` fits the budget. A message
+    /// larger than the whole budget waits for an empty buffer.
+    async fn hold(&self, encoded_bytes: usize) -> tokio::sync::OwnedSemaphorePermit {
+        let cost = encoded_bytes.clamp(MIN_BUFFERED_MESSAGE_BYTES, self.bytes);
+        self.budget
+            .clone()
+            .acquire_many_owned(cost as u32)
+            .await
+            .expect("the read-ahead budget is never closed")
+    }
 }
 
 /// tonic refuses a message above the decoding limit with OUT_OF_RANGE, and

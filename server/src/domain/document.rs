@@ -30,10 +30,19 @@ pub struct Limits {
     pub max_candidates: u32,
     /// Longest search text, in bytes.
     pub max_query_text_bytes: usize,
-    /// Batches an UpsertStream holds in memory ahead of the database: the
-    /// rest waits in HTTP/2 flow control, so memory per stream stays bounded.
-    pub stream_buffered_batches: usize,
+    /// Bytes of decoded messages an UpsertStream reads ahead of the
+    /// database (each message counted as at least
+    /// `MIN_BUFFERED_MESSAGE_BYTES`): the rest waits in HTTP/2 flow control,
+    /// so memory per stream stays bounded. Reading ahead by bytes, not by
+    /// batches, lets a client pipeline thousands of small batches: left in
+    /// HTTP/2's buffers, their small frames would trip its guard against
+    /// small-frame floods and close the whole connection.
+    pub stream_buffered_bytes: usize,
 }
+
+/// The least a buffered UpsertStream message counts against
+/// [`Limits::stream_buffered_bytes`]: what HTTP/2 (h2) charges a small frame.
+pub const MIN_BUFFERED_MESSAGE_BYTES: usize = 256;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -49,7 +58,7 @@ impl Default for Limits {
             max_search_limit: 1000,
             max_candidates: 10_000,
             max_query_text_bytes: 4096,
-            stream_buffered_batches: 2,
+            stream_buffered_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -12,7 +12,10 @@ mod stream_progress;
 mod vector_rules;
 
 pub use collection::{Collection, CollectionName, CollectionSpec, Metric, TextLanguage, VectorIndex};
-pub use document::{DocumentBatch, DocumentBatchBuilder, DocumentFields, Limits, StoredDocument, StreamId, Tenant};
+pub use document::{
+    DocumentBatch, DocumentBatchBuilder, DocumentFields, Limits, MIN_BUFFERED_MESSAGE_BYTES, StoredDocument, StreamId,
+    Tenant,
+};
 pub use filter::{Bound, CmpOp, Condition, Filter, Scalar};
 pub use invalid::{FieldViolation, InvalidKind, InvalidRequest, Violations};
 pub use keyword_query::KeywordQuery;

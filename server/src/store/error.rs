@@ -46,6 +46,13 @@ pub enum StoreError {
         /// Why, in PostgreSQL's or the operating system's words.
         cause: String,
     },
+    /// Every pooled connection stayed busy for as long as a request may
+    /// wait for one: the server is overloaded, the database is not down.
+    #[error("every pooled database connection stayed busy for {waited:?}")]
+    PoolExhausted {
+        /// How long the request waited.
+        waited: std::time::Duration,
+    },
     /// The database cannot be reached or went away.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
@@ -85,10 +92,14 @@ impl From<sqlx::Error> for StoreError {
         {
             return StoreError::TextTooLongForIndex(db.message().to_owned());
         }
+        if matches!(error, sqlx::Error::PoolTimedOut) {
+            return StoreError::PoolExhausted {
+                waited: super::CONNECT_TIMEOUT,
+            };
+        }
         let unavailable = match &error {
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed
             | sqlx::Error::Protocol(_) => true,

@@ -27,7 +27,7 @@ pub use upsert_streams::BatchOutcome;
 use crate::domain::{Collection, CollectionName};
 
 /// How long connecting (or waiting for a pooled connection) may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
