@@ -164,9 +164,9 @@ impl Searcher {
                 tenant,
             } => {
                 let query = store_query(kind, queries, index, tenant.clone());
-                let mut hits = store.search(collection.clone(), query);
+                let mut hits = store.search(collection.clone(), query).await?;
                 let mut ids = Vec::with_capacity(LIMIT as usize);
-                while let Some(hit) = hits.recv().await {
+                while let Some(hit) = hits.next().await {
                     ids.push(hit?.id);
                 }
                 Ok(ids)

@@ -66,6 +66,10 @@ impl From<ApiError> for Status {
             ApiError::Store(error @ StoreError::TextTooLongForIndex(_)) => {
                 Status::from(ApiError::Invalid(error.as_refusal().expect("a refusal")))
             }
+            ApiError::Store(StoreError::StatementTimeout) => Status::deadline_exceeded(
+                "the request's statement ran longer than the server's statement timeout and was cancelled; nothing \
+                 of it was written; narrow the request (a filter, a smaller batch) or retry later",
+            ),
             ApiError::Store(error @ StoreError::PoolExhausted { .. }) => {
                 tracing::warn!(%error, "database pool exhausted");
                 Status::resource_exhausted(format!(

@@ -41,6 +41,8 @@ pub struct Config {
     /// On shutdown, how long requests may take to finish (upsert streams
     /// end after their batch in flight at once); then the rest are cut off.
     pub shutdown_grace: Duration,
+    /// How long one SQL statement may run before PostgreSQL cancels it.
+    pub statement_timeout: Duration,
 }
 
 impl Config {
@@ -52,6 +54,7 @@ impl Config {
             max_connections: 16,
             health_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
+            statement_timeout: crate::store::DEFAULT_STATEMENT_TIMEOUT,
             limits: Limits::default(),
         }
     }
@@ -67,7 +70,7 @@ pub struct Server {
 impl Server {
     /// Connects to the database, applies migrations and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let store = Store::connect(&config.database_url, config.max_connections).await?;
+        let store = Store::connect_with(&config.database_url, config.max_connections, config.statement_timeout).await?;
         store.migrate().await?;
         let listener = TcpListener::bind(config.listen).await?;
         Ok(Self {

@@ -30,6 +30,15 @@ fn count_request() -> pb::CountRequest {
     }
 }
 
+/// How many of the server's pooled sessions on this database match `condition` (SQL over pg_stat_activity).
+async fn fathom_sessions(observer: &sqlx::PgPool, condition: &str) -> i64 {
+    let sql = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'fathom' \
+         AND {condition}"
+    );
+    sqlx::query_scalar(&sql).fetch_one(observer).await.unwrap()
+}
+
 fn tiny(id: u64) -> pb::Document {
     pb::Document {
         id: format!("d{id}"),
@@ -57,15 +66,7 @@ async fn an_exhausted_pool_is_resource_exhausted_with_retry_advice_while_health_
     let observer = sqlx::PgPool::connect(&server.database_url).await.unwrap();
     let blocked = eventually(Duration::from_secs(30), || {
         let observer = observer.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'fathom' AND wait_event_type = 'Lock'",
-            )
-            .fetch_one(&observer)
-            .await
-            .unwrap()
-                == 1
-        }
+        async move { fathom_sessions(&observer, "wait_event_type = 'Lock'").await == 1 }
     })
     .await;
     assert!(blocked, "the first Count never waited on the lock");
@@ -216,4 +217,215 @@ async fn thousands_of_pipelined_one_document_batches_are_all_acked_and_the_conne
     assert_eq!(stored, BATCHES);
     drop(client);
     connection.abort();
+}
+
+/// Resident memory of a process, in bytes (Linux).
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/<pid>/status");
+    kib * 1024
+}
+
+/// A `fathom serve` process of its own on a fresh database, so its memory can be read.
+struct ServeProcess {
+    child: std::process::Child,
+    url: String,
+    database_url: String,
+}
+
+impl ServeProcess {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let database_url = fresh_database().await;
+        let child = std::process::Command::new(fathom_tests::fathom_binary())
+            .arg("serve")
+            .env("DATABASE_URL", &database_url)
+            .env("FATHOM_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut process = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            database_url,
+        };
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(process.child.try_wait().unwrap().is_none(), "fathom serve exited early");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        process.wait_serving().await;
+        process
+    }
+
+    async fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Channel::from_shared(self.url.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    async fn wait_serving(&mut self) {
+        let health = tonic_health::pb::health_client::HealthClient::new(self.channel().await);
+        let serving = eventually(Duration::from_secs(30), || {
+            let mut health = health.clone();
+            async move {
+                health
+                    .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
+                    .await
+                    .is_ok_and(|r| r.into_inner().status == 1)
+            }
+        })
+        .await;
+        assert!(serving, "fathom serve never became SERVING");
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn never_read_searches_and_scrolls_of_megabyte_documents_pin_no_connection_and_little_memory() {
+    let server = ServeProcess::start().await;
+    let channel = server.channel().await;
+    pb::collections_client::CollectionsClient::new(channel.clone())
+        .create_collection(collection_request("docs", 3, pb::DistanceMetric::Cosine))
+        .await
+        .unwrap();
+    // 1,000,000 bytes of text each, of few distinct words (a small tsvector).
+    let text = "vector search keeps memory bounded ".repeat(1_000_000 / 35);
+    let mut documents =
+        pb::documents_client::DocumentsClient::new(channel.clone()).max_encoding_message_size(64 * 1024 * 1024);
+    for chunk in 0..3u64 {
+        let batch = (0..10)
+            .map(|i| pb::Document {
+                text: text.clone(),
+                ..tiny(chunk * 10 + i)
+            })
+            .collect();
+        documents
+            .upsert(pb::UpsertRequest {
+                collection: "docs".into(),
+                tenant: String::new(),
+                documents: batch,
+            })
+            .await
+            .unwrap();
+    }
+    let search_request = pb::SearchRequest {
+        collection: "docs".into(),
+        vector: vec![1.0, 2.0, 0.5],
+        limit: 10,
+        include: Some(pb::Include {
+            text: true,
+            metadata: true,
+            vector: true,
+        }),
+        ..Default::default()
+    };
+    let scroll_request = pb::ScrollRequest {
+        collection: "docs".into(),
+        ..Default::default()
+    };
+    // Warm up: one of each, read to the end.
+    let mut search = pb::search_client::SearchClient::new(channel.clone());
+    let mut hits = search.search(search_request.clone()).await.unwrap().into_inner();
+    let mut read = 0;
+    while hits.message().await.unwrap().is_some() {
+        read += 1;
+    }
+    assert_eq!(read, 10);
+    let mut scrolled = documents.scroll(scroll_request.clone()).await.unwrap().into_inner();
+    read = 0;
+    while scrolled.message().await.unwrap().is_some() {
+        read += 1;
+    }
+    assert_eq!(read, 30);
+    let before = resident_bytes(server.child.id());
+
+    // 20 searches and 20 scrolls, each on a connection of its own, whose
+    // responses are never read.
+    let mut unread = Vec::new();
+    for _ in 0..20 {
+        let mut search = pb::search_client::SearchClient::new(server.channel().await);
+        let hits = search.search(search_request.clone()).await.unwrap().into_inner();
+        let mut documents = pb::documents_client::DocumentsClient::new(server.channel().await);
+        let scrolled = documents.scroll(scroll_request.clone()).await.unwrap().into_inner();
+        unread.push((hits, scrolled));
+    }
+
+    // Another client is answered: no pooled connection is held by the 40
+    // streams (the pool has 16), and no statement of theirs is still running.
+    let started = std::time::Instant::now();
+    let count = documents
+        .count(count_request())
+        .await
+        .expect("Count is answered")
+        .into_inner()
+        .count;
+    let answered_in = started.elapsed();
+    assert_eq!(count, 30);
+    // Each stream's first page is read as tonic polls for its first
+    // message; then nothing of theirs runs or holds a connection.
+    let observer = sqlx::PgPool::connect(&server.database_url).await.unwrap();
+    let settled = eventually(Duration::from_secs(30), || {
+        let observer = observer.clone();
+        async move { fathom_sessions(&observer, "state <> 'idle'").await == 0 }
+    })
+    .await;
+    assert!(settled, "statements of unread streams still hold connections");
+    let after = resident_bytes(server.child.id());
+    let grown = after.saturating_sub(before);
+    assert!(
+        grown < 100 * 1024 * 1024,
+        "fathom's resident memory grew by {} MiB with 40 unread streams (Count answered in {answered_in:?})",
+        grown / (1024 * 1024)
+    );
+    eprintln!(
+        "40 unread streams: RSS grew {} MiB; Count answered in {answered_in:?}",
+        grown / (1024 * 1024)
+    );
+    drop(unread);
+}
+
+#[tokio::test]
+async fn a_statement_past_the_statement_timeout_is_cancelled_with_deadline_exceeded_and_writes_nothing() {
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), fresh_database().await);
+    config.statement_timeout = Duration::from_millis(500);
+    let server = server_with_docs(config).await;
+    // A lock nobody releases: without a timeout, these calls would wait forever.
+    let mut locker = sqlx::PgConnection::connect(&server.database_url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    sqlx::query("LOCK TABLE fathom_data.docs IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let mut documents = server.documents().await;
+    let status = documents.count(count_request()).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(status.message().contains("statement timeout"), "{status:?}");
+    let upsert = pb::UpsertRequest {
+        collection: "docs".into(),
+        tenant: String::new(),
+        documents: vec![tiny(1)],
+    };
+    let status = documents.upsert(upsert).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    let stored = documents.count(count_request()).await.unwrap().into_inner().count;
+    assert_eq!(stored, 0, "the cancelled upsert wrote nothing");
 }

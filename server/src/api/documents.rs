@@ -7,7 +7,6 @@ use fathom_api::v1 as pb;
 use futures::Stream;
 use pb::documents_server::Documents;
 use prost::Message;
-use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
@@ -20,10 +19,6 @@ use crate::domain::{
 };
 use crate::error::ApiError;
 use crate::store::Store;
-
-/// Documents per Scroll page: one statement each, so memory per scroll is
-/// one page plus the outgoing buffer.
-const SCROLL_PAGE: u32 = 256;
 
 /// Handlers of the Documents service.
 pub struct DocumentsApi {
@@ -115,10 +110,7 @@ impl DocumentsApi {
         Ok(pb::CountResponse { count })
     }
 
-    async fn scroll(
-        &self,
-        request: pb::ScrollRequest,
-    ) -> Result<mpsc::Receiver<Result<pb::ScrollResponse, Status>>, ApiError> {
+    async fn scroll(&self, request: pb::ScrollRequest) -> Result<ResponseStream<pb::ScrollResponse>, ApiError> {
         let (collection, tenant) = self.scope(&request.collection, &request.tenant, "").await?;
         let filter = request
             .filter
@@ -136,42 +128,18 @@ impl DocumentsApi {
             .into());
         }
         let fields = fields_of(request.include, DocumentFields::ALL);
-        let store = self.store.clone();
-        let (sender, receiver) = mpsc::channel(SCROLL_PAGE as usize);
-        let mut after_id = request.after_id;
-        let mut remaining = if request.limit == 0 { u64::MAX } else { request.limit };
-        tokio::spawn(async move {
-            while remaining > 0 {
-                let page_size = remaining.min(u64::from(SCROLL_PAGE)) as u32;
-                let page = match store
-                    .scroll_page(&collection, &tenant, filter.as_ref(), &after_id, fields, page_size)
-                    .await
-                {
-                    Ok(page) => page,
-                    Err(error) => {
-                        let _ = sender.send(Err(Status::from(ApiError::from(error)))).await;
-                        return;
-                    }
-                };
-                let fetched = page.documents.len();
-                if let Some(last) = page.documents.last() {
-                    after_id.clone_from(&last.id);
-                }
-                for document in page.documents {
-                    let message = pb::ScrollResponse {
-                        document: Some(document_to_proto(document)),
-                    };
-                    if sender.send(Ok(message)).await.is_err() {
-                        return; // The client went away.
-                    }
-                }
-                remaining -= fetched as u64;
-                if fetched < page_size as usize {
-                    return;
-                }
-            }
-        });
-        Ok(receiver)
+        let cursor = self
+            .store
+            .scroll(collection, tenant, filter, request.after_id, fields, request.limit);
+        Ok(Box::pin(futures::stream::unfold(cursor, |mut cursor| async move {
+            let next = cursor.next().await?;
+            let message = next
+                .map(|document| pb::ScrollResponse {
+                    document: Some(document_to_proto(document)),
+                })
+                .map_err(|error| Status::from(ApiError::from(error)));
+            Some((message, cursor))
+        })))
     }
 }
 
@@ -213,8 +181,7 @@ impl Documents for DocumentsApi {
     }
 
     async fn scroll(&self, request: Request<pb::ScrollRequest>) -> Result<Response<Self::ScrollStream>, Status> {
-        let documents = self.scroll(request.into_inner()).await?;
-        Ok(Response::new(Box::pin(ReceiverStream::new(documents))))
+        Ok(Response::new(self.scroll(request.into_inner()).await?))
     }
 }
 

@@ -3,9 +3,7 @@
 use std::sync::Arc;
 
 use fathom_api::v1 as pb;
-use futures::StreamExt;
 use pb::search_server::Search;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::documents::{DocumentsApi, ResponseStream, fields_of};
@@ -53,9 +51,13 @@ impl SearchApi {
     async fn search(&self, request: pb::SearchRequest) -> Result<ResponseStream<pb::SearchHit>, ApiError> {
         let (collection, tenant) = self.documents.scope(&request.collection, &request.tenant, "").await?;
         let query = search_query(request, &collection, tenant, &self.documents.limits)?;
-        let hits = self.documents.store.search(collection, query);
-        Ok(Box::pin(ReceiverStream::new(hits).map(|hit| {
-            hit.map(hit_to_proto).map_err(|e| Status::from(ApiError::from(e)))
+        let hits = self.documents.store.search(collection, query).await?;
+        Ok(Box::pin(futures::stream::unfold(hits, |mut hits| async move {
+            let next = hits.next().await?;
+            Some((
+                next.map(hit_to_proto).map_err(|e| Status::from(ApiError::from(e))),
+                hits,
+            ))
         })))
     }
 }

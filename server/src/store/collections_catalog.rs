@@ -80,7 +80,7 @@ fn operator_class(metric: Metric) -> &'static str {
 impl Store {
     /// Creates a collection: its catalog row, table and indexes, in one transaction.
     pub async fn create_collection(&self, spec: CollectionSpec) -> Result<Arc<Collection>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         let language_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = $1)")
             .bind(spec.language.as_str())
             .fetch_one(&mut *tx)
@@ -132,7 +132,8 @@ impl Store {
         ))
         .bind(name.as_str())
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(|e| self.error(e))?;
         let collection = Arc::new(
             row.ok_or_else(|| StoreError::CollectionNotFound(name.clone()))?
                 .into_collection()?,
@@ -150,14 +151,15 @@ impl Store {
             "SELECT {CATALOG_COLUMNS} FROM fathom.collections ORDER BY name"
         ))
         .fetch_all(&self.pool)
-        .await?;
+        .await
+        .map_err(|e| self.error(e))?;
         rows.into_iter().map(CatalogRow::into_collection).collect()
     }
 
     /// Drops a collection with its documents, indexes and stream progress.
     pub async fn delete_collection(&self, name: &CollectionName) -> Result<(), StoreError> {
         self.forget(name);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         let deleted = sqlx::query("DELETE FROM fathom.collections WHERE name = $1")
             .bind(name.as_str())
             .execute(&mut *tx)
@@ -203,7 +205,7 @@ impl Store {
             self.forget(name);
             StoreError::CollectionNotFound(name.clone())
         } else {
-            StoreError::from(error)
+            self.error(error)
         }
     }
 }

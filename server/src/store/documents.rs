@@ -10,11 +10,85 @@ use super::sql_identifiers::table;
 use super::{Store, StoreError};
 use crate::domain::{Collection, DocumentBatch, DocumentFields, Filter, StoredDocument, Tenant};
 
-/// One page of a scroll, in id order.
-#[derive(Debug, Default)]
-pub struct ScrollPage {
-    /// The documents.
-    pub documents: Vec<StoredDocument>,
+/// Bytes of requested fields a read fetches at once for a stream (a
+/// scroll page, the fields of search hits): a page ends once it holds this
+/// many, and holds at least one document. What a stream holds in memory, and
+/// what a client that stops reading pins, is one such page.
+pub(super) const PAGE_BYTES: i64 = 512 * 1024;
+
+/// Documents per Scroll page at most: one statement each.
+const SCROLL_PAGE_DOCUMENTS: u64 = 256;
+
+/// A scroll in progress: documents in id order, read a page at a time as the
+/// caller asks for them. No connection is held between pages, so a client
+/// that stops reading pins only the page in hand.
+pub struct ScrollCursor {
+    store: Store,
+    collection: std::sync::Arc<Collection>,
+    tenant: Tenant,
+    filter: Option<Filter>,
+    fields: DocumentFields,
+    after_id: String,
+    remaining: u64,
+    page: std::vec::IntoIter<StoredDocument>,
+    exhausted: bool,
+}
+
+impl ScrollCursor {
+    /// The next document; `None` at the end, or after an error.
+    pub async fn next(&mut self) -> Option<Result<StoredDocument, StoreError>> {
+        loop {
+            if let Some(document) = self.page.next() {
+                return Some(Ok(document));
+            }
+            if self.exhausted || self.remaining == 0 {
+                return None;
+            }
+            if let Err(error) = self.fetch_page().await {
+                self.exhausted = true;
+                return Some(Err(error));
+            }
+        }
+    }
+
+    async fn fetch_page(&mut self) -> Result<(), StoreError> {
+        let page_size = self.remaining.min(SCROLL_PAGE_DOCUMENTS) as i64;
+        let fields = self.fields;
+        let mut qb = QueryBuilder::new(
+            "SELECT w.* FROM (SELECT s.*, sum(s.size) OVER (ORDER BY s.id ROWS UNBOUNDED PRECEDING) - s.size \
+             AS before, count(*) OVER () AS page_rows FROM (",
+        );
+        qb.push(format_args!(
+            "SELECT d.id, d.tenant, {}, {} AS size FROM {} d",
+            document_columns(fields),
+            size_of_fields(fields),
+            table(&self.collection.spec.name)
+        ));
+        push_scope(&mut qb, &self.tenant, self.filter.as_ref());
+        qb.push(" AND d.id > ").push_bind(self.after_id.clone());
+        qb.push(" ORDER BY d.id LIMIT ").push_bind(page_size);
+        qb.push(") s) w WHERE w.before < ")
+            .push_bind(PAGE_BYTES)
+            .push(" ORDER BY w.id");
+        let rows = qb
+            .build()
+            .fetch_all(&self.store.pool)
+            .await
+            .map_err(|e| self.store.missing_table_is_not_found(&self.collection.spec.name, e))?;
+        let page_rows: i64 = rows.first().map_or(0, |row| row.get("page_rows"));
+        // The page ends early either at the byte budget (more may follow) or
+        // at the end of the matching documents.
+        self.exhausted = page_rows < page_size && rows.len() as i64 == page_rows;
+        let documents: Vec<StoredDocument> = rows.iter().map(|row| read_document(row, fields)).collect();
+        if let Some(last) = documents.last() {
+            self.after_id.clone_from(&last.id);
+        } else {
+            self.exhausted = true;
+        }
+        self.remaining -= documents.len() as u64;
+        self.page = documents.into_iter();
+        Ok(())
+    }
 }
 
 impl Store {
@@ -105,30 +179,29 @@ impl Store {
         Ok(count as u64)
     }
 
-    /// Up to `page_size` documents with ids after `after_id`, in id order:
-    /// one keyset page of a scroll. Each page is its own statement, so a long
-    /// export holds no transaction open.
-    pub async fn scroll_page(
+    /// The documents matching `filter` with ids after `after_id`, in id
+    /// order, at most `limit` of them (0: all), read page by page. Each page
+    /// is its own statement, so a long export holds no transaction open.
+    pub fn scroll(
         &self,
-        collection: &Collection,
-        tenant: &Tenant,
-        filter: Option<&Filter>,
-        after_id: &str,
+        collection: std::sync::Arc<Collection>,
+        tenant: Tenant,
+        filter: Option<Filter>,
+        after_id: String,
         fields: DocumentFields,
-        page_size: u32,
-    ) -> Result<ScrollPage, StoreError> {
-        let mut qb = select_documents(collection, fields);
-        push_scope(&mut qb, tenant, filter);
-        qb.push(" AND d.id > ").push_bind(after_id.to_owned());
-        qb.push(" ORDER BY d.id LIMIT ").push_bind(i64::from(page_size));
-        let rows = qb
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))?;
-        Ok(ScrollPage {
-            documents: rows.iter().map(|row| read_document(row, fields)).collect(),
-        })
+        limit: u64,
+    ) -> ScrollCursor {
+        ScrollCursor {
+            store: self.clone(),
+            collection,
+            tenant,
+            filter,
+            fields,
+            after_id,
+            remaining: if limit == 0 { u64::MAX } else { limit },
+            page: Vec::new().into_iter(),
+            exhausted: false,
+        }
     }
 }
 
@@ -144,7 +217,16 @@ pub(super) fn push_scope(qb: &mut QueryBuilder<'_, Postgres>, tenant: &Tenant, f
 /// `SELECT d.id, d.tenant, <requested fields> FROM table d`
 fn select_documents(collection: &Collection, fields: DocumentFields) -> QueryBuilder<'static, Postgres> {
     QueryBuilder::new(format!(
-        "SELECT d.id, d.tenant, {}, {}, {} FROM {} d",
+        "SELECT d.id, d.tenant, {} FROM {} d",
+        document_columns(fields),
+        table(&collection.spec.name)
+    ))
+}
+
+/// `body, metadata, embedding` of the document `d`: the requested ones, NULL for the rest.
+pub(super) fn document_columns(fields: DocumentFields) -> String {
+    format!(
+        "{}, {}, {}",
         if fields.text { "d.body" } else { "NULL::text AS body" },
         if fields.metadata {
             "d.metadata"
@@ -156,8 +238,24 @@ fn select_documents(collection: &Collection, fields: DocumentFields) -> QueryBui
         } else {
             "NULL::vector AS embedding"
         },
-        table(&collection.spec.name)
-    ))
+    )
+}
+
+/// Bytes the requested fields of the document `d` take, read without
+/// detoasting them: what a page of them costs to hold.
+pub(super) fn size_of_fields(fields: DocumentFields) -> String {
+    let mut size = String::from("(64 + octet_length(d.id)");
+    if fields.text {
+        size.push_str(" + octet_length(d.body)");
+    }
+    if fields.metadata {
+        size.push_str(" + coalesce(pg_column_size(d.metadata), 0)");
+    }
+    if fields.vector {
+        size.push_str(" + pg_column_size(d.embedding)");
+    }
+    size.push_str(")::int8");
+    size
 }
 
 fn read_document(row: &PgRow, fields: DocumentFields) -> StoredDocument {

@@ -53,6 +53,9 @@ pub enum StoreError {
         /// How long the request waited.
         waited: std::time::Duration,
     },
+    /// PostgreSQL cancelled a statement that ran past the statement timeout.
+    #[error("a statement ran longer than the server's statement timeout")]
+    StatementTimeout,
     /// The database cannot be reached or went away.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
@@ -92,14 +95,17 @@ impl From<sqlx::Error> for StoreError {
         {
             return StoreError::TextTooLongForIndex(db.message().to_owned());
         }
-        if matches!(error, sqlx::Error::PoolTimedOut) {
-            return StoreError::PoolExhausted {
-                waited: super::CONNECT_TIMEOUT,
-            };
+        if let sqlx::Error::Database(db) = &error
+            && db.code().as_deref() == Some("57014")
+            && db.message().contains("statement timeout")
+        {
+            return StoreError::StatementTimeout;
         }
         let unavailable = match &error {
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
+            // Told apart from an exhausted pool by `Store::error`, where the pool is known.
+            | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed
             | sqlx::Error::Protocol(_) => true,

@@ -18,8 +18,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-pub use documents::ScrollPage;
+pub use documents::ScrollCursor;
 pub use error::StoreError;
+pub use search::SearchHits;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 pub use upsert_streams::BatchOutcome;
@@ -27,7 +28,11 @@ pub use upsert_streams::BatchOutcome;
 use crate::domain::{Collection, CollectionName};
 
 /// How long connecting (or waiting for a pooled connection) may take.
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// PostgreSQL's `statement_timeout` on pooled connections, unless the
+/// server is configured otherwise.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -36,6 +41,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 #[derive(Clone)]
 pub struct Store {
     pool: PgPool,
+    /// The most connections `pool` may open.
+    max_connections: u32,
     /// Catalog rows by name. Collections never change after creation, so an
     /// entry stays valid until the collection is dropped; a drop by another
     /// server shows up as a missing table, which evicts the entry.
@@ -45,16 +52,35 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects a pool of at most `max_connections` to `database_url`.
+    /// Connects a pool of at most `max_connections` to `database_url`, with
+    /// the default statement timeout.
     pub async fn connect(database_url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        Self::connect_with(database_url, max_connections, DEFAULT_STATEMENT_TIMEOUT).await
+    }
+
+    /// Connects a pool of at most `max_connections` to `database_url`; a
+    /// statement running longer than `statement_timeout` is cancelled.
+    pub async fn connect_with(
+        database_url: &str,
+        max_connections: u32,
+        statement_timeout: Duration,
+    ) -> Result<Self, StoreError> {
         let options: PgConnectOptions = database_url.parse().map_err(StoreError::Database)?;
         // Timestamps in filters without an offset are read as UTC, whatever
         // the server's default. Every COMMIT waits for the WAL flush, also
         // where the database's default does not: what fathom acknowledges
         // (a batch, a new collection, a delete) must survive a crash of
         // PostgreSQL.
+        // PostgreSQL cancels a statement that runs past the timeout, so no
+        // request holds a connection without bound (a client that went
+        // away, a lock that is never released).
+        let statement_timeout = format!("{}ms", statement_timeout.as_millis().max(1));
         let options = options
-            .options([("timezone", "UTC"), ("synchronous_commit", "on")])
+            .options([
+                ("timezone", "UTC"),
+                ("synchronous_commit", "on"),
+                ("statement_timeout", statement_timeout.as_str()),
+            ])
             .application_name("fathom");
         // One connection first, so a wrong URL is reported as what it is
         // (refused, unknown host, bad password), not as a pool timeout.
@@ -82,6 +108,14 @@ impl Store {
             // add a round trip to every request. A connection opened before
             // the last outage the probe saw is closed instead of used.
             .test_before_acquire(false)
+            // A connection that read a large row keeps a buffer of its size;
+            // an idle one gives it back, so the pool holds no more than
+            // what is in use.
+            .after_release(|conn, _| {
+                use sqlx::Connection;
+                conn.shrink_buffers();
+                Box::pin(async { Ok(true) })
+            })
             .before_acquire(move |_, meta| {
                 let usable = !outdated.predates_last(meta.age);
                 Box::pin(async move { Ok(usable) })
@@ -91,6 +125,7 @@ impl Store {
             .map_err(StoreError::from)?;
         Ok(Self {
             pool,
+            max_connections,
             catalog: Arc::default(),
             outages,
         })
@@ -120,6 +155,19 @@ impl Store {
         )
         .fetch_one(&mut conn)
         .await?)
+    }
+
+    /// A database error as a [`StoreError`]. A pool timeout means overload
+    /// when every allowed connection is open (and busy), but the database
+    /// when the pool could not open the connections it may: connecting
+    /// failed until the deadline.
+    pub(super) fn error(&self, error: sqlx::Error) -> StoreError {
+        if matches!(error, sqlx::Error::PoolTimedOut) && self.pool.size() >= self.max_connections {
+            return StoreError::PoolExhausted {
+                waited: CONNECT_TIMEOUT,
+            };
+        }
+        StoreError::from(error)
     }
 
     /// Closes every connection.

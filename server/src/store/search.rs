@@ -3,24 +3,24 @@
 //! The statement is a chain of CTEs: the vector leg (an HNSW scan, with an
 //! exact fallback for selective filters), the keyword leg (full text over
 //! the stored tsvector), their fusion, and a final join for the requested
-//! fields. One round trip, one snapshot, and rows stream out as PostgreSQL
-//! produces them.
+//! fields. One statement, one snapshot; the fields of hits past the first
+//! page of bytes are read as the client reaches them (see [`SearchHits`]).
 
-use futures::StreamExt;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
 use pgvector::Vector;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder, Row};
-use tokio::sync::mpsc;
 
-use super::documents::push_scope;
+use super::documents::{PAGE_BYTES, document_columns, push_scope, size_of_fields};
 use super::sql_identifiers::table;
 use super::{Store, StoreError};
-use crate::domain::{Collection, Fusion, KeywordQuery, Metric, SearchHitRow, SearchQuery, VectorIndex};
-
-/// Rows buffered between the database and the gRPC stream: enough to keep
-/// both busy, small enough that a slow client holds little memory.
-const HIT_BUFFER: usize = 32;
+use crate::domain::{
+    Collection, DocumentFields, Fusion, KeywordQuery, Metric, SearchHitRow, SearchQuery, StoredDocument, Tenant,
+    VectorIndex,
+};
 
 /// pgvector's distance operator for each metric.
 fn distance_operator(metric: Metric) -> &'static str {
@@ -48,52 +48,115 @@ fn goodness_of(metric: Metric, d: &str) -> String {
     }
 }
 
-impl Store {
-    /// Runs a search and streams its hits, best first. The receiver yields
-    /// at most `query.limit` rows, then ends; an error ends it early.
-    pub fn search(
-        &self,
-        collection: std::sync::Arc<Collection>,
-        query: SearchQuery,
-    ) -> mpsc::Receiver<Result<SearchHitRow, StoreError>> {
-        let (sender, receiver) = mpsc::channel(HIT_BUFFER);
-        let store = self.clone();
-        tokio::spawn(async move {
-            if let Err(error) = store.stream_hits(&collection, &query, &sender).await {
-                let _ = sender.send(Err(error)).await;
+/// A search's hits, best first. The statement ran to completion and its
+/// connection went back to the pool; the requested fields of the first
+/// [`PAGE_BYTES`] of hits came with it, and those of later hits are read a
+/// page at a time as the caller reaches them. So a client that stops
+/// reading pins no connection and about one page of memory. A document
+/// deleted between the search and the read of its fields is left out.
+pub struct SearchHits {
+    store: Store,
+    collection: Arc<Collection>,
+    tenant: Tenant,
+    fields: DocumentFields,
+    hits: VecDeque<RankedHit>,
+}
+
+/// A hit, and the size of its requested fields if they are still to be read.
+struct RankedHit {
+    row: SearchHitRow,
+    pending_bytes: Option<i64>,
+}
+
+impl SearchHits {
+    /// The next hit; `None` after the last, or after an error.
+    pub async fn next(&mut self) -> Option<Result<SearchHitRow, StoreError>> {
+        loop {
+            if self.hits.front()?.pending_bytes.is_none() {
+                return self.hits.pop_front().map(|hit| Ok(hit.row));
             }
-        });
-        receiver
+            if let Err(error) = self.read_pending_fields().await {
+                self.hits.clear();
+                return Some(Err(error));
+            }
+        }
     }
 
-    async fn stream_hits(
-        &self,
-        collection: &Collection,
-        query: &SearchQuery,
-        sender: &mpsc::Sender<Result<SearchHitRow, StoreError>>,
-    ) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
+    /// Reads the fields of the leading hits that lack them, one page's worth.
+    async fn read_pending_fields(&mut self) -> Result<(), StoreError> {
+        let mut ids = Vec::new();
+        let mut bytes = 0;
+        for hit in &self.hits {
+            let Some(size) = hit.pending_bytes else { break };
+            if !ids.is_empty() && bytes + size > PAGE_BYTES {
+                break;
+            }
+            bytes += size;
+            ids.push(hit.row.id.clone());
+        }
+        let found = self
+            .store
+            .get(&self.collection, &self.tenant, &ids, self.fields)
+            .await?;
+        let mut found: HashMap<String, StoredDocument> = found.into_iter().map(|d| (d.id.clone(), d)).collect();
+        let mut filled = Vec::with_capacity(ids.len());
+        for _ in 0..ids.len() {
+            let mut hit = self.hits.pop_front().expect("one hit per id");
+            if let Some(document) = found.remove(&hit.row.id) {
+                hit.row.text = document.text;
+                hit.row.metadata = document.metadata;
+                hit.row.vector = document.vector;
+                hit.pending_bytes = None;
+                filled.push(hit);
+            }
+        }
+        for hit in filled.into_iter().rev() {
+            self.hits.push_front(hit);
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Runs a search to completion; its hits come best first, at most
+    /// `query.limit` of them.
+    pub async fn search(&self, collection: Arc<Collection>, query: SearchQuery) -> Result<SearchHits, StoreError> {
         let uses_hnsw =
             query.vector.is_some() && !query.exact && matches!(collection.spec.index, VectorIndex::Hnsw { .. });
-        if uses_hnsw {
-            // Session settings, set before every search that uses the index,
-            // so a pooled connection never carries another request's values.
-            let scoped = query.filter.is_some() || collection.spec.multi_tenant;
-            sqlx::query("SELECT set_config('hnsw.ef_search', $1, false), set_config('hnsw.iterative_scan', $2, false)")
+        let rows = {
+            let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
+            if uses_hnsw {
+                // Session settings, set before every search that uses the index,
+                // so a pooled connection never carries another request's values.
+                let scoped = query.filter.is_some() || collection.spec.multi_tenant;
+                sqlx::query(
+                    "SELECT set_config('hnsw.ef_search', $1, false), set_config('hnsw.iterative_scan', $2, false)",
+                )
                 .bind(query.ef_search.to_string())
                 .bind(if scoped { "relaxed_order" } else { "off" })
                 .execute(&mut *conn)
                 .await?;
-        }
-        let mut qb = build_search(collection, query, uses_hnsw);
-        let mut rows = qb.build().fetch(&mut *conn);
-        while let Some(row) = rows.next().await {
-            let row = row.map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))?;
-            if sender.send(Ok(read_hit(&row, query))).await.is_err() {
-                break; // The client went away.
             }
-        }
-        Ok(())
+            build_search(&collection, &query, uses_hnsw)
+                .build()
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))?
+        };
+        let hits = rows
+            .iter()
+            .map(|row| RankedHit {
+                row: read_hit(row, &query),
+                pending_bytes: row.get::<bool, _>("pending").then(|| row.get("size")),
+            })
+            .collect();
+        Ok(SearchHits {
+            store: self.clone(),
+            collection,
+            tenant: query.tenant,
+            fields: query.include,
+            hits,
+        })
     }
 }
 
@@ -230,27 +293,48 @@ fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -
     }
     qb.push(") ");
 
+    // The best hits with their fields, then the fields of those past the
+    // first PAGE_BYTES left out (`pending`), to be read as the client reads.
     let include = query.include;
+    // An L2 vector search ranks by distance, smaller first; every other score is larger-is-better.
+    let smaller_is_better = has_vector_leg && !has_text_leg && !metric.larger_is_better();
+    let order = |alias: &str| {
+        if smaller_is_better {
+            format!(" ORDER BY {alias}.score ASC, {alias}.id")
+        } else {
+            format!(" ORDER BY {alias}.score DESC, {alias}.id")
+        }
+    };
+    qb.push(
+        "SELECT h.id, h.vector_rank, h.vector_score, h.text_rank, h.text_score, h.score, h.size, \
+         h.before >= ",
+    )
+    .push_bind(PAGE_BYTES)
+    .push(" AS pending, CASE WHEN h.before < ")
+    .push_bind(PAGE_BYTES)
+    .push(" THEN h.body END AS body, CASE WHEN h.before < ")
+    .push_bind(PAGE_BYTES)
+    .push(" THEN h.metadata END AS metadata, CASE WHEN h.before < ")
+    .push_bind(PAGE_BYTES)
+    .push(format_args!(
+        " THEN h.embedding END AS embedding FROM (SELECT p.*, sum(p.size) OVER ({} ROWS UNBOUNDED PRECEDING) \
+         - p.size AS before FROM (",
+        order("p").trim_start()
+    ));
+    let fields_requested = include.text || include.metadata || include.vector;
     qb.push(format_args!(
-        "SELECT r.*, {}, {}, {} FROM ranked r",
-        if include.text { "d.body" } else { "NULL::text AS body" },
-        if include.metadata {
-            "d.metadata"
+        "SELECT r.*, {}, {} AS size FROM ranked r",
+        document_columns(include),
+        if fields_requested {
+            size_of_fields(include)
         } else {
-            "NULL::jsonb AS metadata"
-        },
-        if include.vector {
-            "d.embedding"
-        } else {
-            "NULL::vector AS embedding"
+            "0::int8".to_owned()
         },
     ));
-    if include.text || include.metadata || include.vector {
+    if fields_requested {
         qb.push(" JOIN ").push(&t).push(" d ON d.tenant = ");
         qb.push_bind(query.tenant.as_str().to_owned()).push(" AND d.id = r.id");
     }
-    // An L2 vector search ranks by distance, smaller first; every other score is larger-is-better.
-    let smaller_is_better = has_vector_leg && !has_text_leg && !metric.larger_is_better();
     if let Some(threshold) = query.score_threshold {
         qb.push(if smaller_is_better {
             " WHERE r.score <= "
@@ -259,12 +343,9 @@ fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -
         });
         qb.push_bind(threshold).push("::float8");
     }
-    qb.push(if smaller_is_better {
-        " ORDER BY r.score ASC, r.id"
-    } else {
-        " ORDER BY r.score DESC, r.id"
-    });
+    qb.push(order("r"));
     qb.push(" LIMIT ").push_bind(i64::from(query.limit));
+    qb.push(") p) h").push(order("h"));
     qb
 }
 
@@ -301,12 +382,9 @@ fn read_hit(row: &PgRow, query: &SearchQuery) -> SearchHitRow {
         score: row.get("score"),
         vector_leg: leg("vector_rank", "vector_score"),
         text_leg: leg("text_rank", "text_score"),
-        text: query.include.text.then(|| row.get("body")),
-        metadata: query
-            .include
-            .metadata
-            .then(|| row.get::<Json<serde_json::Value>, _>("metadata").0),
-        vector: query.include.vector.then(|| row.get::<Vector, _>("embedding").to_vec()),
+        text: row.get("body"),
+        metadata: row.get::<Option<Json<serde_json::Value>>, _>("metadata").map(|m| m.0),
+        vector: row.get::<Option<Vector>, _>("embedding").map(|v| v.to_vec()),
     }
 }
 

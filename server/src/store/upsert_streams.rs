@@ -100,7 +100,8 @@ impl Store {
         .bind(stream_id.as_str())
         .bind(tenant.as_str())
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(|e| self.error(e))?;
         let Some(row) = row else {
             return Err(self.collection_gone(collection).await);
         };
@@ -121,7 +122,7 @@ impl Store {
         tenant: &Tenant,
         batch: DocumentBatch,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         if !lock_collection(&mut tx, collection).await? {
             drop(tx);
             return Err(self.collection_gone(collection).await);
@@ -141,7 +142,7 @@ impl Store {
         position: BatchPosition,
         mut batch: DocumentBatch,
     ) -> Result<BatchOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         let Some(progress) = lock_stream(&mut tx, collection, stream_id).await? else {
             drop(tx);
             return Err(self.collection_gone(collection).await);
