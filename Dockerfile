@@ -6,7 +6,7 @@
 #   docker build -t fathom .
 #   docker run --rm -p 50051:50051 -e DATABASE_URL=postgres://user:pass@db:5432/fathom fathom
 #
-# The build stage runs exactly `cargo build --release --locked -p fathom-server
+# The build stage runs exactly `cargo build --release --locked -p fathom-cli
 # --bin fathom`, which scripts/check-image-build.sh runs on a fresh clone.
 
 FROM rust:1.95-bookworm AS build
@@ -15,7 +15,7 @@ COPY . .
 # The registry and target/ are BuildKit caches: rebuilds reuse them.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p fathom-server --bin fathom \
+    cargo build --release --locked -p fathom-cli --bin fathom \
     && install -m 0755 target/release/fathom /usr/local/bin/fathom
 
 FROM debian:bookworm-slim

@@ -20,7 +20,7 @@ $(PG_STAMP):
 
 run: ## Serve gRPC on 127.0.0.1:50051 (with an embedded PostgreSQL unless DATABASE_URL is set).
 	@if [ -z "$$DATABASE_URL" ]; then $(MAKE) --no-print-directory postgres; fi
-	cargo build --release -p fathom-server --bin fathom
+	cargo build --release -p fathom-cli --bin fathom
 	exec target/release/fathom serve
 
 lint: proto-lint deploy-lint ## buf lint, rustfmt and clippy (warnings as errors), and the deployment files.
@@ -33,15 +33,15 @@ proto-lint: ## buf lint of proto/ (buf from npm).
 deploy-lint: ## hadolint the Dockerfile; schema-check docker-compose.yml and deploy/kubernetes (tools from PyPI).
 	PYTHON=$(PYTHON) scripts/deploy-lint.sh
 
-install: ## Install the fathom binary into ~/.cargo/bin (cargo install --path server).
-	cargo install --locked --path server --bin fathom
+install: ## Install the fathom binary into ~/.cargo/bin (cargo install --path cli).
+	cargo install --locked --path cli --bin fathom
 
 test: postgres lint ## Lint, then every test (Rust, Python, TypeScript) against a throw-away PostgreSQL.
-	cargo build -p fathom-server --bin fathom
+	cargo build -p fathom-cli --bin fathom
 	scripts/test.sh
 
 bench: postgres ## Benchmark ingest and search on a throw-away PostgreSQL (~25 min; BENCH_QUICK=1 for ~3). See docs/benchmarks.md.
-	cargo build --release -p fathom-server -p fathom-bench --bin fathom --bin fathom-bench
+	cargo build --release -p fathom-cli -p fathom-bench --bin fathom --bin fathom-bench
 	target/release/fathom-bench --install-dir $(PG_INSTALL) --fathom-bin target/release/fathom
 
 clean-data: ## Delete the embedded PostgreSQL's data (all collections!).

@@ -1,7 +1,9 @@
 //! The Fathom v1 gRPC contract, generated from `proto/fathom/v1` by this
 //! crate's build script: message types, client and server stubs for the
 //! `Collections`, `Documents` and `Search` services, and the encoded file
-//! descriptor set that servers expose through gRPC reflection.
+//! descriptor set that servers expose through gRPC reflection; and
+//! [`struct_json`], the mapping between `google.protobuf.Struct` (document
+//! metadata) and JSON.
 
 /// Generated code for the `fathom.v1` package.
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
@@ -9,6 +11,8 @@
 pub mod v1 {
     tonic::include_proto!("fathom.v1");
 }
+
+pub mod struct_json;
 
 /// The encoded `FileDescriptorSet` of every `fathom.v1` proto file, for
 /// `tonic-reflection`.

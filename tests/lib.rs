@@ -259,7 +259,7 @@ pub fn fathom_binary() -> PathBuf {
     let binary = target.join("debug/fathom");
     assert!(
         binary.is_file(),
-        "{} is missing: run `cargo build -p fathom-server --bin fathom`",
+        "{} is missing: run `cargo build -p fathom-cli --bin fathom`",
         binary.display()
     );
     binary

@@ -44,7 +44,7 @@ impl FathomProcess {
             .spawn()
             .with_context(|| {
                 format!(
-                    "starting {} (build it with `cargo build --release -p fathom-server`)",
+                    "starting {} (build it with `cargo build --release -p fathom-cli`)",
                     binary.display()
                 )
             })?;

@@ -6,7 +6,6 @@
 //! database when none is given.
 
 pub mod api;
-pub mod cli;
 pub mod domain;
 pub mod embedded_postgres;
 pub mod error;

@@ -159,28 +159,9 @@ impl UpsertSession {
     }
 }
 
-/// A metadata Struct from JSON.
+/// A metadata Struct from a JSON object.
 pub fn metadata(json: serde_json::Value) -> Option<prost_types::Struct> {
-    fn value(json: serde_json::Value) -> prost_types::Value {
-        use prost_types::value::Kind;
-        let kind = match json {
-            serde_json::Value::Null => Kind::NullValue(0),
-            serde_json::Value::Bool(b) => Kind::BoolValue(b),
-            serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap()),
-            serde_json::Value::String(s) => Kind::StringValue(s),
-            serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue {
-                values: a.into_iter().map(value).collect(),
-            }),
-            serde_json::Value::Object(o) => Kind::StructValue(prost_types::Struct {
-                fields: o.into_iter().map(|(k, v)| (k, value(v))).collect(),
-            }),
-        };
-        prost_types::Value { kind: Some(kind) }
-    }
-    match value(json).kind {
-        Some(prost_types::value::Kind::StructValue(s)) => Some(s),
-        _ => panic!("metadata must be a JSON object"),
-    }
+    Some(fathom_api::struct_json::json_to_struct(json).expect("metadata must be a JSON object"))
 }
 
 /// Writes documents with unary Upserts of at most 1000.

@@ -34,8 +34,9 @@ mod search;
 mod upsert_stream;
 
 pub use client::{Client, CreateCollection};
-pub use document::{Document, json_to_struct, struct_to_json};
+pub use document::{Document, json_to_struct};
 pub use error::{Error, FieldViolation};
+pub use fathom_api::struct_json::struct_to_json;
 pub use fathom_api::v1 as proto;
 pub use filter::Filter;
 pub use search::{HitStream, SearchBuilder};

@@ -1,30 +1,46 @@
-//! Metadata between `google.protobuf.Struct` and JSON.
+//! Metadata between `google.protobuf.Struct` and JSON, under the server's
+//! rules. The mapping itself is [`fathom_api::struct_json`]'s.
 
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io;
 
+use fathom_api::struct_json;
 use prost_types::value::Kind;
-use prost_types::{ListValue, Struct, Value};
+use prost_types::{Struct, Value};
+use serde::Serialize;
 
 use crate::domain::InvalidRequest;
 
-/// Renders a Struct as JSON text in one pass. Refuses what PostgreSQL's
-/// jsonb cannot hold (NUL characters) and what JSON cannot (NaN, infinity);
-/// the violation's field is the path inside the metadata ("a.b[2]").
+/// Renders metadata as JSON text for a jsonb column. Refuses what
+/// PostgreSQL's jsonb cannot hold (NUL characters) and what JSON cannot
+/// (NaN, infinity: the shared mapping would store them as null); the
+/// violation's field is the path inside the metadata ("a.b[2]").
 pub fn struct_to_json(metadata: Option<&Struct>) -> Result<String, InvalidRequest> {
-    let mut out = String::new();
-    match metadata {
-        None => out.push_str("{}"),
-        Some(object) => write_object(&mut out, object, &mut String::new())?,
-    }
-    Ok(out)
+    let Some(object) = metadata else {
+        return Ok("{}".to_owned());
+    };
+    check_object(object, &mut String::new())?;
+    let mut json = Vec::new();
+    struct_json::struct_to_json(object)
+        .serialize(&mut serde_json::Serializer::with_formatter(&mut json, PlainDecimal))
+        .expect("a JSON object always serialises");
+    Ok(String::from_utf8(json).expect("serde_json writes UTF-8"))
 }
 
-fn write_object(out: &mut String, object: &Struct, path: &mut String) -> Result<(), InvalidRequest> {
-    out.push('{');
-    for (i, (key, value)) in object.fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
+/// serde_json's output, except that floats are written as Rust prints them:
+/// in plain decimal (`10000000000000000`, `0.0000001`), without an exponent
+/// or a trailing `.0`. jsonb keeps a written `.0` as the number's scale, and
+/// the metadata size limit counts these bytes.
+struct PlainDecimal;
+
+impl serde_json::ser::Formatter for PlainDecimal {
+    fn write_f64<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
+        write!(writer, "{value}")
+    }
+}
+
+fn check_object(object: &Struct, path: &mut String) -> Result<(), InvalidRequest> {
+    for (key, value) in &object.fields {
         let before = path.len();
         if !path.is_empty() {
             path.push('.');
@@ -36,80 +52,40 @@ fn write_object(out: &mut String, object: &Struct, path: &mut String) -> Result<
                 "metadata keys must not contain NUL characters",
             ));
         }
-        write_string(out, key);
-        out.push(':');
-        write_value(out, value, path)?;
+        check_value(value, path)?;
         path.truncate(before);
     }
-    out.push('}');
     Ok(())
 }
 
-fn write_value(out: &mut String, value: &Value, path: &mut String) -> Result<(), InvalidRequest> {
+fn check_value(value: &Value, path: &mut String) -> Result<(), InvalidRequest> {
     match &value.kind {
-        None | Some(Kind::NullValue(_)) => out.push_str("null"),
-        Some(Kind::BoolValue(b)) => out.push_str(if *b { "true" } else { "false" }),
-        Some(Kind::NumberValue(n)) => {
-            if !n.is_finite() {
-                return Err(InvalidRequest::field(path.clone(), format!("{n} is not a JSON number")));
-            }
-            let _ = write!(out, "{n}");
+        Some(Kind::NumberValue(n)) if !n.is_finite() => {
+            Err(InvalidRequest::field(path.clone(), format!("{n} is not a JSON number")))
         }
-        Some(Kind::StringValue(s)) => {
-            if s.contains('\0') {
-                return Err(InvalidRequest::field(
-                    path.clone(),
-                    "metadata strings must not contain NUL characters",
-                ));
-            }
-            write_string(out, s);
-        }
-        Some(Kind::StructValue(object)) => write_object(out, object, path)?,
+        Some(Kind::StringValue(s)) if s.contains('\0') => Err(InvalidRequest::field(
+            path.clone(),
+            "metadata strings must not contain NUL characters",
+        )),
+        Some(Kind::StructValue(object)) => check_object(object, path),
         Some(Kind::ListValue(list)) => {
-            out.push('[');
             for (i, item) in list.values.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
                 let before = path.len();
                 let _ = write!(path, "[{i}]");
-                write_value(out, item, path)?;
+                check_value(item, path)?;
                 path.truncate(before);
             }
-            out.push(']');
+            Ok(())
         }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
-fn write_string(out: &mut String, s: &str) {
-    // serde_json's escaping, without building a serde_json::Value first.
-    out.push_str(&serde_json::to_string(s).expect("a string always serialises"));
-}
-
-/// A JSON object read from the database, as a Struct. Non-objects (which
-/// the store never writes) become an empty Struct.
+/// Metadata read from the database, as a Struct. The store writes only
+/// objects of finite numbers (rendered by [`struct_to_json`]); anything the
+/// shared mapping refuses becomes an empty Struct.
 pub fn json_to_struct(json: serde_json::Value) -> Struct {
-    match json {
-        serde_json::Value::Object(map) => Struct {
-            fields: map.into_iter().map(|(k, v)| (k, json_to_value(v))).collect(),
-        },
-        _ => Struct::default(),
-    }
-}
-
-fn json_to_value(json: serde_json::Value) -> Value {
-    let kind = match json {
-        serde_json::Value::Null => Kind::NullValue(0),
-        serde_json::Value::Bool(b) => Kind::BoolValue(b),
-        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
-        serde_json::Value::String(s) => Kind::StringValue(s),
-        serde_json::Value::Array(items) => Kind::ListValue(ListValue {
-            values: items.into_iter().map(json_to_value).collect(),
-        }),
-        object @ serde_json::Value::Object(_) => Kind::StructValue(json_to_struct(object)),
-    };
-    Value { kind: Some(kind) }
+    struct_json::json_to_struct(json).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -127,6 +103,51 @@ mod tests {
         let json = serde_json::json!({"a": 1.5, "b": [true, null, "x\"y"], "c": {"d": "e"}});
         let rendered = struct_to_json(Some(&json_to_struct(json.clone()))).unwrap();
         assert_eq!(serde_json::from_str::<serde_json::Value>(&rendered).unwrap(), json);
+    }
+
+    #[test]
+    fn numbers_are_written_in_plain_decimal() {
+        let number = |n: f64| Value {
+            kind: Some(Kind::NumberValue(n)),
+        };
+        let metadata = Struct {
+            fields: [
+                ("huge".to_owned(), number(1e21)),
+                ("tiny".to_owned(), number(1.5e-7)),
+                ("whole".to_owned(), number(2020.0)),
+                ("whole_beyond_2_53".to_owned(), number(9_007_199_254_740_992.0)),
+            ]
+            .into(),
+        };
+        assert_eq!(
+            struct_to_json(Some(&metadata)).unwrap(),
+            r#"{"huge":1000000000000000000000,"tiny":0.00000015,"whole":2020,"whole_beyond_2_53":9007199254740992}"#
+        );
+    }
+
+    #[test]
+    fn absent_metadata_is_an_empty_object() {
+        assert_eq!(struct_to_json(None).unwrap(), "{}");
+    }
+
+    #[test]
+    fn non_finite_numbers_are_refused_with_their_path() {
+        let list = Value {
+            kind: Some(Kind::ListValue(prost_types::ListValue {
+                values: vec![
+                    string("fine"),
+                    Value {
+                        kind: Some(Kind::NumberValue(f64::NAN)),
+                    },
+                ],
+            })),
+        };
+        let metadata = Struct {
+            fields: [("scores".to_owned(), list)].into(),
+        };
+        let err = struct_to_json(Some(&metadata)).unwrap_err();
+        assert_eq!(err.violations[0].field, "scores[1]");
+        assert_eq!(err.violations[0].description, "NaN is not a JSON number");
     }
 
     #[test]

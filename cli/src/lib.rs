@@ -1,5 +1,6 @@
 //! The `fathom` command line: the server's own commands (`serve`, `migrate`,
-//! `postgres`) and a client's (`collections`, `import`, `export`, `search`).
+//! `postgres`, through `fathom-server`) and a client's (`collections`,
+//! `import`, `export`, `search`, `health`, through `fathom-client`).
 
 mod collections;
 mod export;
@@ -14,8 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-use crate::embedded_postgres::{Durability, EmbeddedPostgres};
+use fathom_server::embedded_postgres::{Durability, EmbeddedPostgres};
 
 /// Fathom: vector, keyword and hybrid search on PostgreSQL + pgvector, over gRPC.
 ///
@@ -188,7 +188,7 @@ fn init_tracing() {
 }
 
 async fn migrate(database_url: &str) -> anyhow::Result<()> {
-    let store = crate::store::Store::connect(database_url, 1).await?;
+    let store = fathom_server::store::Store::connect(database_url, 1).await?;
     store.migrate().await?;
     store.close().await;
     eprintln!("migrations applied");

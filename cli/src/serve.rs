@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::embedded_postgres::{Durability, EmbeddedPostgres};
-use crate::{Config, Server};
+use fathom_server::embedded_postgres::{Durability, EmbeddedPostgres};
+use fathom_server::{Config, Server};
 
 /// Options of `fathom serve`.
 #[derive(Debug, clap::Args)]
@@ -96,7 +96,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// killed fathom), but not if another fathom is serving from it: this one
 /// would stop it on exit.
 async fn refuse_if_served(pg: &EmbeddedPostgres, args: &ServeArgs) -> anyhow::Result<()> {
-    let sessions = crate::store::Store::fathom_sessions(&pg.url("postgres"))
+    let sessions = fathom_server::store::Store::fathom_sessions(&pg.url("postgres"))
         .await
         .unwrap_or(0);
     if sessions > 0 {

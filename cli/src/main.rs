@@ -6,5 +6,5 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    fathom_server::cli::run(fathom_server::cli::Cli::parse()).await
+    fathom_cli::run(fathom_cli::Cli::parse()).await
 }
