@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// before they are cut off.
     #[arg(long, env = "FATHOM_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
     shutdown_grace_seconds: u64,
+    /// PostgreSQL cancels any statement of fathom's that runs longer than
+    /// this many seconds; the request gets DEADLINE_EXCEEDED and writes nothing.
+    #[arg(long, env = "FATHOM_STATEMENT_TIMEOUT_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    statement_timeout_seconds: u64,
 }
 
 /// Serves until Ctrl-C or SIGTERM; stops the embedded PostgreSQL, if any, after.
@@ -81,6 +85,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.limits.max_message_bytes = args.max_message_bytes;
     config.limits.max_text_bytes = args.max_text_bytes;
     config.shutdown_grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
+    config.statement_timeout = std::time::Duration::from_secs(args.statement_timeout_seconds);
     let served = match Server::build(config).await {
         Ok(server) => server.run(shutdown_signal()).await,
         Err(error) => Err(error),
