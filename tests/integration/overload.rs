@@ -343,8 +343,12 @@ async fn never_read_searches_and_scrolls_of_megabyte_documents_pin_no_connection
     // Warm up: one of each, read to the end.
     let mut search = pb::search_client::SearchClient::new(channel.clone());
     let mut hits = search.search(search_request.clone()).await.unwrap().into_inner();
+    // Past the first hit, the hits' fields exceed a page: they are read as
+    // the stream reaches them, and arrive whole.
     let mut read = 0;
-    while hits.message().await.unwrap().is_some() {
+    while let Some(hit) = hits.message().await.unwrap() {
+        assert_eq!(hit.text.len(), text.len(), "hit {read} carries its whole text");
+        assert_eq!(hit.vector.len(), 3, "hit {read} carries its vector");
         read += 1;
     }
     assert_eq!(read, 10);
