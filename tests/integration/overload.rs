@@ -8,6 +8,7 @@ use fathom_server::Config;
 use fathom_tests::{TestServer, eventually, fresh_database};
 use sqlx::Connection;
 use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::support::collection_request;
 
@@ -28,6 +29,17 @@ fn count_request() -> pb::CountRequest {
         tenant: String::new(),
         filter: None,
     }
+}
+
+/// A session holding an exclusive lock on the `docs` table until it rolls back.
+async fn lock_docs_table(database_url: &str) -> sqlx::PgConnection {
+    let mut locker = sqlx::PgConnection::connect(database_url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    sqlx::query("LOCK TABLE fathom_data.docs IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    locker
 }
 
 /// How many of the server's pooled sessions on this database match `condition` (SQL over pg_stat_activity).
@@ -55,12 +67,7 @@ async fn an_exhausted_pool_is_resource_exhausted_with_retry_advice_while_health_
 
     // Another session locks the table, so the one pooled connection waits
     // behind the lock with the first Count.
-    let mut locker = sqlx::PgConnection::connect(&server.database_url).await.unwrap();
-    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
-    sqlx::query("LOCK TABLE fathom_data.docs IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut locker)
-        .await
-        .unwrap();
+    let mut locker = lock_docs_table(&server.database_url).await;
     let mut first_client = server.documents().await;
     let first = tokio::spawn(async move { first_client.count(count_request()).await });
     let observer = sqlx::PgPool::connect(&server.database_url).await.unwrap();
@@ -84,10 +91,7 @@ async fn an_exhausted_pool_is_resource_exhausted_with_retry_advice_while_health_
         .unwrap()
         .into_inner()
         .status;
-    assert_eq!(
-        serving,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-    );
+    assert_eq!(serving, ServingStatus::Serving as i32);
 
     sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
     let counted = first.await.unwrap().unwrap().into_inner().count;
@@ -274,7 +278,7 @@ impl ServeProcess {
             .unwrap()
     }
 
-    async fn wait_serving(&mut self) {
+    async fn wait_serving(&self) {
         let health = tonic_health::pb::health_client::HealthClient::new(self.channel().await);
         let serving = eventually(Duration::from_secs(30), || {
             let mut health = health.clone();
@@ -282,7 +286,7 @@ impl ServeProcess {
                 health
                     .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
                     .await
-                    .is_ok_and(|r| r.into_inner().status == 1)
+                    .is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32)
             }
         })
         .await;
@@ -411,12 +415,7 @@ async fn a_statement_past_the_statement_timeout_is_cancelled_with_deadline_excee
     config.statement_timeout = Duration::from_millis(500);
     let server = server_with_docs(config).await;
     // A lock nobody releases: without a timeout, these calls would wait forever.
-    let mut locker = sqlx::PgConnection::connect(&server.database_url).await.unwrap();
-    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
-    sqlx::query("LOCK TABLE fathom_data.docs IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut locker)
-        .await
-        .unwrap();
+    let mut locker = lock_docs_table(&server.database_url).await;
     let mut documents = server.documents().await;
     let status = documents.count(count_request()).await.unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
