@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::{Context, ensure};
 use fathom_client::Client;
-use fathom_server::domain::{Collection, Tenant};
+use fathom_server::domain::{Collection, Deadline, Tenant};
 use fathom_server::store::Store;
 
 use crate::database::{Database, Table};
@@ -232,7 +232,7 @@ impl Ingest<'_> {
                 tokio::spawn(async move {
                     let mut written = 0;
                     for batch in batches {
-                        written += store.upsert(&collection, &tenant, batch).await?;
+                        written += store.upsert(&collection, &tenant, batch, Deadline::NONE).await?;
                     }
                     Ok::<u64, fathom_server::store::StoreError>(written)
                 })

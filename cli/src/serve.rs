@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// this many seconds; the request gets DEADLINE_EXCEEDED and writes nothing.
     #[arg(long, env = "FATHOM_STATEMENT_TIMEOUT_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     statement_timeout_seconds: u64,
+    /// Most requests in progress at once (an open stream counts until it
+    /// ends); more get RESOURCE_EXHAUSTED. Health checks are not counted.
+    #[arg(long, env = "FATHOM_MAX_CONCURRENT_REQUESTS", default_value_t = fathom_server::server::DEFAULT_MAX_CONCURRENT_REQUESTS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_concurrent_requests: usize,
 }
 
 /// Serves until Ctrl-C or SIGTERM; stops the embedded PostgreSQL, if any, after.
@@ -86,6 +90,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.limits.max_text_bytes = args.max_text_bytes;
     config.shutdown_grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
     config.statement_timeout = std::time::Duration::from_secs(args.statement_timeout_seconds);
+    config.max_concurrent_requests = args.max_concurrent_requests;
     let served = match Server::build(config).await {
         Ok(server) => server.run(shutdown_signal()).await,
         Err(error) => Err(error),

@@ -67,8 +67,9 @@ impl From<ApiError> for Status {
                 Status::from(ApiError::Invalid(error.as_refusal().expect("a refusal")))
             }
             ApiError::Store(StoreError::StatementTimeout) => Status::deadline_exceeded(
-                "the request's statement ran longer than the server's statement timeout and was cancelled; nothing \
-                 of it was written; narrow the request (a filter, a smaller batch) or retry later",
+                "the request's statement ran past its time limit (the call's deadline, or the server's statement \
+                 timeout) and was cancelled; nothing of it was written; allow more time, narrow the request (a \
+                 filter, a smaller batch) or retry later",
             ),
             ApiError::Store(error @ StoreError::PoolExhausted { .. }) => {
                 tracing::warn!(%error, "database pool exhausted");

@@ -6,6 +6,7 @@
 //! database when none is given.
 
 pub mod api;
+pub mod concurrency_limit;
 pub mod domain;
 pub mod embedded_postgres;
 pub mod error;

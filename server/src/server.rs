@@ -15,6 +15,7 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 
 use crate::api::{CollectionsApi, DocumentsApi, SearchApi};
+use crate::concurrency_limit::ConcurrencyLimitLayer;
 use crate::domain::Limits;
 use crate::health::probe_database;
 use crate::store::Store;
@@ -41,9 +42,19 @@ pub struct Config {
     /// On shutdown, how long requests may take to finish (upsert streams
     /// end after their batch in flight at once); then the rest are cut off.
     pub shutdown_grace: Duration,
-    /// How long one SQL statement may run before PostgreSQL cancels it.
+    /// How long one SQL statement may run before PostgreSQL cancels it
+    /// (less when the request's deadline comes first).
     pub statement_timeout: Duration,
+    /// Most requests in progress at once, server-wide (an open stream counts
+    /// until it ends); more are refused with RESOURCE_EXHAUSTED. Health and
+    /// reflection are not counted.
+    pub max_concurrent_requests: usize,
 }
+
+/// Requests in progress at once unless configured otherwise: enough for a
+/// large fleet of clients, few enough that the memory open streams may
+/// buffer (up to `Limits::stream_buffered_bytes` each) stays bounded.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
 
 impl Config {
     /// A config with default limits for `database_url`, listening on `listen`.
@@ -55,6 +66,7 @@ impl Config {
             health_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
             statement_timeout: crate::store::DEFAULT_STATEMENT_TIMEOUT,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
             limits: Limits::default(),
         }
     }
@@ -152,6 +164,7 @@ impl Server {
             .layer(tower::util::MapResponseLayer::new(
                 crate::oversize::refusals_get_client_codes,
             ))
+            .layer(ConcurrencyLimitLayer::new(config.max_concurrent_requests))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

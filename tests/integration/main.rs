@@ -4,6 +4,7 @@ mod boundaries;
 mod cli;
 mod client;
 mod collections;
+mod deadlines;
 mod filters;
 mod health;
 mod ingestion;

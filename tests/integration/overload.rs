@@ -12,7 +12,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::support::collection_request;
 
-async fn server_with_docs(config: Config) -> TestServer {
+pub(crate) async fn server_with_docs(config: Config) -> TestServer {
     let server = TestServer::start_with(config).await;
     server
         .collections()
@@ -23,7 +23,7 @@ async fn server_with_docs(config: Config) -> TestServer {
     server
 }
 
-fn count_request() -> pb::CountRequest {
+pub(crate) fn count_request() -> pb::CountRequest {
     pb::CountRequest {
         collection: "docs".into(),
         tenant: String::new(),
@@ -32,7 +32,7 @@ fn count_request() -> pb::CountRequest {
 }
 
 /// A session holding an exclusive lock on the `docs` table until it rolls back.
-async fn lock_docs_table(database_url: &str) -> sqlx::PgConnection {
+pub(crate) async fn lock_docs_table(database_url: &str) -> sqlx::PgConnection {
     let mut locker = sqlx::PgConnection::connect(database_url).await.unwrap();
     sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
     sqlx::query("LOCK TABLE fathom_data.docs IN ACCESS EXCLUSIVE MODE")
@@ -43,7 +43,7 @@ async fn lock_docs_table(database_url: &str) -> sqlx::PgConnection {
 }
 
 /// How many of the server's pooled sessions on this database match `condition` (SQL over pg_stat_activity).
-async fn fathom_sessions(observer: &sqlx::PgPool, condition: &str) -> i64 {
+pub(crate) async fn fathom_sessions(observer: &sqlx::PgPool, condition: &str) -> i64 {
     let sql = format!(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'fathom' \
          AND {condition}"
@@ -51,7 +51,18 @@ async fn fathom_sessions(observer: &sqlx::PgPool, condition: &str) -> i64 {
     sqlx::query_scalar(&sql).fetch_one(observer).await.unwrap()
 }
 
-fn tiny(id: u64) -> pb::Document {
+/// The server's overall health status, as a probe asks it.
+pub(crate) async fn overall_health(server: &TestServer) -> i32 {
+    let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
+    health
+        .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+}
+
+pub(crate) fn tiny(id: u64) -> pb::Document {
     pb::Document {
         id: format!("d{id}"),
         vector: vec![1.0, (id % 7) as f32, 0.5],
@@ -84,14 +95,7 @@ async fn an_exhausted_pool_is_resource_exhausted_with_retry_advice_while_health_
         status.message().contains("busy") && status.message().contains("retry"),
         "{status:?}"
     );
-    let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
-    let serving = health
-        .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
-        .await
-        .unwrap()
-        .into_inner()
-        .status;
-    assert_eq!(serving, ServingStatus::Serving as i32);
+    assert_eq!(overall_health(&server).await, ServingStatus::Serving as i32);
 
     sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
     let counted = first.await.unwrap().unwrap().into_inner().count;

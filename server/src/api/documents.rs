@@ -11,11 +11,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::deadline::deadline_of;
 use super::filter_proto::filter_from_proto;
 use super::metadata_json::{json_to_struct, struct_to_json};
 use crate::domain::{
-    Collection, CollectionName, DocumentBatch, DocumentBatchBuilder, DocumentFields, Filter, InvalidRequest, Limits,
-    StoredDocument, Tenant,
+    Collection, CollectionName, Deadline, DocumentBatch, DocumentBatchBuilder, DocumentFields, Filter, InvalidRequest,
+    Limits, StoredDocument, Tenant,
 };
 use crate::error::ApiError;
 use crate::store::Store;
@@ -63,11 +64,11 @@ impl DocumentsApi {
         Ok((collection, tenant))
     }
 
-    async fn upsert(&self, request: pb::UpsertRequest) -> Result<pb::UpsertResponse, ApiError> {
+    async fn upsert(&self, request: pb::UpsertRequest, deadline: Deadline) -> Result<pb::UpsertResponse, ApiError> {
         let encoded_bytes = request.encoded_len();
         let (collection, tenant) = self.scope(&request.collection, &request.tenant, "").await?;
         let batch = batch_from_proto(request.documents, encoded_bytes, &collection, &tenant, &self.limits)?;
-        let written = self.store.upsert(&collection, &tenant, batch).await?;
+        let written = self.store.upsert(&collection, &tenant, batch, deadline).await?;
         Ok(pb::UpsertResponse {
             documents_written: written as u32,
         })
@@ -83,7 +84,7 @@ impl DocumentsApi {
         })
     }
 
-    async fn delete(&self, request: pb::DeleteRequest) -> Result<pb::DeleteResponse, ApiError> {
+    async fn delete(&self, request: pb::DeleteRequest, deadline: Deadline) -> Result<pb::DeleteResponse, ApiError> {
         let (collection, tenant) = self.scope(&request.collection, &request.tenant, "").await?;
         let filter = match &request.selector {
             None => return Err(InvalidRequest::field("selector", "choose what to delete: ids or filter").into()),
@@ -95,7 +96,7 @@ impl DocumentsApi {
                 filter_from_proto(filter, "filter", self.limits.max_ids)?
             }
         };
-        let deleted = self.store.delete(&collection, &tenant, &filter).await?;
+        let deleted = self.store.delete(&collection, &tenant, &filter, deadline).await?;
         Ok(pb::DeleteResponse { deleted })
     }
 
@@ -155,17 +156,20 @@ impl Documents for DocumentsApi {
         &self,
         request: Request<Streaming<pb::UpsertStreamRequest>>,
     ) -> Result<Response<Self::UpsertStreamStream>, Status> {
+        let deadline = deadline_of(request.metadata());
         let acks = super::upsert_stream::serve(
             self.store.clone(),
             self.limits.clone(),
             self.stopping.clone(),
+            deadline,
             request.into_inner(),
         );
         Ok(Response::new(Box::pin(ReceiverStream::new(acks))))
     }
 
     async fn upsert(&self, request: Request<pb::UpsertRequest>) -> Result<Response<pb::UpsertResponse>, Status> {
-        Ok(Response::new(self.upsert(request.into_inner()).await?))
+        let deadline = deadline_of(request.metadata());
+        Ok(Response::new(self.upsert(request.into_inner(), deadline).await?))
     }
 
     async fn get(&self, request: Request<pb::GetRequest>) -> Result<Response<pb::GetResponse>, Status> {
@@ -173,7 +177,8 @@ impl Documents for DocumentsApi {
     }
 
     async fn delete(&self, request: Request<pb::DeleteRequest>) -> Result<Response<pb::DeleteResponse>, Status> {
-        Ok(Response::new(self.delete(request.into_inner()).await?))
+        let deadline = deadline_of(request.metadata());
+        Ok(Response::new(self.delete(request.into_inner(), deadline).await?))
     }
 
     async fn count(&self, request: Request<pb::CountRequest>) -> Result<Response<pb::CountResponse>, Status> {

@@ -2,6 +2,7 @@
 //! store, and converts the result back; nothing else happens here.
 
 mod collections;
+mod deadline;
 mod documents;
 mod filter_proto;
 mod metadata_json;

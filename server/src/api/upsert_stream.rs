@@ -20,8 +20,8 @@ use tonic::{Status, Streaming};
 
 use super::documents::batch_from_proto;
 use crate::domain::{
-    BatchPosition, Collection, CollectionName, InvalidKind, InvalidRequest, Limits, MIN_BUFFERED_MESSAGE_BYTES,
-    Sequence, StreamId, StreamProgress, Tenant,
+    BatchPosition, Collection, CollectionName, Deadline, InvalidKind, InvalidRequest, Limits,
+    MIN_BUFFERED_MESSAGE_BYTES, Sequence, StreamId, StreamProgress, Tenant,
 };
 use crate::error::{ApiError, code_of};
 use crate::store::{BatchOutcome, Store};
@@ -36,11 +36,12 @@ pub fn serve(
     store: Store,
     limits: Arc<Limits>,
     stopping: CancellationToken,
+    deadline: Deadline,
     inbound: Streaming<pb::UpsertStreamRequest>,
 ) -> mpsc::Receiver<Result<pb::UpsertStreamResponse, Status>> {
     let (acks, receiver) = mpsc::channel(ACK_BUFFER);
     tokio::spawn(async move {
-        if let Err(status) = run(store, limits, stopping, inbound, &acks).await {
+        if let Err(status) = run(store, limits, stopping, deadline, inbound, &acks).await {
             let _ = acks.send(Err(status)).await;
         }
     });
@@ -51,6 +52,7 @@ async fn run(
     store: Store,
     limits: Arc<Limits>,
     stopping: CancellationToken,
+    deadline: Deadline,
     mut inbound: Streaming<pb::UpsertStreamRequest>,
     acks: &mpsc::Sender<Result<pb::UpsertStreamResponse, Status>>,
 ) -> Result<(), Status> {
@@ -69,7 +71,7 @@ async fn run(
             .into());
         }
     };
-    let (mut session, progress) = Session::open(store, limits.clone(), open).await?;
+    let (mut session, progress) = Session::open(store, limits.clone(), deadline, open).await?;
     #[allow(deprecated)] // next_sequence stays set for clients built before positions.
     let opened = pb::StreamOpened {
         stream_id: session
@@ -107,6 +109,13 @@ async fn run(
             }
         }
     });
+    let deadline_passed = async {
+        match deadline.instant() {
+            Some(instant) => tokio::time::sleep_until(instant.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline_passed);
     let outcome = async {
         loop {
             let message = tokio::select! {
@@ -114,6 +123,12 @@ async fn run(
                 () = stopping.cancelled() => {
                     return Err(Status::unavailable(
                         "the server is shutting down; every acknowledged batch is stored (reconnect to resume)",
+                    ));
+                }
+                () = &mut deadline_passed => {
+                    return Err(Status::deadline_exceeded(
+                        "the call's deadline (grpc-timeout) passed; every acknowledged batch is stored (open a new \
+                         call to resume)",
                     ));
                 }
                 message = pending.recv() => message,
@@ -129,7 +144,12 @@ async fn run(
                 }
                 None => return Err(ApiError::from(InvalidRequest::field("request", "set open or batch")).into()),
             };
-            let ack = session.write(batch).await?;
+            // A client that goes away mid-batch gets nothing from the rest of
+            // it: dropping the write rolls it back and cancels its statement.
+            let ack = tokio::select! {
+                ack = session.write(batch) => ack?,
+                () = acks.closed() => break,
+            };
             if acks
                 .send(Ok(response(pb::upsert_stream_response::Response::Ack(ack))))
                 .await
@@ -213,10 +233,17 @@ struct Session {
     /// documents as last seen, or, without stream id, the documents written
     /// by this call.
     committed: u64,
+    /// When the client stops waiting for the call.
+    deadline: Deadline,
 }
 
 impl Session {
-    async fn open(store: Store, limits: Arc<Limits>, open: pb::OpenStream) -> Result<(Self, StreamProgress), ApiError> {
+    async fn open(
+        store: Store,
+        limits: Arc<Limits>,
+        deadline: Deadline,
+        open: pb::OpenStream,
+    ) -> Result<(Self, StreamProgress), ApiError> {
         let name = CollectionName::parse("open.collection", &open.collection)?;
         let collection = store.collection(&name).await?;
         let tenant = Tenant::for_collection(
@@ -241,6 +268,7 @@ impl Session {
             stream_id,
             previous: None,
             committed: progress.committed,
+            deadline,
         };
         Ok((session, progress))
     }
@@ -285,7 +313,11 @@ impl Session {
             Err(invalid) => return refuse(invalid),
         };
         let (Some(stream_id), Some(position)) = (&self.stream_id, position) else {
-            let written = match self.store.upsert(&self.collection, &self.tenant, documents).await {
+            let written = match self
+                .store
+                .upsert(&self.collection, &self.tenant, documents, self.deadline)
+                .await
+            {
                 Ok(written) => written,
                 Err(error) => return error.as_refusal().map_or(Err(error.into()), refuse),
             };
@@ -294,7 +326,14 @@ impl Session {
         };
         let outcome = match self
             .store
-            .write_stream_batch(&self.collection, &self.tenant, stream_id, position, documents)
+            .write_stream_batch(
+                &self.collection,
+                &self.tenant,
+                stream_id,
+                position,
+                documents,
+                self.deadline,
+            )
             .await
         {
             Ok(outcome) => outcome,

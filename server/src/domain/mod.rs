@@ -3,6 +3,7 @@
 //! they are.
 
 mod collection;
+mod deadline;
 mod document;
 mod filter;
 mod invalid;
@@ -12,6 +13,7 @@ mod stream_progress;
 mod vector_rules;
 
 pub use collection::{Collection, CollectionName, CollectionSpec, Metric, TextLanguage, VectorIndex};
+pub use deadline::Deadline;
 pub use document::{
     DocumentBatch, DocumentBatchBuilder, DocumentFields, Limits, MIN_BUFFERED_MESSAGE_BYTES, StoredDocument, StreamId,
     Tenant,

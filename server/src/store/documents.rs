@@ -8,7 +8,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use super::filter_sql::push_filter;
 use super::sql_identifiers::table;
 use super::{Store, StoreError};
-use crate::domain::{Collection, DocumentBatch, DocumentFields, Filter, StoredDocument, Tenant};
+use crate::domain::{Collection, Deadline, DocumentBatch, DocumentFields, Filter, StoredDocument, Tenant};
 
 /// Bytes of requested fields a read fetches at once for a stream (a
 /// scroll page, the fields of search hits): a page ends once it holds this
@@ -149,17 +149,31 @@ impl Store {
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
 
-    /// Deletes the documents with these ids or matching this filter.
-    pub async fn delete(&self, collection: &Collection, tenant: &Tenant, filter: &Filter) -> Result<u64, StoreError> {
+    /// Deletes the documents with these ids or matching this filter, in a
+    /// transaction bounded by `deadline`.
+    pub async fn delete(
+        &self,
+        collection: &Collection,
+        tenant: &Tenant,
+        filter: &Filter,
+        deadline: Deadline,
+    ) -> Result<u64, StoreError> {
         let mut qb = QueryBuilder::new(format!("DELETE FROM {} d", table(&collection.spec.name)));
         push_scope(&mut qb, tenant, Some(filter));
-        let deleted = qb
-            .build()
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))?
-            .rows_affected();
-        Ok(deleted)
+        let (mut tx, cancel) = self.begin_within(deadline).await?;
+        let deleted = async {
+            let deleted = qb
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))?
+                .rows_affected();
+            tx.commit().await?;
+            Ok(deleted)
+        }
+        .await;
+        cancel.disarm();
+        deleted
     }
 
     /// Counts the documents matching a filter (all, without one).

@@ -12,6 +12,7 @@ mod filter_sql;
 mod outages;
 mod search;
 mod sql_identifiers;
+mod statement_cancel;
 mod upsert_streams;
 
 use std::collections::HashMap;
@@ -49,6 +50,11 @@ pub struct Store {
     catalog: Arc<RwLock<HashMap<CollectionName, Arc<Collection>>>>,
     /// When the database last failed; older connections are not reused.
     outages: Arc<outages::Outages>,
+    /// How long a statement may run, unless the request's deadline is sooner.
+    statement_timeout: Duration,
+    /// How to connect to cancel an abandoned request's statement (outside
+    /// the pool, which may be exhausted by the very requests to cancel).
+    cancel_options: Arc<PgConnectOptions>,
 }
 
 impl Store {
@@ -74,12 +80,13 @@ impl Store {
         // PostgreSQL cancels a statement that runs past the timeout, so no
         // request holds a connection without bound (a client that went
         // away, a lock that is never released).
-        let statement_timeout = format!("{}ms", statement_timeout.as_millis().max(1));
+        let timeout_setting = format!("{}ms", statement_timeout.as_millis().max(1));
+        let cancel_options = Arc::new(options.clone().application_name("fathom-cancel"));
         let options = options
             .options([
                 ("timezone", "UTC"),
                 ("synchronous_commit", "on"),
-                ("statement_timeout", statement_timeout.as_str()),
+                ("statement_timeout", timeout_setting.as_str()),
             ])
             .application_name("fathom");
         // One connection first, so a wrong URL is reported as what it is
@@ -128,6 +135,8 @@ impl Store {
             max_connections,
             catalog: Arc::default(),
             outages,
+            statement_timeout,
+            cancel_options,
         })
     }
 

@@ -8,10 +8,10 @@
 //! batch in flight, and a batch after a drop finds the row gone and writes
 //! nothing, even if a collection of the same name exists again.
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::{Store, StoreError};
-use crate::domain::{BatchPosition, Collection, DocumentBatch, IdsDigest, StreamId, StreamProgress, Tenant};
+use crate::domain::{BatchPosition, Collection, Deadline, DocumentBatch, IdsDigest, StreamId, StreamProgress, Tenant};
 
 /// What writing one batch of a resumable stream came to. Only `Written`
 /// changed anything.
@@ -115,34 +115,59 @@ impl Store {
     }
 
     /// Writes a batch that no stream position places (a unary Upsert or a
-    /// stream without id) in its own transaction; the documents written.
+    /// stream without id) in its own transaction, within `deadline`; the
+    /// documents written.
     pub async fn upsert(
         &self,
         collection: &Collection,
         tenant: &Tenant,
         batch: DocumentBatch,
+        deadline: Deadline,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        if !lock_collection(&mut tx, collection).await? {
-            drop(tx);
-            return Err(self.collection_gone(collection).await);
+        let (mut tx, cancel) = self.begin_within(deadline).await?;
+        let written = async {
+            if !lock_collection(&mut tx, collection).await? {
+                drop(tx);
+                return Err(self.collection_gone(collection).await);
+            }
+            let written = self.insert_documents(&mut tx, collection, tenant, batch).await?;
+            tx.commit().await?;
+            Ok(written)
         }
-        let written = self.insert_documents(&mut tx, collection, tenant, batch).await?;
-        tx.commit().await?;
-        Ok(written)
+        .await;
+        cancel.disarm();
+        written
     }
 
     /// Writes the part of a resumable stream's batch past its committed
-    /// prefix, and the stream's new progress, in one transaction.
+    /// prefix, and the stream's new progress, in one transaction, within
+    /// `deadline`.
     pub async fn write_stream_batch(
         &self,
         collection: &Collection,
         tenant: &Tenant,
         stream_id: &StreamId,
         position: BatchPosition,
+        batch: DocumentBatch,
+        deadline: Deadline,
+    ) -> Result<BatchOutcome, StoreError> {
+        let (tx, cancel) = self.begin_within(deadline).await?;
+        let outcome = self
+            .write_stream_batch_in(tx, collection, tenant, stream_id, position, batch)
+            .await;
+        cancel.disarm();
+        outcome
+    }
+
+    async fn write_stream_batch_in(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+        collection: &Collection,
+        tenant: &Tenant,
+        stream_id: &StreamId,
+        position: BatchPosition,
         mut batch: DocumentBatch,
     ) -> Result<BatchOutcome, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         let Some(progress) = lock_stream(&mut tx, collection, stream_id).await? else {
             drop(tx);
             return Err(self.collection_gone(collection).await);

@@ -1,0 +1,124 @@
+//! A server-wide limit on requests in progress, as a tower layer.
+//!
+//! Each request holds a permit from when it arrives until its response
+//! body ends, so an open stream (an UpsertStream, a Search being read)
+//! counts for as long as it is open. Past the limit a request is refused at
+//! once with RESOURCE_EXHAUSTED and retry advice, rather than queued: a
+//! queue would only move the wait to where the client cannot see it, and
+//! would stall health checks behind the load. Health and reflection are
+//! never limited, so probes keep telling the truth under load.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::body::Body;
+
+/// Services a probe or a tool must always reach.
+const UNLIMITED_SERVICES: [&str; 3] = [
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+];
+
+/// Layer admitting at most `limit` requests at once across all connections.
+#[derive(Clone)]
+pub struct ConcurrencyLimitLayer {
+    permits: Arc<Semaphore>,
+    limit: usize,
+}
+
+impl ConcurrencyLimitLayer {
+    /// At most `limit` requests in progress (at least 1).
+    pub fn new(limit: usize) -> Self {
+        let limit = limit.max(1);
+        Self {
+            permits: Arc::new(Semaphore::new(limit)),
+            limit,
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for ConcurrencyLimitLayer {
+    type Service = ConcurrencyLimit<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ConcurrencyLimit {
+            inner,
+            permits: self.permits.clone(),
+            limit: self.limit,
+        }
+    }
+}
+
+/// See [`ConcurrencyLimitLayer`].
+#[derive(Clone)]
+pub struct ConcurrencyLimit<S> {
+    inner: S,
+    permits: Arc<Semaphore>,
+    limit: usize,
+}
+
+impl<S, RequestBody> tower::Service<http::Request<RequestBody>> for ConcurrencyLimit<S>
+where
+    S: tower::Service<http::Request<RequestBody>, Response = http::Response<Body>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<RequestBody>) -> Self::Future {
+        let path = request.uri().path();
+        if UNLIMITED_SERVICES.iter().any(|service| path.starts_with(service)) {
+            return Box::pin(self.inner.call(request));
+        }
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            tracing::warn!(limit = self.limit, path, "request refused: concurrency limit reached");
+            let refusal = tonic::Status::resource_exhausted(format!(
+                "the server is at its limit of {} requests in progress (--max-concurrent-requests); retry with \
+                 backoff",
+                self.limit
+            ));
+            return Box::pin(std::future::ready(Ok(refusal.into_http())));
+        };
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await?;
+            Ok(response.map(|body| Body::new(HoldsPermit { body, _permit: permit })))
+        })
+    }
+}
+
+/// A response body that returns its request's permit when it ends or is dropped.
+struct HoldsPermit {
+    body: Body,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl http_body::Body for HoldsPermit {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}

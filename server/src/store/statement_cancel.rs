@@ -1,0 +1,100 @@
+//! Write transactions bounded by the request's deadline, and cancelled in
+//! the database when the request is abandoned.
+//!
+//! A request future dropped mid-statement (the client reset the call or
+//! went away) leaves PostgreSQL running the statement, holding its pooled
+//! connection and its locks, until it ends or times out. So each write
+//! transaction records its backend's pid and start, and a guard that is
+//! dropped before the work ends asks PostgreSQL, on a connection of its
+//! own, to cancel that backend's statement. The start identifies the
+//! transaction: a backend that finished it and went on to another
+//! request's work is left alone.
+
+use std::sync::Arc;
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, Postgres, Transaction};
+
+use super::{Store, StoreError};
+use crate::domain::Deadline;
+
+/// Cancels the transaction's running statement when dropped, unless
+/// [`StatementCancel::disarm`] was called.
+pub(super) struct StatementCancel {
+    options: Arc<PgConnectOptions>,
+    backend_pid: i32,
+    transaction_start_micros: i64,
+    armed: bool,
+}
+
+impl StatementCancel {
+    /// The work ended (committed, failed or refused): nothing to cancel.
+    pub(super) fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for StatementCancel {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let options = self.options.clone();
+        let (pid, start) = (self.backend_pid, self.transaction_start_micros);
+        runtime.spawn(async move {
+            match cancel_statement(&options, pid, start).await {
+                Ok(true) => tracing::info!(backend_pid = pid, "cancelled the statement of an abandoned request"),
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(%error, backend_pid = pid, "could not cancel an abandoned request's statement")
+                }
+            }
+        });
+    }
+}
+
+async fn cancel_statement(options: &PgConnectOptions, pid: i32, start: i64) -> Result<bool, sqlx::Error> {
+    let mut conn = PgConnection::connect_with(options).await?;
+    let cancelled: Option<bool> = sqlx::query_scalar(
+        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
+         WHERE pid = $1 AND (extract(epoch FROM xact_start) * 1000000)::int8 = $2",
+    )
+    .bind(pid)
+    .bind(start)
+    .fetch_optional(&mut conn)
+    .await?;
+    conn.close().await?;
+    Ok(cancelled.unwrap_or(false))
+}
+
+impl Store {
+    /// Begins a transaction whose statements may each run until the
+    /// deadline (or the server's statement timeout, if sooner), with the
+    /// guard that cancels it if the caller is dropped first. One round trip
+    /// besides BEGIN.
+    pub(super) async fn begin_within(
+        &self,
+        deadline: Deadline,
+    ) -> Result<(Transaction<'static, Postgres>, StatementCancel), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let timeout = deadline.statement_timeout(self.statement_timeout);
+        let (backend_pid, transaction_start_micros): (i32, i64) = sqlx::query_as(
+            "SELECT pg_backend_pid(), (extract(epoch FROM now()) * 1000000)::int8, \
+             set_config('statement_timeout', $1, true)",
+        )
+        .bind(format!("{}ms", timeout.as_millis().max(1)))
+        .fetch_one(&mut *tx)
+        .await
+        .map(|(pid, start, _): (i32, i64, String)| (pid, start))?;
+        let cancel = StatementCancel {
+            options: self.cancel_options.clone(),
+            backend_pid,
+            transaction_start_micros,
+            armed: true,
+        };
+        Ok((tx, cancel))
+    }
+}

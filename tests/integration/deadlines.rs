@@ -1,0 +1,162 @@
+//! Deadlines, abandoned requests and the server-wide concurrency limit: a
+//! request the client stopped waiting for stops in the database too, and a
+//! server at its limit says so at once.
+
+use std::time::Duration;
+
+use fathom_api::v1 as pb;
+use fathom_server::Config;
+use fathom_tests::{TestServer, eventually, fresh_database};
+use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+
+use crate::overload::{count_request, fathom_sessions, lock_docs_table, overall_health, server_with_docs, tiny};
+use crate::support::UpsertSession;
+
+/// How long a test waits for the server to reach a state before failing.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn upsert_request(id: u64) -> pb::UpsertRequest {
+    pb::UpsertRequest {
+        collection: "docs".into(),
+        tenant: String::new(),
+        documents: vec![tiny(id)],
+    }
+}
+
+async fn sessions_waiting_on_a_lock(observer: &sqlx::PgPool) -> i64 {
+    fathom_sessions(observer, "wait_event_type = 'Lock'").await
+}
+
+/// Waits until `count` of the server's sessions wait on a lock; false if they never do.
+async fn until_waiting_on_lock(observer: &sqlx::PgPool, count: i64) -> bool {
+    eventually(PATIENCE, || {
+        let observer = observer.clone();
+        async move { sessions_waiting_on_a_lock(&observer).await == count }
+    })
+    .await
+}
+
+async fn default_server() -> TestServer {
+    server_with_docs(Config::new("127.0.0.1:0".parse().unwrap(), fresh_database().await)).await
+}
+
+#[tokio::test]
+async fn writes_past_their_grpc_timeout_are_deadline_exceeded_cancelled_in_the_database_and_write_nothing() {
+    let server = default_server().await;
+    let observer = sqlx::PgPool::connect(&server.database_url).await.unwrap();
+    // Without the deadline, these calls would wait for the lock for the
+    // server's whole statement timeout (60 s).
+    let mut locker = lock_docs_table(&server.database_url).await;
+    let mut documents = server.documents().await;
+
+    let mut upsert = tonic::Request::new(upsert_request(1));
+    upsert.set_timeout(Duration::from_secs(2));
+    let status = documents.upsert(upsert).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(status.message().contains("deadline"), "{status:?}");
+
+    let mut delete = tonic::Request::new(pb::DeleteRequest {
+        collection: "docs".into(),
+        tenant: String::new(),
+        selector: Some(pb::delete_request::Selector::Ids(pb::IdCondition {
+            ids: vec!["d1".into()],
+        })),
+    });
+    delete.set_timeout(Duration::from_secs(2));
+    let status = documents.delete(delete).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+
+    assert_eq!(
+        sessions_waiting_on_a_lock(&observer).await,
+        0,
+        "a statement past its deadline still waits in the database"
+    );
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    let stored = documents.count(count_request()).await.unwrap().into_inner().count;
+    assert_eq!(stored, 0, "the upsert past its deadline wrote nothing");
+}
+
+#[tokio::test]
+async fn an_abandoned_upsert_has_its_statement_cancelled_and_writes_nothing() {
+    let server = default_server().await;
+    let observer = sqlx::PgPool::connect(&server.database_url).await.unwrap();
+    let mut locker = lock_docs_table(&server.database_url).await;
+
+    let mut client = server.documents().await;
+    let abandoned = tokio::spawn(async move { client.upsert(upsert_request(1)).await });
+    assert!(
+        until_waiting_on_lock(&observer, 1).await,
+        "the upsert never reached the lock"
+    );
+    // The client gives up: its call is reset, and the server must stop
+    // waiting too, long before the statement timeout.
+    abandoned.abort();
+    assert!(
+        until_waiting_on_lock(&observer, 0).await,
+        "the abandoned upsert's statement still waits on the lock"
+    );
+
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    let stored = server
+        .documents()
+        .await
+        .count(count_request())
+        .await
+        .unwrap()
+        .into_inner()
+        .count;
+    assert_eq!(stored, 0, "the abandoned upsert wrote nothing");
+}
+
+#[tokio::test]
+async fn a_stream_abandoned_mid_batch_has_its_statement_cancelled_and_writes_nothing_of_it() {
+    let server = default_server().await;
+    let observer = sqlx::PgPool::connect(&server.database_url).await.unwrap();
+    let mut documents = server.documents().await;
+    let mut stream = UpsertSession::open(&mut documents, "docs", "", "").await.unwrap();
+    stream.send(1, vec![tiny(1)]).await;
+    assert_eq!(stream.next_ack().await.unwrap().unwrap().documents_written, 1);
+
+    let mut locker = lock_docs_table(&server.database_url).await;
+    stream.send(2, vec![tiny(2)]).await;
+    assert!(
+        until_waiting_on_lock(&observer, 1).await,
+        "the second batch never reached the lock"
+    );
+    drop(stream);
+    assert!(
+        until_waiting_on_lock(&observer, 0).await,
+        "the abandoned stream's batch still waits on the lock"
+    );
+
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    let stored = documents.count(count_request()).await.unwrap().into_inner().count;
+    assert_eq!(stored, 1, "the acknowledged batch is stored, the abandoned one is not");
+}
+
+#[tokio::test]
+async fn past_the_concurrency_limit_requests_are_resource_exhausted_while_health_answers() {
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), fresh_database().await);
+    config.max_concurrent_requests = 1;
+    let server = server_with_docs(config).await;
+    let mut documents = server.documents().await;
+    // An open stream holds the one place until it ends.
+    let stream = UpsertSession::open(&mut documents, "docs", "", "").await.unwrap();
+
+    let status = documents.count(count_request()).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("limit of 1 requests") && status.message().contains("--max-concurrent-requests"),
+        "{status:?}"
+    );
+    assert_eq!(overall_health(&server).await, ServingStatus::Serving as i32);
+
+    stream.finish().await.unwrap();
+    let answered = eventually(PATIENCE, || {
+        let mut documents = documents.clone();
+        async move { documents.count(count_request()).await.is_ok() }
+    })
+    .await;
+    assert!(answered, "the place the stream held was never given back");
+}
