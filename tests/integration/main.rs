@@ -11,4 +11,5 @@ mod ingestion;
 mod overload;
 mod resume;
 mod search;
+mod serve_process;
 mod support;

@@ -10,6 +10,7 @@ use sqlx::Connection;
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
+use crate::serve_process::ServeProcess;
 use crate::support::collection_request;
 
 pub(crate) async fn server_with_docs(config: Config) -> TestServer {
@@ -236,73 +237,6 @@ fn resident_bytes(pid: u32) -> u64 {
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc/<pid>/status");
     kib * 1024
-}
-
-/// A `fathom serve` process of its own on a fresh database, so its memory can be read.
-struct ServeProcess {
-    child: std::process::Child,
-    url: String,
-    database_url: String,
-}
-
-impl ServeProcess {
-    async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let database_url = fresh_database().await;
-        let child = std::process::Command::new(fathom_tests::fathom_binary())
-            .arg("serve")
-            .env("DATABASE_URL", &database_url)
-            .env("FATHOM_LISTEN", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "error")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut process = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            database_url,
-        };
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(process.child.try_wait().unwrap().is_none(), "fathom serve exited early");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        process.wait_serving().await;
-        process
-    }
-
-    async fn channel(&self) -> tonic::transport::Channel {
-        tonic::transport::Channel::from_shared(self.url.clone())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap()
-    }
-
-    async fn wait_serving(&self) {
-        let health = tonic_health::pb::health_client::HealthClient::new(self.channel().await);
-        let serving = eventually(Duration::from_secs(30), || {
-            let mut health = health.clone();
-            async move {
-                health
-                    .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
-                    .await
-                    .is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32)
-            }
-        })
-        .await;
-        assert!(serving, "fathom serve never became SERVING");
-    }
-}
-
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[tokio::test]

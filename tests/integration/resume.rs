@@ -9,6 +9,7 @@ use fathom_tests::TestServer;
 use sqlx::Connection;
 use tonic::Code;
 
+use crate::serve_process::ServeProcess;
 use crate::support::{UpsertSession, collection_request, document};
 
 const DIM: usize = 16;
@@ -292,4 +293,48 @@ async fn on_shutdown_open_streams_end_unavailable_after_their_batch_and_the_serv
         sql_count(&database_url, "SELECT count(*) FROM fathom_data.docs").await,
         30
     );
+}
+
+#[tokio::test]
+async fn sigterm_while_a_stream_sends_a_batch_a_second_exits_within_the_grace_and_keeps_every_acked_batch() {
+    const GRACE_SECONDS: u64 = 5;
+    let mut server = ServeProcess::start_with(&["--shutdown-grace-seconds", &GRACE_SECONDS.to_string()]).await;
+    let channel = server.channel().await;
+    pb::collections_client::CollectionsClient::new(channel.clone())
+        .create_collection(collection_request("docs", DIM as u32, pb::DistanceMetric::Cosine))
+        .await
+        .unwrap();
+    let mut client = pb::documents_client::DocumentsClient::new(channel);
+    let mut session = UpsertSession::open(&mut client, "docs", "", "slow").await.unwrap();
+
+    let mut acked = 0;
+    let mut ended = None;
+    for n in 0..60u64 {
+        if n == 3 {
+            server.terminate();
+        }
+        session.send_at(n + 1, n * 10, batch(n as usize * 10, 10)).await;
+        match session.next_ack().await {
+            Ok(Some(ack)) => acked = ack.committed_documents,
+            Ok(None) => break,
+            Err(status) => {
+                ended = Some(status);
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let ended = ended.expect("the stream ends with an error status after SIGTERM");
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    assert!(ended.message().contains("shutting down"), "{ended:?}");
+    assert!(acked >= 30, "the batches before SIGTERM were acked ({acked})");
+
+    // The documented bound: the grace, then the pool's close (1 s).
+    let exit = server
+        .exited_within(std::time::Duration::from_secs(GRACE_SECONDS + 2))
+        .await
+        .expect("fathom exits within its shutdown grace");
+    assert!(exit.success(), "fathom exits cleanly on SIGTERM: {exit:?}");
+    let stored = sql_count(&server.database_url, "SELECT count(*) FROM fathom_data.docs").await;
+    assert_eq!(stored as u64, acked, "every acked document is stored, and nothing else");
 }

@@ -1,23 +1,19 @@
 //! The `fathom.v1.Documents` service, except UpsertStream (see `upsert_stream`).
 
-use std::pin::Pin;
 use std::sync::Arc;
 
 use fathom_api::v1 as pb;
-use futures::Stream;
 use pb::documents_server::Documents;
 use prost::Message;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::ResponseStream;
 use super::deadline::deadline_of;
+use super::document_proto::{batch_from_proto, check_ids, document_to_proto, fields_of};
 use super::filter_proto::filter_from_proto;
-use super::metadata_json::{json_to_struct, struct_to_json};
-use crate::domain::{
-    Collection, CollectionName, Deadline, DocumentBatch, DocumentBatchBuilder, DocumentFields, Filter, InvalidRequest,
-    Limits, StoredDocument, Tenant,
-};
+use crate::domain::{Collection, CollectionName, Deadline, DocumentFields, Filter, InvalidRequest, Limits, Tenant};
 use crate::error::ApiError;
 use crate::store::Store;
 
@@ -144,9 +140,6 @@ impl DocumentsApi {
     }
 }
 
-/// A stream of responses, as tonic's server-streaming RPCs return them.
-pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
-
 #[tonic::async_trait]
 impl Documents for DocumentsApi {
     type UpsertStreamStream = ResponseStream<pb::UpsertStreamResponse>;
@@ -187,69 +180,5 @@ impl Documents for DocumentsApi {
 
     async fn scroll(&self, request: Request<pb::ScrollRequest>) -> Result<Response<Self::ScrollStream>, Status> {
         Ok(Response::new(self.scroll(request.into_inner()).await?))
-    }
-}
-
-/// Validates a batch of proto documents for `collection`, moving their
-/// vectors and texts into the batch without copying.
-pub(super) fn batch_from_proto(
-    documents: Vec<pb::Document>,
-    encoded_bytes: usize,
-    collection: &Collection,
-    tenant: &Tenant,
-    limits: &Limits,
-) -> Result<DocumentBatch, InvalidRequest> {
-    let mut builder = DocumentBatchBuilder::new(
-        collection.spec.dimension,
-        collection.spec.metric,
-        documents.len(),
-        encoded_bytes,
-        limits,
-    );
-    for (index, document) in documents.into_iter().enumerate() {
-        if !document.tenant.is_empty() && document.tenant != tenant.as_str() {
-            builder.reject(
-                format!("documents[{index}].tenant"),
-                "a document's tenant must be empty or equal to the request's tenant",
-            );
-        }
-        let metadata = struct_to_json(document.metadata.as_ref());
-        builder.push(index, document.id, document.vector, document.text, metadata);
-    }
-    builder.finish()
-}
-
-fn check_ids(ids: &[String], field: &str, limits: &Limits) -> Result<(), InvalidRequest> {
-    if ids.is_empty() || ids.len() > limits.max_ids {
-        return Err(InvalidRequest::field(
-            field,
-            format!("{} ids; give 1 to {}", ids.len(), limits.max_ids),
-        ));
-    }
-    if let Some(i) = ids.iter().position(|id| id.contains('\0')) {
-        return Err(InvalidRequest::field(
-            format!("{field}[{i}]"),
-            "ids must not contain NUL characters",
-        ));
-    }
-    Ok(())
-}
-
-/// The fields an Include chooses, or `default` when it is unset.
-pub(super) fn fields_of(include: Option<pb::Include>, default: DocumentFields) -> DocumentFields {
-    include.map_or(default, |i| DocumentFields {
-        text: i.text,
-        metadata: i.metadata,
-        vector: i.vector,
-    })
-}
-
-fn document_to_proto(document: StoredDocument) -> pb::Document {
-    pb::Document {
-        id: document.id,
-        vector: document.vector.unwrap_or_default(),
-        text: document.text.unwrap_or_default(),
-        metadata: document.metadata.map(json_to_struct),
-        tenant: document.tenant,
     }
 }

@@ -5,18 +5,10 @@ use fathom_api::v1 as pb;
 use pb::field_condition::Condition as PbCondition;
 use pb::filter::Node;
 
-use crate::domain::{Bound, CmpOp, Condition, Filter, InvalidRequest, Scalar};
-
-/// Deepest nesting of a filter tree.
-const MAX_DEPTH: usize = 16;
-/// Most nodes in a filter tree.
-const MAX_NODES: usize = 256;
-/// Most operands of one `all` / `any` node.
-const MAX_OPERANDS: usize = 64;
-/// Most values of one `in` / `not_in` list.
-const MAX_VALUES: usize = 1024;
-/// Longest field key, in bytes.
-const MAX_KEY_BYTES: usize = 256;
+use crate::domain::{
+    Bound, CmpOp, Condition, Filter, InvalidRequest, MAX_FILTER_DEPTH, MAX_FILTER_KEY_BYTES, MAX_FILTER_NODES,
+    MAX_FILTER_OPERANDS, MAX_FILTER_VALUES, Scalar,
+};
 
 /// Converts a filter; `field` is its path in the request ("filter").
 pub fn filter_from_proto(filter: &pb::Filter, field: &str, max_ids: usize) -> Result<Filter, InvalidRequest> {
@@ -32,16 +24,16 @@ fn convert(
     max_ids: usize,
 ) -> Result<Filter, InvalidRequest> {
     *nodes += 1;
-    if depth > MAX_DEPTH {
+    if depth > MAX_FILTER_DEPTH {
         return Err(InvalidRequest::field(
             at,
-            format!("filter is nested deeper than {MAX_DEPTH} levels"),
+            format!("filter is nested deeper than {MAX_FILTER_DEPTH} levels"),
         ));
     }
-    if *nodes > MAX_NODES {
+    if *nodes > MAX_FILTER_NODES {
         return Err(InvalidRequest::field(
             at,
-            format!("filter has more than {MAX_NODES} nodes"),
+            format!("filter has more than {MAX_FILTER_NODES} nodes"),
         ));
     }
     match &filter.node {
@@ -94,10 +86,10 @@ fn convert_list(
     nodes: &mut usize,
     max_ids: usize,
 ) -> Result<Vec<Filter>, InvalidRequest> {
-    if list.filters.len() > MAX_OPERANDS {
+    if list.filters.len() > MAX_FILTER_OPERANDS {
         return Err(InvalidRequest::field(
             format!("{at}.filters"),
-            format!("{} operands; the limit is {MAX_OPERANDS}", list.filters.len()),
+            format!("{} operands; the limit is {MAX_FILTER_OPERANDS}", list.filters.len()),
         ));
     }
     list.filters
@@ -112,10 +104,10 @@ fn convert_condition(condition: &pb::FieldCondition, at: &str) -> Result<Filter,
     let scalar = |s: &pb::Scalar, name: &str| scalar_at(s, &format!("{at}.{name}"));
     let list = |l: &pb::ScalarList, name: &str| -> Result<Vec<Scalar>, InvalidRequest> {
         let at = format!("{at}.{name}.values");
-        if l.values.is_empty() || l.values.len() > MAX_VALUES {
+        if l.values.is_empty() || l.values.len() > MAX_FILTER_VALUES {
             return Err(InvalidRequest::field(
                 at,
-                format!("{} values; give 1 to {MAX_VALUES}", l.values.len()),
+                format!("{} values; give 1 to {MAX_FILTER_VALUES}", l.values.len()),
             ));
         }
         l.values
@@ -148,10 +140,10 @@ fn convert_condition(condition: &pb::FieldCondition, at: &str) -> Result<Filter,
 }
 
 fn key_path(key: &str, at: &str) -> Result<Vec<String>, InvalidRequest> {
-    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+    if key.is_empty() || key.len() > MAX_FILTER_KEY_BYTES {
         return Err(InvalidRequest::field(
             at,
-            format!("key is {} bytes; give 1 to {MAX_KEY_BYTES}", key.len()),
+            format!("key is {} bytes; give 1 to {MAX_FILTER_KEY_BYTES}", key.len()),
         ));
     }
     if key.contains('\0') {

@@ -3,6 +3,7 @@
 
 mod collections;
 mod deadline;
+mod document_proto;
 mod documents;
 mod filter_proto;
 mod metadata_json;
@@ -12,3 +13,11 @@ mod upsert_stream;
 pub use collections::CollectionsApi;
 pub use documents::DocumentsApi;
 pub use search::SearchApi;
+
+use std::pin::Pin;
+
+use futures::Stream;
+use tonic::Status;
+
+/// A stream of responses, as tonic's server-streaming RPCs return them.
+pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;

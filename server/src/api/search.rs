@@ -6,12 +6,13 @@ use fathom_api::v1 as pb;
 use pb::search_server::Search;
 use tonic::{Request, Response, Status};
 
-use super::documents::{DocumentsApi, ResponseStream, fields_of};
+use super::ResponseStream;
+use super::document_proto::{fields_of, hit_to_proto};
+use super::documents::DocumentsApi;
 use super::filter_proto::filter_from_proto;
-use super::metadata_json::json_to_struct;
 use crate::domain::{
-    Collection, DocumentFields, Fusion, InvalidRequest, KeywordQuery, Limits, SearchHitRow, SearchQuery, Tenant,
-    Violations, check_vector,
+    Collection, DocumentFields, Fusion, InvalidRequest, KeywordQuery, Limits, SearchQuery, Tenant, Violations,
+    check_vector,
 };
 use crate::error::ApiError;
 use crate::store::Store;
@@ -209,19 +210,5 @@ fn fusion_of(fusion: Option<pb::Fusion>) -> Result<Fusion, InvalidRequest> {
             }
             Ok(Fusion::RelativeScore { alpha })
         }
-    }
-}
-
-fn hit_to_proto(hit: SearchHitRow) -> pb::SearchHit {
-    let leg = |leg: Option<(u32, f64)>| leg.map(|(rank, score)| pb::LegResult { rank, score });
-    pb::SearchHit {
-        id: hit.id,
-        score: hit.score,
-        vector_leg: leg(hit.vector_leg),
-        text_leg: leg(hit.text_leg),
-        text: hit.text.unwrap_or_default(),
-        metadata: hit.metadata.map(json_to_struct),
-        vector: hit.vector.unwrap_or_default(),
-        tenant: hit.tenant,
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 
-use super::documents::batch_from_proto;
+use super::document_proto::batch_from_proto;
 use crate::domain::{
     BatchPosition, Collection, CollectionName, Deadline, InvalidKind, InvalidRequest, Limits,
     MIN_BUFFERED_MESSAGE_BYTES, Sequence, StreamId, StreamProgress, Tenant,

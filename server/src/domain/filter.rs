@@ -66,6 +66,17 @@ impl Scalar {
     }
 }
 
+/// Deepest nesting of a filter tree.
+pub const MAX_FILTER_DEPTH: usize = 16;
+/// Most nodes in a filter tree.
+pub const MAX_FILTER_NODES: usize = 256;
+/// Most operands of one `all` / `any` node.
+pub const MAX_FILTER_OPERANDS: usize = 64;
+/// Most values of one `in` / `not_in` list.
+pub const MAX_FILTER_VALUES: usize = 1024;
+/// Longest field key, in bytes.
+pub const MAX_FILTER_KEY_BYTES: usize = 256;
+
 /// An ordered comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CmpOp {
@@ -77,18 +88,6 @@ pub enum CmpOp {
     Lt,
     /// `<=`
     Lte,
-}
-
-impl CmpOp {
-    /// The SQL operator.
-    pub fn sql(self) -> &'static str {
-        match self {
-            CmpOp::Gt => ">",
-            CmpOp::Gte => ">=",
-            CmpOp::Lt => "<",
-            CmpOp::Lte => "<=",
-        }
-    }
 }
 
 /// The operand of an ordered comparison.

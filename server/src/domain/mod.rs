@@ -18,7 +18,10 @@ pub use document::{
     DocumentBatch, DocumentBatchBuilder, DocumentFields, Limits, MIN_BUFFERED_MESSAGE_BYTES, StoredDocument, StreamId,
     Tenant,
 };
-pub use filter::{Bound, CmpOp, Condition, Filter, Scalar};
+pub use filter::{
+    Bound, CmpOp, Condition, Filter, MAX_FILTER_DEPTH, MAX_FILTER_KEY_BYTES, MAX_FILTER_NODES, MAX_FILTER_OPERANDS,
+    MAX_FILTER_VALUES, Scalar,
+};
 pub use invalid::{FieldViolation, InvalidKind, InvalidRequest, Violations};
 pub use keyword_query::KeywordQuery;
 pub use search::{Fusion, SearchHitRow, SearchQuery};

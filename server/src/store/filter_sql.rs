@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder};
 
-use crate::domain::{Bound, Condition, Filter, Scalar};
+use crate::domain::{Bound, CmpOp, Condition, Filter, Scalar};
 
 /// Appends `filter` as a parenthesised boolean expression. `alias` qualifies
 /// the columns ("d" gives `d.metadata`).
@@ -68,7 +68,7 @@ fn push_condition(qb: &mut QueryBuilder<'_, Postgres>, path: &[String], conditio
         }
         Condition::Exists => push_exists(qb, &metadata, path),
         Condition::Compare(op, bound) => {
-            let op = op.sql();
+            let op = comparison_operator(*op);
             // The casts run only where the CASE has checked the type, so a
             // field of another type is a non-match, never an error.
             match bound {
@@ -146,6 +146,16 @@ fn nest(path: &[String], value: Value) -> Value {
         object.insert(key.clone(), inner);
         Value::Object(object)
     })
+}
+
+/// The SQL text of a comparison operator.
+fn comparison_operator(op: CmpOp) -> &'static str {
+    match op {
+        CmpOp::Gt => ">",
+        CmpOp::Gte => ">=",
+        CmpOp::Lt => "<",
+        CmpOp::Lte => "<=",
+    }
 }
 
 #[cfg(test)]
