@@ -12,14 +12,16 @@ use fathom_server::domain::CollectionName;
 use fathom_server::store::Store;
 
 use crate::cluster::Cluster;
+use crate::copy_file;
 use crate::database::{Database, Table};
 use crate::dataset::{DIMENSION, Dataset};
 use crate::fathom_process::FathomProcess;
 use crate::ingest::Ingest;
 use crate::machine::{Machine, load_average};
-use crate::options::Options;
-use crate::query::QueryBench;
-use crate::report::{IndexBuild, Report};
+use crate::matched_recall::MatchedRecall;
+use crate::options::{Only, Options};
+use crate::query::{QueryBench, QueryScope};
+use crate::report::{IndexBuild, QueryCollectionSource, Report};
 
 /// The collection every ingest run writes and every query reads.
 const COLLECTION: &str = "bench_docs";
@@ -66,69 +68,131 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let fathom = FathomProcess::start(&fathom_bin, &cluster.url(), &cluster.work_dir().join("fathom.log")).await?;
     let versions = database.versions().await?;
     let client = Client::connect(fathom.url()).await?;
-    client
-        .create_collection(COLLECTION, DIMENSION as u32)
-        .hnsw(HNSW_M, HNSW_EF_CONSTRUCTION)
-        .send()
-        .await?;
     let store = Store::connect(&cluster.url(), STORE_CONNECTIONS).await?;
-    let collection = store
-        .collection(&CollectionName::parse("collection", COLLECTION)?)
-        .await?;
-    let table = Table::of(COLLECTION);
-    let hnsw = database.hnsw_index(&table).await?;
-    let ingest = Ingest {
-        dataset: &dataset,
-        client: &client,
-        store: &store,
-        collection: collection.clone(),
-        collection_name: COLLECTION,
-        table: &table,
-        database: &database,
-        work_dir: cluster.work_dir(),
-    };
 
-    phase(started, "ingest with the HNSW index");
-    let ingest_with_index = ingest
-        .measure(plan.hnsw_ingest_documents, plan.hnsw_repeats, true)
-        .await?;
-    phase(started, "ingest without the HNSW index");
-    database.drop_index(&hnsw).await?;
-    let ingest_without_index = ingest.measure(plan.documents, plan.repeats, false).await?;
+    let mut ingest_results = None;
+    let mut index_build = None;
+    let mut query_results = None;
+    let mut matched = None;
+    if plan.only != Some(Only::Searchable) {
+        client
+            .create_collection(COLLECTION, DIMENSION as u32)
+            .hnsw(HNSW_M, HNSW_EF_CONSTRUCTION)
+            .send()
+            .await?;
+        let collection = store
+            .collection(&CollectionName::parse("collection", COLLECTION)?)
+            .await?;
+        let table = Table::of(COLLECTION);
+        let hnsw = database.hnsw_index(&table).await?;
+        let (source, copy_time) = if plan.only.is_none() {
+            let ingest = Ingest {
+                dataset: &dataset,
+                client: &client,
+                store: &store,
+                collection: collection.clone(),
+                collection_name: COLLECTION,
+                table: &table,
+                database: &database,
+                work_dir: cluster.work_dir(),
+            };
+            phase(started, "ingest with the HNSW index");
+            let with_index = ingest
+                .measure(plan.hnsw_ingest_documents, plan.hnsw_repeats, true)
+                .await?;
+            phase(started, "ingest without the HNSW index");
+            database.drop_index(&hnsw).await?;
+            let without_index = ingest.measure(plan.documents, plan.repeats, false).await?;
+            ingest_results = Some((without_index, with_index));
+            phase(
+                started,
+                &format!("building the HNSW index over {} documents", plan.documents),
+            );
+            (QueryCollectionSource::LastIngestRun, None)
+        } else {
+            phase(
+                started,
+                &format!(
+                    "loading the query collection: COPY of {} documents, then CREATE INDEX",
+                    plan.documents
+                ),
+            );
+            database.drop_index(&hnsw).await?;
+            let file = cluster.work_dir().join(format!("documents-{}.pgcopy", plan.documents));
+            copy_file::write(&dataset, plan.documents, &file).with_context(|| format!("writing {}", file.display()))?;
+            database.checkpoint().await?;
+            let copy_started = Instant::now();
+            database.copy_from_file(&table, &file).await?;
+            (QueryCollectionSource::Copy, Some(copy_started.elapsed()))
+        };
+        ensure!(
+            database.count(&table).await? == plan.documents as u64,
+            "the query collection should hold {} documents",
+            plan.documents
+        );
+        let build_time = database.create_index(&hnsw).await?;
+        database.prepare_for_queries(&table).await?;
+        let (table_bytes, index_bytes) = database.sizes(&table).await?;
+        index_build = Some(IndexBuild {
+            source,
+            documents: plan.documents,
+            copy_elapsed: copy_time,
+            elapsed: build_time,
+            table_bytes,
+            index_bytes,
+        });
 
-    phase(
-        started,
-        &format!("building the HNSW index over {} documents", plan.documents),
-    );
-    ensure!(
-        database.count(&table).await? == plan.documents as u64,
-        "the query collection should hold the last ingest run's documents"
-    );
-    let build_time = database.create_index(&hnsw).await?;
-    database.prepare_for_queries(&table).await?;
-    let (table_bytes, index_bytes) = database.sizes(&table).await?;
-    let index_build = IndexBuild {
-        documents: plan.documents,
-        elapsed: build_time,
-        table_bytes,
-        index_bytes,
-    };
+        phase(started, "queries");
+        let scope = if plan.only.is_none() {
+            QueryScope::everything()
+        } else {
+            QueryScope::vector_and_hybrid_latency()
+        };
+        let query_bench = QueryBench::new(fathom.url(), client.clone(), store.clone(), collection, queries.clone())?;
+        query_results = Some(
+            query_bench
+                .measure(
+                    &scope,
+                    plan.repeats,
+                    plan.query_duration,
+                    plan.warm_up,
+                    plan.recall_queries,
+                )
+                .await?,
+        );
 
-    phase(started, "queries");
-    let query_bench = QueryBench::new(fathom.url(), client.clone(), store.clone(), collection, queries)?;
-    let query_results = query_bench
-        .measure(plan.repeats, plan.query_duration, plan.warm_up, plan.recall_queries)
-        .await?;
+        phase(
+            started,
+            "vector search at matched recall, and hybrid, against hand-written SQL",
+        );
+        let matched_recall = MatchedRecall {
+            database_url: &cluster.url(),
+            table: &table,
+            hnsw_index: &hnsw.name,
+            client: &client,
+            collection: COLLECTION,
+            queries: queries.clone(),
+        };
+        matched = Some(
+            matched_recall
+                .measure(plan.repeats, plan.query_duration, plan.warm_up, plan.recall_queries)
+                .await?,
+        );
+    }
 
-    phase(started, &format!("memory: streaming {} documents", plan.rss_documents));
-    database.checkpoint().await?;
-    let memory = crate::memory::measure(&client, &fathom, &dataset, plan.rss_documents).await?;
+    let mut memory = None;
+    if plan.only.is_none() {
+        phase(started, &format!("memory: streaming {} documents", plan.rss_documents));
+        database.checkpoint().await?;
+        memory = Some(crate::memory::measure(&client, &fathom, &dataset, plan.rss_documents).await?);
+    }
 
     let load_after = load_average();
     fathom.stop().await?;
     store.close().await;
     database.close().await;
     drop(cluster);
+    let (ingest_without_index, ingest_with_index) = ingest_results.unzip();
     Ok(Report {
         command: command_line(),
         started_at,
@@ -141,6 +205,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         ingest_with_index,
         index_build,
         queries: query_results,
+        matched,
         memory,
     })
 }

@@ -53,7 +53,7 @@ fn write_field(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
 
 /// pgvector's binary `vector`: int16 dimension, int16 unused (0), then the
 /// components as big-endian float4.
-fn vector_binary(vector: &[f32]) -> Vec<u8> {
+pub fn vector_binary(vector: &[f32]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(4 + 4 * DIMENSION);
     bytes.extend_from_slice(&(vector.len() as i16).to_be_bytes());
     bytes.extend_from_slice(&0i16.to_be_bytes());

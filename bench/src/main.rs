@@ -8,13 +8,16 @@ mod copy_file;
 mod database;
 mod dataset;
 mod fathom_process;
+mod hand_written_sql;
 mod ingest;
 mod machine;
+mod matched_recall;
 mod memory;
 mod options;
 mod query;
 mod report;
 mod stats;
+mod workload;
 
 use std::process::ExitCode;
 

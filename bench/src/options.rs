@@ -49,6 +49,24 @@ pub struct Options {
     /// Keep the scratch directory (the cluster is stopped either way).
     #[arg(long)]
     pub keep: bool,
+    /// Run only some measurements: `matched` (vector search at matched
+    /// recall and hybrid, against hand-written SQL, on a query collection
+    /// loaded by COPY + CREATE INDEX) or `searchable` (time to searchable of
+    /// a fresh load). Every phase runs without it.
+    #[arg(long, env = "BENCH_ONLY", value_enum)]
+    pub only: Option<Only>,
+}
+
+/// A subset of the benchmark's measurements (`BENCH_ONLY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Only {
+    /// Vector search at matched recall and hybrid search, each against
+    /// hand-written SQL, on a query collection loaded by binary COPY and
+    /// CREATE INDEX; no ingest or memory phase.
+    Matched,
+    /// Time to searchable of a fresh load: `fathom import` into a collection
+    /// with a deferred index, against COPY + CREATE INDEX.
+    Searchable,
 }
 
 /// The sizes and repetitions of one invocation.
@@ -72,6 +90,8 @@ pub struct Plan {
     pub recall_queries: usize,
     /// Whether this is the quick development mode.
     pub quick: bool,
+    /// The measurements to run, if not all of them.
+    pub only: Option<Only>,
 }
 
 impl Options {
@@ -93,6 +113,7 @@ impl Options {
             warm_up: Duration::from_secs_f64((query_seconds / 2.0).min(1.0)),
             recall_queries: self.recall_queries.unwrap_or(recall).max(1),
             quick: self.quick,
+            only: self.only,
         }
     }
 }

@@ -17,6 +17,7 @@ use futures::StreamExt;
 
 use crate::dataset::{FILTER_BUCKET, Queries};
 use crate::stats::{LatencyRun, LatencySpread};
+use crate::workload::keep_busy;
 
 /// Concurrent searchers.
 pub const CONCURRENCY: [usize; 3] = [1, 4, 16];
@@ -177,7 +178,7 @@ impl Searcher {
 
 /// The search as a fathom client sends it: only what the kind needs, every
 /// other parameter left to the server's defaults.
-fn fathom_request(
+pub fn fathom_request(
     client: &Client,
     collection: &str,
     kind: QueryKind,
@@ -226,6 +227,38 @@ fn store_query(kind: QueryKind, queries: &Queries, index: usize, tenant: Tenant)
     }
 }
 
+/// What the query phase measures.
+#[derive(Debug, Clone)]
+pub struct QueryScope {
+    /// The kinds searched.
+    pub kinds: Vec<QueryKind>,
+    /// The concurrencies of the timed runs.
+    pub concurrency: Vec<usize>,
+    /// Whether recall against exact search is measured.
+    pub recall: bool,
+}
+
+impl QueryScope {
+    /// Every kind at every concurrency, and recall.
+    pub fn everything() -> Self {
+        Self {
+            kinds: QueryKind::ALL.to_vec(),
+            concurrency: CONCURRENCY.to_vec(),
+            recall: true,
+        }
+    }
+
+    /// Vector and hybrid search at concurrency 1: the latencies the hybrid
+    /// target compares (`BENCH_ONLY=matched`).
+    pub fn vector_and_hybrid_latency() -> Self {
+        Self {
+            kinds: vec![QueryKind::Vector, QueryKind::Hybrid],
+            concurrency: vec![1],
+            recall: false,
+        }
+    }
+}
+
 /// Everything the query phase searches with.
 pub struct QueryBench {
     fathom_url: String,
@@ -263,23 +296,24 @@ impl QueryBench {
         })
     }
 
-    /// Every kind at every concurrency, `repeats` times each way, then recall
-    /// over `recall_queries` queries.
+    /// The kinds of `scope` at its concurrencies, `repeats` times each way,
+    /// then (if the scope says) recall over `recall_queries` queries.
     pub async fn measure(
         &self,
+        scope: &QueryScope,
         repeats: usize,
         duration: Duration,
         warm_up: Duration,
         recall_queries: usize,
     ) -> anyhow::Result<QueryResults> {
         let mut cells = Vec::new();
-        for kind in QueryKind::ALL {
+        for &kind in &scope.kinds {
             // Fills both connection pools (16 connections each) and the caches.
             for searcher in [&self.fathom, &self.in_process] {
                 self.timed_run(searcher, kind, *CONCURRENCY.last().unwrap_or(&1), warm_up)
                     .await?;
             }
-            for concurrency in CONCURRENCY {
+            for &concurrency in &scope.concurrency {
                 let (mut fathom, mut in_process) = (Vec::new(), Vec::new());
                 for repeat in 1..=repeats {
                     // Alternate which goes first, so neither always follows the other.
@@ -317,7 +351,12 @@ impl QueryBench {
             }
         }
         let mut recall = Vec::new();
-        for kind in [QueryKind::Vector, QueryKind::Filtered] {
+        let recall_kinds = if scope.recall {
+            vec![QueryKind::Vector, QueryKind::Filtered]
+        } else {
+            Vec::new()
+        };
+        for kind in recall_kinds {
             let count = recall_queries.min(self.queries.vectors.len());
             let mut exact = Vec::with_capacity(count);
             for index in 0..count {
@@ -368,31 +407,13 @@ impl QueryBench {
         concurrency: usize,
         duration: Duration,
     ) -> anyhow::Result<LatencyRun> {
-        let started = Instant::now();
-        let deadline = started + duration;
-        let workers: Vec<_> = (0..concurrency)
-            .map(|worker| {
-                let searcher = searcher.clone();
-                let queries = self.queries.clone();
-                tokio::spawn(async move {
-                    let count = queries.vectors.len();
-                    let mut next = worker * count / concurrency;
-                    let mut latencies = Vec::new();
-                    while Instant::now() < deadline {
-                        let sent = Instant::now();
-                        searcher.search(kind, &queries, next % count).await?;
-                        latencies.push(sent.elapsed());
-                        next += 1;
-                    }
-                    Ok::<_, anyhow::Error>(latencies)
-                })
-            })
-            .collect();
-        let mut latencies = Vec::new();
-        for worker in workers {
-            latencies.extend(worker.await??);
-        }
-        Ok(LatencyRun::of(latencies, started.elapsed()))
+        let searcher = searcher.clone();
+        let queries = self.queries.clone();
+        keep_busy(concurrency, duration, queries.vectors.len(), move |index| {
+            let (searcher, queries) = (searcher.clone(), queries.clone());
+            async move { searcher.search(kind, &queries, index).await.map(drop) }
+        })
+        .await
     }
 
     /// Back-to-back `grpc.health.v1.Health/Check` calls to fathom for
