@@ -624,9 +624,16 @@ async fn import_into_a_collection_created_with_defer_index_ends_searchable_with_
     let server = TestServer::start().await;
     let created = run(
         &server,
-        ["collections", "create", "docs", "--dimension", &DIM.to_string(), "--defer-index"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "collections",
+            "create",
+            "docs",
+            "--dimension",
+            &DIM.to_string(),
+            "--defer-index",
+        ]
+        .map(String::from)
+        .to_vec(),
     )
     .await;
     assert!(created.status.success(), "{}", stderr(&created));
@@ -636,12 +643,21 @@ async fn import_into_a_collection_created_with_defer_index_ends_searchable_with_
     write_jsonl(&input, 2_000);
     let imported = run(
         &server,
-        vec!["import".into(), input.display().to_string(), "--collection".into(), "docs".into()],
+        vec![
+            "import".into(),
+            input.display().to_string(),
+            "--collection".into(),
+            "docs".into(),
+        ],
     )
     .await;
     std::fs::remove_file(&input).ok();
     assert!(imported.status.success(), "{}", stderr(&imported));
-    assert!(stderr(&imported).contains("built the vector index of docs"), "{}", stderr(&imported));
+    assert!(
+        stderr(&imported).contains("built the vector index of docs"),
+        "{}",
+        stderr(&imported)
+    );
     let collection = server
         .collections()
         .await
