@@ -34,6 +34,18 @@ pub enum CollectionsCommand {
         /// tenancy (it is left as it is); fail if it exists with others.
         #[arg(long)]
         if_not_exists: bool,
+        /// Create it without its HNSW index, for a bulk load: writes skip the
+        /// index and searches are exact until `fathom collections build-index`
+        /// (or the end of `fathom import`) builds it in bulk, many times faster
+        /// than inserting every row into it.
+        #[arg(long, conflicts_with = "no_index")]
+        defer_index: bool,
+    },
+    /// Build a collection's deferred vector index (in bulk, with PostgreSQL's
+    /// parallel workers); returns when searches use it.
+    BuildIndex {
+        /// The collection.
+        name: String,
     },
     /// List collections.
     List,
@@ -67,6 +79,7 @@ pub async fn run(client: Client, command: CollectionsCommand) -> anyhow::Result<
             m,
             ef_construction,
             if_not_exists,
+            defer_index,
         } => {
             let metric = match metric.as_str() {
                 "l2" => proto::DistanceMetric::L2,
@@ -77,7 +90,8 @@ pub async fn run(client: Client, command: CollectionsCommand) -> anyhow::Result<
                 .create_collection(name, dimension)
                 .metric(metric)
                 .language(language)
-                .multi_tenant(multi_tenant);
+                .multi_tenant(multi_tenant)
+                .defer_index(defer_index);
             create = if no_index {
                 create.no_index()
             } else {
@@ -93,12 +107,12 @@ pub async fn run(client: Client, command: CollectionsCommand) -> anyhow::Result<
         CollectionsCommand::List => {
             let all = client.list_collections().await?;
             println!(
-                "{:<32} {:>9} {:<14} {:<18} {:<10} tenants",
+                "{:<32} {:>9} {:<14} {:<30} {:<10} tenants",
                 "name", "dimension", "metric", "index", "language"
             );
             for c in &all {
                 println!(
-                    "{:<32} {:>9} {:<14} {:<18} {:<10} {}",
+                    "{:<32} {:>9} {:<14} {:<30} {:<10} {}",
                     c.name,
                     c.dimension,
                     metric_name(c.metric()),
@@ -112,6 +126,10 @@ pub async fn run(client: Client, command: CollectionsCommand) -> anyhow::Result<
             }
         }
         CollectionsCommand::Get { name } => print_collection(&client.get_collection(&name).await?),
+        CollectionsCommand::BuildIndex { name } => {
+            let built = build_index(&client, &name).await?;
+            print_collection(&built);
+        }
         CollectionsCommand::Delete { name } => {
             client.delete_collection(&name).await?;
             println!("deleted {name}");
@@ -148,9 +166,35 @@ fn metric_name(metric: proto::DistanceMetric) -> &'static str {
 
 fn index_name(c: &proto::Collection) -> String {
     match c.index.as_ref().and_then(|i| i.kind.as_ref()) {
-        Some(proto::index_settings::Kind::Hnsw(h)) => format!("hnsw m={} ef_c={}", h.m, h.ef_construction),
+        Some(proto::index_settings::Kind::Hnsw(h)) => {
+            let state = match c.index_state() {
+                proto::IndexState::Deferred => " (deferred)",
+                proto::IndexState::Building => " (building)",
+                proto::IndexState::Ready | proto::IndexState::Unspecified => "",
+            };
+            format!("hnsw m={} ef_c={}{state}", h.m, h.ef_construction)
+        }
         _ => "none (exact)".to_owned(),
     }
+}
+
+/// Builds the collection's deferred index with a spinner; the collection after.
+pub async fn build_index(client: &Client, name: &str) -> anyhow::Result<proto::Collection> {
+    let spinner = indicatif::ProgressBar::new_spinner().with_style(
+        indicatif::ProgressStyle::with_template("{spinner} building the vector index of {msg} ({elapsed})")
+            .expect("a valid template"),
+    );
+    spinner.set_message(name.to_owned());
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    let built = client.build_index(name).await;
+    spinner.finish_and_clear();
+    let built = built?;
+    if built.build_seconds > 0.0 {
+        eprintln!("built the vector index of {name} in {:.1} s", built.build_seconds);
+    }
+    built
+        .collection
+        .ok_or_else(|| anyhow::anyhow!("BuildIndex returned no collection"))
 }
 
 fn human_bytes(bytes: u64) -> String {

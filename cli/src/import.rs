@@ -46,6 +46,11 @@ pub struct ImportArgs {
     /// Batches in flight per stream.
     #[arg(long, default_value_t = 4)]
     in_flight: usize,
+    /// Leave a deferred vector index unbuilt at the end (to load more files
+    /// first; then `fathom collections build-index`). By default an import
+    /// into a collection created with --defer-index builds it at the end.
+    #[arg(long)]
+    leave_index_deferred: bool,
 }
 
 /// One upsert stream per tenant, fed through a bounded channel.
@@ -183,6 +188,16 @@ pub async fn import(client: Client, args: ImportArgs) -> anyhow::Result<()> {
         total.batches,
         total.documents as f64 / elapsed.max(1e-9),
     );
+    let name = collection.as_str();
+    if !args.leave_index_deferred
+        && client.get_collection(name).await?.index_state() == fathom_client::proto::IndexState::Deferred
+    {
+        super::collections::build_index(&client, name).await?;
+        eprintln!(
+            "{name} is searchable with its vector index, {:.1} s after the import started",
+            started.elapsed().as_secs_f64()
+        );
+    }
     Ok(())
 }
 

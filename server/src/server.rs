@@ -49,6 +49,8 @@ pub struct Config {
     /// until it ends); more are refused with RESOURCE_EXHAUSTED. Health and
     /// reflection are not counted.
     pub max_concurrent_requests: usize,
+    /// Least `maintenance_work_mem` a vector index build gets (BuildIndex).
+    pub index_build_memory_bytes: u64,
 }
 
 /// Requests in progress at once unless configured otherwise: enough for a
@@ -67,6 +69,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(10),
             statement_timeout: crate::store::DEFAULT_STATEMENT_TIMEOUT,
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            index_build_memory_bytes: crate::store::DEFAULT_INDEX_BUILD_MEMORY_BYTES,
             limits: Limits::default(),
         }
     }
@@ -82,7 +85,9 @@ pub struct Server {
 impl Server {
     /// Connects to the database, applies migrations and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let store = Store::connect_with(&config.database_url, config.max_connections, config.statement_timeout).await?;
+        let store = Store::connect_with(&config.database_url, config.max_connections, config.statement_timeout)
+            .await?
+            .with_index_build_memory(config.index_build_memory_bytes);
         store.migrate().await?;
         let listener = TcpListener::bind(config.listen).await?;
         Ok(Self {

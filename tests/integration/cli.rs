@@ -618,3 +618,56 @@ async fn serve_with_a_database_url_nothing_answers_says_where_it_tried() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn import_into_a_collection_created_with_defer_index_ends_searchable_with_its_index_built() {
+    let server = TestServer::start().await;
+    let created = run(
+        &server,
+        [
+            "collections",
+            "create",
+            "docs",
+            "--dimension",
+            &DIM.to_string(),
+            "--defer-index",
+        ]
+        .map(String::from)
+        .to_vec(),
+    )
+    .await;
+    assert!(created.status.success(), "{}", stderr(&created));
+    assert!(stdout(&created).contains("(deferred)"), "{}", stdout(&created));
+
+    let input = temp_path("deferred.jsonl");
+    write_jsonl(&input, 2_000);
+    let imported = run(
+        &server,
+        vec![
+            "import".into(),
+            input.display().to_string(),
+            "--collection".into(),
+            "docs".into(),
+        ],
+    )
+    .await;
+    std::fs::remove_file(&input).ok();
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    assert!(
+        stderr(&imported).contains("built the vector index of docs"),
+        "{}",
+        stderr(&imported)
+    );
+    let collection = server
+        .collections()
+        .await
+        .get_collection(pb::GetCollectionRequest { name: "docs".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .collection
+        .unwrap();
+    assert_eq!(collection.index_state(), pb::IndexState::Ready);
+    let shown = run(&server, ["collections", "get", "docs"].map(String::from).to_vec()).await;
+    assert!(!stdout(&shown).contains("deferred"), "{}", stdout(&shown));
+}

@@ -1,6 +1,7 @@
 //! Fathom's integration tests: one binary, one module per area.
 
 mod boundaries;
+mod bulk_load;
 mod cli;
 mod client;
 mod collections;

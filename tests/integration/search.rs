@@ -9,7 +9,9 @@ use pb::field_condition::Condition;
 use tonic::Code;
 
 use crate::support::filter::{self, field};
-use crate::support::{assert_violation, collection_request, metadata, pseudo_random_vector, search, upsert_all};
+use crate::support::{
+    assert_violation, collection_request, embedding_like_vector, metadata, pseudo_random_vector, search, upsert_all,
+};
 
 /// The hand-made corpus: four documents in 3-d with short texts.
 fn corpus() -> Vec<pb::Document> {
@@ -272,26 +274,26 @@ async fn include_limit_and_score_threshold_shape_the_stream() {
 }
 
 #[tokio::test]
-async fn default_hnsw_recall_at_10_is_at_least_095_on_random_vectors() {
+async fn default_hnsw_recall_at_10_is_at_least_095_on_embedding_like_vectors() {
     let server = TestServer::start().await;
     server
         .collections()
         .await
-        .create_collection(collection_request("random", 128, pb::DistanceMetric::Cosine))
+        .create_collection(collection_request("embeddings", 128, pb::DistanceMetric::Cosine))
         .await
         .unwrap();
     let documents = (0..10_000u64).map(|i| pb::Document {
         id: format!("r{i}"),
-        vector: pseudo_random_vector(128, i + 1),
+        vector: embedding_like_vector(128, i + 1),
         ..Default::default()
     });
-    upsert_all(&server, "random", documents.collect()).await;
+    upsert_all(&server, "embeddings", documents.collect()).await;
     let queries = 30;
     let mut found = 0;
     for q in 0..queries {
-        let vector = pseudo_random_vector(128, 1_000_000 + q);
+        let vector = embedding_like_vector(128, 1_000_000 + q);
         let request = |exact| pb::SearchRequest {
-            collection: "random".into(),
+            collection: "embeddings".into(),
             vector: vector.clone(),
             limit: 10,
             include: Some(pb::Include::default()),
@@ -527,7 +529,7 @@ async fn searches_in_multi_tenant_collections_see_only_their_tenant() {
 }
 
 #[tokio::test]
-async fn ef_search_set_in_the_request_bounds_the_index_scan_of_that_request() {
+async fn a_request_below_or_above_the_default_ef_search_gets_its_full_limit_and_a_wide_one_is_exact() {
     let server = TestServer::start().await;
     server
         .collections()
@@ -549,9 +551,8 @@ async fn ef_search_set_in_the_request_bounds_the_index_scan_of_that_request() {
         .await
         .unwrap();
     sqlx::query("ANALYZE fathom_data.hnsw").execute(&mut db).await.unwrap();
-    // Without iterative scanning, an HNSW scan yields at most ef_search
-    // rows: so the number of hits shows which setting the scan ran with,
-    // whatever the pooled connection ran before.
+    // Iterative scanning fills the limit even when ef_search is below it;
+    // an ef_search as large as the collection visits every vector.
     let request = |ef_search: u32| pb::SearchRequest {
         collection: "hnsw".into(),
         vector: pseudo_random_vector(8, 5000),
@@ -562,8 +563,20 @@ async fn ef_search_set_in_the_request_bounds_the_index_scan_of_that_request() {
         }),
         ..Default::default()
     };
-    for ef_search in [10, 100, 10, 100, 10] {
+    let mut exact = request(0);
+    exact.params = Some(pb::VectorSearchParams {
+        ef_search: 0,
+        exact: true,
+    });
+    let exact = ids(&search(&server, exact).await.unwrap())
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    for ef_search in [10, 1000, 0, 10, 1000] {
         let hits = search(&server, request(ef_search)).await.unwrap();
-        assert_eq!(hits.len(), (ef_search as usize).min(50), "ef_search {ef_search}");
+        assert_eq!(hits.len(), 50, "ef_search {ef_search}");
+        if ef_search == 1000 {
+            assert_eq!(ids(&hits), exact, "ef_search 1000 over 1000 vectors is exact");
+        }
     }
 }

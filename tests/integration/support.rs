@@ -13,6 +13,7 @@ pub fn collection_request(name: &str, dimension: u32, metric: pb::DistanceMetric
         index: None,
         text_language: String::new(),
         multi_tenant: false,
+        defer_index: false,
     }
 }
 
@@ -57,6 +58,25 @@ pub fn pseudo_random_vector(dimension: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// Components of a deterministic unit vector near a fixed random 8-d
+/// subspace, plus 5 % noise: the way real embeddings lie near a
+/// low-dimensional manifold. Uniform random vectors are almost equidistant,
+/// which makes "nearest" meaningless and recall a poor guide.
+pub fn embedding_like_vector(dimension: usize, seed: u64) -> Vec<f32> {
+    const LATENT: u64 = 8;
+    let latent = pseudo_random_vector(LATENT as usize, seed);
+    let noise = pseudo_random_vector(dimension, seed ^ 0x5EED_0000_0000);
+    let mut vector: Vec<f32> = noise.iter().map(|n| 0.05 * n).collect();
+    for (k, weight) in latent.iter().enumerate() {
+        let basis = pseudo_random_vector(dimension, 0xBA5E_0000 + k as u64);
+        for (component, b) in vector.iter_mut().zip(basis) {
+            *component += weight * b;
+        }
+    }
+    let norm = vector.iter().map(|c| c * c).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+    vector.iter().map(|c| c / norm).collect()
+}
+
 /// A server with one empty cosine collection of `dimension`.
 pub async fn server_with_collection(name: &str, dimension: usize) -> fathom_tests::TestServer {
     let server = fathom_tests::TestServer::start().await;
@@ -84,12 +104,21 @@ impl UpsertSession {
         tenant: &str,
         stream_id: &str,
     ) -> Result<Self, Status> {
-        let (sender, receiver) = tokio::sync::mpsc::channel(8);
         let open = pb::OpenStream {
             collection: collection.into(),
             tenant: tenant.into(),
             stream_id: stream_id.into(),
+            build_index_at_end: false,
         };
+        Self::open_with(client, open).await
+    }
+
+    /// Opens a stream as `open` says.
+    pub async fn open_with(
+        client: &mut pb::documents_client::DocumentsClient<tonic::transport::Channel>,
+        open: pb::OpenStream,
+    ) -> Result<Self, Status> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(8);
         sender
             .send(pb::UpsertStreamRequest {
                 request: Some(pb::upsert_stream_request::Request::Open(open)),

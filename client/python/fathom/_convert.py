@@ -26,6 +26,7 @@ from fathom.models import (
     HnswIndex,
     Hit,
     IndexSpec,
+    IndexState,
     Metric,
     NoIndex,
     RelativeScore,
@@ -42,6 +43,11 @@ _METRIC_NAMES: dict[int, Metric] = {
     collections_pb2.DISTANCE_METRIC_COSINE: "cosine",
     collections_pb2.DISTANCE_METRIC_L2: "l2",
     collections_pb2.DISTANCE_METRIC_INNER_PRODUCT: "inner_product",
+}
+_INDEX_STATE_NAMES: dict[int, IndexState] = {
+    collections_pb2.INDEX_STATE_READY: "ready",
+    collections_pb2.INDEX_STATE_DEFERRED: "deferred",
+    collections_pb2.INDEX_STATE_BUILDING: "building",
 }
 _INCLUDE_FIELDS = ("text", "metadata", "vector")
 _MAX_SAFE_INT = 2**53
@@ -86,6 +92,7 @@ def create_collection_request(
     language: str,
     multi_tenant: bool,
     index: IndexSpec | collections_pb2.IndexSettings | None,
+    defer_index: bool = False,
 ) -> collections_pb2.CreateCollectionRequest:
     """Builds a ``CreateCollectionRequest``."""
     request = collections_pb2.CreateCollectionRequest(
@@ -94,6 +101,7 @@ def create_collection_request(
         metric=metric_pb(metric),
         text_language=language,
         multi_tenant=multi_tenant,
+        defer_index=defer_index,
     )
     settings = index_pb(index)
     if settings is not None:
@@ -132,7 +140,15 @@ def collection_info(pb: collections_pb2.Collection) -> CollectionInfo:
         language=pb.text_language,
         multi_tenant=pb.multi_tenant,
         create_time=from_timestamp(pb.create_time) if pb.HasField("create_time") else None,
+        index_state=index_state_name(pb.index_state),
     )
+
+
+def index_state_name(state: int) -> IndexState:
+    """Maps the proto ``IndexState`` to ``"ready"``, ``"deferred"`` or
+    ``"building"``; UNSPECIFIED (and a state newer than this client) is
+    ``"unspecified"``."""
+    return _INDEX_STATE_NAMES.get(state, "unspecified")
 
 
 def collection_stats(pb: collections_pb2.GetCollectionStatsResponse) -> CollectionStats:

@@ -149,12 +149,16 @@ class UpsertSession:
         stream_id: str | None,
         max_in_flight: int,
         progress: ProgressCallback | None = None,
+        build_index_at_end: bool = False,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
         self.collection = collection
         self.tenant = tenant or ""
         self.stream_id = stream_id or ""
+        self.build_index_at_end = build_index_at_end
+        """Whether every stream is opened with ``build_index_at_end`` (a
+        reopened stream too: the one that ends the upsert builds the index)."""
         self.summary = UpsertSummary()
         self.acks = 0
         """Acknowledgements received so far (a measure of progress)."""
@@ -240,7 +244,10 @@ class UpsertSession:
         """The first message of every stream."""
         return documents_pb2.UpsertStreamRequest(
             open=documents_pb2.OpenStream(
-                collection=self.collection, tenant=self.tenant, stream_id=self.stream_id
+                collection=self.collection,
+                tenant=self.tenant,
+                stream_id=self.stream_id,
+                build_index_at_end=self.build_index_at_end,
             )
         )
 

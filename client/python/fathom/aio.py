@@ -119,10 +119,11 @@ class AsyncClient:
         language: str = "english",
         multi_tenant: bool = False,
         index: IndexSpec | collections_pb2.IndexSettings | None = None,
+        defer_index: bool = False,
     ) -> AsyncCollection:
         """Creates a collection; see :meth:`fathom.Client.create_collection`."""
         request = _convert.create_collection_request(
-            name, dimension, metric, language, multi_tenant, index
+            name, dimension, metric, language, multi_tenant, index, defer_index
         )
         await self._unary(self._collections.CreateCollection, request)
         return AsyncCollection(self, name)
@@ -135,12 +136,13 @@ class AsyncClient:
         language: str = "english",
         multi_tenant: bool = False,
         index: IndexSpec | collections_pb2.IndexSettings | None = None,
+        defer_index: bool = False,
     ) -> AsyncCollection:
         """Returns a handle to collection ``name``, creating it if it does not
         exist; see :meth:`fathom.Client.get_or_create_collection`."""
         try:
             return await self.create_collection(
-                name, dimension, metric, language, multi_tenant, index
+                name, dimension, metric, language, multi_tenant, index, defer_index
             )
         except FathomError as error:
             if error.code != grpc.StatusCode.ALREADY_EXISTS:
@@ -181,6 +183,21 @@ class AsyncClient:
             collections_pb2.GetCollectionStatsRequest(name=name),
         )
         return _convert.collection_stats(response)
+
+    async def build_index(self, name: str, *, timeout: float | None = None) -> CollectionInfo:
+        """Builds a collection's deferred vector index in bulk, with parallel
+        workers, and returns the collection once the index is ready (searches
+        are exact meanwhile); ``timeout=None`` (the default) waits as long as
+        the build takes. See :meth:`fathom.Client.build_index`."""
+        try:
+            response = await self._collections.BuildIndex(
+                collections_pb2.BuildIndexRequest(name=name),
+                timeout=timeout,
+                metadata=self.metadata,
+            )
+        except grpc.RpcError as error:
+            raise FathomError.from_rpc_error(error) from error
+        return _convert.collection_info(response.collection)
 
     # -- plumbing ------------------------------------------------------------
 
@@ -379,6 +396,11 @@ class AsyncCollection:
         """Returns the document count (all tenants) and on-disk sizes."""
         return await self.client.collection_stats(self.name)
 
+    async def build_index(self, *, timeout: float | None = None) -> CollectionInfo:
+        """Builds the collection's deferred vector index and returns once it
+        is ready; see :meth:`fathom.Client.build_index`."""
+        return await self.client.build_index(self.name, timeout=timeout)
+
     async def upsert(
         self,
         ids: Iterable[str],
@@ -392,14 +414,23 @@ class AsyncCollection:
         batch_bytes: int = DEFAULT_BATCH_BYTES,
         max_in_flight: int = 4,
         progress: ProgressCallback | None = None,
+        build_index_at_end: bool = False,
     ) -> UpsertSummary:
         """Writes documents through one ``UpsertStream``; see
         :meth:`fathom.Collection.upsert`, also for resuming with a
-        ``stream_id`` (same input, any batch size). Cancelling the task
+        ``stream_id`` (same input, any batch size) and for
+        ``build_index_at_end``. Cancelling the task
         cancels the stream; committed batches stay committed."""
         docs = _convert.columns_to_documents(ids, vectors, texts, metadatas)
         return await self._upsert_docs(
-            docs, tenant, batch_size, batch_bytes, stream_id, max_in_flight, progress
+            docs,
+            tenant,
+            batch_size,
+            batch_bytes,
+            stream_id,
+            max_in_flight,
+            progress,
+            build_index_at_end,
         )
 
     async def upsert_iter(
@@ -412,6 +443,7 @@ class AsyncCollection:
         batch_bytes: int = DEFAULT_BATCH_BYTES,
         max_in_flight: int = 4,
         progress: ProgressCallback | None = None,
+        build_index_at_end: bool = False,
     ) -> UpsertSummary:
         """Upserts dicts (``id``, ``vector``, ``text``, ``metadata``) from a sync
         or async iterable, lazily; see :meth:`fathom.Collection.upsert_iter`."""
@@ -421,7 +453,14 @@ class AsyncCollection:
         else:
             docs = _convert.dicts_to_documents(documents)
         return await self._upsert_docs(
-            docs, tenant, batch_size, batch_bytes, stream_id, max_in_flight, progress
+            docs,
+            tenant,
+            batch_size,
+            batch_bytes,
+            stream_id,
+            max_in_flight,
+            progress,
+            build_index_at_end,
         )
 
     async def _upsert_docs(
@@ -433,10 +472,18 @@ class AsyncCollection:
         stream_id: str | None,
         max_in_flight: int,
         progress: ProgressCallback | None,
+        build_index_at_end: bool,
     ) -> UpsertSummary:
         _convert.check_batch_limits(batch_size, batch_bytes)
         cutter = _convert.BatchCutter(batch_size, batch_bytes)
-        session = UpsertSession(self.name, self._tenant(tenant), stream_id, max_in_flight, progress)
+        session = UpsertSession(
+            self.name,
+            self._tenant(tenant),
+            stream_id,
+            max_in_flight,
+            progress,
+            build_index_at_end=build_index_at_end,
+        )
         return await self.client._upsert(session, docs, cutter)
 
     async def upsert_batch(

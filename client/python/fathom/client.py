@@ -180,6 +180,7 @@ class Client:
         language: str = "english",
         multi_tenant: bool = False,
         index: IndexSpec | collections_pb2.IndexSettings | None = None,
+        defer_index: bool = False,
     ) -> Collection:
         """Creates a collection and returns a handle to it.
 
@@ -192,12 +193,18 @@ class Client:
             multi_tenant: Whether every document and request names a tenant.
             index: ``HnswIndex(m, ef_construction)``, ``NoIndex()``, ``"hnsw"``
                 or ``"none"``; ``None`` means HNSW with the server's defaults.
+            defer_index: Create the collection without its HNSW index, for a
+                bulk load: writes skip the index and searches are exact scans
+                (``index_state`` ``"deferred"``) until :meth:`build_index`, or
+                an upsert with ``build_index_at_end=True``, builds it in bulk,
+                many times faster than inserting every row into it.
 
         Raises:
-            FathomError: INVALID_ARGUMENT (with violations) or ALREADY_EXISTS.
+            FathomError: INVALID_ARGUMENT (with violations; also for
+                ``defer_index`` with ``NoIndex``) or ALREADY_EXISTS.
         """
         request = _convert.create_collection_request(
-            name, dimension, metric, language, multi_tenant, index
+            name, dimension, metric, language, multi_tenant, index, defer_index
         )
         self._unary(self._collections.CreateCollection, request)
         return Collection(self, name)
@@ -210,13 +217,14 @@ class Client:
         language: str = "english",
         multi_tenant: bool = False,
         index: IndexSpec | collections_pb2.IndexSettings | None = None,
+        defer_index: bool = False,
     ) -> Collection:
         """Returns a handle to collection ``name``, creating it first if it
         does not exist (arguments as in :meth:`create_collection`).
 
         Safe to call concurrently and on every start of a program: when the
         collection exists, only its dimension, metric and tenancy are checked
-        (its index and language are left as they are).
+        (its index, index state and language are left as they are).
 
         Raises:
             FathomError: ALREADY_EXISTS if the existing collection has another
@@ -224,7 +232,9 @@ class Client:
                 :meth:`create_collection`.
         """
         try:
-            return self.create_collection(name, dimension, metric, language, multi_tenant, index)
+            return self.create_collection(
+                name, dimension, metric, language, multi_tenant, index, defer_index
+            )
         except FathomError as error:
             if error.code != grpc.StatusCode.ALREADY_EXISTS:
                 raise
@@ -270,6 +280,35 @@ class Client:
             collections_pb2.GetCollectionStatsRequest(name=name),
         )
         return _convert.collection_stats(response)
+
+    def build_index(self, name: str, *, timeout: float | None = None) -> CollectionInfo:
+        """Builds a collection's deferred vector index (see ``defer_index`` in
+        :meth:`create_collection`) and returns the collection once the index
+        is ready, with ``index_state`` ``"ready"``.
+
+        The server builds it in bulk, with PostgreSQL's parallel maintenance
+        workers; an index that is ready already returns at once. Writes and
+        searches go on meanwhile, and searches are exact until the index is
+        ready. The build goes on if this call gives up (timeout, interrupt);
+        calling again waits for it.
+
+        Args:
+            name: The collection's name.
+            timeout: Seconds to wait. ``None`` (the default, not the client's
+                ``timeout``) waits as long as the build takes: minutes for
+                millions of vectors.
+
+        Raises:
+            FathomError: NOT_FOUND; DEADLINE_EXCEEDED when ``timeout`` passed
+                (the build goes on).
+        """
+        with _translated():
+            response = self._collections.BuildIndex(
+                collections_pb2.BuildIndexRequest(name=name),
+                timeout=timeout,
+                metadata=self.metadata,
+            )
+        return _convert.collection_info(response.collection)
 
     # -- plumbing used by Collection -------------------------------------------
 
@@ -405,6 +444,11 @@ class Collection:
         """Returns the document count (all tenants) and on-disk sizes."""
         return self.client.collection_stats(self.name)
 
+    def build_index(self, *, timeout: float | None = None) -> CollectionInfo:
+        """Builds the collection's deferred vector index and returns once it
+        is ready; see :meth:`Client.build_index`."""
+        return self.client.build_index(self.name, timeout=timeout)
+
     # -- writes ----------------------------------------------------------------
 
     def upsert(
@@ -420,6 +464,7 @@ class Collection:
         batch_bytes: int = DEFAULT_BATCH_BYTES,
         max_in_flight: int = 4,
         progress: ProgressCallback | None = None,
+        build_index_at_end: bool = False,
     ) -> UpsertSummary:
         """Writes documents through one ``UpsertStream``; existing ids are replaced.
 
@@ -459,6 +504,13 @@ class Collection:
             max_in_flight: Batches sent ahead of their acknowledgement.
             progress: Called with the number of documents of each batch
                 acknowledged, and once with the number skipped on resume.
+            build_index_at_end: If the collection's index is deferred (see
+                ``defer_index`` in :meth:`Client.create_collection`), have the
+                server build it once every batch is acknowledged, and return
+                only when it is ready: a bulk load that is searchable with
+                its index when the call returns. Ignored by a collection
+                whose index is ready. Index an input loaded in several calls
+                with the last one, or with :meth:`build_index`.
 
         Returns:
             An :class:`~fathom.UpsertSummary`.
@@ -476,7 +528,14 @@ class Collection:
         """
         docs = _convert.columns_to_documents(ids, vectors, texts, metadatas)
         return self._upsert_docs(
-            docs, tenant, batch_size, batch_bytes, stream_id, max_in_flight, progress
+            docs,
+            tenant,
+            batch_size,
+            batch_bytes,
+            stream_id,
+            max_in_flight,
+            progress,
+            build_index_at_end,
         )
 
     def upsert_iter(
@@ -489,6 +548,7 @@ class Collection:
         batch_bytes: int = DEFAULT_BATCH_BYTES,
         max_in_flight: int = 4,
         progress: ProgressCallback | None = None,
+        build_index_at_end: bool = False,
     ) -> UpsertSummary:
         """Like :meth:`upsert`, from an iterable (possibly unbounded) of dicts
         with keys ``id``, ``vector`` and optionally ``text``, ``metadata``.
@@ -504,7 +564,14 @@ class Collection:
         """
         docs = _convert.dicts_to_documents(documents)
         return self._upsert_docs(
-            docs, tenant, batch_size, batch_bytes, stream_id, max_in_flight, progress
+            docs,
+            tenant,
+            batch_size,
+            batch_bytes,
+            stream_id,
+            max_in_flight,
+            progress,
+            build_index_at_end,
         )
 
     def _upsert_docs(
@@ -516,10 +583,18 @@ class Collection:
         stream_id: str | None,
         max_in_flight: int,
         progress: ProgressCallback | None,
+        build_index_at_end: bool,
     ) -> UpsertSummary:
         _convert.check_batch_limits(batch_size, batch_bytes)
         cutter = _convert.BatchCutter(batch_size, batch_bytes)
-        session = UpsertSession(self.name, self._tenant(tenant), stream_id, max_in_flight, progress)
+        session = UpsertSession(
+            self.name,
+            self._tenant(tenant),
+            stream_id,
+            max_in_flight,
+            progress,
+            build_index_at_end=build_index_at_end,
+        )
         return self.client._upsert(session, iter(docs), cutter)
 
     def upsert_batch(

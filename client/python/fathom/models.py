@@ -13,6 +13,7 @@ __all__ = [
     "HnswIndex",
     "Hit",
     "IndexSpec",
+    "IndexState",
     "Metric",
     "NoIndex",
     "RRF",
@@ -57,6 +58,20 @@ class NoIndex:
 IndexSpec = Union[HnswIndex, NoIndex, Literal["hnsw", "none"]]
 """The vector index of a new collection: an instance, or ``"hnsw"``/``"none"``."""
 
+IndexState = Literal["ready", "deferred", "building", "unspecified"]
+"""Whether a collection's vector index serves its searches:
+
+- ``"ready"``: searches use the index, or the collection has none
+  (:class:`NoIndex`) and every search is exact by design;
+- ``"deferred"``: created with ``defer_index=True`` (or a build failed): the
+  index is not built, writes are fast and searches are exact scans until
+  ``build_index`` builds it;
+- ``"building"``: ``build_index`` is building it; searches stay exact until
+  it is ready;
+- ``"unspecified"``: the server did not say (one older than index states, or
+  a state newer than this client).
+"""
+
 
 @dataclass(frozen=True)
 class CollectionInfo:
@@ -70,6 +85,9 @@ class CollectionInfo:
     """PostgreSQL text-search configuration, such as ``"english"``."""
     multi_tenant: bool
     create_time: _dt.datetime | None
+    index_state: IndexState = "unspecified"
+    """Whether the vector index is built (``"ready"``), ``"deferred"`` or
+    ``"building"``; see :data:`IndexState`."""
 
 
 @dataclass(frozen=True)

@@ -174,6 +174,80 @@ def test_client_accepts_an_http_url(server_target: str) -> None:
         assert isinstance(client.list_collections(), list)
 
 
+# -- deferred index (bulk load) ----------------------------------------------------------
+
+
+def test_deferred_index_is_built_on_demand_and_searches_find_the_nearest_meanwhile(
+    live: Client, new_collection: Callable[..., Collection]
+) -> None:
+    docs = new_collection("pytest_deferred", defer_index=True)
+    assert docs.info().index_state == "deferred"
+    corpus = make_corpus(300, seed=21)
+    docs.upsert_iter(corpus, batch_size=100)
+    target = corpus[42]
+
+    (before,) = docs.search(vector=target["vector"], limit=1)  # an exact scan: no index yet
+    assert before.id == target["id"] and before.score == pytest.approx(1, abs=1e-4)
+
+    info = live.build_index(docs.name)
+    assert (info.name, info.index_state) == (docs.name, "ready")
+    assert live.get_collection(docs.name).index_state == "ready"
+    (after,) = docs.search(vector=target["vector"], limit=1)
+    assert after.id == target["id"]
+    assert docs.build_index().index_state == "ready"  # ready already: returns at once
+
+
+def test_upsert_with_build_index_at_end_returns_with_the_index_ready(
+    new_collection: Callable[..., Collection],
+) -> None:
+    docs = new_collection("pytest_deferred", defer_index=True)
+    corpus = make_corpus(300, seed=22)
+    result = docs.upsert_iter(corpus, batch_size=100, build_index_at_end=True)
+    assert result.committed_documents == 300
+    assert docs.info().index_state == "ready"
+    (hit,) = docs.search(vector=corpus[7]["vector"], limit=1)
+    assert hit.id == corpus[7]["id"]
+
+
+def test_a_new_collection_reports_its_index_ready(new_collection: Callable[..., Collection]) -> None:
+    assert new_collection().info().index_state == "ready"
+    assert new_collection(index=NoIndex()).info().index_state == "ready"
+
+
+def test_defer_index_without_an_index_is_invalid_argument(new_collection: Callable[..., Collection]) -> None:
+    with pytest.raises(FathomError) as caught:
+        new_collection("pytest_deferred", index=NoIndex(), defer_index=True)
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in caught.value.violations] == ["defer_index"]
+
+
+def test_build_index_of_an_unknown_collection_is_not_found(live: Client) -> None:
+    with pytest.raises(FathomError) as caught:
+        live.build_index(unique_name("missing"))
+    assert caught.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def test_async_bulk_load_into_a_deferred_index(server_target: str) -> None:
+    corpus = make_corpus(300, seed=23)
+
+    async def scenario() -> None:
+        async with AsyncClient(server_target, timeout=60) as client:
+            name = unique_name("pytest_deferred")
+            docs = await client.create_collection(name, DIM, defer_index=True)
+            try:
+                assert (await docs.info()).index_state == "deferred"
+                await docs.upsert_iter(corpus[:200], batch_size=100)
+                await docs.upsert_iter(corpus[200:], batch_size=100, build_index_at_end=True)
+                assert (await client.get_collection(name)).index_state == "ready"
+                assert (await client.build_index(name)).index_state == "ready"
+                hits = await docs.search(vector=corpus[250]["vector"], limit=1)
+                assert [h.id for h in hits] == [corpus[250]["id"]]
+            finally:
+                await client.delete_collection(name)
+
+    asyncio.run(scenario())
+
+
 # -- the 10,000-document corpus --------------------------------------------------------
 
 

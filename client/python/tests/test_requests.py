@@ -120,6 +120,7 @@ def test_create_collection_request() -> None:
     assert request.metric == collections_pb2.DISTANCE_METRIC_L2
     assert request.text_language == "simple" and request.multi_tenant and request.dimension == 32
     assert not request.HasField("index")
+    assert not request.defer_index
     hnsw = _convert.create_collection_request("d", 3, "cosine", "english", False, HnswIndex(m=8))
     assert hnsw.index.hnsw.m == 8 and hnsw.index.hnsw.ef_construction == 0
     none = _convert.create_collection_request("d", 3, "inner_product", "english", False, "none")
@@ -128,6 +129,26 @@ def test_create_collection_request() -> None:
     assert _convert.index_pb(NoIndex()) == none.index
     with pytest.raises(ValueError, match="unknown metric"):
         _convert.create_collection_request("d", 3, "dot", "english", False, None)
+
+
+def test_create_collection_request_can_defer_the_index() -> None:
+    request = _convert.create_collection_request("docs", 8, "cosine", "english", False, HnswIndex(m=8), True)
+    assert request.defer_index and request.index.hnsw.m == 8
+
+
+@pytest.mark.parametrize(
+    ("state", "name"),
+    [
+        (collections_pb2.INDEX_STATE_READY, "ready"),
+        (collections_pb2.INDEX_STATE_DEFERRED, "deferred"),
+        (collections_pb2.INDEX_STATE_BUILDING, "building"),
+        (collections_pb2.INDEX_STATE_UNSPECIFIED, "unspecified"),
+        (99, "unspecified"),  # a state newer than this client
+    ],
+)
+def test_collection_info_names_the_index_state(state: int, name: str) -> None:
+    info = _convert.collection_info(collections_pb2.Collection(name="docs", dimension=4, index_state=state))  # type: ignore[arg-type]
+    assert info.index_state == name
 
 
 def test_collection_info_conversion() -> None:

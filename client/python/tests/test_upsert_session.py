@@ -97,6 +97,18 @@ def test_batches_carry_their_input_position_and_per_call_sequence_numbers() -> N
     assert (summary.batches, summary.already_committed, summary.reconnects) == (2, 0, 0)
 
 
+def test_every_open_request_carries_build_index_at_end() -> None:
+    assert not session().open_request().open.build_index_at_end
+    s = UpsertSession("docs", "t1", "s", 8, build_index_at_end=True)
+    first = s.open_request().open
+    assert (first.collection, first.tenant, first.stream_id, first.build_index_at_end) == ("docs", "t1", "s", True)
+    s.on_opened(opened())
+    s.batch_request(docs("a"))
+    # A stream reopened after a broken connection asks for the build too: the
+    # stream that ends the upsert is the one that builds the index.
+    assert s.open_request().open.build_index_at_end
+
+
 def test_an_ack_out_of_order_is_a_protocol_error() -> None:
     s = session()
     s.on_opened(opened())

@@ -131,6 +131,19 @@ impl Client {
         .await
     }
 
+    /// Builds a collection's deferred vector index (see
+    /// [`CreateCollection::defer_index`]) in bulk, and returns once it is
+    /// ready, with the collection and the seconds spent building. No
+    /// deadline: a build over millions of vectors takes minutes. Searches
+    /// are exact meanwhile; a build goes on if this call is dropped.
+    pub async fn build_index(&self, name: &str) -> Result<pb::BuildIndexResponse, Error> {
+        idempotent(|| async {
+            let request = tonic::Request::new(pb::BuildIndexRequest { name: name.into() });
+            Ok(self.collections_stub().build_index(request).await?.into_inner())
+        })
+        .await
+    }
+
     /// Writes one batch in one transaction. Upserts by id are idempotent,
     /// so this is retried on UNAVAILABLE.
     pub async fn upsert(&self, collection: &str, tenant: &str, documents: Vec<Document>) -> Result<u32, Error> {
@@ -313,6 +326,16 @@ impl CreateCollection {
     /// Makes the collection multi-tenant.
     pub fn multi_tenant(mut self, multi_tenant: bool) -> Self {
         self.request.multi_tenant = multi_tenant;
+        self
+    }
+
+    /// Creates the collection without its HNSW index, for a bulk load:
+    /// writes skip the index, searches are exact until
+    /// [`Client::build_index`] (or a stream with
+    /// [`UpsertStreamBuilder::build_index_at_end`](crate::UpsertStreamBuilder::build_index_at_end))
+    /// builds it in bulk.
+    pub fn defer_index(mut self, defer: bool) -> Self {
+        self.request.defer_index = defer;
         self
     }
 

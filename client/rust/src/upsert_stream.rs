@@ -89,6 +89,7 @@ pub struct UpsertStreamBuilder<'a> {
     documents: DocumentSource<'a>,
     tenant: String,
     stream_id: Option<String>,
+    build_index_at_end: bool,
     batch_documents: usize,
     batch_bytes: usize,
     in_flight: usize,
@@ -104,6 +105,7 @@ impl<'a> UpsertStreamBuilder<'a> {
             documents,
             tenant: String::new(),
             stream_id: None,
+            build_index_at_end: false,
             batch_documents: 500,
             batch_bytes: 8 * 1024 * 1024,
             in_flight: 4,
@@ -115,6 +117,14 @@ impl<'a> UpsertStreamBuilder<'a> {
     /// The tenant (multi-tenant collections).
     pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
         self.tenant = tenant.into();
+        self
+    }
+
+    /// Once every document is acknowledged, has the server build the
+    /// collection's deferred vector index before the stream ends, so the
+    /// load is searchable when [`run`](Self::run) returns.
+    pub fn build_index_at_end(mut self, build: bool) -> Self {
+        self.build_index_at_end = build;
         self
     }
 
@@ -203,6 +213,7 @@ impl<'a> UpsertStreamBuilder<'a> {
             collection: self.collection.clone(),
             tenant: self.tenant.clone(),
             stream_id: self.stream_id.clone().unwrap_or_default(),
+            build_index_at_end: self.build_index_at_end,
         };
         let _ = requests
             .send(pb::UpsertStreamRequest {

@@ -9,6 +9,7 @@ import { type CallOptions as ConnectCallOptions, type Client, ConnectError, crea
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import type * as http2 from "node:http2";
 import {
+  BuildIndexRequestSchema,
   Collections,
   DeleteCollectionRequestSchema,
   GetCollectionRequestSchema,
@@ -29,6 +30,7 @@ import * as convert from "./convert.js";
 import { Code, FathomError, UpsertError } from "./errors.js";
 import { type FilterSpec, toFilter } from "./filters.js";
 import type {
+  BuildIndexOptions,
   CallOptions,
   CollectionInfo,
   CollectionStats,
@@ -140,6 +142,8 @@ export class FathomClient {
    *
    * @param name 1 to 48 lower-case ASCII letters, digits and underscores, starting with a letter.
    * @param dimension Vector length, 1..=16000 (1..=2000 with HNSW).
+   * @param options Metric, language, tenancy, index, and `deferIndex` for a
+   *   bulk load (the index is built later by {@link buildIndex}).
    * @throws FathomError INVALID_ARGUMENT (with violations) or ALREADY_EXISTS.
    */
   async createCollection(name: string, dimension: number, options: CreateCollectionOptions = {}): Promise<Collection> {
@@ -153,7 +157,7 @@ export class FathomClient {
    *
    * Safe to run on every start of a program, and concurrently: when the
    * collection exists, only its dimension, metric and tenancy are checked (its
-   * index and language are left as they are).
+   * index, index state and language are left as they are).
    *
    * @throws FathomError ALREADY_EXISTS if the existing collection has another
    *   dimension, metric or tenancy; INVALID_ARGUMENT as {@link createCollection}.
@@ -210,6 +214,30 @@ export class FathomClient {
     return convert.collectionStats(
       await this.unary(() => this.collectionsRpc.getCollectionStats(request, this.callOptions())),
     );
+  }
+
+  /**
+   * Builds a collection's deferred vector index (see
+   * {@link CreateCollectionOptions.deferIndex}) and resolves with the
+   * collection once the index is ready, with `indexState` `"ready"`.
+   *
+   * The server builds it in bulk, with PostgreSQL's parallel maintenance
+   * workers; an index that is ready already resolves at once. Writes and
+   * searches go on meanwhile, and searches are exact until the index is
+   * ready. The call has no deadline (a build over millions of vectors takes
+   * minutes); aborting `signal` stops waiting, and the build goes on: calling
+   * again waits for it.
+   *
+   * @throws FathomError NOT_FOUND.
+   */
+  async buildIndex(name: string, options: BuildIndexOptions = {}): Promise<CollectionInfo> {
+    const request = create(BuildIndexRequestSchema, { name });
+    const response = await this.unary(
+      () => this.collectionsRpc.buildIndex(request, this.callOptions(options.signal, false)),
+      options.signal,
+    );
+    if (!response.collection) throw protocolError("BuildIndex returned no collection");
+    return convert.collectionInfo(response.collection);
   }
 
   /** @internal Per-call options: deadline, headers, signal. */
@@ -339,6 +367,11 @@ export class Collection {
     return this.client.collectionStats(this.name);
   }
 
+  /** Builds the collection's deferred vector index and resolves once it is ready; see {@link FathomClient.buildIndex}. */
+  buildIndex(options: BuildIndexOptions = {}): Promise<CollectionInfo> {
+    return this.client.buildIndex(this.name, options);
+  }
+
   /**
    * Writes documents through one bidirectional `UpsertStream`; existing ids
    * are replaced. The source may be any (async) iterable, read lazily: it is
@@ -377,6 +410,7 @@ export class Collection {
       options.streamId ?? "",
       options.maxInFlight ?? 4,
       options.onProgress,
+      options.buildIndexAtEnd ?? false,
     );
     const source = toMessages(documents);
     const cutter = new BatchCutter<DocumentMessage>(batchSize, batchBytes, convert.documentSize);

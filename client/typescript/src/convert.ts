@@ -14,6 +14,7 @@ import {
   type GetCollectionStatsResponse,
   type IndexSettings,
   IndexSettingsSchema,
+  IndexState as IndexStateMessage,
 } from "./gen/fathom/v1/collections_pb.js";
 import {
   type Document as DocumentMessage,
@@ -35,6 +36,7 @@ import type {
   Hit,
   IncludeField,
   IndexSpec,
+  IndexState,
   MetadataInput,
   MetadataValue,
   Metric,
@@ -47,6 +49,11 @@ const METRICS: Record<Metric, DistanceMetric> = {
   l2: DistanceMetric.L2,
   inner_product: DistanceMetric.INNER_PRODUCT,
 };
+const INDEX_STATES: ReadonlyMap<IndexStateMessage, IndexState> = new Map([
+  [IndexStateMessage.READY, "ready"],
+  [IndexStateMessage.DEFERRED, "deferred"],
+  [IndexStateMessage.BUILDING, "building"],
+]);
 const INCLUDE_FIELDS: readonly IncludeField[] = ["text", "metadata", "vector"];
 
 // -- collections ----------------------------------------------------------------
@@ -82,6 +89,7 @@ export function createCollectionRequest(name: string, dimension: number, options
     metric: metricToProto(options.metric ?? "cosine"),
     textLanguage: options.language ?? "english",
     multiTenant: options.multiTenant ?? false,
+    deferIndex: options.deferIndex ?? false,
     ...(index ? { index } : {}),
   });
 }
@@ -101,7 +109,16 @@ export function collectionInfo(message: CollectionMessage): CollectionInfo {
     language: message.textLanguage,
     multiTenant: message.multiTenant,
     createTime: message.createTime ? timestampDate(message.createTime) : undefined,
+    indexState: indexStateName(message.indexState),
   };
+}
+
+/**
+ * Maps the proto `IndexState` to `"ready"`, `"deferred"` or `"building"`;
+ * UNSPECIFIED (and a state newer than this client) is `"unspecified"`.
+ */
+export function indexStateName(state: IndexStateMessage): IndexState {
+  return INDEX_STATES.get(state) ?? "unspecified";
 }
 
 /** Converts a `GetCollectionStatsResponse`. */

@@ -17,6 +17,21 @@ export type IndexSpec =
   | { kind: "hnsw"; m?: number; efConstruction?: number }
   | { kind: "none" };
 
+/**
+ * Whether a collection's vector index serves its searches:
+ *
+ * - `"ready"`: searches use the index, or the collection has none
+ *   (`index: "none"`) and every search is exact by design;
+ * - `"deferred"`: created with `deferIndex` (or a build failed): the index is
+ *   not built, writes are fast and searches are exact scans until
+ *   `buildIndex` builds it;
+ * - `"building"`: `buildIndex` is building it; searches stay exact until it
+ *   is ready;
+ * - `"unspecified"`: the server did not say (one older than index states, or
+ *   a state newer than this client).
+ */
+export type IndexState = "ready" | "deferred" | "building" | "unspecified";
+
 /** Settings of a new collection. */
 export interface CreateCollectionOptions {
   /** How vectors are compared. Default `"cosine"`. */
@@ -27,6 +42,14 @@ export interface CreateCollectionOptions {
   multiTenant?: boolean;
   /** The vector index. Default: HNSW with the server's defaults. */
   index?: IndexSpec;
+  /**
+   * Create the collection without its HNSW index, for a bulk load: writes
+   * skip the index and searches are exact scans (`indexState` `"deferred"`)
+   * until `buildIndex`, or an upsert with `buildIndexAtEnd`, builds it in
+   * bulk, many times faster than inserting every row into it. Refused
+   * (INVALID_ARGUMENT) with `index: "none"`. Default false.
+   */
+  deferIndex?: boolean;
 }
 
 /** A collection's name and settings, as stored on the server. */
@@ -39,6 +62,14 @@ export interface CollectionInfo {
   language: string;
   multiTenant: boolean;
   createTime: Date | undefined;
+  /** Whether the vector index is built (`"ready"`), `"deferred"` or `"building"`; see {@link IndexState}. */
+  indexState: IndexState;
+}
+
+/** Options of `FathomClient.buildIndex`. */
+export interface BuildIndexOptions {
+  /** Stops waiting (the build goes on on the server). There is no deadline otherwise. */
+  signal?: AbortSignal;
 }
 
 /** Document count and on-disk sizes of a collection. */
@@ -185,6 +216,15 @@ export interface UpsertOptions extends CallOptions {
   streamId?: string;
   /** Batches sent ahead of their acknowledgement. Default 4. */
   maxInFlight?: number;
+  /**
+   * If the collection's index is deferred (see
+   * {@link CreateCollectionOptions.deferIndex}), have the server build it once
+   * every batch is acknowledged, and resolve only when it is ready: a bulk
+   * load that is searchable with its index when the call returns. Nothing to
+   * do for a collection whose index is ready. Index an input loaded in
+   * several calls with the last one, or with `buildIndex`. Default false.
+   */
+  buildIndexAtEnd?: boolean;
   /** Called with the number of documents of each batch acknowledged, and once with the number skipped on resume. */
   onProgress?: (documents: number) => void;
 }

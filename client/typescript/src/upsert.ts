@@ -142,6 +142,8 @@ export class UpsertSession {
     readonly streamId: string,
     private readonly maxInFlight: number,
     private readonly onProgress?: (documents: number) => void,
+    /** Whether every stream is opened with `buildIndexAtEnd` (a reopened one too: the stream that ends the upsert builds the index). */
+    readonly buildIndexAtEnd = false,
   ) {
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
       throw new RangeError(`maxInFlight must be an integer >= 1, got ${maxInFlight}`);
@@ -202,7 +204,15 @@ export class UpsertSession {
   /** The first message of every stream. */
   openRequest(): UpsertStreamRequest {
     return create(UpsertStreamRequestSchema, {
-      request: { case: "open", value: { collection: this.collection, tenant: this.tenant, streamId: this.streamId } },
+      request: {
+        case: "open",
+        value: {
+          collection: this.collection,
+          tenant: this.tenant,
+          streamId: this.streamId,
+          buildIndexAtEnd: this.buildIndexAtEnd,
+        },
+      },
     });
   }
 

@@ -5,7 +5,8 @@ use pb::collections_server::Collections;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{
-    Collection, CollectionName, CollectionSpec, InvalidRequest, Metric, TextLanguage, VectorIndex, Violations,
+    Collection, CollectionName, CollectionSpec, IndexState, InvalidRequest, Metric, TextLanguage, VectorIndex,
+    Violations,
 };
 use crate::error::ApiError;
 use crate::store::Store;
@@ -28,10 +29,15 @@ impl Collections for CollectionsApi {
         &self,
         request: Request<pb::CreateCollectionRequest>,
     ) -> Result<Response<pb::CreateCollectionResponse>, Status> {
+        let defer_index = request.get_ref().defer_index;
         let spec = collection_spec(request.into_inner())?;
-        let created = self.store.create_collection(spec).await.map_err(ApiError::from)?;
+        let created = self
+            .store
+            .create_collection(spec, defer_index)
+            .await
+            .map_err(ApiError::from)?;
         Ok(Response::new(pb::CreateCollectionResponse {
-            collection: Some(collection_to_proto(&created)),
+            collection: Some(self.collection_to_proto(&created).await?),
         }))
     }
 
@@ -42,7 +48,7 @@ impl Collections for CollectionsApi {
         let name = CollectionName::parse("name", &request.get_ref().name).map_err(ApiError::from)?;
         let found = self.store.collection(&name).await.map_err(ApiError::from)?;
         Ok(Response::new(pb::GetCollectionResponse {
-            collection: Some(collection_to_proto(&found)),
+            collection: Some(self.collection_to_proto(&found).await?),
         }))
     }
 
@@ -51,9 +57,11 @@ impl Collections for CollectionsApi {
         _request: Request<pb::ListCollectionsRequest>,
     ) -> Result<Response<pb::ListCollectionsResponse>, Status> {
         let all = self.store.list_collections().await.map_err(ApiError::from)?;
-        Ok(Response::new(pb::ListCollectionsResponse {
-            collections: all.iter().map(collection_to_proto).collect(),
-        }))
+        let mut collections = Vec::with_capacity(all.len());
+        for collection in &all {
+            collections.push(self.collection_to_proto(collection).await?);
+        }
+        Ok(Response::new(pb::ListCollectionsResponse { collections }))
     }
 
     async fn delete_collection(
@@ -80,6 +88,27 @@ impl Collections for CollectionsApi {
             total_bytes: stats.table_bytes + stats.index_bytes,
         }))
     }
+
+    async fn build_index(
+        &self,
+        request: Request<pb::BuildIndexRequest>,
+    ) -> Result<Response<pb::BuildIndexResponse>, Status> {
+        let name = CollectionName::parse("name", &request.get_ref().name).map_err(ApiError::from)?;
+        let collection = self.store.collection(&name).await.map_err(ApiError::from)?;
+        let spent = self.store.build_index(&collection).await.map_err(ApiError::from)?;
+        Ok(Response::new(pb::BuildIndexResponse {
+            collection: Some(self.collection_to_proto(&collection).await?),
+            build_seconds: spent.as_secs_f64(),
+        }))
+    }
+}
+
+impl CollectionsApi {
+    /// A stored collection, with its index state read now, as its proto message.
+    async fn collection_to_proto(&self, collection: &Collection) -> Result<pb::Collection, Status> {
+        let state = self.store.index_state(collection).await.map_err(ApiError::from)?;
+        Ok(collection_to_proto(collection, state))
+    }
 }
 
 /// A CreateCollectionRequest as a spec, with every problem reported at once.
@@ -101,6 +130,12 @@ fn collection_spec(request: pb::CreateCollectionRequest) -> Result<CollectionSpe
         Some(pb::index_settings::Kind::None(_)) => Ok(VectorIndex::None),
     });
     let dimension = index.and_then(|index| violations.take(CollectionSpec::check_dimension(request.dimension, &index)));
+    if request.defer_index && index == Some(VectorIndex::None) {
+        violations.add(
+            "defer_index",
+            "defer_index defers building an HNSW index; this collection has none (index: none)",
+        );
+    }
     let language = violations.take(TextLanguage::parse("text_language", &request.text_language));
     let spec = match (name, metric, index, dimension, language) {
         (Some(name), Some(metric), Some(index), Some(dimension), Some(language)) => Some(CollectionSpec {
@@ -116,8 +151,8 @@ fn collection_spec(request: pb::CreateCollectionRequest) -> Result<CollectionSpe
     Ok(violations.finish(|| spec.expect("every part is present when nothing was refused"))?)
 }
 
-/// A stored collection as its proto message.
-pub fn collection_to_proto(collection: &Collection) -> pb::Collection {
+/// A stored collection in `state` as its proto message.
+pub fn collection_to_proto(collection: &Collection, state: IndexState) -> pb::Collection {
     let spec = &collection.spec;
     let metric = match spec.metric {
         Metric::Cosine => pb::DistanceMetric::Cosine,
@@ -141,5 +176,10 @@ pub fn collection_to_proto(collection: &Collection) -> pb::Collection {
             seconds: collection.created_at.timestamp(),
             nanos: collection.created_at.timestamp_subsec_nanos() as i32,
         }),
+        index_state: match state {
+            IndexState::Ready => pb::IndexState::Ready,
+            IndexState::Deferred => pb::IndexState::Deferred,
+            IndexState::Building => pb::IndexState::Building,
+        } as i32,
     }
 }

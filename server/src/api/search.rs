@@ -11,8 +11,8 @@ use super::document_proto::{fields_of, hit_to_proto};
 use super::documents::DocumentsApi;
 use super::filter_proto::filter_from_proto;
 use crate::domain::{
-    Collection, DocumentFields, Fusion, InvalidRequest, KeywordQuery, Limits, SearchQuery, Tenant, Violations,
-    check_vector,
+    Collection, DocumentFields, Fusion, InvalidRequest, KeywordQuery, Limits, MAX_EF_SEARCH, SearchQuery, Tenant,
+    Violations, check_vector, ef_search_for, search_defaults,
 };
 use crate::error::ApiError;
 use crate::store::Store;
@@ -25,16 +25,8 @@ const DEFAULT_HIT_FIELDS: DocumentFields = DocumentFields {
 };
 /// Hits returned when the request does not say.
 const DEFAULT_LIMIT: u32 = 10;
-/// Smallest default candidate depth of a hybrid search's legs.
-const MIN_HYBRID_CANDIDATES: u32 = 100;
 /// The largest RRF leg weight (weights are relative; any useful ratio fits).
 const MAX_RRF_WEIGHT: f64 = 1e6;
-/// pgvector's largest `hnsw.ef_search`.
-const MAX_EF_SEARCH: u32 = 1000;
-/// Smallest default `hnsw.ef_search`. At 200, recall@10 on 10,000 random
-/// 128-d vectors ranged 0.93–1.0 between runs (the integration test asks
-/// >= 0.95); `make bench` measured 0.999 at 400 on 100,000 768-d vectors.
-const MIN_DEFAULT_EF_SEARCH: u32 = 400;
 
 /// Handlers of the Search service.
 pub struct SearchApi {
@@ -117,10 +109,7 @@ fn search_query(
     };
     let hybrid = vector.is_some() && text.is_some();
     let candidates = match request.candidates {
-        0 if hybrid => (limit.saturating_mul(4))
-            .max(MIN_HYBRID_CANDIDATES)
-            .min(limits.max_candidates),
-        0 => limit,
+        0 => search_defaults(limit, hybrid).candidates.min(limits.max_candidates),
         n if n > limits.max_candidates => {
             violations.add(
                 "candidates",
@@ -132,7 +121,7 @@ fn search_query(
     };
     let params = request.params.unwrap_or_default();
     let ef_search = match params.ef_search {
-        0 => candidates.saturating_mul(2).clamp(MIN_DEFAULT_EF_SEARCH, MAX_EF_SEARCH),
+        0 => ef_search_for(candidates),
         n if n > MAX_EF_SEARCH => {
             violations.add(
                 "params.ef_search",

@@ -71,6 +71,7 @@ async fn run(
             .into());
         }
     };
+    let build_index_at_end = open.build_index_at_end;
     let (mut session, progress) = Session::open(store, limits.clone(), deadline, open).await?;
     #[allow(deprecated)] // next_sequence stays set for clients built before positions.
     let opened = pb::StreamOpened {
@@ -148,15 +149,23 @@ async fn run(
             // it: dropping the write rolls it back and cancels its statement.
             let ack = tokio::select! {
                 ack = session.write(batch) => ack?,
-                () = acks.closed() => break,
+                () = acks.closed() => return Ok(()),
             };
             if acks
                 .send(Ok(response(pb::upsert_stream_response::Response::Ack(ack))))
                 .await
                 .is_err()
             {
-                break; // The client went away; what is committed stays committed.
+                return Ok(()); // The client went away; what is committed stays committed.
             }
+        }
+        // The client ended the stream and every batch is acknowledged.
+        if build_index_at_end {
+            session
+                .store
+                .build_index(&session.collection)
+                .await
+                .map_err(ApiError::from)?;
         }
         Ok(())
     }

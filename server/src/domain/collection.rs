@@ -92,6 +92,17 @@ impl Metric {
     }
 }
 
+/// Whether a collection's vector index serves its searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexState {
+    /// Built (or there is none by design, [`VectorIndex::None`]).
+    Ready,
+    /// Not built: searches are exact scans until it is.
+    Deferred,
+    /// Being built; searches are exact until it is ready.
+    Building,
+}
+
 /// The vector index of a collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VectorIndex {

@@ -12,7 +12,7 @@ mod search;
 mod stream_progress;
 mod vector_rules;
 
-pub use collection::{Collection, CollectionName, CollectionSpec, Metric, TextLanguage, VectorIndex};
+pub use collection::{Collection, CollectionName, CollectionSpec, IndexState, Metric, TextLanguage, VectorIndex};
 pub use deadline::Deadline;
 pub use document::{
     DocumentBatch, DocumentBatchBuilder, DocumentFields, Limits, MIN_BUFFERED_MESSAGE_BYTES, StoredDocument, StreamId,
@@ -24,6 +24,8 @@ pub use filter::{
 };
 pub use invalid::{FieldViolation, InvalidKind, InvalidRequest, Violations};
 pub use keyword_query::KeywordQuery;
-pub use search::{Fusion, SearchHitRow, SearchQuery};
+pub use search::{
+    DEFAULT_EF_SEARCH, Fusion, MAX_EF_SEARCH, SearchDefaults, SearchHitRow, SearchQuery, ef_search_for, search_defaults,
+};
 pub use stream_progress::{BatchPosition, IdsDigest, MAX_POSITION, Sequence, StreamProgress};
 pub use vector_rules::{MAX_SQUARED_NORM, check_vector};

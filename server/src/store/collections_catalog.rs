@@ -78,8 +78,14 @@ fn operator_class(metric: Metric) -> &'static str {
 }
 
 impl Store {
-    /// Creates a collection: its catalog row, table and indexes, in one transaction.
-    pub async fn create_collection(&self, spec: CollectionSpec) -> Result<Arc<Collection>, StoreError> {
+    /// Creates a collection: its catalog row, table and indexes, in one
+    /// transaction; with `defer_index`, without its vector index (see
+    /// [`Store::build_index`]).
+    pub async fn create_collection(
+        &self,
+        spec: CollectionSpec,
+        defer_index: bool,
+    ) -> Result<Arc<Collection>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         let language_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = $1)")
             .bind(spec.language.as_str())
@@ -112,9 +118,9 @@ impl Store {
         let Some(row) = row else {
             return Err(StoreError::CollectionExists(spec.name));
         };
-        create_table_and_indexes(&mut tx, &spec).await?;
-        tx.commit().await?;
         let collection = Arc::new(row.into_collection()?);
+        create_table_and_indexes(&mut tx, &collection, defer_index).await?;
+        tx.commit().await?;
         self.catalog
             .write()
             .expect("catalog lock")
@@ -210,7 +216,12 @@ impl Store {
     }
 }
 
-async fn create_table_and_indexes(tx: &mut Transaction<'_, Postgres>, spec: &CollectionSpec) -> Result<(), StoreError> {
+async fn create_table_and_indexes(
+    tx: &mut Transaction<'_, Postgres>,
+    collection: &Collection,
+    defer_index: bool,
+) -> Result<(), StoreError> {
+    let spec = &collection.spec;
     let t = table(&spec.name);
     // `tenant` and `id` use the "C" collation so that Scroll's id order is
     // byte order, the same on every database.
@@ -234,15 +245,26 @@ async fn create_table_and_indexes(tx: &mut Transaction<'_, Postgres>, spec: &Col
             index(&spec.name, "metadata")
         ),
     ];
-    if let VectorIndex::Hnsw { m, ef_construction } = spec.index {
-        statements.push(format!(
-            "CREATE INDEX {} ON {t} USING hnsw (embedding {}) WITH (m = {m}, ef_construction = {ef_construction})",
-            index(&spec.name, "hnsw"),
-            operator_class(spec.metric),
-        ));
+    if matches!(spec.index, VectorIndex::Hnsw { .. }) && !defer_index {
+        statements.push(hnsw_index_ddl(collection, ""));
     }
     for statement in statements {
         sqlx::query(&statement).execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// `CREATE INDEX [CONCURRENTLY] … USING hnsw` for the collection's index
+/// (empty if it has none); `mode` is "" or "CONCURRENTLY".
+pub(super) fn hnsw_index_ddl(collection: &Collection, mode: &str) -> String {
+    let spec = &collection.spec;
+    let VectorIndex::Hnsw { m, ef_construction } = spec.index else {
+        return String::new();
+    };
+    format!(
+        "CREATE INDEX {mode} {} ON {} USING hnsw (embedding {}) WITH (m = {m}, ef_construction = {ef_construction})",
+        index(&spec.name, "hnsw"),
+        table(&spec.name),
+        operator_class(spec.metric),
+    )
 }

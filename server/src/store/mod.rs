@@ -9,6 +9,7 @@ mod collections_catalog;
 mod documents;
 mod error;
 mod filter_sql;
+mod index_builds;
 mod outages;
 mod search;
 mod sql_identifiers;
@@ -55,7 +56,16 @@ pub struct Store {
     /// How to connect to cancel an abandoned request's statement (outside
     /// the pool, which may be exhausted by the very requests to cancel).
     cancel_options: Arc<PgConnectOptions>,
+    /// How to connect to build an index: no statement timeout.
+    build_options: Arc<PgConnectOptions>,
+    /// Least `maintenance_work_mem` an index build gets.
+    index_build_memory_bytes: i64,
 }
+
+/// Least `maintenance_work_mem` for an index build unless configured: an
+/// HNSW build is many times faster when its graph fits in memory (pgvector
+/// warns when it does not); 100,000 × 768 needs about 400 MB.
+pub const DEFAULT_INDEX_BUILD_MEMORY_BYTES: u64 = 1 << 30;
 
 impl Store {
     /// Connects a pool of at most `max_connections` to `database_url`, with
@@ -82,11 +92,23 @@ impl Store {
         // away, a lock that is never released).
         let timeout_setting = format!("{}ms", statement_timeout.as_millis().max(1));
         let cancel_options = Arc::new(options.clone().application_name("fathom-cancel"));
+        let build_options = Arc::new(
+            options
+                .clone()
+                .options([("timezone", "UTC"), ("statement_timeout", "0")])
+                .application_name("fathom-index-build"),
+        );
+        // Searches at the default breadth need no setting of their own, so
+        // they are one round trip; iterative scans let a filtered or
+        // tenant-scoped index scan go on until it has its LIMIT of rows.
+        let ef_search = crate::domain::DEFAULT_EF_SEARCH.to_string();
         let options = options
             .options([
                 ("timezone", "UTC"),
                 ("synchronous_commit", "on"),
                 ("statement_timeout", timeout_setting.as_str()),
+                ("hnsw.ef_search", ef_search.as_str()),
+                ("hnsw.iterative_scan", "relaxed_order"),
             ])
             .application_name("fathom");
         // One connection first, so a wrong URL is reported as what it is
@@ -137,7 +159,15 @@ impl Store {
             outages,
             statement_timeout,
             cancel_options,
+            build_options,
+            index_build_memory_bytes: DEFAULT_INDEX_BUILD_MEMORY_BYTES as i64,
         })
+    }
+
+    /// Gives index builds at least `bytes` of `maintenance_work_mem`.
+    pub fn with_index_build_memory(mut self, bytes: u64) -> Self {
+        self.index_build_memory_bytes = bytes.min(i64::MAX as u64) as i64;
+        self
     }
 
     /// Records that the database failed (the health probe lost it), so no

@@ -18,8 +18,8 @@ use super::documents::{PAGE_BYTES, document_columns, push_scope, size_of_fields}
 use super::sql_identifiers::table;
 use super::{Store, StoreError};
 use crate::domain::{
-    Collection, DocumentFields, Fusion, KeywordQuery, Metric, SearchHitRow, SearchQuery, StoredDocument, Tenant,
-    VectorIndex,
+    Collection, DEFAULT_EF_SEARCH, DocumentFields, Fusion, KeywordQuery, Metric, SearchHitRow, SearchQuery,
+    StoredDocument, Tenant, VectorIndex,
 };
 
 /// pgvector's distance operator for each metric.
@@ -123,23 +123,23 @@ impl Store {
     pub async fn search(&self, collection: Arc<Collection>, query: SearchQuery) -> Result<SearchHits, StoreError> {
         let uses_hnsw =
             query.vector.is_some() && !query.exact && matches!(collection.spec.index, VectorIndex::Hnsw { .. });
-        let rows = {
-            let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
-            if uses_hnsw {
-                // Session settings, set before every search that uses the index,
-                // so a pooled connection never carries another request's values.
-                let scoped = query.filter.is_some() || collection.spec.multi_tenant;
-                sqlx::query(
-                    "SELECT set_config('hnsw.ef_search', $1, false), set_config('hnsw.iterative_scan', $2, false)",
-                )
+        let statement = build_search(&collection, &query, uses_hnsw);
+        let rows = if uses_hnsw && query.ef_search != DEFAULT_EF_SEARCH {
+            // Set for this transaction only, so a pooled connection never
+            // carries another request's breadth.
+            let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+            sqlx::query("SELECT set_config('hnsw.ef_search', $1, true)")
                 .bind(query.ef_search.to_string())
-                .bind(if scoped { "relaxed_order" } else { "off" })
-                .execute(&mut *conn)
+                .execute(&mut *tx)
                 .await?;
-            }
-            build_search(&collection, &query, uses_hnsw)
-                .build()
-                .fetch_all(&mut *conn)
+            let rows = run_search(statement, &mut tx)
+                .await
+                .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))?;
+            tx.commit().await?;
+            rows
+        } else {
+            let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
+            run_search(statement, &mut conn)
                 .await
                 .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))?
         };
@@ -158,6 +158,13 @@ impl Store {
             hits,
         })
     }
+}
+
+async fn run_search(
+    mut statement: QueryBuilder<'static, Postgres>,
+    conn: &mut sqlx::PgConnection,
+) -> Result<Vec<PgRow>, sqlx::Error> {
+    statement.build().fetch_all(conn).await
 }
 
 /// The keyword leg: documents with any of the query's terms and none of

@@ -10,12 +10,23 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class IndexState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INDEX_STATE_UNSPECIFIED: _ClassVar[IndexState]
+    INDEX_STATE_READY: _ClassVar[IndexState]
+    INDEX_STATE_DEFERRED: _ClassVar[IndexState]
+    INDEX_STATE_BUILDING: _ClassVar[IndexState]
+
 class DistanceMetric(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     DISTANCE_METRIC_UNSPECIFIED: _ClassVar[DistanceMetric]
     DISTANCE_METRIC_COSINE: _ClassVar[DistanceMetric]
     DISTANCE_METRIC_L2: _ClassVar[DistanceMetric]
     DISTANCE_METRIC_INNER_PRODUCT: _ClassVar[DistanceMetric]
+INDEX_STATE_UNSPECIFIED: IndexState
+INDEX_STATE_READY: IndexState
+INDEX_STATE_DEFERRED: IndexState
+INDEX_STATE_BUILDING: IndexState
 DISTANCE_METRIC_UNSPECIFIED: DistanceMetric
 DISTANCE_METRIC_COSINE: DistanceMetric
 DISTANCE_METRIC_L2: DistanceMetric
@@ -42,7 +53,7 @@ class IndexSettings(_message.Message):
     def __init__(self, hnsw: _Optional[_Union[HnswIndex, _Mapping]] = ..., none: _Optional[_Union[NoIndex, _Mapping]] = ...) -> None: ...
 
 class Collection(_message.Message):
-    __slots__ = ("name", "dimension", "metric", "index", "text_language", "multi_tenant", "create_time")
+    __slots__ = ("name", "dimension", "metric", "index", "text_language", "multi_tenant", "create_time", "index_state")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +61,7 @@ class Collection(_message.Message):
     TEXT_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     MULTI_TENANT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    INDEX_STATE_FIELD_NUMBER: _ClassVar[int]
     name: str
     dimension: int
     metric: DistanceMetric
@@ -57,23 +69,26 @@ class Collection(_message.Message):
     text_language: str
     multi_tenant: bool
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[DistanceMetric, str]] = ..., index: _Optional[_Union[IndexSettings, _Mapping]] = ..., text_language: _Optional[str] = ..., multi_tenant: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    index_state: IndexState
+    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[DistanceMetric, str]] = ..., index: _Optional[_Union[IndexSettings, _Mapping]] = ..., text_language: _Optional[str] = ..., multi_tenant: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., index_state: _Optional[_Union[IndexState, str]] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
-    __slots__ = ("name", "dimension", "metric", "index", "text_language", "multi_tenant")
+    __slots__ = ("name", "dimension", "metric", "index", "text_language", "multi_tenant", "defer_index")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     TEXT_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     MULTI_TENANT_FIELD_NUMBER: _ClassVar[int]
+    DEFER_INDEX_FIELD_NUMBER: _ClassVar[int]
     name: str
     dimension: int
     metric: DistanceMetric
     index: IndexSettings
     text_language: str
     multi_tenant: bool
-    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[DistanceMetric, str]] = ..., index: _Optional[_Union[IndexSettings, _Mapping]] = ..., text_language: _Optional[str] = ..., multi_tenant: _Optional[bool] = ...) -> None: ...
+    defer_index: bool
+    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[DistanceMetric, str]] = ..., index: _Optional[_Union[IndexSettings, _Mapping]] = ..., text_language: _Optional[str] = ..., multi_tenant: _Optional[bool] = ..., defer_index: _Optional[bool] = ...) -> None: ...
 
 class CreateCollectionResponse(_message.Message):
     __slots__ = ("collection",)
@@ -118,6 +133,20 @@ class GetCollectionStatsRequest(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class BuildIndexRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class BuildIndexResponse(_message.Message):
+    __slots__ = ("collection", "build_seconds")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    BUILD_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    collection: Collection
+    build_seconds: float
+    def __init__(self, collection: _Optional[_Union[Collection, _Mapping]] = ..., build_seconds: _Optional[float] = ...) -> None: ...
 
 class GetCollectionStatsResponse(_message.Message):
     __slots__ = ("name", "document_count", "table_bytes", "index_bytes", "total_bytes")

@@ -62,6 +62,11 @@ class CollectionsStub:
                 request_serializer=fathom_dot_v1_dot_collections__pb2.GetCollectionStatsRequest.SerializeToString,
                 response_deserializer=fathom_dot_v1_dot_collections__pb2.GetCollectionStatsResponse.FromString,
                 _registered_method=True)
+        self.BuildIndex = channel.unary_unary(
+                '/fathom.v1.Collections/BuildIndex',
+                request_serializer=fathom_dot_v1_dot_collections__pb2.BuildIndexRequest.SerializeToString,
+                response_deserializer=fathom_dot_v1_dot_collections__pb2.BuildIndexResponse.FromString,
+                _registered_method=True)
 
 
 class CollectionsServicer:
@@ -109,6 +114,18 @@ class CollectionsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BuildIndex(self, request, context):
+        """BuildIndex builds a collection's deferred vector index in bulk, with
+        PostgreSQL's parallel maintenance workers, and returns once it is ready
+        (at once if it is ready already). Writes and searches go on meanwhile;
+        searches are exact until the index is ready. The build goes on if the
+        caller goes away; a second call waits for the first's build.
+        Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CollectionsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -136,6 +153,11 @@ def add_CollectionsServicer_to_server(servicer, server):
                     servicer.GetCollectionStats,
                     request_deserializer=fathom_dot_v1_dot_collections__pb2.GetCollectionStatsRequest.FromString,
                     response_serializer=fathom_dot_v1_dot_collections__pb2.GetCollectionStatsResponse.SerializeToString,
+            ),
+            'BuildIndex': grpc.unary_unary_rpc_method_handler(
+                    servicer.BuildIndex,
+                    request_deserializer=fathom_dot_v1_dot_collections__pb2.BuildIndexRequest.FromString,
+                    response_serializer=fathom_dot_v1_dot_collections__pb2.BuildIndexResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -276,6 +298,33 @@ class Collections:
             '/fathom.v1.Collections/GetCollectionStats',
             fathom_dot_v1_dot_collections__pb2.GetCollectionStatsRequest.SerializeToString,
             fathom_dot_v1_dot_collections__pb2.GetCollectionStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BuildIndex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fathom.v1.Collections/BuildIndex',
+            fathom_dot_v1_dot_collections__pb2.BuildIndexRequest.SerializeToString,
+            fathom_dot_v1_dot_collections__pb2.BuildIndexResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,7 +26,7 @@ from fathom.v1 import filter_pb2 as fathom_dot_v1_dot_filter__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66\x61thom/v1/documents.proto\x12\tfathom.v1\x1a\x16\x66\x61thom/v1/filter.proto\x1a\x1cgoogle/protobuf/struct.proto\"o\n\x08\x44ocument\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06vector\x18\x02 \x03(\x02\x12\x0c\n\x04text\x18\x03 \x01(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06tenant\x18\x05 \x01(\t\"9\n\x07Include\x12\x0c\n\x04text\x18\x01 \x01(\x08\x12\x10\n\x08metadata\x18\x02 \x01(\x08\x12\x0e\n\x06vector\x18\x03 \x01(\x08\"p\n\x13UpsertStreamRequest\x12%\n\x04open\x18\x01 \x01(\x0b\x32\x15.fathom.v1.OpenStreamH\x00\x12\'\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x16.fathom.v1.UpsertBatchH\x00\x42\t\n\x07request\"C\n\nOpenStream\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x11\n\tstream_id\x18\x03 \x01(\t\"w\n\x0bUpsertBatch\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12&\n\tdocuments\x18\x02 \x03(\x0b\x32\x13.fathom.v1.Document\x12\x1b\n\x0e\x66irst_position\x18\x03 \x01(\x04H\x00\x88\x01\x01\x42\x11\n\x0f_first_position\"q\n\x14UpsertStreamResponse\x12)\n\x06opened\x18\x01 \x01(\x0b\x32\x17.fathom.v1.StreamOpenedH\x00\x12\"\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x13.fathom.v1.BatchAckH\x00\x42\n\n\x08response\"~\n\x0cStreamOpened\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x19\n\rnext_sequence\x18\x02 \x01(\x04\x42\x02\x18\x01\x12\x1b\n\x13\x63ommitted_documents\x18\x03 \x01(\x04\x12\x0f\n\x07last_id\x18\x04 \x01(\t\x12\x12\n\nids_digest\x18\x05 \x01(\x0c\"\x9d\x01\n\x08\x42\x61tchAck\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x19\n\x11\x64ocuments_written\x18\x02 \x01(\r\x12\x19\n\x11\x61lready_committed\x18\x03 \x01(\x08\x12,\n\trejection\x18\x04 \x01(\x0b\x32\x19.fathom.v1.BatchRejection\x12\x1b\n\x13\x63ommitted_documents\x18\x05 \x01(\x04\"^\n\x0e\x42\x61tchRejection\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12-\n\nviolations\x18\x03 \x03(\x0b\x32\x19.fathom.v1.FieldViolation\"4\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"[\n\rUpsertRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12&\n\tdocuments\x18\x03 \x03(\x0b\x32\x13.fathom.v1.Document\"+\n\x0eUpsertResponse\x12\x19\n\x11\x64ocuments_written\x18\x01 \x01(\r\"b\n\nGetRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0b\n\x03ids\x18\x03 \x03(\t\x12#\n\x07include\x18\x04 \x01(\x0b\x32\x12.fathom.v1.Include\"5\n\x0bGetResponse\x12&\n\tdocuments\x18\x01 \x03(\x0b\x32\x13.fathom.v1.Document\"\x8b\x01\n\rDeleteRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12%\n\x03ids\x18\x03 \x01(\x0b\x32\x16.fathom.v1.IdConditionH\x00\x12#\n\x06\x66ilter\x18\x04 \x01(\x0b\x32\x11.fathom.v1.FilterH\x00\x42\n\n\x08selector\"!\n\x0e\x44\x65leteResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x04\"U\n\x0c\x43ountRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12!\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x11.fathom.v1.Filter\"\x1e\n\rCountResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\"\x9c\x01\n\rScrollRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12!\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x11.fathom.v1.Filter\x12\x10\n\x08\x61\x66ter_id\x18\x04 \x01(\t\x12#\n\x07include\x18\x05 \x01(\x0b\x32\x12.fathom.v1.Include\x12\r\n\x05limit\x18\x06 \x01(\x04\"7\n\x0eScrollResponse\x12%\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x13.fathom.v1.Document2\x91\x03\n\tDocuments\x12S\n\x0cUpsertStream\x12\x1e.fathom.v1.UpsertStreamRequest\x1a\x1f.fathom.v1.UpsertStreamResponse(\x01\x30\x01\x12=\n\x06Upsert\x12\x18.fathom.v1.UpsertRequest\x1a\x19.fathom.v1.UpsertResponse\x12\x34\n\x03Get\x12\x15.fathom.v1.GetRequest\x1a\x16.fathom.v1.GetResponse\x12=\n\x06\x44\x65lete\x12\x18.fathom.v1.DeleteRequest\x1a\x19.fathom.v1.DeleteResponse\x12:\n\x05\x43ount\x12\x17.fathom.v1.CountRequest\x1a\x18.fathom.v1.CountResponse\x12?\n\x06Scroll\x12\x18.fathom.v1.ScrollRequest\x1a\x19.fathom.v1.ScrollResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66\x61thom/v1/documents.proto\x12\tfathom.v1\x1a\x16\x66\x61thom/v1/filter.proto\x1a\x1cgoogle/protobuf/struct.proto\"o\n\x08\x44ocument\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06vector\x18\x02 \x03(\x02\x12\x0c\n\x04text\x18\x03 \x01(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06tenant\x18\x05 \x01(\t\"9\n\x07Include\x12\x0c\n\x04text\x18\x01 \x01(\x08\x12\x10\n\x08metadata\x18\x02 \x01(\x08\x12\x0e\n\x06vector\x18\x03 \x01(\x08\"p\n\x13UpsertStreamRequest\x12%\n\x04open\x18\x01 \x01(\x0b\x32\x15.fathom.v1.OpenStreamH\x00\x12\'\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x16.fathom.v1.UpsertBatchH\x00\x42\t\n\x07request\"_\n\nOpenStream\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x11\n\tstream_id\x18\x03 \x01(\t\x12\x1a\n\x12\x62uild_index_at_end\x18\x04 \x01(\x08\"w\n\x0bUpsertBatch\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12&\n\tdocuments\x18\x02 \x03(\x0b\x32\x13.fathom.v1.Document\x12\x1b\n\x0e\x66irst_position\x18\x03 \x01(\x04H\x00\x88\x01\x01\x42\x11\n\x0f_first_position\"q\n\x14UpsertStreamResponse\x12)\n\x06opened\x18\x01 \x01(\x0b\x32\x17.fathom.v1.StreamOpenedH\x00\x12\"\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x13.fathom.v1.BatchAckH\x00\x42\n\n\x08response\"~\n\x0cStreamOpened\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x19\n\rnext_sequence\x18\x02 \x01(\x04\x42\x02\x18\x01\x12\x1b\n\x13\x63ommitted_documents\x18\x03 \x01(\x04\x12\x0f\n\x07last_id\x18\x04 \x01(\t\x12\x12\n\nids_digest\x18\x05 \x01(\x0c\"\x9d\x01\n\x08\x42\x61tchAck\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x19\n\x11\x64ocuments_written\x18\x02 \x01(\r\x12\x19\n\x11\x61lready_committed\x18\x03 \x01(\x08\x12,\n\trejection\x18\x04 \x01(\x0b\x32\x19.fathom.v1.BatchRejection\x12\x1b\n\x13\x63ommitted_documents\x18\x05 \x01(\x04\"^\n\x0e\x42\x61tchRejection\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12-\n\nviolations\x18\x03 \x03(\x0b\x32\x19.fathom.v1.FieldViolation\"4\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"[\n\rUpsertRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12&\n\tdocuments\x18\x03 \x03(\x0b\x32\x13.fathom.v1.Document\"+\n\x0eUpsertResponse\x12\x19\n\x11\x64ocuments_written\x18\x01 \x01(\r\"b\n\nGetRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0b\n\x03ids\x18\x03 \x03(\t\x12#\n\x07include\x18\x04 \x01(\x0b\x32\x12.fathom.v1.Include\"5\n\x0bGetResponse\x12&\n\tdocuments\x18\x01 \x03(\x0b\x32\x13.fathom.v1.Document\"\x8b\x01\n\rDeleteRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12%\n\x03ids\x18\x03 \x01(\x0b\x32\x16.fathom.v1.IdConditionH\x00\x12#\n\x06\x66ilter\x18\x04 \x01(\x0b\x32\x11.fathom.v1.FilterH\x00\x42\n\n\x08selector\"!\n\x0e\x44\x65leteResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x04\"U\n\x0c\x43ountRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12!\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x11.fathom.v1.Filter\"\x1e\n\rCountResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\"\x9c\x01\n\rScrollRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12!\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x11.fathom.v1.Filter\x12\x10\n\x08\x61\x66ter_id\x18\x04 \x01(\t\x12#\n\x07include\x18\x05 \x01(\x0b\x32\x12.fathom.v1.Include\x12\r\n\x05limit\x18\x06 \x01(\x04\"7\n\x0eScrollResponse\x12%\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x13.fathom.v1.Document2\x91\x03\n\tDocuments\x12S\n\x0cUpsertStream\x12\x1e.fathom.v1.UpsertStreamRequest\x1a\x1f.fathom.v1.UpsertStreamResponse(\x01\x30\x01\x12=\n\x06Upsert\x12\x18.fathom.v1.UpsertRequest\x1a\x19.fathom.v1.UpsertResponse\x12\x34\n\x03Get\x12\x15.fathom.v1.GetRequest\x1a\x16.fathom.v1.GetResponse\x12=\n\x06\x44\x65lete\x12\x18.fathom.v1.DeleteRequest\x1a\x19.fathom.v1.DeleteResponse\x12:\n\x05\x43ount\x12\x17.fathom.v1.CountRequest\x1a\x18.fathom.v1.CountResponse\x12?\n\x06Scroll\x12\x18.fathom.v1.ScrollRequest\x1a\x19.fathom.v1.ScrollResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,39 +42,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPSERTSTREAMREQUEST']._serialized_start=266
   _globals['_UPSERTSTREAMREQUEST']._serialized_end=378
   _globals['_OPENSTREAM']._serialized_start=380
-  _globals['_OPENSTREAM']._serialized_end=447
-  _globals['_UPSERTBATCH']._serialized_start=449
-  _globals['_UPSERTBATCH']._serialized_end=568
-  _globals['_UPSERTSTREAMRESPONSE']._serialized_start=570
-  _globals['_UPSERTSTREAMRESPONSE']._serialized_end=683
-  _globals['_STREAMOPENED']._serialized_start=685
-  _globals['_STREAMOPENED']._serialized_end=811
-  _globals['_BATCHACK']._serialized_start=814
-  _globals['_BATCHACK']._serialized_end=971
-  _globals['_BATCHREJECTION']._serialized_start=973
-  _globals['_BATCHREJECTION']._serialized_end=1067
-  _globals['_FIELDVIOLATION']._serialized_start=1069
-  _globals['_FIELDVIOLATION']._serialized_end=1121
-  _globals['_UPSERTREQUEST']._serialized_start=1123
-  _globals['_UPSERTREQUEST']._serialized_end=1214
-  _globals['_UPSERTRESPONSE']._serialized_start=1216
-  _globals['_UPSERTRESPONSE']._serialized_end=1259
-  _globals['_GETREQUEST']._serialized_start=1261
-  _globals['_GETREQUEST']._serialized_end=1359
-  _globals['_GETRESPONSE']._serialized_start=1361
-  _globals['_GETRESPONSE']._serialized_end=1414
-  _globals['_DELETEREQUEST']._serialized_start=1417
-  _globals['_DELETEREQUEST']._serialized_end=1556
-  _globals['_DELETERESPONSE']._serialized_start=1558
-  _globals['_DELETERESPONSE']._serialized_end=1591
-  _globals['_COUNTREQUEST']._serialized_start=1593
-  _globals['_COUNTREQUEST']._serialized_end=1678
-  _globals['_COUNTRESPONSE']._serialized_start=1680
-  _globals['_COUNTRESPONSE']._serialized_end=1710
-  _globals['_SCROLLREQUEST']._serialized_start=1713
-  _globals['_SCROLLREQUEST']._serialized_end=1869
-  _globals['_SCROLLRESPONSE']._serialized_start=1871
-  _globals['_SCROLLRESPONSE']._serialized_end=1926
-  _globals['_DOCUMENTS']._serialized_start=1929
-  _globals['_DOCUMENTS']._serialized_end=2330
+  _globals['_OPENSTREAM']._serialized_end=475
+  _globals['_UPSERTBATCH']._serialized_start=477
+  _globals['_UPSERTBATCH']._serialized_end=596
+  _globals['_UPSERTSTREAMRESPONSE']._serialized_start=598
+  _globals['_UPSERTSTREAMRESPONSE']._serialized_end=711
+  _globals['_STREAMOPENED']._serialized_start=713
+  _globals['_STREAMOPENED']._serialized_end=839
+  _globals['_BATCHACK']._serialized_start=842
+  _globals['_BATCHACK']._serialized_end=999
+  _globals['_BATCHREJECTION']._serialized_start=1001
+  _globals['_BATCHREJECTION']._serialized_end=1095
+  _globals['_FIELDVIOLATION']._serialized_start=1097
+  _globals['_FIELDVIOLATION']._serialized_end=1149
+  _globals['_UPSERTREQUEST']._serialized_start=1151
+  _globals['_UPSERTREQUEST']._serialized_end=1242
+  _globals['_UPSERTRESPONSE']._serialized_start=1244
+  _globals['_UPSERTRESPONSE']._serialized_end=1287
+  _globals['_GETREQUEST']._serialized_start=1289
+  _globals['_GETREQUEST']._serialized_end=1387
+  _globals['_GETRESPONSE']._serialized_start=1389
+  _globals['_GETRESPONSE']._serialized_end=1442
+  _globals['_DELETEREQUEST']._serialized_start=1445
+  _globals['_DELETEREQUEST']._serialized_end=1584
+  _globals['_DELETERESPONSE']._serialized_start=1586
+  _globals['_DELETERESPONSE']._serialized_end=1619
+  _globals['_COUNTREQUEST']._serialized_start=1621
+  _globals['_COUNTREQUEST']._serialized_end=1706
+  _globals['_COUNTRESPONSE']._serialized_start=1708
+  _globals['_COUNTRESPONSE']._serialized_end=1738
+  _globals['_SCROLLREQUEST']._serialized_start=1741
+  _globals['_SCROLLREQUEST']._serialized_end=1897
+  _globals['_SCROLLRESPONSE']._serialized_start=1899
+  _globals['_SCROLLRESPONSE']._serialized_end=1954
+  _globals['_DOCUMENTS']._serialized_start=1957
+  _globals['_DOCUMENTS']._serialized_end=2358
 # @@protoc_insertion_point(module_scope)

@@ -41,14 +41,16 @@ class UpsertStreamRequest(_message.Message):
     def __init__(self, open: _Optional[_Union[OpenStream, _Mapping]] = ..., batch: _Optional[_Union[UpsertBatch, _Mapping]] = ...) -> None: ...
 
 class OpenStream(_message.Message):
-    __slots__ = ("collection", "tenant", "stream_id")
+    __slots__ = ("collection", "tenant", "stream_id", "build_index_at_end")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    BUILD_INDEX_AT_END_FIELD_NUMBER: _ClassVar[int]
     collection: str
     tenant: str
     stream_id: str
-    def __init__(self, collection: _Optional[str] = ..., tenant: _Optional[str] = ..., stream_id: _Optional[str] = ...) -> None: ...
+    build_index_at_end: bool
+    def __init__(self, collection: _Optional[str] = ..., tenant: _Optional[str] = ..., stream_id: _Optional[str] = ..., build_index_at_end: _Optional[bool] = ...) -> None: ...
 
 class UpsertBatch(_message.Message):
     __slots__ = ("sequence", "documents", "first_position")

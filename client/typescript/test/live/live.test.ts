@@ -137,6 +137,46 @@ describe("live server", { skip: server ? false : "FATHOM_SERVER is not set (live
     assert.ok((await client.listCollections()).some((c) => c.name === docs.name));
   });
 
+  it("searches a collection with a deferred index exactly, then builds the index", async () => {
+    const deferred = await newCollection("ts_deferred", { deferIndex: true });
+    assert.equal((await deferred.info()).indexState, "deferred");
+    const small = makeCorpus(300, 21);
+    await deferred.upsert(small, { batchSize: 100 });
+    const target = small[42]!;
+
+    const [before] = await deferred.searchAll({ vector: target.vector, limit: 1 }); // an exact scan: no index yet
+    assert.equal(before?.id, target.id);
+    assert.ok(Math.abs((before?.score ?? 0) - 1) < 1e-4);
+
+    const info = await client.buildIndex(deferred.name);
+    assert.deepEqual([info.name, info.indexState], [deferred.name, "ready"]);
+    assert.equal((await client.getCollection(deferred.name)).indexState, "ready");
+    const [after] = await deferred.searchAll({ vector: target.vector, limit: 1 });
+    assert.equal(after?.id, target.id);
+    assert.equal((await deferred.buildIndex()).indexState, "ready"); // ready already: resolves at once
+  });
+
+  it("builds a deferred index at the end of an upsert with buildIndexAtEnd", async () => {
+    const deferred = await newCollection("ts_deferred", { deferIndex: true });
+    const small = makeCorpus(300, 22);
+    const result = await deferred.upsert(small, { batchSize: 100, buildIndexAtEnd: true });
+    assert.equal(result.committedDocuments, 300);
+    assert.equal((await deferred.info()).indexState, "ready");
+    const [hit] = await deferred.searchAll({ vector: small[7]!.vector, limit: 1 });
+    assert.equal(hit?.id, small[7]!.id);
+  });
+
+  it("reports the index of a new collection ready", async () => {
+    assert.equal((await docs.info()).indexState, "ready");
+    assert.equal((await (await newCollection("ts_noindex", { index: "none" })).info()).indexState, "ready");
+  });
+
+  it("refuses deferIndex without an index with INVALID_ARGUMENT", async () => {
+    const name = uniqueName("ts_deferred");
+    created.push(name); // dropped afterwards, should it be created
+    await expectError(client.createCollection(name, DIM, { index: "none", deferIndex: true }), Code.InvalidArgument, /^defer_index$/);
+  });
+
   const filters: [string, FilterSpec, (m: Meta) => boolean][] = [
     ["eq", { lang: "en" }, (m) => m.lang === "en"],
     ["range", { year: { $gte: 2020, $lt: 2023 } }, (m) => m.year >= 2020 && m.year < 2023],
@@ -240,6 +280,7 @@ describe("live server", { skip: server ? false : "FATHOM_SERVER is not set (live
     await expectError(missing.get(["a"]), Code.NotFound);
     await expectError(missing.upsert([{ id: "a", vector: new Array(DIM).fill(0) }]), Code.NotFound);
     await expectError(client.getCollection(missing.name), Code.NotFound);
+    await expectError(client.buildIndex(missing.name), Code.NotFound);
   });
 
   it("reports a wrong vector dimension as INVALID_ARGUMENT with a field violation", async () => {

@@ -6,7 +6,7 @@ import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import * as convert from "../../src/convert.js";
 import { decodeBadRequest } from "../../src/errors.js";
-import { CollectionSchema, DistanceMetric } from "../../src/gen/fathom/v1/collections_pb.js";
+import { CollectionSchema, DistanceMetric, IndexState } from "../../src/gen/fathom/v1/collections_pb.js";
 import { DocumentSchema } from "../../src/gen/fathom/v1/documents_pb.js";
 import { SearchHitSchema } from "../../src/gen/fathom/v1/search_pb.js";
 
@@ -79,12 +79,32 @@ describe("collections", () => {
     assert.equal(request.metric, DistanceMetric.L2);
     assert.deepEqual([request.textLanguage, request.multiTenant, request.dimension], ["simple", true, 32]);
     assert.equal(request.index, undefined);
+    assert.equal(request.deferIndex, false);
     const defaults = convert.createCollectionRequest("docs", 3);
     assert.deepEqual([defaults.metric, defaults.textLanguage], [DistanceMetric.COSINE, "english"]);
     const hnsw = convert.createCollectionRequest("d", 3, { index: { kind: "hnsw", m: 8 } }).index?.kind;
     assert.equal(hnsw?.case === "hnsw" && hnsw.value.m, 8);
     assert.equal(convert.createCollectionRequest("d", 3, { index: "none" }).index?.kind.case, "none");
     assert.throws(() => convert.createCollectionRequest("d", 3, { metric: "dot" as "l2" }), /unknown metric/);
+  });
+
+  it("builds CreateCollectionRequest with a deferred index", () => {
+    const request = convert.createCollectionRequest("docs", 8, { index: { kind: "hnsw", m: 8 }, deferIndex: true });
+    assert.equal(request.deferIndex, true);
+    assert.equal(request.index?.kind.case, "hnsw");
+  });
+
+  it("names the index state", () => {
+    const states: [IndexState, string][] = [
+      [IndexState.READY, "ready"],
+      [IndexState.DEFERRED, "deferred"],
+      [IndexState.BUILDING, "building"],
+      [IndexState.UNSPECIFIED, "unspecified"],
+      [99 as IndexState, "unspecified"], // a state newer than this client
+    ];
+    for (const [indexState, name] of states) {
+      assert.equal(convert.collectionInfo(create(CollectionSchema, { name: "docs", dimension: 4, indexState })).indexState, name);
+    }
   });
 
   it("converts Collection", () => {

@@ -106,6 +106,24 @@ describe("ids digest", () => {
 });
 
 describe("UpsertSession", () => {
+  it("opens every stream with buildIndexAtEnd when asked", () => {
+    const plain = session().openRequest().request;
+    assert.equal(plain.case === "open" && plain.value.buildIndexAtEnd, false);
+    const s = new UpsertSession("docs", "t1", "s", 8, undefined, true);
+    const first = s.openRequest().request;
+    assert.equal(first.case, "open");
+    assert.deepEqual(
+      first.case === "open" ? [first.value.collection, first.value.tenant, first.value.streamId, first.value.buildIndexAtEnd] : [],
+      ["docs", "t1", "s", true],
+    );
+    s.onOpened(opened());
+    s.batchRequest(docs("a"));
+    // A stream reopened after a broken connection asks for the build too: the
+    // stream that ends the upsert is the one that builds the index.
+    const reopened = s.openRequest().request;
+    assert.equal(reopened.case === "open" && reopened.value.buildIndexAtEnd, true);
+  });
+
   it("places batches in the input and numbers them per call", () => {
     const s = session("s", 2);
     assert.equal(s.windowOpen, false); // not opened yet

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fathom/v1/collections.proto.
  */
 export const file_fathom_v1_collections: GenFile = /*@__PURE__*/
-  fileDesc("ChtmYXRob20vdjEvY29sbGVjdGlvbnMucHJvdG8SCWZhdGhvbS52MSIvCglIbnN3SW5kZXgSCQoBbRgBIAEoDRIXCg9lZl9jb25zdHJ1Y3Rpb24YAiABKA0iCQoHTm9JbmRleCJhCg1JbmRleFNldHRpbmdzEiQKBGhuc3cYASABKAsyFC5mYXRob20udjEuSG5zd0luZGV4SAASIgoEbm9uZRgCIAEoCzISLmZhdGhvbS52MS5Ob0luZGV4SABCBgoEa2luZCLfAQoKQ29sbGVjdGlvbhIMCgRuYW1lGAEgASgJEhEKCWRpbWVuc2lvbhgCIAEoDRIpCgZtZXRyaWMYAyABKA4yGS5mYXRob20udjEuRGlzdGFuY2VNZXRyaWMSJwoFaW5kZXgYBCABKAsyGC5mYXRob20udjEuSW5kZXhTZXR0aW5ncxIVCg10ZXh0X2xhbmd1YWdlGAUgASgJEhQKDG11bHRpX3RlbmFudBgGIAEoCBIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiuwEKF0NyZWF0ZUNvbGxlY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJZGltZW5zaW9uGAIgASgNEikKBm1ldHJpYxgDIAEoDjIZLmZhdGhvbS52MS5EaXN0YW5jZU1ldHJpYxInCgVpbmRleBgEIAEoCzIYLmZhdGhvbS52MS5JbmRleFNldHRpbmdzEhUKDXRleHRfbGFuZ3VhZ2UYBSABKAkSFAoMbXVsdGlfdGVuYW50GAYgASgIIkUKGENyZWF0ZUNvbGxlY3Rpb25SZXNwb25zZRIpCgpjb2xsZWN0aW9uGAEgASgLMhUuZmF0aG9tLnYxLkNvbGxlY3Rpb24iJAoUR2V0Q29sbGVjdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSJCChVHZXRDb2xsZWN0aW9uUmVzcG9uc2USKQoKY29sbGVjdGlvbhgBIAEoCzIVLmZhdGhvbS52MS5Db2xsZWN0aW9uIhgKFkxpc3RDb2xsZWN0aW9uc1JlcXVlc3QiRQoXTGlzdENvbGxlY3Rpb25zUmVzcG9uc2USKgoLY29sbGVjdGlvbnMYASADKAsyFS5mYXRob20udjEuQ29sbGVjdGlvbiInChdEZWxldGVDb2xsZWN0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJIhoKGERlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZSIpChlHZXRDb2xsZWN0aW9uU3RhdHNSZXF1ZXN0EgwKBG5hbWUYASABKAkigQEKGkdldENvbGxlY3Rpb25TdGF0c1Jlc3BvbnNlEgwKBG5hbWUYASABKAkSFgoOZG9jdW1lbnRfY291bnQYAiABKAQSEwoLdGFibGVfYnl0ZXMYAyABKAQSEwoLaW5kZXhfYnl0ZXMYBCABKAQSEwoLdG90YWxfYnl0ZXMYBSABKAQqiAEKDkRpc3RhbmNlTWV0cmljEh8KG0RJU1RBTkNFX01FVFJJQ19VTlNQRUNJRklFRBAAEhoKFkRJU1RBTkNFX01FVFJJQ19DT1NJTkUQARIWChJESVNUQU5DRV9NRVRSSUNfTDIQAhIhCh1ESVNUQU5DRV9NRVRSSUNfSU5ORVJfUFJPRFVDVBADMtgDCgtDb2xsZWN0aW9ucxJbChBDcmVhdGVDb2xsZWN0aW9uEiIuZmF0aG9tLnYxLkNyZWF0ZUNvbGxlY3Rpb25SZXF1ZXN0GiMuZmF0aG9tLnYxLkNyZWF0ZUNvbGxlY3Rpb25SZXNwb25zZRJSCg1HZXRDb2xsZWN0aW9uEh8uZmF0aG9tLnYxLkdldENvbGxlY3Rpb25SZXF1ZXN0GiAuZmF0aG9tLnYxLkdldENvbGxlY3Rpb25SZXNwb25zZRJYCg9MaXN0Q29sbGVjdGlvbnMSIS5mYXRob20udjEuTGlzdENvbGxlY3Rpb25zUmVxdWVzdBoiLmZhdGhvbS52MS5MaXN0Q29sbGVjdGlvbnNSZXNwb25zZRJbChBEZWxldGVDb2xsZWN0aW9uEiIuZmF0aG9tLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXF1ZXN0GiMuZmF0aG9tLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZRJhChJHZXRDb2xsZWN0aW9uU3RhdHMSJC5mYXRob20udjEuR2V0Q29sbGVjdGlvblN0YXRzUmVxdWVzdBolLmZhdGhvbS52MS5HZXRDb2xsZWN0aW9uU3RhdHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChtmYXRob20vdjEvY29sbGVjdGlvbnMucHJvdG8SCWZhdGhvbS52MSIvCglIbnN3SW5kZXgSCQoBbRgBIAEoDRIXCg9lZl9jb25zdHJ1Y3Rpb24YAiABKA0iCQoHTm9JbmRleCJhCg1JbmRleFNldHRpbmdzEiQKBGhuc3cYASABKAsyFC5mYXRob20udjEuSG5zd0luZGV4SAASIgoEbm9uZRgCIAEoCzISLmZhdGhvbS52MS5Ob0luZGV4SABCBgoEa2luZCKLAgoKQ29sbGVjdGlvbhIMCgRuYW1lGAEgASgJEhEKCWRpbWVuc2lvbhgCIAEoDRIpCgZtZXRyaWMYAyABKA4yGS5mYXRob20udjEuRGlzdGFuY2VNZXRyaWMSJwoFaW5kZXgYBCABKAsyGC5mYXRob20udjEuSW5kZXhTZXR0aW5ncxIVCg10ZXh0X2xhbmd1YWdlGAUgASgJEhQKDG11bHRpX3RlbmFudBgGIAEoCBIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKgoLaW5kZXhfc3RhdGUYCCABKA4yFS5mYXRob20udjEuSW5kZXhTdGF0ZSLQAQoXQ3JlYXRlQ29sbGVjdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCRIRCglkaW1lbnNpb24YAiABKA0SKQoGbWV0cmljGAMgASgOMhkuZmF0aG9tLnYxLkRpc3RhbmNlTWV0cmljEicKBWluZGV4GAQgASgLMhguZmF0aG9tLnYxLkluZGV4U2V0dGluZ3MSFQoNdGV4dF9sYW5ndWFnZRgFIAEoCRIUCgxtdWx0aV90ZW5hbnQYBiABKAgSEwoLZGVmZXJfaW5kZXgYByABKAgiRQoYQ3JlYXRlQ29sbGVjdGlvblJlc3BvbnNlEikKCmNvbGxlY3Rpb24YASABKAsyFS5mYXRob20udjEuQ29sbGVjdGlvbiIkChRHZXRDb2xsZWN0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJIkIKFUdldENvbGxlY3Rpb25SZXNwb25zZRIpCgpjb2xsZWN0aW9uGAEgASgLMhUuZmF0aG9tLnYxLkNvbGxlY3Rpb24iGAoWTGlzdENvbGxlY3Rpb25zUmVxdWVzdCJFChdMaXN0Q29sbGVjdGlvbnNSZXNwb25zZRIqCgtjb2xsZWN0aW9ucxgBIAMoCzIVLmZhdGhvbS52MS5Db2xsZWN0aW9uIicKF0RlbGV0ZUNvbGxlY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkiGgoYRGVsZXRlQ29sbGVjdGlvblJlc3BvbnNlIikKGUdldENvbGxlY3Rpb25TdGF0c1JlcXVlc3QSDAoEbmFtZRgBIAEoCSIhChFCdWlsZEluZGV4UmVxdWVzdBIMCgRuYW1lGAEgASgJIlYKEkJ1aWxkSW5kZXhSZXNwb25zZRIpCgpjb2xsZWN0aW9uGAEgASgLMhUuZmF0aG9tLnYxLkNvbGxlY3Rpb24SFQoNYnVpbGRfc2Vjb25kcxgCIAEoASKBAQoaR2V0Q29sbGVjdGlvblN0YXRzUmVzcG9uc2USDAoEbmFtZRgBIAEoCRIWCg5kb2N1bWVudF9jb3VudBgCIAEoBBITCgt0YWJsZV9ieXRlcxgDIAEoBBITCgtpbmRleF9ieXRlcxgEIAEoBBITCgt0b3RhbF9ieXRlcxgFIAEoBCp0CgpJbmRleFN0YXRlEhsKF0lOREVYX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRSU5ERVhfU1RBVEVfUkVBRFkQARIYChRJTkRFWF9TVEFURV9ERUZFUlJFRBACEhgKFElOREVYX1NUQVRFX0JVSUxESU5HEAMqiAEKDkRpc3RhbmNlTWV0cmljEh8KG0RJU1RBTkNFX01FVFJJQ19VTlNQRUNJRklFRBAAEhoKFkRJU1RBTkNFX01FVFJJQ19DT1NJTkUQARIWChJESVNUQU5DRV9NRVRSSUNfTDIQAhIhCh1ESVNUQU5DRV9NRVRSSUNfSU5ORVJfUFJPRFVDVBADMqMECgtDb2xsZWN0aW9ucxJbChBDcmVhdGVDb2xsZWN0aW9uEiIuZmF0aG9tLnYxLkNyZWF0ZUNvbGxlY3Rpb25SZXF1ZXN0GiMuZmF0aG9tLnYxLkNyZWF0ZUNvbGxlY3Rpb25SZXNwb25zZRJSCg1HZXRDb2xsZWN0aW9uEh8uZmF0aG9tLnYxLkdldENvbGxlY3Rpb25SZXF1ZXN0GiAuZmF0aG9tLnYxLkdldENvbGxlY3Rpb25SZXNwb25zZRJYCg9MaXN0Q29sbGVjdGlvbnMSIS5mYXRob20udjEuTGlzdENvbGxlY3Rpb25zUmVxdWVzdBoiLmZhdGhvbS52MS5MaXN0Q29sbGVjdGlvbnNSZXNwb25zZRJbChBEZWxldGVDb2xsZWN0aW9uEiIuZmF0aG9tLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXF1ZXN0GiMuZmF0aG9tLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZRJhChJHZXRDb2xsZWN0aW9uU3RhdHMSJC5mYXRob20udjEuR2V0Q29sbGVjdGlvblN0YXRzUmVxdWVzdBolLmZhdGhvbS52MS5HZXRDb2xsZWN0aW9uU3RhdHNSZXNwb25zZRJJCgpCdWlsZEluZGV4EhwuZmF0aG9tLnYxLkJ1aWxkSW5kZXhSZXF1ZXN0Gh0uZmF0aG9tLnYxLkJ1aWxkSW5kZXhSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * HnswIndex is an approximate nearest-neighbour index (pgvector HNSW).
@@ -153,6 +153,13 @@ export type Collection = Message<"fathom.v1.Collection"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 7;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * Whether the vector index is built, deferred or being built.
+   *
+   * @generated from field: fathom.v1.IndexState index_state = 8;
+   */
+  indexState: IndexState;
 };
 
 /**
@@ -212,6 +219,16 @@ export type CreateCollectionRequest = Message<"fathom.v1.CreateCollectionRequest
    * @generated from field: bool multi_tenant = 6;
    */
   multiTenant: boolean;
+
+  /**
+   * If true, the HNSW index is not created now but by BuildIndex (or at the
+   * end of an UpsertStream opened with build_index_at_end): for bulk loads,
+   * where building the index once, in bulk and in parallel, is many times
+   * faster than inserting every row into it. Searches are exact until then.
+   *
+   * @generated from field: bool defer_index = 7;
+   */
+  deferIndex: boolean;
 };
 
 /**
@@ -378,6 +395,55 @@ export const GetCollectionStatsRequestSchema: GenMessage<GetCollectionStatsReque
   messageDesc(file_fathom_v1_collections, 12);
 
 /**
+ * BuildIndexRequest names the collection whose vector index to build.
+ *
+ * @generated from message fathom.v1.BuildIndexRequest
+ */
+export type BuildIndexRequest = Message<"fathom.v1.BuildIndexRequest"> & {
+  /**
+   * The collection's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message fathom.v1.BuildIndexRequest.
+ * Use `create(BuildIndexRequestSchema)` to create a new message.
+ */
+export const BuildIndexRequestSchema: GenMessage<BuildIndexRequest> = /*@__PURE__*/
+  messageDesc(file_fathom_v1_collections, 13);
+
+/**
+ * BuildIndexResponse returns the collection once its index is ready.
+ *
+ * @generated from message fathom.v1.BuildIndexResponse
+ */
+export type BuildIndexResponse = Message<"fathom.v1.BuildIndexResponse"> & {
+  /**
+   * The collection, with index_state READY.
+   *
+   * @generated from field: fathom.v1.Collection collection = 1;
+   */
+  collection?: Collection | undefined;
+
+  /**
+   * Seconds this call spent building (0 if the index was ready already).
+   *
+   * @generated from field: double build_seconds = 2;
+   */
+  buildSeconds: number;
+};
+
+/**
+ * Describes the message fathom.v1.BuildIndexResponse.
+ * Use `create(BuildIndexResponseSchema)` to create a new message.
+ */
+export const BuildIndexResponseSchema: GenMessage<BuildIndexResponse> = /*@__PURE__*/
+  messageDesc(file_fathom_v1_collections, 14);
+
+/**
  * GetCollectionStatsResponse holds a collection's counts and sizes.
  *
  * @generated from message fathom.v1.GetCollectionStatsResponse
@@ -424,7 +490,51 @@ export type GetCollectionStatsResponse = Message<"fathom.v1.GetCollectionStatsRe
  * Use `create(GetCollectionStatsResponseSchema)` to create a new message.
  */
 export const GetCollectionStatsResponseSchema: GenMessage<GetCollectionStatsResponse> = /*@__PURE__*/
-  messageDesc(file_fathom_v1_collections, 13);
+  messageDesc(file_fathom_v1_collections, 15);
+
+/**
+ * IndexState says whether a collection's vector index serves its searches.
+ *
+ * @generated from enum fathom.v1.IndexState
+ */
+export enum IndexState {
+  /**
+   * Not reported (a server older than index states).
+   *
+   * @generated from enum value: INDEX_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Searches use the collection's index, or the collection has none (NoIndex)
+   * and every search is exact by design.
+   *
+   * @generated from enum value: INDEX_STATE_READY = 1;
+   */
+  READY = 1,
+
+  /**
+   * The collection was created with defer_index (or a build failed): the
+   * index is not built, so writes are fast and searches are exact scans.
+   * BuildIndex builds it.
+   *
+   * @generated from enum value: INDEX_STATE_DEFERRED = 2;
+   */
+  DEFERRED = 2,
+
+  /**
+   * BuildIndex is building the index; searches stay exact until it is ready.
+   *
+   * @generated from enum value: INDEX_STATE_BUILDING = 3;
+   */
+  BUILDING = 3,
+}
+
+/**
+ * Describes the enum fathom.v1.IndexState.
+ */
+export const IndexStateSchema: GenEnum<IndexState> = /*@__PURE__*/
+  enumDesc(file_fathom_v1_collections, 0);
 
 /**
  * DistanceMetric says how two vectors are compared, and so what a vector
@@ -467,7 +577,7 @@ export enum DistanceMetric {
  * Describes the enum fathom.v1.DistanceMetric.
  */
 export const DistanceMetricSchema: GenEnum<DistanceMetric> = /*@__PURE__*/
-  enumDesc(file_fathom_v1_collections, 0);
+  enumDesc(file_fathom_v1_collections, 1);
 
 /**
  * Collections manages collections: named sets of documents that share one
@@ -530,6 +640,21 @@ export const Collections: GenService<{
     methodKind: "unary";
     input: typeof GetCollectionStatsRequestSchema;
     output: typeof GetCollectionStatsResponseSchema;
+  },
+  /**
+   * BuildIndex builds a collection's deferred vector index in bulk, with
+   * PostgreSQL's parallel maintenance workers, and returns once it is ready
+   * (at once if it is ready already). Writes and searches go on meanwhile;
+   * searches are exact until the index is ready. The build goes on if the
+   * caller goes away; a second call waits for the first's build.
+   * Errors: NOT_FOUND.
+   *
+   * @generated from rpc fathom.v1.Collections.BuildIndex
+   */
+  buildIndex: {
+    methodKind: "unary";
+    input: typeof BuildIndexRequestSchema;
+    output: typeof BuildIndexResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fathom_v1_collections, 0);

@@ -69,7 +69,7 @@ export type SearchRequest = Message<"fathom.v1.SearchRequest"> & {
 
   /**
    * How many candidates each leg fetches before fusion. 0 means
-   * max(limit * 4, 100) for hybrid searches and `limit` otherwise. At most 10000.
+   * max(limit * 5, 50) for hybrid searches and `limit` otherwise. At most 10000.
    *
    * @generated from field: uint32 candidates = 6;
    */
@@ -128,8 +128,10 @@ export const SearchRequestSchema: GenMessage<SearchRequest> = /*@__PURE__*/
 export type VectorSearchParams = Message<"fathom.v1.VectorSearchParams"> & {
   /**
    * HNSW search breadth (pgvector hnsw.ef_search), 1..=1000. Larger finds more
-   * of the true nearest neighbours and is slower. 0 means max(400, 2 * candidates),
-   * capped at 1000.
+   * of the true nearest neighbours and is slower. 0 means max(100, candidates),
+   * capped at 1000 (recall@10 of 0.95 or more on embedding-like data; see
+   * docs/benchmarks.md). A search at the default costs one round trip to
+   * PostgreSQL; another value costs three more (it is set in a transaction).
    *
    * @generated from field: uint32 ef_search = 1;
    */
