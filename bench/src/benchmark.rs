@@ -22,6 +22,7 @@ use crate::matched_recall::MatchedRecall;
 use crate::options::{Only, Options};
 use crate::query::{QueryBench, QueryScope};
 use crate::report::{IndexBuild, QueryCollectionSource, Report};
+use crate::time_to_searchable::TimeToSearchable;
 
 /// The collection every ingest run writes and every query reads.
 const COLLECTION: &str = "bench_docs";
@@ -180,6 +181,34 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         );
     }
 
+    let mut searchable = None;
+    if plan.only != Some(Only::Matched) {
+        phase(
+            started,
+            &format!(
+                "time to searchable: a fresh load of {} documents, two ways",
+                plan.documents
+            ),
+        );
+        let time_to_searchable = TimeToSearchable {
+            dataset: &dataset,
+            queries: queries.clone(),
+            client: &client,
+            fathom_url: fathom.url(),
+            fathom_bin: &fathom_bin,
+            database: &database,
+            database_url: &cluster.url(),
+            work_dir: cluster.work_dir(),
+            m: HNSW_M,
+            ef_construction: HNSW_EF_CONSTRUCTION,
+        };
+        searchable = Some(
+            time_to_searchable
+                .measure(plan.documents, plan.hnsw_repeats, plan.recall_queries)
+                .await?,
+        );
+    }
+
     let mut memory = None;
     if plan.only.is_none() {
         phase(started, &format!("memory: streaming {} documents", plan.rss_documents));
@@ -206,6 +235,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         index_build,
         queries: query_results,
         matched,
+        searchable,
         memory,
     })
 }

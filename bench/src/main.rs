@@ -10,6 +10,7 @@ mod dataset;
 mod fathom_process;
 mod hand_written_sql;
 mod ingest;
+mod jsonl_file;
 mod machine;
 mod matched_recall;
 mod memory;
@@ -17,6 +18,7 @@ mod options;
 mod query;
 mod report;
 mod stats;
+mod time_to_searchable;
 mod workload;
 
 use std::process::ExitCode;

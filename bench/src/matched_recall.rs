@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fathom_client::Client;
+use fathom_server::domain::search_defaults;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::database::Table;
@@ -29,27 +30,6 @@ pub const CONCURRENCY: usize = 8;
 pub const EF_SEARCH_SWEEP: [u32; 11] = [10, 20, 40, 60, 80, 100, 120, 150, 200, 300, 400];
 /// The recall@10 the comparison is matched at.
 pub const RECALL_TARGET: f64 = 0.95;
-
-/// The leg depth and HNSW breadth fathom uses for a search that leaves them
-/// unset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SearchDefaults {
-    /// Candidates per leg.
-    pub candidates: u32,
-    /// `hnsw.ef_search`.
-    pub ef_search: u32,
-}
-
-/// Stand-in for `fathom_server::domain::search_defaults`, which is being
-/// written on main: the values main is moving to for a hybrid search with
-/// limit 10 (candidates 40, ef_search 100). Replace with the real function
-/// once main has it, so the hand-written statement follows the server.
-fn search_defaults(limit: u32, hybrid: bool) -> SearchDefaults {
-    SearchDefaults {
-        candidates: if hybrid { limit * 4 } else { limit },
-        ef_search: 100,
-    }
-}
 
 /// Mean and lowest recall@10 over a set of queries.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -455,11 +435,7 @@ impl MatchedRecall<'_> {
         ef_search: Option<u32>,
         index: usize,
     ) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send + 'static {
-        let mut request = fathom_request(self.client, self.collection, QueryKind::Vector, &self.queries, index);
-        if let Some(ef) = ef_search {
-            request = request.params(ef, false);
-        }
-        hit_ids(request)
+        fathom_vector_ids(self.client, self.collection, &self.queries, ef_search, index)
     }
 
     async fn hand_written_run(&self, sql: &HandWrittenSql, duration: Duration) -> anyhow::Result<LatencyRun> {
@@ -484,8 +460,24 @@ impl MatchedRecall<'_> {
     }
 }
 
+/// The ids of fathom's vector search for query `index` of `queries` in
+/// `collection`, at `params.ef_search` (or the server's default).
+pub fn fathom_vector_ids(
+    client: &Client,
+    collection: &str,
+    queries: &Queries,
+    ef_search: Option<u32>,
+    index: usize,
+) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send + 'static {
+    let mut request = fathom_request(client, collection, QueryKind::Vector, queries, index);
+    if let Some(ef) = ef_search {
+        request = request.params(ef, false);
+    }
+    hit_ids(request)
+}
+
 /// Runs `search(0..count)` [`CONCURRENCY`] at a time; the results in query order.
-async fn in_order<F, Fut>(count: usize, search: F) -> anyhow::Result<Vec<Vec<String>>>
+pub async fn in_order<F, Fut>(count: usize, search: F) -> anyhow::Result<Vec<Vec<String>>>
 where
     F: FnMut(usize) -> Fut,
     Fut: Future<Output = anyhow::Result<Vec<String>>>,

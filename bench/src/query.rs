@@ -10,7 +10,7 @@ use anyhow::Context;
 use fathom_client::Client;
 use fathom_client::filter::field;
 use fathom_server::domain::{
-    Collection, Condition, DocumentFields, Filter, Fusion, KeywordQuery, Scalar, SearchQuery, Tenant,
+    Collection, Condition, DocumentFields, Filter, Fusion, KeywordQuery, Scalar, SearchQuery, Tenant, search_defaults,
 };
 use fathom_server::store::Store;
 use futures::StreamExt;
@@ -23,18 +23,6 @@ use crate::workload::keep_busy;
 pub const CONCURRENCY: [usize; 3] = [1, 4, 16];
 /// Hits per search.
 pub const LIMIT: u32 = 10;
-
-/// fathom's defaults for a search that does not set them
-/// (`server/src/api/search.rs`), repeated here so the in-process query is
-/// the one fathom builds.
-mod server_defaults {
-    /// Smallest default candidate depth of a hybrid search's legs.
-    pub const MIN_HYBRID_CANDIDATES: u32 = 100;
-    /// Smallest default `hnsw.ef_search`.
-    pub const MIN_EF_SEARCH: u32 = 200;
-    /// Largest `hnsw.ef_search`.
-    pub const MAX_EF_SEARCH: u32 = 1000;
-}
 
 /// What a search asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,12 +186,9 @@ pub fn fathom_request(
 
 /// The query fathom's server builds from [`fathom_request`]'s request.
 fn store_query(kind: QueryKind, queries: &Queries, index: usize, tenant: Tenant) -> SearchQuery {
-    let hybrid = kind == QueryKind::Hybrid;
-    let candidates = if hybrid {
-        (LIMIT * 4).max(server_defaults::MIN_HYBRID_CANDIDATES)
-    } else {
-        LIMIT
-    };
+    // The defaults fathom's server fills in for a request that leaves them unset.
+    let defaults = search_defaults(LIMIT, kind == QueryKind::Hybrid);
+    let candidates = defaults.candidates;
     SearchQuery {
         tenant,
         vector: (kind != QueryKind::Keyword).then(|| queries.vectors[index].clone()),
@@ -222,7 +207,7 @@ fn store_query(kind: QueryKind, queries: &Queries, index: usize, tenant: Tenant)
             metadata: true,
             vector: false,
         },
-        ef_search: (candidates * 2).clamp(server_defaults::MIN_EF_SEARCH, server_defaults::MAX_EF_SEARCH),
+        ef_search: defaults.ef_search,
         exact: false,
     }
 }
