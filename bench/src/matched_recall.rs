@@ -119,6 +119,9 @@ pub struct MatchedResults {
     pub fathom_defaults: VectorFigure,
     /// Fathom with `params.ef_search` set to the baseline's.
     pub fathom_at_baseline: Option<VectorFigure>,
+    /// Fathom at its defaults asking for no fields: ids only, as the
+    /// hand-written statement returns (none without a baseline).
+    pub fathom_ids_only: Option<VectorFigure>,
     /// Hybrid search.
     pub hybrid: HybridComparison,
 }
@@ -197,7 +200,7 @@ impl MatchedRecall<'_> {
             "  fathom at its defaults: recall@{LIMIT} {:.4} (min {:.2})",
             defaults_recall.mean, defaults_recall.min
         );
-        let (baseline, fathom_defaults, fathom_at_baseline) = match baseline_ef {
+        let (baseline, fathom_defaults, fathom_at_baseline, fathom_ids_only) = match baseline_ef {
             Some(ef) => {
                 let sql = self.connect(ef).await?;
                 let baseline_recall = Recall::of(&exact, &self.hand_written_ids(&sql, recall_queries).await?);
@@ -206,7 +209,7 @@ impl MatchedRecall<'_> {
                     "  baseline ef_search {ef}: hand-written recall@{LIMIT} {:.4}; fathom with params.ef_search {ef}: {:.4}",
                     baseline_recall.mean, at_baseline_recall.mean
                 );
-                let [hand_written, defaults, at_baseline] = self
+                let [hand_written, defaults, at_baseline, ids_only] = self
                     .interleaved_vector_runs(&sql, ef, repeats, duration, warm_up)
                     .await?;
                 sql.close().await;
@@ -226,14 +229,19 @@ impl MatchedRecall<'_> {
                         recall: at_baseline_recall,
                         latency: at_baseline,
                     }),
+                    Some(VectorFigure {
+                        ef_search: None,
+                        recall: defaults_recall,
+                        latency: ids_only,
+                    }),
                 )
             }
             None => {
                 eprintln!("  no hand-written ef_search reached recall@{LIMIT} {RECALL_TARGET}: no baseline");
-                self.fathom_run(None, warm_up).await?;
+                self.fathom_run(None, false, warm_up).await?;
                 let mut runs = Vec::new();
                 for _ in 0..repeats {
-                    runs.push(self.fathom_run(None, duration).await?);
+                    runs.push(self.fathom_run(None, false, duration).await?);
                 }
                 (
                     None,
@@ -242,6 +250,7 @@ impl MatchedRecall<'_> {
                         recall: defaults_recall,
                         latency: LatencySpread::of(&runs),
                     },
+                    None,
                     None,
                 )
             }
@@ -254,14 +263,17 @@ impl MatchedRecall<'_> {
             baseline,
             fathom_defaults,
             fathom_at_baseline,
+            fathom_ids_only,
             hybrid,
         })
     }
 
-    /// Hand-written SQL at `ef` (with `sql`), fathom at its defaults and
-    /// fathom with `params.ef_search = ef`, `repeats` runs each, interleaved
-    /// (every configuration once, then again, the order reversed every
-    /// other time), so a slow spell on the machine spreads over all three.
+    /// Hand-written SQL at `ef` (with `sql`), fathom at its defaults, fathom
+    /// with `params.ef_search = ef`, and fathom at its defaults asking for no
+    /// fields (ids only, as the hand-written statement returns), `repeats`
+    /// runs each, interleaved (every configuration once, then again, the
+    /// order reversed every other time), so a slow spell on the machine
+    /// spreads over all of them.
     async fn interleaved_vector_runs(
         &self,
         sql: &HandWrittenSql,
@@ -269,18 +281,19 @@ impl MatchedRecall<'_> {
         repeats: usize,
         duration: Duration,
         warm_up: Duration,
-    ) -> anyhow::Result<[LatencySpread; 3]> {
-        const LABELS: [&str; 3] = [
+    ) -> anyhow::Result<[LatencySpread; 4]> {
+        const LABELS: [&str; 4] = [
             "hand-written SQL",
             "fathom at its defaults",
             "fathom with params.ef_search",
+            "fathom at its defaults, ids only",
         ];
-        for configuration in 0..3 {
+        for configuration in 0..4 {
             self.vector_run(configuration, sql, ef, warm_up).await?;
         }
-        let mut runs: [Vec<LatencyRun>; 3] = Default::default();
+        let mut runs: [Vec<LatencyRun>; 4] = Default::default();
         for repeat in 1..=repeats {
-            let mut order = [0, 1, 2];
+            let mut order = [0, 1, 2, 3];
             if repeat % 2 == 0 {
                 order.reverse();
             }
@@ -297,7 +310,7 @@ impl MatchedRecall<'_> {
     }
 
     /// One timed run of configuration 0 (hand-written), 1 (fathom at its
-    /// defaults) or 2 (fathom at `ef`).
+    /// defaults), 2 (fathom at `ef`) or 3 (fathom at its defaults, ids only).
     async fn vector_run(
         &self,
         configuration: usize,
@@ -307,8 +320,9 @@ impl MatchedRecall<'_> {
     ) -> anyhow::Result<LatencyRun> {
         match configuration {
             0 => self.hand_written_run(sql, duration).await,
-            1 => self.fathom_run(None, duration).await,
-            _ => self.fathom_run(Some(ef), duration).await,
+            1 => self.fathom_run(None, false, duration).await,
+            2 => self.fathom_run(Some(ef), false, duration).await,
+            _ => self.fathom_run(None, true, duration).await,
         }
     }
 
@@ -447,12 +461,22 @@ impl MatchedRecall<'_> {
         .await
     }
 
-    async fn fathom_run(&self, ef_search: Option<u32>, duration: Duration) -> anyhow::Result<LatencyRun> {
+    /// A timed run of fathom's vector search at `ef_search` (or its
+    /// default), with the default fields or, if `ids_only`, none.
+    async fn fathom_run(
+        &self,
+        ef_search: Option<u32>,
+        ids_only: bool,
+        duration: Duration,
+    ) -> anyhow::Result<LatencyRun> {
         let (client, collection, queries) = (self.client.clone(), self.collection.to_owned(), self.queries.clone());
         keep_busy(CONCURRENCY, duration, queries.vectors.len(), move |i| {
             let mut request = fathom_request(&client, &collection, QueryKind::Vector, &queries, i);
             if let Some(ef) = ef_search {
                 request = request.params(ef, false);
+            }
+            if ids_only {
+                request = request.include(false, false, false);
             }
             async move { hit_ids(request).await.map(drop) }
         })
