@@ -149,7 +149,20 @@ impl UpsertSession {
         self.send_batch(sequence, Some(first), documents).await;
     }
 
+    /// Sends one batch of a resumable stream; false if the stream has ended
+    /// (the server closed it), whose status `next_ack` then reads.
+    pub async fn try_send_at(&self, sequence: u64, first: u64, documents: Vec<pb::Document>) -> bool {
+        self.try_send_batch(sequence, Some(first), documents).await
+    }
+
     async fn send_batch(&self, sequence: u64, first_position: Option<u64>, documents: Vec<pb::Document>) {
+        assert!(
+            self.try_send_batch(sequence, first_position, documents).await,
+            "the stream is open"
+        );
+    }
+
+    async fn try_send_batch(&self, sequence: u64, first_position: Option<u64>, documents: Vec<pb::Document>) -> bool {
         let batch = pb::UpsertBatch {
             sequence,
             documents,
@@ -158,7 +171,7 @@ impl UpsertSession {
         let request = pb::UpsertStreamRequest {
             request: Some(pb::upsert_stream_request::Request::Batch(batch)),
         };
-        self.sender.send(request).await.expect("the stream is open");
+        self.sender.send(request).await.is_ok()
     }
 
     /// Half-closes the stream and reads the remaining acks until it ends.
