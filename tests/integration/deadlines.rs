@@ -150,7 +150,13 @@ async fn past_the_concurrency_limit_requests_are_resource_exhausted_while_health
         status.message().contains("limit of 1 requests") && status.message().contains("--max-concurrent-requests"),
         "{status:?}"
     );
-    assert_eq!(overall_health(&server).await, ServingStatus::Serving as i32);
+    // Health is not limited: it answers, and turns SERVING once the probe
+    // has seen the database (it starts NOT_SERVING).
+    let serving = eventually(PATIENCE, || async {
+        overall_health(&server).await == ServingStatus::Serving as i32
+    })
+    .await;
+    assert!(serving, "health never answered SERVING while the limit was reached");
 
     stream.finish().await.unwrap();
     let answered = eventually(PATIENCE, || {
