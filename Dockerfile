@@ -24,7 +24,9 @@ RUN groupadd --system --gid 10001 fathom \
     && useradd --system --uid 10001 --gid fathom --no-create-home --shell /usr/sbin/nologin fathom
 COPY --from=build /usr/local/bin/fathom /usr/local/bin/fathom
 USER 10001:10001
+# Beyond loopback, every request needs an API key (`fathom keys create`).
 ENV FATHOM_LISTEN=0.0.0.0:50051 \
+    FATHOM_AUTH=true \
     RUST_LOG=info
 EXPOSE 50051
 # `fathom health` exits 0 only when grpc.health.v1 answers SERVING.

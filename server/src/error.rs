@@ -3,7 +3,7 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::domain::{InvalidKind, InvalidRequest};
+use crate::domain::{AccessDenied, InvalidKind, InvalidRequest};
 use crate::store::StoreError;
 
 /// Everything a handler can fail with.
@@ -12,6 +12,9 @@ pub enum ApiError {
     /// The request was refused before anything ran.
     #[error(transparent)]
     Invalid(#[from] InvalidRequest),
+    /// The request's key may not touch what the request names.
+    #[error(transparent)]
+    Denied(#[from] AccessDenied),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -36,6 +39,7 @@ impl From<ApiError> for Status {
                 }
                 Status::with_error_details(code_of(invalid.kind), invalid.to_string(), details)
             }
+            ApiError::Denied(denied) => Status::permission_denied(denied.to_string()),
             ApiError::Store(StoreError::CollectionNotFound(name)) => {
                 Status::not_found(format!("collection {:?} does not exist", name.as_str()))
             }
@@ -81,7 +85,7 @@ impl From<ApiError> for Status {
                 tracing::warn!(%error, "database unavailable");
                 Status::unavailable("the database is unavailable; retry when it is back")
             }
-            ApiError::Store(error @ (StoreError::Migration(_) | StoreError::Database(_))) => {
+            ApiError::Store(error @ (StoreError::Migration(_) | StoreError::Corrupt(_) | StoreError::Database(_))) => {
                 tracing::error!(%error, "internal error");
                 Status::internal("internal error; the server log has the details")
             }

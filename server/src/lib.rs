@@ -6,6 +6,7 @@
 //! database when none is given.
 
 pub mod api;
+pub mod auth;
 pub mod concurrency_limit;
 pub mod domain;
 pub mod embedded_postgres;
@@ -15,4 +16,4 @@ pub mod oversize;
 pub mod server;
 pub mod store;
 
-pub use server::{Config, Server};
+pub use server::{Authentication, Config, Server};

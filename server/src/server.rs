@@ -15,6 +15,7 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 
 use crate::api::{CollectionsApi, DocumentsApi, SearchApi};
+use crate::auth::{AuthLayer, KeyRing};
 use crate::concurrency_limit::ConcurrencyLimitLayer;
 use crate::domain::Limits;
 use crate::health::probe_database;
@@ -51,6 +52,21 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     /// Least `maintenance_work_mem` a vector index build gets (BuildIndex).
     pub index_build_memory_bytes: u64,
+    /// Whether requests must present an API key.
+    pub authentication: Authentication,
+    /// How often the active API keys are re-read from the database (with
+    /// authentication on): a revoked key is refused within about this long.
+    pub key_refresh: Duration,
+}
+
+/// Whether a server checks API keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authentication {
+    /// Every request may do everything: for a server only its own machine reaches.
+    Off,
+    /// Every request but health and reflection needs a valid key
+    /// (`fathom keys create`), and gets what the key's role and bindings allow.
+    ApiKeys,
 }
 
 /// Requests in progress at once unless configured otherwise: enough for a
@@ -70,6 +86,8 @@ impl Config {
             statement_timeout: crate::store::DEFAULT_STATEMENT_TIMEOUT,
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
             index_build_memory_bytes: crate::store::DEFAULT_INDEX_BUILD_MEMORY_BYTES,
+            authentication: Authentication::Off,
+            key_refresh: crate::auth::DEFAULT_KEY_REFRESH,
             limits: Limits::default(),
         }
     }
@@ -135,6 +153,29 @@ impl Server {
             probe_stop.clone(),
         ));
 
+        let auth = match config.authentication {
+            Authentication::Off => {
+                tracing::info!("authentication is off: every client may do everything");
+                AuthLayer::disabled()
+            }
+            Authentication::ApiKeys => {
+                let ring = KeyRing::default();
+                let keys = ring.load(&store).await?;
+                if keys == 0 {
+                    tracing::warn!(
+                        "authentication is on but no API key is active: create one with `fathom keys create`"
+                    );
+                } else {
+                    tracing::info!(active_keys = keys, "authentication is on: API keys required");
+                }
+                tokio::spawn(
+                    ring.clone()
+                        .refresh_every(store.clone(), config.key_refresh, probe_stop.clone()),
+                );
+                AuthLayer::with_keys(ring)
+            }
+        };
+
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(fathom_api::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -169,6 +210,7 @@ impl Server {
             .layer(tower::util::MapResponseLayer::new(
                 crate::oversize::refusals_get_client_codes,
             ))
+            .layer(auth)
             .layer(ConcurrencyLimitLayer::new(config.max_concurrent_requests))
             .add_service(health_service)
             .add_service(reflection_v1)

@@ -22,21 +22,35 @@ impl ServeProcess {
 
     /// `fathom serve` with these extra arguments, once it is SERVING.
     pub(crate) async fn start_with(args: &[&str]) -> Self {
+        Self::start_on(fresh_database().await, "127.0.0.1", args, None).await
+    }
+
+    /// `fathom serve` on `database_url`, listening on `host` (clients reach
+    /// it on loopback), with these extra arguments, once it is SERVING; with
+    /// `log`, its stderr goes there at RUST_LOG=debug.
+    pub(crate) async fn start_on(
+        database_url: String,
+        host: &str,
+        args: &[&str],
+        log: Option<&std::path::Path>,
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let database_url = fresh_database().await;
-        let child = std::process::Command::new(fathom_tests::fathom_binary())
+        let mut command = std::process::Command::new(fathom_tests::fathom_binary());
+        command
             .arg("serve")
             .args(args)
             .env("DATABASE_URL", &database_url)
-            .env("FATHOM_LISTEN", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "error")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+            .env("FATHOM_LISTEN", format!("{host}:{port}"))
+            .env("RUST_LOG", if log.is_some() { "debug" } else { "error" })
+            .stdout(std::process::Stdio::null());
+        if let Some(log) = log {
+            command.stderr(std::fs::File::create(log).unwrap());
+        }
+        let child = command.spawn().unwrap();
         let mut process = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),

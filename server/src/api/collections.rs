@@ -4,6 +4,7 @@ use fathom_api::v1 as pb;
 use pb::collections_server::Collections;
 use tonic::{Request, Response, Status};
 
+use super::access::{access_of, audit};
 use crate::domain::{
     Collection, CollectionName, CollectionSpec, IndexState, InvalidRequest, Metric, TextLanguage, VectorIndex,
     Violations,
@@ -29,13 +30,19 @@ impl Collections for CollectionsApi {
         &self,
         request: Request<pb::CreateCollectionRequest>,
     ) -> Result<Response<pb::CreateCollectionResponse>, Status> {
+        let access = access_of(&request)?;
         let defer_index = request.get_ref().defer_index;
         let spec = collection_spec(request.into_inner())?;
+        access.check_collection(&spec.name).map_err(ApiError::from)?;
+        access
+            .check_every_tenant("creating a collection")
+            .map_err(ApiError::from)?;
         let created = self
             .store
             .create_collection(spec, defer_index)
             .await
             .map_err(ApiError::from)?;
+        audit(&access, "create_collection", &created.spec.name, None, "created");
         Ok(Response::new(pb::CreateCollectionResponse {
             collection: Some(self.collection_to_proto(&created).await?),
         }))
@@ -45,7 +52,9 @@ impl Collections for CollectionsApi {
         &self,
         request: Request<pb::GetCollectionRequest>,
     ) -> Result<Response<pb::GetCollectionResponse>, Status> {
+        let access = access_of(&request)?;
         let name = CollectionName::parse("name", &request.get_ref().name).map_err(ApiError::from)?;
+        access.check_collection(&name).map_err(ApiError::from)?;
         let found = self.store.collection(&name).await.map_err(ApiError::from)?;
         Ok(Response::new(pb::GetCollectionResponse {
             collection: Some(self.collection_to_proto(&found).await?),
@@ -54,11 +63,12 @@ impl Collections for CollectionsApi {
 
     async fn list_collections(
         &self,
-        _request: Request<pb::ListCollectionsRequest>,
+        request: Request<pb::ListCollectionsRequest>,
     ) -> Result<Response<pb::ListCollectionsResponse>, Status> {
+        let access = access_of(&request)?;
         let all = self.store.list_collections().await.map_err(ApiError::from)?;
         let mut collections = Vec::with_capacity(all.len());
-        for collection in &all {
+        for collection in all.iter().filter(|c| access.sees_collection(&c.spec.name)) {
             collections.push(self.collection_to_proto(collection).await?);
         }
         Ok(Response::new(pb::ListCollectionsResponse { collections }))
@@ -68,8 +78,14 @@ impl Collections for CollectionsApi {
         &self,
         request: Request<pb::DeleteCollectionRequest>,
     ) -> Result<Response<pb::DeleteCollectionResponse>, Status> {
+        let access = access_of(&request)?;
         let name = CollectionName::parse("name", &request.get_ref().name).map_err(ApiError::from)?;
+        access.check_collection(&name).map_err(ApiError::from)?;
+        access
+            .check_every_tenant("deleting a collection")
+            .map_err(ApiError::from)?;
         self.store.delete_collection(&name).await.map_err(ApiError::from)?;
+        audit(&access, "delete_collection", &name, None, "deleted");
         Ok(Response::new(pb::DeleteCollectionResponse {}))
     }
 
@@ -77,7 +93,12 @@ impl Collections for CollectionsApi {
         &self,
         request: Request<pb::GetCollectionStatsRequest>,
     ) -> Result<Response<pb::GetCollectionStatsResponse>, Status> {
+        let access = access_of(&request)?;
         let name = CollectionName::parse("name", &request.get_ref().name).map_err(ApiError::from)?;
+        access.check_collection(&name).map_err(ApiError::from)?;
+        access
+            .check_every_tenant("a collection's stats")
+            .map_err(ApiError::from)?;
         let collection = self.store.collection(&name).await.map_err(ApiError::from)?;
         let stats = self.store.collection_stats(&collection).await.map_err(ApiError::from)?;
         Ok(Response::new(pb::GetCollectionStatsResponse {
@@ -93,9 +114,15 @@ impl Collections for CollectionsApi {
         &self,
         request: Request<pb::BuildIndexRequest>,
     ) -> Result<Response<pb::BuildIndexResponse>, Status> {
+        let access = access_of(&request)?;
         let name = CollectionName::parse("name", &request.get_ref().name).map_err(ApiError::from)?;
+        access.check_collection(&name).map_err(ApiError::from)?;
+        access
+            .check_every_tenant("building a collection's index")
+            .map_err(ApiError::from)?;
         let collection = self.store.collection(&name).await.map_err(ApiError::from)?;
         let spent = self.store.build_index(&collection).await.map_err(ApiError::from)?;
+        audit(&access, "build_index", &name, None, &format!("built in {spent:?}"));
         Ok(Response::new(pb::BuildIndexResponse {
             collection: Some(self.collection_to_proto(&collection).await?),
             build_seconds: spent.as_secs_f64(),

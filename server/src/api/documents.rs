@@ -10,10 +10,11 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::ResponseStream;
+use super::access::{access_of, audit, scope};
 use super::deadline::deadline_of;
 use super::document_proto::{batch_from_proto, check_ids, document_to_proto, fields_of};
 use super::filter_proto::filter_from_proto;
-use crate::domain::{Collection, CollectionName, Deadline, DocumentFields, Filter, InvalidRequest, Limits, Tenant};
+use crate::domain::{Access, Collection, Deadline, DocumentFields, Filter, InvalidRequest, Limits, Tenant};
 use crate::error::ApiError;
 use crate::store::Store;
 
@@ -42,36 +43,41 @@ impl DocumentsApi {
         self
     }
 
-    /// The collection and tenant a request names.
+    /// The collection and tenant a request names, if `access` may touch them.
     pub(super) async fn scope(
         &self,
+        access: &Access,
         collection: &str,
         tenant: &str,
         field_prefix: &str,
     ) -> Result<(Arc<Collection>, Tenant), ApiError> {
-        let name = CollectionName::parse(&format!("{field_prefix}collection"), collection)?;
-        let collection = self.store.collection(&name).await?;
-        let tenant = Tenant::for_collection(
-            &format!("{field_prefix}tenant"),
-            tenant,
-            collection.spec.multi_tenant,
-            self.limits.max_tenant_bytes,
-        )?;
-        Ok((collection, tenant))
+        scope(&self.store, &self.limits, access, collection, tenant, field_prefix).await
     }
 
-    async fn upsert(&self, request: pb::UpsertRequest, deadline: Deadline) -> Result<pb::UpsertResponse, ApiError> {
+    async fn upsert(
+        &self,
+        access: &Access,
+        request: pb::UpsertRequest,
+        deadline: Deadline,
+    ) -> Result<pb::UpsertResponse, ApiError> {
         let encoded_bytes = request.encoded_len();
-        let (collection, tenant) = self.scope(&request.collection, &request.tenant, "").await?;
+        let (collection, tenant) = self.scope(access, &request.collection, &request.tenant, "").await?;
         let batch = batch_from_proto(request.documents, encoded_bytes, &collection, &tenant, &self.limits)?;
         let written = self.store.upsert(&collection, &tenant, batch, deadline).await?;
+        audit(
+            access,
+            "upsert",
+            &collection.spec.name,
+            Some(&tenant),
+            &format!("{written} documents written"),
+        );
         Ok(pb::UpsertResponse {
             documents_written: written as u32,
         })
     }
 
-    async fn get(&self, request: pb::GetRequest) -> Result<pb::GetResponse, ApiError> {
-        let (collection, tenant) = self.scope(&request.collection, &request.tenant, "").await?;
+    async fn get(&self, access: &Access, request: pb::GetRequest) -> Result<pb::GetResponse, ApiError> {
+        let (collection, tenant) = self.scope(access, &request.collection, &request.tenant, "").await?;
         check_ids(&request.ids, "ids", &self.limits)?;
         let fields = fields_of(request.include, DocumentFields::ALL);
         let found = self.store.get(&collection, &tenant, &request.ids, fields).await?;
@@ -80,8 +86,13 @@ impl DocumentsApi {
         })
     }
 
-    async fn delete(&self, request: pb::DeleteRequest, deadline: Deadline) -> Result<pb::DeleteResponse, ApiError> {
-        let (collection, tenant) = self.scope(&request.collection, &request.tenant, "").await?;
+    async fn delete(
+        &self,
+        access: &Access,
+        request: pb::DeleteRequest,
+        deadline: Deadline,
+    ) -> Result<pb::DeleteResponse, ApiError> {
+        let (collection, tenant) = self.scope(access, &request.collection, &request.tenant, "").await?;
         let filter = match &request.selector {
             None => return Err(InvalidRequest::field("selector", "choose what to delete: ids or filter").into()),
             Some(pb::delete_request::Selector::Ids(ids)) => {
@@ -93,11 +104,18 @@ impl DocumentsApi {
             }
         };
         let deleted = self.store.delete(&collection, &tenant, &filter, deadline).await?;
+        audit(
+            access,
+            "delete",
+            &collection.spec.name,
+            Some(&tenant),
+            &format!("{deleted} documents deleted"),
+        );
         Ok(pb::DeleteResponse { deleted })
     }
 
-    async fn count(&self, request: pb::CountRequest) -> Result<pb::CountResponse, ApiError> {
-        let (collection, tenant) = self.scope(&request.collection, &request.tenant, "").await?;
+    async fn count(&self, access: &Access, request: pb::CountRequest) -> Result<pb::CountResponse, ApiError> {
+        let (collection, tenant) = self.scope(access, &request.collection, &request.tenant, "").await?;
         let filter = request
             .filter
             .as_ref()
@@ -107,8 +125,12 @@ impl DocumentsApi {
         Ok(pb::CountResponse { count })
     }
 
-    async fn scroll(&self, request: pb::ScrollRequest) -> Result<ResponseStream<pb::ScrollResponse>, ApiError> {
-        let (collection, tenant) = self.scope(&request.collection, &request.tenant, "").await?;
+    async fn scroll(
+        &self,
+        access: &Access,
+        request: pb::ScrollRequest,
+    ) -> Result<ResponseStream<pb::ScrollResponse>, ApiError> {
+        let (collection, tenant) = self.scope(access, &request.collection, &request.tenant, "").await?;
         let filter = request
             .filter
             .as_ref()
@@ -150,7 +172,9 @@ impl Documents for DocumentsApi {
         request: Request<Streaming<pb::UpsertStreamRequest>>,
     ) -> Result<Response<Self::UpsertStreamStream>, Status> {
         let deadline = deadline_of(request.metadata());
+        let access = access_of(&request)?;
         let acks = super::upsert_stream::serve(
+            access,
             self.store.clone(),
             self.limits.clone(),
             self.stopping.clone(),
@@ -162,23 +186,32 @@ impl Documents for DocumentsApi {
 
     async fn upsert(&self, request: Request<pb::UpsertRequest>) -> Result<Response<pb::UpsertResponse>, Status> {
         let deadline = deadline_of(request.metadata());
-        Ok(Response::new(self.upsert(request.into_inner(), deadline).await?))
+        let access = access_of(&request)?;
+        Ok(Response::new(
+            self.upsert(&access, request.into_inner(), deadline).await?,
+        ))
     }
 
     async fn get(&self, request: Request<pb::GetRequest>) -> Result<Response<pb::GetResponse>, Status> {
-        Ok(Response::new(self.get(request.into_inner()).await?))
+        let access = access_of(&request)?;
+        Ok(Response::new(self.get(&access, request.into_inner()).await?))
     }
 
     async fn delete(&self, request: Request<pb::DeleteRequest>) -> Result<Response<pb::DeleteResponse>, Status> {
         let deadline = deadline_of(request.metadata());
-        Ok(Response::new(self.delete(request.into_inner(), deadline).await?))
+        let access = access_of(&request)?;
+        Ok(Response::new(
+            self.delete(&access, request.into_inner(), deadline).await?,
+        ))
     }
 
     async fn count(&self, request: Request<pb::CountRequest>) -> Result<Response<pb::CountResponse>, Status> {
-        Ok(Response::new(self.count(request.into_inner()).await?))
+        let access = access_of(&request)?;
+        Ok(Response::new(self.count(&access, request.into_inner()).await?))
     }
 
     async fn scroll(&self, request: Request<pb::ScrollRequest>) -> Result<Response<Self::ScrollStream>, Status> {
-        Ok(Response::new(self.scroll(request.into_inner()).await?))
+        let access = access_of(&request)?;
+        Ok(Response::new(self.scroll(&access, request.into_inner()).await?))
     }
 }

@@ -1,6 +1,7 @@
 //! gRPC handlers. Each converts its request into domain values, calls the
 //! store, and converts the result back; nothing else happens here.
 
+mod access;
 mod collections;
 mod deadline;
 mod document_proto;

@@ -7,12 +7,13 @@ use pb::search_server::Search;
 use tonic::{Request, Response, Status};
 
 use super::ResponseStream;
+use super::access::access_of;
 use super::document_proto::{fields_of, hit_to_proto};
 use super::documents::DocumentsApi;
 use super::filter_proto::filter_from_proto;
 use crate::domain::{
-    Collection, DocumentFields, Fusion, InvalidRequest, KeywordQuery, Limits, MAX_EF_SEARCH, SearchQuery, Tenant,
-    Violations, check_vector, ef_search_for, search_defaults,
+    Access, Collection, DocumentFields, Fusion, InvalidRequest, KeywordQuery, Limits, MAX_EF_SEARCH, SearchQuery,
+    Tenant, Violations, check_vector, ef_search_for, search_defaults,
 };
 use crate::error::ApiError;
 use crate::store::Store;
@@ -41,8 +42,15 @@ impl SearchApi {
         }
     }
 
-    async fn search(&self, request: pb::SearchRequest) -> Result<ResponseStream<pb::SearchHit>, ApiError> {
-        let (collection, tenant) = self.documents.scope(&request.collection, &request.tenant, "").await?;
+    async fn search(
+        &self,
+        access: &Access,
+        request: pb::SearchRequest,
+    ) -> Result<ResponseStream<pb::SearchHit>, ApiError> {
+        let (collection, tenant) = self
+            .documents
+            .scope(access, &request.collection, &request.tenant, "")
+            .await?;
         let query = search_query(request, &collection, tenant, &self.documents.limits)?;
         let hits = self.documents.store.search(collection, query).await?;
         Ok(Box::pin(futures::stream::unfold(hits, |mut hits| async move {
@@ -60,7 +68,8 @@ impl Search for SearchApi {
     type SearchStream = ResponseStream<pb::SearchHit>;
 
     async fn search(&self, request: Request<pb::SearchRequest>) -> Result<Response<Self::SearchStream>, Status> {
-        Ok(Response::new(self.search(request.into_inner()).await?))
+        let access = access_of(&request)?;
+        Ok(Response::new(self.search(&access, request.into_inner()).await?))
     }
 }
 

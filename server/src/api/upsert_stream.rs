@@ -18,10 +18,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 
+use super::access::{audit, scope};
 use super::document_proto::batch_from_proto;
 use crate::domain::{
-    BatchPosition, Collection, CollectionName, Deadline, InvalidKind, InvalidRequest, Limits,
-    MIN_BUFFERED_MESSAGE_BYTES, Sequence, StreamId, StreamProgress, Tenant,
+    Access, BatchPosition, Collection, Deadline, InvalidKind, InvalidRequest, Limits, MIN_BUFFERED_MESSAGE_BYTES,
+    Sequence, StreamId, StreamProgress, Tenant,
 };
 use crate::error::{ApiError, code_of};
 use crate::store::{BatchOutcome, Store};
@@ -33,6 +34,7 @@ const ACK_BUFFER: usize = 16;
 /// Serves one UpsertStream; the receiver yields the responses, ending with
 /// an error status if the stream fails.
 pub fn serve(
+    access: Access,
     store: Store,
     limits: Arc<Limits>,
     stopping: CancellationToken,
@@ -41,7 +43,7 @@ pub fn serve(
 ) -> mpsc::Receiver<Result<pb::UpsertStreamResponse, Status>> {
     let (acks, receiver) = mpsc::channel(ACK_BUFFER);
     tokio::spawn(async move {
-        if let Err(status) = run(store, limits, stopping, deadline, inbound, &acks).await {
+        if let Err(status) = run(access, store, limits, stopping, deadline, inbound, &acks).await {
             let _ = acks.send(Err(status)).await;
         }
     });
@@ -49,6 +51,7 @@ pub fn serve(
 }
 
 async fn run(
+    access: Access,
     store: Store,
     limits: Arc<Limits>,
     stopping: CancellationToken,
@@ -72,7 +75,8 @@ async fn run(
         }
     };
     let build_index_at_end = open.build_index_at_end;
-    let (mut session, progress) = Session::open(store, limits.clone(), deadline, open).await?;
+    let (mut session, progress) = Session::open(&access, store, limits.clone(), deadline, open).await?;
+    let opened_at = session.committed;
     #[allow(deprecated)] // next_sequence stays set for clients built before positions.
     let opened = pb::StreamOpened {
         stream_id: session
@@ -171,6 +175,21 @@ async fn run(
     }
     .await;
     reader.abort();
+    let ending = match &outcome {
+        Ok(()) => "ended".to_owned(),
+        Err(status) => format!("ended with {:?}", status.code()),
+    };
+    audit(
+        &access,
+        "upsert_stream",
+        &session.collection.spec.name,
+        Some(&session.tenant),
+        &format!(
+            "{ending}; stream id {:?}; committed documents {opened_at} at open, {} at end",
+            session.stream_id.as_ref().map_or("", |id| id.as_str()),
+            session.committed
+        ),
+    );
     outcome
 }
 
@@ -248,19 +267,13 @@ struct Session {
 
 impl Session {
     async fn open(
+        access: &Access,
         store: Store,
         limits: Arc<Limits>,
         deadline: Deadline,
         open: pb::OpenStream,
     ) -> Result<(Self, StreamProgress), ApiError> {
-        let name = CollectionName::parse("open.collection", &open.collection)?;
-        let collection = store.collection(&name).await?;
-        let tenant = Tenant::for_collection(
-            "open.tenant",
-            &open.tenant,
-            collection.spec.multi_tenant,
-            limits.max_tenant_bytes,
-        )?;
+        let (collection, tenant) = scope(&store, &limits, access, &open.collection, &open.tenant, "open.").await?;
         let stream_id = (!open.stream_id.is_empty())
             .then(|| StreamId::parse("open.stream_id", &open.stream_id))
             .transpose()?;
@@ -268,7 +281,7 @@ impl Session {
             Some(id) => store.open_upsert_stream(&collection, id, &tenant).await?,
             None => StreamProgress::default(),
         };
-        tracing::debug!(collection = %name, stream_id = ?stream_id, committed = progress.committed, "upsert stream opened");
+        tracing::debug!(collection = %collection.spec.name, stream_id = ?stream_id, committed = progress.committed, "upsert stream opened");
         let session = Self {
             store,
             limits,

@@ -2,6 +2,7 @@
 //! these means its rules were checked; the constructors are the only place
 //! they are.
 
+mod access;
 mod collection;
 mod deadline;
 mod document;
@@ -12,6 +13,7 @@ mod search;
 mod stream_progress;
 mod vector_rules;
 
+pub use access::{Access, AccessDenied, KeyGrant, KeyId, Role};
 pub use collection::{Collection, CollectionName, CollectionSpec, IndexState, Metric, TextLanguage, VectorIndex};
 pub use deadline::Deadline;
 pub use document::{

@@ -62,6 +62,9 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration failed: {0}")]
     Migration(String),
+    /// A stored row breaks a rule its table's constraints should have kept.
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
     /// Any other database error.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),

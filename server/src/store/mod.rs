@@ -5,6 +5,7 @@
 //! [`CollectionName`]s and are quoted by [`sql_identifiers`] alone; every
 //! value is a bound parameter.
 
+mod api_keys;
 mod collections_catalog;
 mod documents;
 mod error;
@@ -20,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+pub use api_keys::{ActiveApiKey, ApiKeyRecord, NewApiKey};
 pub use documents::ScrollCursor;
 pub use error::StoreError;
 pub use search::SearchHits;

@@ -1,0 +1,59 @@
+//! The role each RPC needs. An RPC missing from this table needs admin, so
+//! a method added later is closed until someone decides otherwise.
+
+use crate::domain::Role;
+
+/// Services anyone may call, with or without a key: probes and tools must
+/// reach them (health tells nothing about the data; reflection describes
+/// the public contract).
+pub const OPEN_SERVICES: [&str; 3] = [
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+];
+
+const READ: [&str; 7] = [
+    "/fathom.v1.Collections/GetCollection",
+    "/fathom.v1.Collections/ListCollections",
+    "/fathom.v1.Collections/GetCollectionStats",
+    "/fathom.v1.Documents/Get",
+    "/fathom.v1.Documents/Count",
+    "/fathom.v1.Documents/Scroll",
+    "/fathom.v1.Search/Search",
+];
+
+const WRITE: [&str; 3] = [
+    "/fathom.v1.Documents/Upsert",
+    "/fathom.v1.Documents/UpsertStream",
+    "/fathom.v1.Documents/Delete",
+];
+
+/// The role the RPC at `path` needs; `None` for an open service.
+pub fn required_role(path: &str) -> Option<Role> {
+    if OPEN_SERVICES.iter().any(|service| path.starts_with(service)) {
+        None
+    } else if READ.contains(&path) {
+        Some(Role::Read)
+    } else if WRITE.contains(&path) {
+        Some(Role::Write)
+    } else {
+        Some(Role::Admin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_writes_and_collection_changes_need_their_roles() {
+        assert_eq!(required_role("/grpc.health.v1.Health/Check"), None);
+        assert_eq!(required_role("/fathom.v1.Search/Search"), Some(Role::Read));
+        assert_eq!(required_role("/fathom.v1.Documents/UpsertStream"), Some(Role::Write));
+        assert_eq!(
+            required_role("/fathom.v1.Collections/DeleteCollection"),
+            Some(Role::Admin)
+        );
+        assert_eq!(required_role("/fathom.v1.Collections/SomethingNew"), Some(Role::Admin));
+    }
+}
