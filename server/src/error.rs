@@ -85,7 +85,12 @@ impl From<ApiError> for Status {
                 tracing::warn!(%error, "database unavailable");
                 Status::unavailable("the database is unavailable; retry when it is back")
             }
-            ApiError::Store(error @ (StoreError::Migration(_) | StoreError::Corrupt(_) | StoreError::Database(_))) => {
+            ApiError::Store(
+                error @ (StoreError::Migration(_)
+                | StoreError::TaskFailed(_)
+                | StoreError::Corrupt(_)
+                | StoreError::Database(_)),
+            ) => {
                 tracing::error!(%error, "internal error");
                 Status::internal("internal error; the server log has the details")
             }

@@ -76,6 +76,13 @@ async fn an_exhausted_pool_is_resource_exhausted_with_retry_advice_while_health_
     let mut config = Config::new("127.0.0.1:0".parse().unwrap(), fresh_database().await);
     config.max_connections = 1;
     let server = server_with_docs(config).await;
+    // Health starts NOT_SERVING until its first probe; wait for that, so
+    // what is checked below is that exhaustion does not change it.
+    let serving = eventually(Duration::from_secs(30), || async {
+        overall_health(&server).await == ServingStatus::Serving as i32
+    })
+    .await;
+    assert!(serving, "health never turned SERVING");
 
     // Another session locks the table, so the one pooled connection waits
     // behind the lock with the first Count.

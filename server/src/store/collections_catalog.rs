@@ -245,8 +245,8 @@ async fn create_table_and_indexes(
             index(&spec.name, "metadata")
         ),
     ];
-    if matches!(spec.index, VectorIndex::Hnsw { .. }) && !defer_index {
-        statements.push(hnsw_index_ddl(collection, ""));
+    if !defer_index {
+        statements.extend(hnsw_index_ddl(collection, ""));
     }
     for statement in statements {
         sqlx::query(&statement).execute(&mut **tx).await?;
@@ -255,16 +255,16 @@ async fn create_table_and_indexes(
 }
 
 /// `CREATE INDEX [CONCURRENTLY] … USING hnsw` for the collection's index
-/// (empty if it has none); `mode` is "" or "CONCURRENTLY".
-pub(super) fn hnsw_index_ddl(collection: &Collection, mode: &str) -> String {
+/// (`None` if it has no vector index); `mode` is "" or "CONCURRENTLY".
+pub(super) fn hnsw_index_ddl(collection: &Collection, mode: &str) -> Option<String> {
     let spec = &collection.spec;
     let VectorIndex::Hnsw { m, ef_construction } = spec.index else {
-        return String::new();
+        return None;
     };
-    format!(
+    Some(format!(
         "CREATE INDEX {mode} {} ON {} USING hnsw (embedding {}) WITH (m = {m}, ef_construction = {ef_construction})",
         index(&spec.name, "hnsw"),
         table(&spec.name),
         operator_class(spec.metric),
-    )
+    ))
 }

@@ -160,8 +160,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let mut qb = QueryBuilder::new(format!("DELETE FROM {} d", table(&collection.spec.name)));
         push_scope(&mut qb, tenant, Some(filter));
-        let (mut tx, cancel) = self.begin_within(deadline).await?;
-        let deleted = async {
+        self.write_within(deadline, |mut tx| async move {
             let deleted = qb
                 .build()
                 .execute(&mut *tx)
@@ -170,10 +169,8 @@ impl Store {
                 .rows_affected();
             tx.commit().await?;
             Ok(deleted)
-        }
-        .await;
-        cancel.disarm();
-        deleted
+        })
+        .await
     }
 
     /// Counts the documents matching a filter (all, without one).

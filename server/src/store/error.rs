@@ -62,6 +62,9 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration failed: {0}")]
     Migration(String),
+    /// A background task (an index build) panicked or was cancelled.
+    #[error("a background task failed: {0}")]
+    TaskFailed(String),
     /// A stored row breaks a rule its table's constraints should have kept.
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),

@@ -61,10 +61,11 @@ impl Store {
             return Ok(Duration::ZERO);
         }
         let store = self.clone();
+        let collection_name = collection.spec.name.clone();
         let collection = collection.clone();
         tokio::spawn(async move { store.run_index_build(&collection).await })
             .await
-            .map_err(|e| StoreError::Migration(format!("index build task failed: {e}")))?
+            .map_err(|e| StoreError::TaskFailed(format!("index build of {}: {e}", collection_name)))?
     }
 
     async fn run_index_build(&self, collection: &Collection) -> Result<Duration, StoreError> {
@@ -89,7 +90,9 @@ impl Store {
             .await?;
         let state = self.index_state(collection).await?;
         let started = Instant::now();
-        if state != IndexState::Ready {
+        if state != IndexState::Ready
+            && let Some(ddl) = hnsw_index_ddl(collection, "CONCURRENTLY")
+        {
             tracing::info!(collection = %collection.spec.name, "building the vector index");
             let name = index(&collection.spec.name, "hnsw");
             // A build that died leaves an invalid index behind.
@@ -97,7 +100,7 @@ impl Store {
                 .persistent(false)
                 .execute(&mut *conn)
                 .await?;
-            sqlx::query(&hnsw_index_ddl(collection, "CONCURRENTLY"))
+            sqlx::query(&ddl)
                 .persistent(false)
                 .execute(&mut *conn)
                 .await

@@ -10,6 +10,7 @@
 //! transaction: a backend that finished it and went on to another
 //! request's work is left alone.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use sqlx::postgres::PgConnectOptions;
@@ -71,11 +72,25 @@ async fn cancel_statement(options: &PgConnectOptions, pid: i32, start: i64) -> R
 }
 
 impl Store {
+    /// Runs `work` in a transaction bounded by `deadline` (see
+    /// [`Store::begin_within`]); its statement is cancelled in the database
+    /// if this future is dropped before `work` ends. `work` commits.
+    pub(super) async fn write_within<T, Work, Done>(&self, deadline: Deadline, work: Work) -> Result<T, StoreError>
+    where
+        Work: FnOnce(Transaction<'static, Postgres>) -> Done,
+        Done: Future<Output = Result<T, StoreError>>,
+    {
+        let (tx, cancel) = self.begin_within(deadline).await?;
+        let outcome = work(tx).await;
+        cancel.disarm();
+        outcome
+    }
+
     /// Begins a transaction whose statements may each run until the
     /// deadline (or the server's statement timeout, if sooner), with the
     /// guard that cancels it if the caller is dropped first. One round trip
     /// besides BEGIN.
-    pub(super) async fn begin_within(
+    async fn begin_within(
         &self,
         deadline: Deadline,
     ) -> Result<(Transaction<'static, Postgres>, StatementCancel), StoreError> {

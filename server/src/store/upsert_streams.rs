@@ -124,8 +124,7 @@ impl Store {
         batch: DocumentBatch,
         deadline: Deadline,
     ) -> Result<u64, StoreError> {
-        let (mut tx, cancel) = self.begin_within(deadline).await?;
-        let written = async {
+        self.write_within(deadline, |mut tx| async move {
             if !lock_collection(&mut tx, collection).await? {
                 drop(tx);
                 return Err(self.collection_gone(collection).await);
@@ -133,10 +132,8 @@ impl Store {
             let written = self.insert_documents(&mut tx, collection, tenant, batch).await?;
             tx.commit().await?;
             Ok(written)
-        }
-        .await;
-        cancel.disarm();
-        written
+        })
+        .await
     }
 
     /// Writes the part of a resumable stream's batch past its committed
@@ -151,12 +148,10 @@ impl Store {
         batch: DocumentBatch,
         deadline: Deadline,
     ) -> Result<BatchOutcome, StoreError> {
-        let (tx, cancel) = self.begin_within(deadline).await?;
-        let outcome = self
-            .write_stream_batch_in(tx, collection, tenant, stream_id, position, batch)
-            .await;
-        cancel.disarm();
-        outcome
+        self.write_within(deadline, |tx| {
+            self.write_stream_batch_in(tx, collection, tenant, stream_id, position, batch)
+        })
+        .await
     }
 
     async fn write_stream_batch_in(
