@@ -697,7 +697,7 @@ fn write_matched(out: &mut String, m: &MatchedResults, documents: usize) {
         out,
         "\nFathom's {LIMIT} hits hold on average {:.2} of the hand-written statement's {LIMIT} (lowest {:.2}, over \
          {} queries): fathom's keyword leg ranks by how many of the query's words a document holds, then by \
-         `ts_rank_cd`; the hand-written one by `ts_rank_cd` alone.\n",
+         `ts_rank`; the hand-written one by `ts_rank_cd` alone (as pgvector's hybrid search example does).\n",
         h.overlap.mean, h.overlap.min, h.overlap.queries
     );
 }

@@ -119,7 +119,7 @@ class Hit:
     text_rank: int | None = None
     """1-based rank among the keyword leg's candidates."""
     text_score: float | None = None
-    """The keyword leg's raw score (PostgreSQL ``ts_rank_cd``)."""
+    """The keyword leg's raw score (words held plus PostgreSQL ``ts_rank``)."""
     text: str = ""
     """The document's text ("" when not included)."""
     metadata: dict[str, Any] = field(default_factory=dict)

@@ -135,7 +135,7 @@ export interface Hit {
   vectorScore?: number;
   /** 1-based rank among the keyword leg's candidates. */
   textRank?: number;
-  /** The keyword leg's raw score (PostgreSQL `ts_rank_cd`). */
+  /** The keyword leg's raw score (words held plus PostgreSQL `ts_rank`). */
   textScore?: number;
   /** The text (`""` when not included). */
   text: string;

@@ -268,7 +268,7 @@ export type LegResult = Message<"fathom.v1.LegResult"> & {
    * The leg's raw score: for the vector leg, similarity or distance as the
    * collection's metric defines it (see DistanceMetric); for the keyword leg,
    * the number of the query's terms the document holds plus PostgreSQL's
-   * ts_rank_cd normalised to [0, 1) (ts_rank_cd flag 32), larger is better.
+   * ts_rank normalised to [0, 1) (ts_rank flag 32), larger is better.
    *
    * @generated from field: double score = 2;
    */
