@@ -57,6 +57,10 @@ pub struct ServeArgs {
     /// HNSW build is fastest when its graph fits (100,000 × 768: ~400 MiB).
     #[arg(long, env = "FATHOM_INDEX_BUILD_MEMORY_MB", default_value_t = 1024)]
     index_build_memory_mb: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics (such as
+    /// 0.0.0.0:9464). Unset: no metrics endpoint.
+    #[arg(long, env = "FATHOM_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 /// Serves until Ctrl-C or SIGTERM; stops the embedded PostgreSQL, if any, after.
@@ -97,6 +101,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.statement_timeout = std::time::Duration::from_secs(args.statement_timeout_seconds);
     config.max_concurrent_requests = args.max_concurrent_requests;
     config.index_build_memory_bytes = args.index_build_memory_mb.saturating_mul(1024 * 1024);
+    config.metrics_listen = args.metrics_listen;
     let served = match Server::build(config).await {
         Ok(server) => server.run(shutdown_signal()).await,
         Err(error) => Err(error),

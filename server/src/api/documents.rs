@@ -65,6 +65,7 @@ impl DocumentsApi {
         let (collection, tenant) = self.scope(&request.collection, &request.tenant, "").await?;
         let batch = batch_from_proto(request.documents, encoded_bytes, &collection, &tenant, &self.limits)?;
         let written = self.store.upsert(&collection, &tenant, batch, deadline).await?;
+        crate::fathom_metrics::batch_committed(crate::fathom_metrics::UpsertPath::Upsert, written);
         Ok(pb::UpsertResponse {
             documents_written: written as u32,
         })
