@@ -22,6 +22,11 @@ impl ServeProcess {
 
     /// `fathom serve` with these extra arguments, once it is SERVING.
     pub(crate) async fn start_with(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[]).await
+    }
+
+    /// `fathom serve` with these extra arguments and environment variables, once it is SERVING.
+    pub(crate) async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -34,6 +39,7 @@ impl ServeProcess {
             .env("DATABASE_URL", &database_url)
             .env("FATHOM_LISTEN", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "error")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
