@@ -80,6 +80,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// Its database.
     pub database_url: String,
+    /// Where it serves `GET /metrics`, if its config asked for metrics.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -95,6 +97,7 @@ impl TestServer {
         let database_url = config.database_url.clone();
         let server = Server::build(config).await.expect("building the server");
         let addr = server.local_addr();
+        let metrics_addr = server.metrics_addr();
         let (shutdown, stop) = oneshot::channel();
         let task = tokio::spawn(server.run(async move {
             let _ = stop.await;
@@ -102,6 +105,7 @@ impl TestServer {
         Self {
             addr,
             database_url,
+            metrics_addr,
             shutdown: Some(shutdown),
             task: Some(task),
         }

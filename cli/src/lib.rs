@@ -12,6 +12,7 @@ mod jsonl;
 mod keys;
 mod search;
 mod serve;
+mod telemetry;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -112,7 +113,7 @@ pub enum PostgresCommand {
 
 /// Runs a parsed command line; the exit code says whether it worked.
 pub async fn run(cli: Cli) -> ExitCode {
-    init_tracing();
+    let telemetry = init_tracing(matches!(cli.command, Command::Serve(_)));
     let outcome = match cli.command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Migrate { database_url } => migrate(&database_url).await,
@@ -139,6 +140,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             Err(error) => Err(error),
         },
     };
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown().await;
+    }
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -183,13 +187,34 @@ fn parse_filter(json: &str) -> anyhow::Result<fathom_client::Filter> {
     Ok(fathom_client::Filter::from_json(&value)?)
 }
 
-fn init_tracing() {
+/// Logs to stderr (coloured only on a terminal), filtered by `RUST_LOG`;
+/// for `serve`, also OpenTelemetry traces if the environment asks (see
+/// [`telemetry`]), whose exporter the caller shuts down.
+fn init_tracing(traced: bool) -> Option<telemetry::Telemetry> {
+    use std::io::IsTerminal;
+
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,fathom_client=error"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_filter(filter);
+    let (traces, telemetry) = match traced.then(telemetry::requested).unwrap_or(false) {
+        false => (None, None),
+        true => match telemetry::Telemetry::start() {
+            Ok((layer, telemetry)) => (Some(layer), Some(telemetry)),
+            Err(error) => {
+                eprintln!("fathom: not exporting traces: {error}");
+                (None, None)
+            }
+        },
+    };
+    let _ = tracing_subscriber::registry().with(logs).with(traces).try_init();
+    telemetry
 }
 
 async fn migrate(database_url: &str) -> anyhow::Result<()> {

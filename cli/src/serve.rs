@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// HNSW build is fastest when its graph fits (100,000 × 768: ~400 MiB).
     #[arg(long, env = "FATHOM_INDEX_BUILD_MEMORY_MB", default_value_t = 1024)]
     index_build_memory_mb: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics (such as
+    /// 0.0.0.0:9464). Unset: no metrics endpoint.
+    #[arg(long, env = "FATHOM_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 /// Serves until Ctrl-C or SIGTERM; stops the embedded PostgreSQL, if any, after.
@@ -106,6 +110,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.auth {
         config.authentication = Authentication::ApiKeys;
     }
+    config.metrics_listen = args.metrics_listen;
     let served = match Server::build(config).await {
         Ok(server) => server.run(shutdown_signal()).await,
         Err(error) => Err(error),

@@ -11,8 +11,12 @@ pub mod concurrency_limit;
 pub mod domain;
 pub mod embedded_postgres;
 pub mod error;
+pub mod fathom_metrics;
+pub mod grpc_metrics;
 pub mod health;
+pub mod metrics_endpoint;
 pub mod oversize;
+pub mod rpc_span;
 pub mod server;
 pub mod store;
 

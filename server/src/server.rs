@@ -18,7 +18,9 @@ use crate::api::{CollectionsApi, DocumentsApi, SearchApi};
 use crate::auth::{AuthLayer, KeyRing};
 use crate::concurrency_limit::ConcurrencyLimitLayer;
 use crate::domain::Limits;
+use crate::grpc_metrics::GrpcMetricsLayer;
 use crate::health::probe_database;
+use crate::metrics_endpoint::MetricsEndpoint;
 use crate::store::Store;
 
 /// HTTP/2 receive window of a connection, shared by its streams.
@@ -52,6 +54,9 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     /// Least `maintenance_work_mem` a vector index build gets (BuildIndex).
     pub index_build_memory_bytes: u64,
+    /// Where to serve Prometheus metrics (`GET /metrics`); None: nowhere.
+    /// Port 0 picks a free port ([`Server::metrics_addr`] tells which).
+    pub metrics_listen: Option<SocketAddr>,
     /// Whether requests must present an API key.
     pub authentication: Authentication,
     /// How often the active API keys are re-read from the database (with
@@ -89,6 +94,7 @@ impl Config {
             authentication: Authentication::Off,
             key_refresh: crate::auth::DEFAULT_KEY_REFRESH,
             limits: Limits::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -98,6 +104,7 @@ pub struct Server {
     listener: TcpListener,
     store: Store,
     config: Config,
+    metrics: Option<MetricsEndpoint>,
 }
 
 impl Server {
@@ -108,16 +115,26 @@ impl Server {
             .with_index_build_memory(config.index_build_memory_bytes);
         store.migrate().await?;
         let listener = TcpListener::bind(config.listen).await?;
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some(MetricsEndpoint::bind(addr).await?),
+            None => None,
+        };
         Ok(Self {
             listener,
             store,
             config,
+            metrics,
         })
     }
 
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// The address `GET /metrics` is served on, if `Config::metrics_listen` was set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsEndpoint::local_addr)
     }
 
     /// Serves until `shutdown` completes; then upsert streams end (with
@@ -128,6 +145,7 @@ impl Server {
             listener,
             store,
             config,
+            metrics,
         } = self;
         let limits = Arc::new(config.limits.clone());
         let max_message = limits.max_message_bytes;
@@ -175,6 +193,14 @@ impl Server {
                 AuthLayer::with_keys(ring)
             }
         };
+        let metrics_stop = CancellationToken::new();
+        if let Some(endpoint) = metrics {
+            tracing::info!(address = %endpoint.local_addr(), "fathom is serving metrics at /metrics");
+            let pool = store.clone();
+            tokio::spawn(endpoint.serve(move || pool.record_pool_metrics(), metrics_stop.clone()));
+        }
+        let grpc_metrics =
+            GrpcMetricsLayer::new(&[fathom_api::FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET])?;
 
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(fathom_api::FILE_DESCRIPTOR_SET)
@@ -206,7 +232,9 @@ impl Server {
             // windows stay at 1 MiB, so memory per stream does not grow.
             .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
             .initial_stream_window_size(STREAM_WINDOW_BYTES)
-            .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
+            .trace_fn(crate::rpc_span::rpc_span)
+            // Outermost, so it counts the codes clients get, refusals included.
+            .layer(grpc_metrics)
             .layer(tower::util::MapResponseLayer::new(
                 crate::oversize::refusals_get_client_codes,
             ))
@@ -241,6 +269,7 @@ impl Server {
             }
         };
         probe_stop.cancel();
+        metrics_stop.cancel();
         let _ = probe.await;
         // A request cut off may still hold a connection; do not wait for it.
         let _ = tokio::time::timeout(Duration::from_secs(1), store.close()).await;

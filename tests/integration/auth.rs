@@ -419,8 +419,8 @@ async fn refused_by(process: &ServeProcess, key: &str) -> bool {
 async fn a_revoked_key_is_refused_within_a_second_by_every_server_and_its_successor_works() {
     let database_url = fresh_database().await;
     let old = keys(&database_url, &["create", "--role", "read", "--description", "old"]);
-    let first = ServeProcess::start_on(database_url.clone(), "127.0.0.1", &["--auth"], None).await;
-    let second = ServeProcess::start_on(database_url.clone(), "127.0.0.1", &["--auth"], None).await;
+    let first = ServeProcess::start_on(database_url.clone(), "127.0.0.1", &["--auth"], None, &[]).await;
+    let second = ServeProcess::start_on(database_url.clone(), "127.0.0.1", &["--auth"], None, &[]).await;
     for server in [&first, &second] {
         assert!(!refused_by(server, &old).await, "the key works before it is revoked");
     }
@@ -468,7 +468,7 @@ async fn keys_never_appear_in_the_log_while_the_audit_names_their_ids() {
     let database_url = fresh_database().await;
     let admin = keys(&database_url, &["create", "--role", "admin"]);
     let log = std::env::temp_dir().join(format!("fathom-auth-log-{}.txt", std::process::id()));
-    let server = ServeProcess::start_on(database_url.clone(), "127.0.0.1", &["--auth"], Some(&log)).await;
+    let server = ServeProcess::start_on(database_url.clone(), "127.0.0.1", &["--auth"], Some(&log), &[]).await;
     let channel = server.channel().await;
     let client_channel = channel.clone();
     let mut client = As::new(channel.clone(), Some(&admin), "authorization");
@@ -527,7 +527,7 @@ async fn serving_beyond_loopback_without_auth_is_refused_unless_insecure_no_auth
             && message.contains("--insecure-no-auth"),
         "{message}"
     );
-    let insecure = ServeProcess::start_on(fresh_database().await, "0.0.0.0", &["--insecure-no-auth"], None).await;
+    let insecure = ServeProcess::start_on(fresh_database().await, "0.0.0.0", &["--insecure-no-auth"], None, &[]).await;
     let mut anyone = As::new(insecure.channel().await, None, "authorization");
     anyone.list().await.expect("told explicitly, it serves without keys");
 }

@@ -22,17 +22,24 @@ impl ServeProcess {
 
     /// `fathom serve` with these extra arguments, once it is SERVING.
     pub(crate) async fn start_with(args: &[&str]) -> Self {
-        Self::start_on(fresh_database().await, "127.0.0.1", args, None).await
+        Self::start_with_env(args, &[]).await
+    }
+
+    /// `fathom serve` with these extra arguments and environment variables, once it is SERVING.
+    pub(crate) async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_on(fresh_database().await, "127.0.0.1", args, None, env).await
     }
 
     /// `fathom serve` on `database_url`, listening on `host` (clients reach
-    /// it on loopback), with these extra arguments, once it is SERVING; with
-    /// `log`, its stderr goes there at RUST_LOG=debug.
+    /// it on loopback), with these extra arguments and environment
+    /// variables, once it is SERVING; with `log`, its stderr goes there at
+    /// RUST_LOG=debug.
     pub(crate) async fn start_on(
         database_url: String,
         host: &str,
         args: &[&str],
         log: Option<&std::path::Path>,
+        env: &[(&str, &str)],
     ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -46,6 +53,7 @@ impl ServeProcess {
             .env("DATABASE_URL", &database_url)
             .env("FATHOM_LISTEN", format!("{host}:{port}"))
             .env("RUST_LOG", if log.is_some() { "debug" } else { "error" })
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null());
         if let Some(log) = log {
             command.stderr(std::fs::File::create(log).unwrap());

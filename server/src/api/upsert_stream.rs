@@ -25,6 +25,7 @@ use crate::domain::{
     Sequence, StreamId, StreamProgress, Tenant,
 };
 use crate::error::{ApiError, code_of};
+use crate::fathom_metrics::{self, UpsertPath};
 use crate::store::{BatchOutcome, Store};
 
 /// Acknowledgements buffered towards the client. Acks are small; the bound
@@ -42,11 +43,16 @@ pub fn serve(
     inbound: Streaming<pb::UpsertStreamRequest>,
 ) -> mpsc::Receiver<Result<pb::UpsertStreamResponse, Status>> {
     let (acks, receiver) = mpsc::channel(ACK_BUFFER);
-    tokio::spawn(async move {
-        if let Err(status) = run(access, store, limits, stopping, deadline, inbound, &acks).await {
-            let _ = acks.send(Err(status)).await;
-        }
-    });
+    // In the RPC's span, so the stream's statements and log lines belong to its trace.
+    let rpc = tracing::Span::current();
+    tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            if let Err(status) = run(access, store, limits, stopping, deadline, inbound, &acks).await {
+                let _ = acks.send(Err(status)).await;
+            }
+        },
+        rpc,
+    ));
     receiver
 }
 
@@ -282,6 +288,9 @@ impl Session {
             None => StreamProgress::default(),
         };
         tracing::debug!(collection = %collection.spec.name, stream_id = ?stream_id, committed = progress.committed, "upsert stream opened");
+        if progress.committed > 0 {
+            fathom_metrics::stream_resumed();
+        }
         let session = Self {
             store,
             limits,
@@ -343,6 +352,7 @@ impl Session {
                 Ok(written) => written,
                 Err(error) => return error.as_refusal().map_or(Err(error.into()), refuse),
             };
+            fathom_metrics::batch_committed(UpsertPath::Stream, written);
             self.committed += written;
             return Ok(ack(sequence, written, self.committed));
         };
@@ -363,11 +373,17 @@ impl Session {
         };
         self.committed = outcome.committed();
         Ok(match outcome {
-            BatchOutcome::Written { written, committed } => ack(sequence, written, committed),
-            BatchOutcome::AlreadyCommitted { committed } => pb::BatchAck {
-                already_committed: true,
-                ..ack(sequence, 0, committed)
-            },
+            BatchOutcome::Written { written, committed } => {
+                fathom_metrics::batch_committed(UpsertPath::ResumableStream, written);
+                ack(sequence, written, committed)
+            }
+            BatchOutcome::AlreadyCommitted { committed } => {
+                fathom_metrics::batch_already_committed();
+                pb::BatchAck {
+                    already_committed: true,
+                    ..ack(sequence, 0, committed)
+                }
+            }
             BatchOutcome::Gap { committed } => rejected_at(
                 sequence,
                 committed,

@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
+use tracing::Instrument;
 
 use super::error::is_undefined_table;
 use super::sql_identifiers::{index, quote_literal, table};
+use super::sql_spans::sql;
 use super::{Store, StoreError};
 use crate::domain::{Collection, CollectionName, CollectionSpec, Metric, TextLanguage, VectorIndex};
 
@@ -90,6 +92,7 @@ impl Store {
         let language_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = $1)")
             .bind(spec.language.as_str())
             .fetch_one(&mut *tx)
+            .instrument(sql("SELECT", "text language exists"))
             .await?;
         if !language_exists {
             return Err(StoreError::UnknownLanguage(spec.language.as_str().to_owned()));
@@ -114,13 +117,14 @@ impl Store {
         .bind(spec.language.as_str())
         .bind(spec.multi_tenant)
         .fetch_optional(&mut *tx)
+        .instrument(sql("INSERT", "insert collection"))
         .await?;
         let Some(row) = row else {
             return Err(StoreError::CollectionExists(spec.name));
         };
         let collection = Arc::new(row.into_collection()?);
         create_table_and_indexes(&mut tx, &collection, defer_index).await?;
-        tx.commit().await?;
+        tx.commit().instrument(sql("COMMIT", "create collection")).await?;
         self.catalog
             .write()
             .expect("catalog lock")
@@ -138,6 +142,7 @@ impl Store {
         ))
         .bind(name.as_str())
         .fetch_optional(&self.pool)
+        .instrument(sql("SELECT", "collection"))
         .await
         .map_err(|e| self.error(e))?;
         let collection = Arc::new(
@@ -157,6 +162,7 @@ impl Store {
             "SELECT {CATALOG_COLUMNS} FROM fathom.collections ORDER BY name"
         ))
         .fetch_all(&self.pool)
+        .instrument(sql("SELECT", "list collections"))
         .await
         .map_err(|e| self.error(e))?;
         rows.into_iter().map(CatalogRow::into_collection).collect()
@@ -169,6 +175,7 @@ impl Store {
         let deleted = sqlx::query("DELETE FROM fathom.collections WHERE name = $1")
             .bind(name.as_str())
             .execute(&mut *tx)
+            .instrument(sql("DELETE", "delete collection"))
             .await?
             .rows_affected();
         if deleted == 0 {
@@ -176,8 +183,9 @@ impl Store {
         }
         sqlx::query(&format!("DROP TABLE IF EXISTS {}", table(name)))
             .execute(&mut *tx)
+            .instrument(sql("DROP", "drop collection table"))
             .await?;
-        tx.commit().await?;
+        tx.commit().instrument(sql("COMMIT", "delete collection")).await?;
         Ok(())
     }
 
@@ -190,6 +198,7 @@ impl Store {
         ))
         .bind(table(name))
         .fetch_one(&self.pool)
+        .instrument(sql("SELECT", "collection stats"))
         .await
         .map_err(|e| self.missing_table_is_not_found(name, e))?;
         Ok(CollectionStats {
@@ -249,7 +258,10 @@ async fn create_table_and_indexes(
         statements.extend(hnsw_index_ddl(collection, ""));
     }
     for statement in statements {
-        sqlx::query(&statement).execute(&mut **tx).await?;
+        sqlx::query(&statement)
+            .execute(&mut **tx)
+            .instrument(sql("CREATE", "create collection table or index"))
+            .await?;
     }
     Ok(())
 }

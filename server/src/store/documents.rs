@@ -4,9 +4,11 @@ use pgvector::Vector;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use tracing::Instrument;
 
 use super::filter_sql::push_filter;
 use super::sql_identifiers::table;
+use super::sql_spans::sql;
 use super::{Store, StoreError};
 use crate::domain::{Collection, Deadline, DocumentBatch, DocumentFields, Filter, StoredDocument, Tenant};
 
@@ -73,6 +75,7 @@ impl ScrollCursor {
         let rows = qb
             .build()
             .fetch_all(&self.store.pool)
+            .instrument(sql("SELECT", "scroll page"))
             .await
             .map_err(|e| self.store.missing_table_is_not_found(&self.collection.spec.name, e))?;
         let page_rows: i64 = rows.first().map_or(0, |row| row.get("page_rows"));
@@ -103,7 +106,7 @@ impl Store {
         batch: DocumentBatch,
     ) -> Result<u64, StoreError> {
         let name = &collection.spec.name;
-        let sql = format!(
+        let statement = format!(
             "INSERT INTO {} (tenant, id, embedding, body, metadata) \
              SELECT $1, u.id, u.embedding, u.body, u.metadata::jsonb \
              FROM UNNEST($2::text[], $3::vector[], $4::text[], $5::text[]) AS u (id, embedding, body, metadata) \
@@ -112,13 +115,14 @@ impl Store {
             table(name)
         );
         let vectors: Vec<Vector> = batch.vectors.into_iter().map(Vector::from).collect();
-        let written = sqlx::query(&sql)
+        let written = sqlx::query(&statement)
             .bind(tenant.as_str())
             .bind(batch.ids)
             .bind(vectors)
             .bind(batch.texts)
             .bind(batch.metadata)
             .execute(conn)
+            .instrument(sql("INSERT", "upsert documents"))
             .await
             .map_err(|e| self.missing_table_is_not_found(name, e))?
             .rows_affected();
@@ -139,6 +143,7 @@ impl Store {
         let rows = qb
             .build()
             .fetch_all(&self.pool)
+            .instrument(sql("SELECT", "get documents"))
             .await
             .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))?;
         let mut found: std::collections::HashMap<String, StoredDocument> = rows
@@ -164,10 +169,11 @@ impl Store {
             let deleted = qb
                 .build()
                 .execute(&mut *tx)
+                .instrument(sql("DELETE", "delete documents"))
                 .await
                 .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))?
                 .rows_affected();
-            tx.commit().await?;
+            tx.commit().instrument(sql("COMMIT", "delete documents")).await?;
             Ok(deleted)
         })
         .await
@@ -185,6 +191,7 @@ impl Store {
         let count: i64 = qb
             .build_query_scalar()
             .fetch_one(&self.pool)
+            .instrument(sql("SELECT", "count documents"))
             .await
             .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))?;
         Ok(count as u64)

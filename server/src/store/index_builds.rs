@@ -13,9 +13,11 @@
 use std::time::{Duration, Instant};
 
 use sqlx::{Connection, PgConnection};
+use tracing::Instrument;
 
 use super::collections_catalog::hnsw_index_ddl;
 use super::sql_identifiers::index;
+use super::sql_spans::sql;
 use super::{Store, StoreError};
 use crate::domain::{Collection, IndexState, VectorIndex};
 
@@ -41,6 +43,7 @@ impl Store {
         )
         .bind(hnsw_index_name(collection))
         .fetch_optional(&self.pool)
+        .instrument(sql("SELECT", "index state"))
         .await
         .map_err(|e| self.error(e))?;
         Ok(match found {
@@ -63,7 +66,7 @@ impl Store {
         let store = self.clone();
         let collection_name = collection.spec.name.clone();
         let collection = collection.clone();
-        tokio::spawn(async move { store.run_index_build(&collection).await })
+        tokio::spawn(async move { store.run_index_build(&collection).await }.in_current_span())
             .await
             .map_err(|e| StoreError::TaskFailed(format!("index build of {}: {e}", collection_name)))?
     }
@@ -82,11 +85,13 @@ impl Store {
         )
         .bind(self.index_build_memory_bytes)
         .execute(&mut *conn)
+        .instrument(sql("SET", "index build memory"))
         .await?;
         sqlx::query("SELECT pg_advisory_lock($1, $2)")
             .bind(BUILD_LOCK_CLASS)
             .bind(collection.id as i32)
             .execute(&mut *conn)
+            .instrument(sql("SELECT", "index build lock"))
             .await?;
         let state = self.index_state(collection).await?;
         let started = Instant::now();
@@ -99,10 +104,12 @@ impl Store {
             sqlx::query(&format!("DROP INDEX CONCURRENTLY IF EXISTS fathom_data.{name}"))
                 .persistent(false)
                 .execute(&mut *conn)
+                .instrument(sql("DROP", "drop invalid index"))
                 .await?;
             sqlx::query(&ddl)
                 .persistent(false)
                 .execute(&mut *conn)
+                .instrument(sql("CREATE", "build vector index"))
                 .await
                 .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))?;
             tracing::info!(collection = %collection.spec.name, seconds = started.elapsed().as_secs_f64(), "vector index ready");
@@ -111,6 +118,7 @@ impl Store {
             .bind(BUILD_LOCK_CLASS)
             .bind(collection.id as i32)
             .execute(&mut *conn)
+            .instrument(sql("SELECT", "index build unlock"))
             .await?;
         Ok(if state == IndexState::Ready {
             Duration::ZERO

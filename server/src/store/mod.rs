@@ -14,6 +14,7 @@ mod index_builds;
 mod outages;
 mod search;
 mod sql_identifiers;
+mod sql_spans;
 mod statement_cancel;
 mod upsert_streams;
 
@@ -209,6 +210,12 @@ impl Store {
             };
         }
         StoreError::from(error)
+    }
+
+    /// Sets the connection pool gauges (see [`crate::fathom_metrics::pool_connections`]).
+    pub fn record_pool_metrics(&self) {
+        let (size, idle) = (self.pool.size(), self.pool.num_idle() as u32);
+        crate::fathom_metrics::pool_connections(size.saturating_sub(idle), idle);
     }
 
     /// Closes every connection.

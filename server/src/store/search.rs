@@ -13,9 +13,11 @@ use pgvector::Vector;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder, Row};
+use tracing::Instrument;
 
 use super::documents::{PAGE_BYTES, document_columns, push_scope, size_of_fields};
 use super::sql_identifiers::table;
+use super::sql_spans::sql;
 use super::{Store, StoreError};
 use crate::domain::{
     Collection, DEFAULT_EF_SEARCH, DocumentFields, Fusion, KeywordQuery, Metric, SearchHitRow, SearchQuery,
@@ -131,11 +133,12 @@ impl Store {
             sqlx::query("SELECT set_config('hnsw.ef_search', $1, true)")
                 .bind(query.ef_search.to_string())
                 .execute(&mut *tx)
+                .instrument(sql("SELECT", "set ef_search"))
                 .await?;
             let rows = run_search(statement, &mut tx)
                 .await
                 .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))?;
-            tx.commit().await?;
+            tx.commit().instrument(sql("COMMIT", "search")).await?;
             rows
         } else {
             let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
@@ -164,7 +167,11 @@ async fn run_search(
     mut statement: QueryBuilder<'static, Postgres>,
     conn: &mut sqlx::PgConnection,
 ) -> Result<Vec<PgRow>, sqlx::Error> {
-    statement.build().fetch_all(conn).await
+    statement
+        .build()
+        .fetch_all(conn)
+        .instrument(sql("SELECT", "search"))
+        .await
 }
 
 /// The keyword leg: documents with any of the query's terms and none of

@@ -9,7 +9,9 @@
 //! nothing, even if a collection of the same name exists again.
 
 use sqlx::{PgConnection, Postgres, Transaction};
+use tracing::Instrument;
 
+use super::sql_spans::sql;
 use super::{Store, StoreError};
 use crate::domain::{BatchPosition, Collection, Deadline, DocumentBatch, IdsDigest, StreamId, StreamProgress, Tenant};
 
@@ -100,6 +102,7 @@ impl Store {
         .bind(stream_id.as_str())
         .bind(tenant.as_str())
         .fetch_optional(&self.pool)
+        .instrument(sql("INSERT", "open upsert stream"))
         .await
         .map_err(|e| self.error(e))?;
         let Some(row) = row else {
@@ -130,7 +133,7 @@ impl Store {
                 return Err(self.collection_gone(collection).await);
             }
             let written = self.insert_documents(&mut tx, collection, tenant, batch).await?;
-            tx.commit().await?;
+            tx.commit().instrument(sql("COMMIT", "upsert batch")).await?;
             Ok(written)
         })
         .await
@@ -199,8 +202,9 @@ impl Store {
         .bind(last_id)
         .bind(digest.as_bytes().as_slice())
         .execute(&mut *tx)
+        .instrument(sql("UPDATE", "record stream progress"))
         .await?;
-        tx.commit().await?;
+        tx.commit().instrument(sql("COMMIT", "stream batch")).await?;
         Ok(BatchOutcome::Written { written, committed })
     }
 
@@ -212,6 +216,7 @@ impl Store {
         let current: Result<Option<i64>, _> = sqlx::query_scalar("SELECT id FROM fathom.collections WHERE name = $1")
             .bind(name.as_str())
             .fetch_optional(&self.pool)
+            .instrument(sql("SELECT", "collection id"))
             .await;
         match current {
             Ok(None) => StoreError::CollectionDropped(name.clone()),
@@ -227,6 +232,7 @@ async fn lock_collection(conn: &mut PgConnection, collection: &Collection) -> Re
     let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM fathom.collections WHERE id = $1 FOR KEY SHARE")
         .bind(collection.id)
         .fetch_optional(conn)
+        .instrument(sql("SELECT", "lock collection"))
         .await?;
     Ok(found.is_some())
 }
@@ -245,5 +251,6 @@ async fn lock_stream(
     .bind(collection.id)
     .bind(stream_id.as_str())
     .fetch_optional(conn)
+    .instrument(sql("SELECT", "lock stream"))
     .await?)
 }
