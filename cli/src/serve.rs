@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use fathom_server::embedded_postgres::{Durability, EmbeddedPostgres};
+use fathom_server::tls::TlsSettings;
 use fathom_server::{Config, Server};
 
 /// Options of `fathom serve`.
@@ -57,10 +58,24 @@ pub struct ServeArgs {
     /// HNSW build is fastest when its graph fits (100,000 × 768: ~400 MiB).
     #[arg(long, env = "FATHOM_INDEX_BUILD_MEMORY_MB", default_value_t = 1024)]
     index_build_memory_mb: u64,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "FATHOM_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "FATHOM_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Mutual TLS: refuse clients without a certificate signed by this CA (PEM).
+    #[arg(long, env = "FATHOM_TLS_CLIENT_CA", value_name = "PEM", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
 }
 
 /// Serves until Ctrl-C or SIGTERM; stops the embedded PostgreSQL, if any, after.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Bad TLS files fail before a PostgreSQL is started for nothing.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsSettings::load(cert, key, args.tls_client_ca.as_deref())?),
+        _ => None,
+    };
     // Before anything else: a second `fathom serve` must fail here, not
     // after adopting (and, on exit, stopping) the first one's PostgreSQL.
     std::net::TcpListener::bind(args.listen).map_err(|e| {
@@ -97,6 +112,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.statement_timeout = std::time::Duration::from_secs(args.statement_timeout_seconds);
     config.max_concurrent_requests = args.max_concurrent_requests;
     config.index_build_memory_bytes = args.index_build_memory_mb.saturating_mul(1024 * 1024);
+    config.tls = tls;
     let served = match Server::build(config).await {
         Ok(server) => server.run(shutdown_signal()).await,
         Err(error) => Err(error),

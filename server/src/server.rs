@@ -19,6 +19,7 @@ use crate::concurrency_limit::ConcurrencyLimitLayer;
 use crate::domain::Limits;
 use crate::health::probe_database;
 use crate::store::Store;
+use crate::tls::TlsSettings;
 
 /// HTTP/2 receive window of a connection, shared by its streams.
 const CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
@@ -51,6 +52,9 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     /// Least `maintenance_work_mem` a vector index build gets (BuildIndex).
     pub index_build_memory_bytes: u64,
+    /// TLS on the listener (mutual TLS if it has a client CA); `None`
+    /// serves plain-text HTTP/2.
+    pub tls: Option<TlsSettings>,
 }
 
 /// Requests in progress at once unless configured otherwise: enough for a
@@ -71,6 +75,7 @@ impl Config {
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
             index_build_memory_bytes: crate::store::DEFAULT_INDEX_BUILD_MEMORY_BYTES,
             limits: Limits::default(),
+            tls: None,
         }
     }
 }
@@ -156,8 +161,21 @@ impl Server {
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip);
 
-        tracing::info!(address = %listener.local_addr()?, "fathom is serving gRPC");
-        let served = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        let address = listener.local_addr()?;
+        match &config.tls {
+            Some(tls) => {
+                builder = builder.tls_config(tls.server_tls_config())?;
+                let mode = if tls.requires_client_certificates() {
+                    "mutual TLS (client certificates required)"
+                } else {
+                    "TLS"
+                };
+                tracing::info!(%address, tls = mode, "fathom is serving gRPC");
+            }
+            None => tracing::info!(%address, tls = "off (plain-text HTTP/2)", "fathom is serving gRPC"),
+        }
+        let served = builder
             // h2 closes a connection whose unread small DATA frames cost more
             // than half its connection window (GOAWAY too_many_data_frames).
             // hyper's 1 MiB window lets a client pipelining small batches
