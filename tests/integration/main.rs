@@ -14,3 +14,4 @@ mod resume;
 mod search;
 mod serve_process;
 mod support;
+mod tls;
