@@ -9,12 +9,17 @@ PG_INSTALL=${FATHOM_POSTGRES_INSTALL:-$PWD/.fathom/postgres}
 PG_HOME=target/fathom-test-cluster
 PG_PORT=${TEST_PG_PORT:-54339}
 SDK_PORT=${TEST_SDK_PORT:-50151}
+TLS_PORT=${TEST_TLS_PORT:-50152}
+MTLS_PORT=${TEST_MTLS_PORT:-50153}
+TLS_DIR=target/test-tls
 FATHOM=target/debug/fathom
 cluster=(--install-dir "$PG_INSTALL" --home "$PG_HOME" --port "$PG_PORT")
 
-server_pid=
+server_pids=()
 cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    for pid in "${server_pids[@]}"; do
+        kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    done
     "$FATHOM" postgres stop "${cluster[@]}" || true
 }
 trap cleanup EXIT
@@ -26,15 +31,28 @@ echo "== Rust: unit and integration tests"
 FATHOM_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres" FATHOM_POSTGRES_INSTALL="$PG_INSTALL" \
     cargo test --workspace ${CARGO_TEST_FLAGS:-} || status=1
 
-echo "== SDKs: against a live fathom on 127.0.0.1:$SDK_PORT"
+echo "== SDKs: against a live fathom on 127.0.0.1:$SDK_PORT (TLS: $TLS_PORT, mutual TLS: $MTLS_PORT)"
 "$FATHOM" postgres start "${cluster[@]}" --database fathom_sdk_tests --ephemeral >/dev/null || exit 1
-FATHOM_LISTEN="127.0.0.1:$SDK_PORT" DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/fathom_sdk_tests" \
-    RUST_LOG=warn "$FATHOM" serve &
-server_pid=$!
-for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$SDK_PORT") 2>/dev/null && break
-    sleep 0.1
-done
+# A plain-text fathom, one with TLS and one with mutual TLS (test CA from openssl).
+scripts/test-certificates.sh "$TLS_DIR" || exit 1
+serve() { # port, then extra arguments of fathom serve
+    local port=$1
+    shift
+    FATHOM_LISTEN="127.0.0.1:$port" DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/fathom_sdk_tests" \
+        RUST_LOG=warn "$FATHOM" serve "$@" &
+    server_pids+=($!)
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return
+        sleep 0.1
+    done
+}
+serve "$SDK_PORT"
+serve "$TLS_PORT" --tls-cert "$TLS_DIR/server.pem" --tls-key "$TLS_DIR/server-key.pem"
+serve "$MTLS_PORT" --tls-cert "$TLS_DIR/server.pem" --tls-key "$TLS_DIR/server-key.pem" \
+    --tls-client-ca "$TLS_DIR/ca.pem"
+export FATHOM_TEST_TLS_SERVER="127.0.0.1:$TLS_PORT" FATHOM_TEST_MTLS_SERVER="127.0.0.1:$MTLS_PORT"
+export FATHOM_TEST_TLS_CA="$PWD/$TLS_DIR/ca.pem" FATHOM_TEST_TLS_CLIENT_CERT="$PWD/$TLS_DIR/client.pem"
+export FATHOM_TEST_TLS_CLIENT_KEY="$PWD/$TLS_DIR/client-key.pem"
 export FATHOM_SERVER="127.0.0.1:$SDK_PORT"
 echo "== Python SDK"
 client/python/test.sh || status=1

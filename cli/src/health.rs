@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use tonic::transport::Endpoint;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+
+use crate::connection::ConnectionArgs;
 
 /// Options of `fathom health`.
 #[derive(Debug, clap::Args)]
@@ -20,17 +21,15 @@ pub struct HealthArgs {
 }
 
 /// Succeeds, printing `SERVING`, only if the server answers SERVING;
-/// otherwise fails with the status or the error.
-pub async fn health(server: &str, args: HealthArgs) -> anyhow::Result<()> {
+/// otherwise fails with the status or the error. Connects as the other
+/// client commands do (API key, TLS).
+pub async fn health(server: &str, connection: &ConnectionArgs, args: HealthArgs) -> anyhow::Result<()> {
     let timeout = Duration::from_secs(args.timeout);
-    let channel = Endpoint::from_shared(server.to_owned())?
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .connect()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot connect to {server}: {e}"))?;
-    let response = HealthClient::new(channel)
-        .check(HealthCheckRequest { service: args.service })
+    let client = connection.connect_within(server, timeout).await?;
+    let mut request = tonic::Request::new(HealthCheckRequest { service: args.service });
+    request.set_timeout(timeout);
+    let response = HealthClient::new(client.transport())
+        .check(request)
         .await
         .map_err(|status| anyhow::anyhow!("health check failed: {}: {}", status.code(), status.message()))?;
     let status = response.into_inner().status();

@@ -7,14 +7,16 @@ use std::path::Path;
 use std::process::Command;
 
 use super::import::ImportArgs;
+use crate::connection::ConnectionArgs;
 
 /// The Python that runs the migration when `FATHOM_PYTHON` is not set.
 const DEFAULT_PYTHON: &str = "python3";
 
 /// Runs the migration of the Chroma store at `store` into the server at
-/// `server`, with the progress and the count report of the Python helper;
-/// fails unless every collection's counts match.
-pub fn import(server: &str, store: &Path, args: &ImportArgs) -> anyhow::Result<()> {
+/// `server` (a URL), with the progress and the count report of the Python
+/// helper; fails unless every collection's counts match. The API key goes
+/// to the helper in its environment, not its arguments (`ps` shows those).
+pub fn import(server: &str, connection: &ConnectionArgs, store: &Path, args: &ImportArgs) -> anyhow::Result<()> {
     let python = std::env::var("FATHOM_PYTHON").unwrap_or_else(|_| DEFAULT_PYTHON.to_owned());
     let mut command = Command::new(&python);
     command.args(["-m", "fathom.migrate", "chroma"]).arg(store).args([
@@ -23,6 +25,18 @@ pub fn import(server: &str, store: &Path, args: &ImportArgs) -> anyhow::Result<(
         "--batch-size",
         &args.batch_size.to_string(),
     ]);
+    if let Some(key) = &connection.api_key {
+        command.env("FATHOM_API_KEY", key);
+    }
+    for (flag, path) in [
+        ("--tls-ca", &connection.tls_ca),
+        ("--tls-client-cert", &connection.tls_client_cert),
+        ("--tls-client-key", &connection.tls_client_key),
+    ] {
+        if let Some(path) = path {
+            command.arg(flag).arg(path);
+        }
+    }
     if let Some(collection) = &args.collection {
         command.args(["--collection", collection]);
     }

@@ -3,6 +3,7 @@
 //! `import`, `export`, `search`, `health`, through `fathom-client`).
 
 mod collections;
+mod connection;
 mod database;
 mod export;
 mod health;
@@ -32,9 +33,12 @@ use fathom_server::embedded_postgres::{Durability, EmbeddedPostgres};
 #[derive(Debug, Parser)]
 #[command(name = "fathom", version, about, long_about, verbatim_doc_comment)]
 pub struct Cli {
-    /// The server to talk to (client commands).
+    /// The server to talk to (client commands); https://host:port means TLS.
     #[arg(long, global = true, env = "FATHOM_SERVER", default_value = "http://127.0.0.1:50051")]
     pub server: String,
+    /// API key and TLS (client commands).
+    #[command(flatten)]
+    pub connection: connection::ConnectionArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -114,28 +118,29 @@ pub enum PostgresCommand {
 /// Runs a parsed command line; the exit code says whether it worked.
 pub async fn run(cli: Cli) -> ExitCode {
     let telemetry = init_tracing(matches!(cli.command, Command::Serve(_)));
+    let (server, connection) = (&cli.server, &cli.connection);
     let outcome = match cli.command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Migrate { database_url } => migrate(&database_url).await,
         Command::Postgres(command) => postgres(command),
         Command::Keys(args) => keys::keys(args).await,
-        Command::Collections(command) => match connect(&cli.server).await {
+        Command::Collections(command) => match connection.connect(server).await {
             Ok(client) => collections::run(client, command).await,
             Err(error) => Err(error),
         },
         Command::Import(args) => match &args.from_chroma {
-            Some(store) => import_chroma::import(&cli.server, store, &args),
-            None => match connect(&cli.server).await {
+            Some(store) => import_chroma::import(&connection.url(server), connection, store, &args),
+            None => match connection.connect(server).await {
                 Ok(client) => import::import(client, args).await,
                 Err(error) => Err(error),
             },
         },
-        Command::Export(args) => match connect(&cli.server).await {
+        Command::Export(args) => match connection.connect(server).await {
             Ok(client) => export::export(client, args).await,
             Err(error) => Err(error),
         },
-        Command::Health(args) => health::health(&server_url(&cli.server), args).await,
-        Command::Search(args) => match connect(&cli.server).await {
+        Command::Health(args) => health::health(server, connection, args).await,
+        Command::Search(args) => match connection.connect(server).await {
             Ok(client) => search::search(client, args).await,
             Err(error) => Err(error),
         },
@@ -164,20 +169,6 @@ fn one_line(error: &anyhow::Error) -> String {
         format!("{message}: {root}")
     };
     line.replace('\n', " ")
-}
-
-/// Connects to `server`; "host:port" means plain-text HTTP/2.
-async fn connect(server: &str) -> anyhow::Result<fathom_client::Client> {
-    Ok(fathom_client::Client::connect(server_url(server)).await?)
-}
-
-/// The URL of `server`: "host:port" means plain-text HTTP/2.
-fn server_url(server: &str) -> String {
-    if server.contains("://") {
-        server.to_owned()
-    } else {
-        format!("http://{server}")
-    }
 }
 
 /// Parses a `--filter` argument.

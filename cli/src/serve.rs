@@ -1,8 +1,10 @@
 //! `fathom serve`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use fathom_server::embedded_postgres::EmbeddedPostgres;
+use fathom_server::tls::TlsSettings;
 use fathom_server::{Authentication, Config, Server};
 
 use crate::database::{DatabaseArgs, EMBEDDED_DATABASE};
@@ -64,6 +66,15 @@ pub struct ServeArgs {
     /// 0.0.0.0:9464). Unset: no metrics endpoint.
     #[arg(long, env = "FATHOM_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "FATHOM_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "FATHOM_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Mutual TLS: refuse clients without a certificate signed by this CA (PEM).
+    #[arg(long, env = "FATHOM_TLS_CLIENT_CA", value_name = "PEM", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
 }
 
 /// Serves until Ctrl-C or SIGTERM; stops the embedded PostgreSQL, if any, after.
@@ -76,6 +87,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.listen
         );
     }
+    // Bad TLS files fail before a PostgreSQL is started for nothing.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsSettings::load(cert, key, args.tls_client_ca.as_deref())?),
+        _ => None,
+    };
     // Before anything else: a second `fathom serve` must fail here, not
     // after adopting (and, on exit, stopping) the first one's PostgreSQL.
     std::net::TcpListener::bind(args.listen).map_err(|e| {
@@ -111,6 +127,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.authentication = Authentication::ApiKeys;
     }
     config.metrics_listen = args.metrics_listen;
+    config.tls = tls;
     let served = match Server::build(config).await {
         Ok(server) => server.run(shutdown_signal()).await,
         Err(error) => Err(error),

@@ -2,8 +2,8 @@
 //!
 //! Layers, top to bottom: [`api`] (gRPC handlers: proto in, proto out),
 //! [`domain`] (valid values), [`store`] (all SQL). [`server`] wires them into
-//! a tonic server with health and reflection; [`embedded_postgres`] runs a
-//! database when none is given.
+//! a tonic server with health and reflection (and [`tls`], if configured);
+//! [`embedded_postgres`] runs a database when none is given.
 
 pub mod api;
 pub mod auth;
@@ -19,5 +19,6 @@ pub mod oversize;
 pub mod rpc_span;
 pub mod server;
 pub mod store;
+pub mod tls;
 
 pub use server::{Authentication, Config, Server};

@@ -22,6 +22,7 @@ use crate::grpc_metrics::GrpcMetricsLayer;
 use crate::health::probe_database;
 use crate::metrics_endpoint::MetricsEndpoint;
 use crate::store::Store;
+use crate::tls::TlsSettings;
 
 /// HTTP/2 receive window of a connection, shared by its streams.
 const CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
@@ -54,6 +55,9 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     /// Least `maintenance_work_mem` a vector index build gets (BuildIndex).
     pub index_build_memory_bytes: u64,
+    /// TLS on the listener (mutual TLS if it has a client CA); `None`
+    /// serves plain-text HTTP/2.
+    pub tls: Option<TlsSettings>,
     /// Where to serve Prometheus metrics (`GET /metrics`); None: nowhere.
     /// Port 0 picks a free port ([`Server::metrics_addr`] tells which).
     pub metrics_listen: Option<SocketAddr>,
@@ -95,6 +99,7 @@ impl Config {
             key_refresh: crate::auth::DEFAULT_KEY_REFRESH,
             limits: Limits::default(),
             metrics_listen: None,
+            tls: None,
         }
     }
 }
@@ -223,8 +228,21 @@ impl Server {
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip);
 
-        tracing::info!(address = %listener.local_addr()?, "fathom is serving gRPC");
-        let served = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        let address = listener.local_addr()?;
+        match &config.tls {
+            Some(tls) => {
+                builder = builder.tls_config(tls.server_tls_config())?;
+                let mode = if tls.requires_client_certificates() {
+                    "mutual TLS (client certificates required)"
+                } else {
+                    "TLS"
+                };
+                tracing::info!(%address, tls = mode, "fathom is serving gRPC");
+            }
+            None => tracing::info!(%address, tls = "off (plain-text HTTP/2)", "fathom is serving gRPC"),
+        }
+        let served = builder
             // h2 closes a connection whose unread small DATA frames cost more
             // than half its connection window (GOAWAY too_many_data_frames).
             // hyper's 1 MiB window lets a client pipelining small batches

@@ -16,4 +16,5 @@ mod resume;
 mod search;
 mod serve_process;
 mod support;
+mod tls;
 mod traces;

@@ -13,6 +13,7 @@ Quick start::
 The generated protobuf modules live in :mod:`fathom.v1`.
 """
 
+from fathom._connection import TLS
 from fathom.aio import AsyncClient, AsyncCollection
 from fathom.client import DEFAULT_TARGET, Client, Collection
 from fathom.errors import (
@@ -42,6 +43,7 @@ from fathom.models import (
 
 __all__ = [
     "DEFAULT_TARGET",
+    "TLS",
     "AsyncClient",
     "AsyncCollection",
     "Client",

@@ -24,6 +24,7 @@ import grpc
 import grpc.aio
 
 from fathom import _convert
+from fathom._connection import TLS, connection
 from fathom._upsert import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_SIZE,
@@ -32,7 +33,7 @@ from fathom._upsert import (
     UpsertSession,
     protocol_error,
 )
-from fathom.client import DEFAULT_TARGET, channel_options, parse_target
+from fathom.client import DEFAULT_TARGET, channel_options
 from fathom.errors import FathomError, UpsertError
 from fathom.filters import FilterSpec
 from fathom.models import (
@@ -70,6 +71,8 @@ class AsyncClient:
         self,
         target: str = DEFAULT_TARGET,
         *,
+        api_key: str | None = None,
+        tls: TLS | bool | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         timeout: float | None = 30.0,
         metadata: Sequence[tuple[str, str]] = (),
@@ -77,19 +80,19 @@ class AsyncClient:
         channel: grpc.aio.Channel | None = None,
         reconnect_delays: Sequence[float] = RECONNECT_DELAYS,
     ) -> None:
+        settings = connection(
+            target, api_key=api_key, tls=tls, credentials=credentials, metadata=metadata
+        )
         if channel is None:
             opts = channel_options(options)
-            address, tls = parse_target(target)
-            if tls and credentials is None:
-                credentials = grpc.ssl_channel_credentials()
             channel = (
-                grpc.aio.secure_channel(address, credentials, opts)
-                if credentials is not None
-                else grpc.aio.insecure_channel(address, opts)
+                grpc.aio.secure_channel(settings.address, settings.credentials, opts)
+                if settings.credentials is not None
+                else grpc.aio.insecure_channel(settings.address, opts)
             )
         self.target = target
         self.timeout = timeout
-        self.metadata: tuple[tuple[str, str], ...] = tuple(metadata)
+        self.metadata: tuple[tuple[str, str], ...] = settings.metadata
         self.reconnect_delays: tuple[float, ...] = tuple(reconnect_delays)
         self._channel = channel
         self._collections = collections_pb2_grpc.CollectionsStub(channel)  # type: ignore[no-untyped-call]

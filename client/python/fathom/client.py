@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import grpc
 
 from fathom import _convert
+from fathom._connection import TLS, connection, parse_target
 from fathom._upsert import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_SIZE,
@@ -54,7 +55,7 @@ from fathom.v1 import (
     search_pb2_grpc,
 )
 
-__all__ = ["Client", "Collection", "DEFAULT_TARGET", "channel_options", "parse_target"]
+__all__ = ["TLS", "Client", "Collection", "DEFAULT_TARGET", "channel_options", "parse_target"]
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 """Where ``make run`` serves Fathom."""
@@ -73,26 +74,6 @@ def channel_options(extra: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, An
     ]
 
 
-def parse_target(target: str) -> tuple[str, bool]:
-    """Splits a server address into gRPC's ``host:port`` and whether to use TLS.
-
-    Accepts what the CLI and the TypeScript client accept: ``host:port``
-    (plain text), ``http://host:port`` (plain text) and ``https://host:port``
-    (TLS); a trailing ``/`` is ignored. Other targets (gRPC's own, such as
-    ``dns:///host:port`` or ``unix:///path``) are passed on unchanged.
-
-    Raises:
-        ValueError: an ``http(s)://`` URL with a path after the address.
-    """
-    scheme, separator, rest = target.partition("://")
-    if not separator or scheme.lower() not in ("http", "https"):
-        return target, False
-    address = rest.rstrip("/")
-    if not address or "/" in address:
-        raise ValueError(f"{target!r} is not a server address such as http://127.0.0.1:50051")
-    return address, scheme.lower() == "https"
-
-
 @contextmanager
 def _translated() -> Iterator[None]:
     """Re-raises gRPC errors as :class:`FathomError`."""
@@ -107,13 +88,19 @@ class Client:
 
     Args:
         target: ``host:port`` or ``http://host:port`` of the server (plain
-            text), or ``https://host:port`` (TLS, with the system's roots
-            unless ``credentials`` are given).
-        credentials: TLS channel credentials; ``None`` for plaintext (or the
-            default TLS credentials with an ``https://`` target).
+            text, unless ``tls`` is given), or ``https://host:port`` (TLS,
+            with the system's roots unless ``tls`` names a CA).
+        api_key: Sent on every call (streams too) as ``authorization:
+            Bearer <key>``. ``None`` (the default) reads ``$FATHOM_API_KEY``;
+            ``""`` sends none.
+        tls: ``True`` or a :class:`fathom.TLS` (``root_certificates``,
+            ``certificate_chain``, ``private_key``: PEM bytes or file paths)
+            for TLS; ``None`` leaves it to the target's scheme.
+        credentials: gRPC channel credentials, for what ``tls`` cannot say
+            (instead of ``tls``).
         timeout: Deadline in seconds for unary calls and searches (``None``:
             no deadline). Streams (upsert, scroll) have no deadline.
-        metadata: gRPC metadata sent with every call, such as auth headers.
+        metadata: Further gRPC metadata sent with every call.
         options: Extra gRPC channel options.
         channel: Use this channel instead of opening one (the other
             connection arguments are then ignored; ``close`` closes it).
@@ -129,6 +116,8 @@ class Client:
         self,
         target: str = DEFAULT_TARGET,
         *,
+        api_key: str | None = None,
+        tls: TLS | bool | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         timeout: float | None = 30.0,
         metadata: Sequence[tuple[str, str]] = (),
@@ -136,19 +125,19 @@ class Client:
         channel: grpc.Channel | None = None,
         reconnect_delays: Sequence[float] = RECONNECT_DELAYS,
     ) -> None:
+        settings = connection(
+            target, api_key=api_key, tls=tls, credentials=credentials, metadata=metadata
+        )
         if channel is None:
             opts = channel_options(options)
-            address, tls = parse_target(target)
-            if tls and credentials is None:
-                credentials = grpc.ssl_channel_credentials()
             channel = (
-                grpc.secure_channel(address, credentials, opts)
-                if credentials is not None
-                else grpc.insecure_channel(address, opts)
+                grpc.secure_channel(settings.address, settings.credentials, opts)
+                if settings.credentials is not None
+                else grpc.insecure_channel(settings.address, opts)
             )
         self.target = target
         self.timeout = timeout
-        self.metadata: tuple[tuple[str, str], ...] = tuple(metadata)
+        self.metadata: tuple[tuple[str, str], ...] = settings.metadata
         self.reconnect_delays: tuple[float, ...] = tuple(reconnect_delays)
         self._channel = channel
         self._collections = collections_pb2_grpc.CollectionsStub(channel)  # type: ignore[no-untyped-call]

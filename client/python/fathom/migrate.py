@@ -58,6 +58,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from fathom._connection import TLS
 from fathom.client import DEFAULT_TARGET, Client, Collection
 from fathom.errors import FathomError
 from fathom.models import IndexSpec
@@ -492,15 +493,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--collection", action="append", help="a Chroma collection to copy (repeat; default: all)"
     )
     chroma.add_argument("--server", default=os.environ.get("FATHOM_SERVER", DEFAULT_TARGET))
+    chroma.add_argument("--tls-ca", help="PEM of the CA to trust for the server (TLS)")
+    chroma.add_argument("--tls-client-cert", help="PEM client certificate (mutual TLS)")
+    chroma.add_argument("--tls-client-key", help="PEM key of --tls-client-cert")
     chroma.add_argument("--stream-id", help="makes the migration resumable (see from_chroma)")
     chroma.add_argument("--batch-size", type=int, default=500)
     chroma.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
+        tls_files = (args.tls_ca, args.tls_client_cert, args.tls_client_key)
+        tls = TLS(*tls_files) if any(tls_files) else None
+        client = Client(args.server, tls=tls)
+    except (ValueError, OSError) as error:
+        print(f"fathom.migrate: {error}", file=sys.stderr)
+        return 1
+    try:
         reports = from_chroma(
             args.path,
             args.collection,
-            server=args.server,
+            client=client,
             batch_size=args.batch_size,
             stream_id=args.stream_id,
             progress=not args.no_progress,
@@ -508,6 +519,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FathomError, ValueError, OSError, ImportError) as error:
         print(f"fathom.migrate: {error}", file=sys.stderr)
         return 1
+    finally:
+        client.close()
     if args.no_progress:
         for name, report in reports.items():
             print(f"chroma {name}: {report}")

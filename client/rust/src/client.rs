@@ -7,8 +7,8 @@ use pb::collections_client::CollectionsClient;
 use pb::documents_client::DocumentsClient;
 use pb::search_client::SearchClient;
 use tokio_stream::{Stream, StreamExt};
-use tonic::transport::{Channel, Endpoint};
 
+use crate::connection::{ClientBuilder, Transport};
 use crate::retry::idempotent;
 use crate::{Document, Error, Filter, SearchBuilder, UpsertStreamBuilder};
 
@@ -18,32 +18,42 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// A connection to a Fathom server. Cheap to clone; clones share the connection.
 #[derive(Debug, Clone)]
 pub struct Client {
-    pub(crate) channel: Channel,
+    pub(crate) transport: Transport,
     /// Deadline of unary calls.
     timeout: Duration,
 }
 
 impl Client {
-    /// Connects to `url` (such as `http://127.0.0.1:50051`) with a 5 s
-    /// connect timeout and HTTP/2 keep-alive, so a dead peer is noticed on
-    /// long streams.
+    /// Connects to `url` (such as `http://127.0.0.1:50051`, or `https://…`
+    /// for TLS with the Mozilla roots) without an API key; see
+    /// [`Client::builder`] for keys, a private CA and client certificates.
     pub async fn connect(url: impl Into<String>) -> Result<Self, Error> {
-        let url = url.into();
-        let endpoint = Endpoint::from_shared(url.clone())
-            .map_err(|e| Error::InvalidInput(format!("bad server URL {url:?}: {e}")))?
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_keepalive(Some(Duration::from_secs(30)))
-            .http2_keep_alive_interval(Duration::from_secs(20))
-            .keep_alive_timeout(Duration::from_secs(10))
-            .keep_alive_while_idle(true);
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|source| Error::Connect { url, source })?;
-        Ok(Self {
-            channel,
-            timeout: Duration::from_secs(60),
-        })
+        Self::builder(url).connect().await
+    }
+
+    /// Starts configuring a connection to `url`:
+    ///
+    /// ```no_run
+    /// # async fn demo(ca_pem: Vec<u8>) -> Result<(), fathom_client::Error> {
+    /// let client = fathom_client::Client::builder("https://fathom.internal:50051")
+    ///     .api_key(std::env::var("FATHOM_API_KEY").unwrap_or_default())
+    ///     .ca_certificate(ca_pem)
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder(url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::new(url)
+    }
+
+    /// The connection, API key included, for generated clients of other
+    /// services on the same server, such as `grpc.health.v1.Health`.
+    pub fn transport(&self) -> Transport {
+        self.transport.clone()
+    }
+
+    pub(crate) fn from_transport(transport: Transport, timeout: Duration) -> Self {
+        Self { transport, timeout }
     }
 
     /// Sets the deadline of unary calls (default 60 s). Streams have none.
@@ -52,18 +62,18 @@ impl Client {
         self
     }
 
-    pub(crate) fn collections_stub(&self) -> CollectionsClient<Channel> {
-        CollectionsClient::new(self.channel.clone())
+    pub(crate) fn collections_stub(&self) -> CollectionsClient<Transport> {
+        CollectionsClient::new(self.transport.clone())
     }
 
-    pub(crate) fn documents_stub(&self) -> DocumentsClient<Channel> {
-        DocumentsClient::new(self.channel.clone())
+    pub(crate) fn documents_stub(&self) -> DocumentsClient<Transport> {
+        DocumentsClient::new(self.transport.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
 
-    pub(crate) fn search_stub(&self) -> SearchClient<Channel> {
-        SearchClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES)
+    pub(crate) fn search_stub(&self) -> SearchClient<Transport> {
+        SearchClient::new(self.transport.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES)
     }
 
     fn request<T>(&self, message: T) -> tonic::Request<T> {

@@ -25,6 +25,7 @@
 //! applications need no second crate.
 
 mod client;
+mod connection;
 mod document;
 mod error;
 pub mod filter;
@@ -34,6 +35,7 @@ mod search;
 mod upsert_stream;
 
 pub use client::{Client, CreateCollection};
+pub use connection::{CallCredentials, ClientBuilder, Transport};
 pub use document::{Document, json_to_struct};
 pub use error::{Error, FieldViolation};
 pub use fathom_api::struct_json::struct_to_json;

@@ -26,6 +26,7 @@ import {
   type UpsertStreamRequest,
 } from "./gen/fathom/v1/documents_pb.js";
 import { Search, type SearchRequest } from "./gen/fathom/v1/search_pb.js";
+import { resolveConnection, type TlsOptions } from "./connection.js";
 import * as convert from "./convert.js";
 import { Code, FathomError, UpsertError } from "./errors.js";
 import { type FilterSpec, toFilter } from "./filters.js";
@@ -57,6 +58,8 @@ import {
   UpsertSession,
 } from "./upsert.js";
 
+export { baseUrlOf } from "./connection.js";
+
 /** Where `make run` serves Fathom. */
 export const DEFAULT_ADDRESS = "127.0.0.1:50051";
 
@@ -66,9 +69,20 @@ const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 export interface ClientOptions {
   /** Deadline (ms) of unary calls and searches; 0 disables it. Default 30000. Streams have none. */
   timeoutMs?: number;
-  /** Headers (gRPC metadata) sent with every call, such as auth tokens. */
+  /**
+   * Sent on every call (streams too) as `authorization: Bearer <key>`.
+   * Default `process.env.FATHOM_API_KEY`; `""` sends none.
+   */
+  apiKey?: string;
+  /**
+   * TLS: `true` (the system's roots), or a CA to trust instead and a client
+   * certificate for mutual TLS (see {@link TlsOptions}). `host:port` with
+   * `tls` means `https://host:port`; an `http://` URL with `tls` is an error.
+   */
+  tls?: boolean | TlsOptions;
+  /** Further headers (gRPC metadata) sent with every call. */
   headers?: Record<string, string>;
-  /** Options of the HTTP/2 session, e.g. TLS settings for `https://` addresses. */
+  /** Options of the HTTP/2 session, for what {@link tls} cannot say (merged over it). */
   nodeOptions?: http2.ClientSessionOptions | http2.SecureClientSessionOptions;
   /** Use this transport instead of opening one (then `close` does nothing). */
   transport?: Transport;
@@ -81,10 +95,6 @@ export interface ClientOptions {
   reconnectDelaysMs?: readonly number[];
 }
 
-/** Turns `host:port` into a base URL; URLs pass unchanged. */
-export function baseUrlOf(address: string): string {
-  return /^https?:\/\//.test(address) ? address : `http://${address}`;
-}
 
 /**
  * A connection to a Fathom server over gRPC (HTTP/2).
@@ -109,17 +119,18 @@ export class FathomClient {
   private readonly sessions: Http2SessionManager | undefined;
 
   /**
-   * @param address `host:port` (plaintext) or a URL (`https://` for TLS). Default {@link DEFAULT_ADDRESS}.
-   * @param options Timeouts, headers, TLS options or a custom transport.
+   * @param address `host:port` (plaintext unless `tls` is given) or a URL (`https://` for TLS). Default {@link DEFAULT_ADDRESS}.
+   * @param options Timeouts, API key, TLS, headers or a custom transport.
    */
   constructor(address: string = DEFAULT_ADDRESS, options: ClientOptions = {}) {
-    this.baseUrl = baseUrlOf(address);
+    const connection = resolveConnection(address, options);
+    this.baseUrl = connection.baseUrl;
     this.timeoutMs = options.timeoutMs ?? 30_000;
-    this.headers = { ...options.headers };
+    this.headers = connection.headers;
     this.reconnectDelaysMs = options.reconnectDelaysMs ?? RECONNECT_DELAYS_MS;
     let transport = options.transport;
     if (transport === undefined) {
-      this.sessions = new Http2SessionManager(this.baseUrl, {}, options.nodeOptions);
+      this.sessions = new Http2SessionManager(this.baseUrl, {}, connection.nodeOptions);
       transport = createGrpcTransport({
         baseUrl: this.baseUrl,
         sessionManager: this.sessions,

@@ -19,6 +19,7 @@
  */
 
 export { baseUrlOf, type ClientOptions, Collection, DEFAULT_ADDRESS, FathomClient } from "./client.js";
+export { API_KEY_ENV, apiKeyHeaders, type PemSource, type TlsOptions } from "./connection.js";
 export {
   Code,
   codeName,
