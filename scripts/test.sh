@@ -11,6 +11,7 @@ PG_PORT=${TEST_PG_PORT:-54339}
 SDK_PORT=${TEST_SDK_PORT:-50151}
 TLS_PORT=${TEST_TLS_PORT:-50152}
 MTLS_PORT=${TEST_MTLS_PORT:-50153}
+AUTH_PORT=${TEST_AUTH_PORT:-50154}
 TLS_DIR=target/test-tls
 FATHOM=target/debug/fathom
 cluster=(--install-dir "$PG_INSTALL" --home "$PG_HOME" --port "$PG_PORT")
@@ -50,6 +51,13 @@ serve "$SDK_PORT"
 serve "$TLS_PORT" --tls-cert "$TLS_DIR/server.pem" --tls-key "$TLS_DIR/server-key.pem"
 serve "$MTLS_PORT" --tls-cert "$TLS_DIR/server.pem" --tls-key "$TLS_DIR/server-key.pem" \
     --tls-client-ca "$TLS_DIR/ca.pem"
+# And one with --auth, with a write key and a read key bound to one tenant.
+sdk_db="postgres://postgres@127.0.0.1:$PG_PORT/fathom_sdk_tests"
+admin_key=$(DATABASE_URL=$sdk_db "$FATHOM" keys create --role admin --description "SDK tests" 2>/dev/null) || exit 1
+tenant_key=$(DATABASE_URL=$sdk_db "$FATHOM" keys create --role read --tenant sdk-a --description "SDK tests" 2>/dev/null) ||
+    exit 1
+serve "$AUTH_PORT" --auth
+export FATHOM_TEST_AUTH_SERVER="127.0.0.1:$AUTH_PORT" FATHOM_TEST_ADMIN_KEY="$admin_key" FATHOM_TEST_TENANT_KEY="$tenant_key"
 export FATHOM_TEST_TLS_SERVER="127.0.0.1:$TLS_PORT" FATHOM_TEST_MTLS_SERVER="127.0.0.1:$MTLS_PORT"
 export FATHOM_TEST_TLS_CA="$PWD/$TLS_DIR/ca.pem" FATHOM_TEST_TLS_CLIENT_CERT="$PWD/$TLS_DIR/client.pem"
 export FATHOM_TEST_TLS_CLIENT_KEY="$PWD/$TLS_DIR/client-key.pem"
