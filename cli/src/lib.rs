@@ -150,11 +150,22 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        // `fathom search … | head`: the reader has what it wanted.
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("fathom: {}", one_line(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `error` is stdout's reader having gone away.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The error and, where it adds something, its root cause, on one line.

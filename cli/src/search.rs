@@ -1,5 +1,6 @@
 //! `fathom search`: vector, keyword or hybrid, printed as a table or JSON Lines.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use fathom_client::{Client, proto, struct_to_json};
@@ -70,33 +71,36 @@ pub async fn search(client: Client, args: SearchArgs) -> anyhow::Result<()> {
         search = search.relative_score(args.alpha);
     }
     let mut hits = search.send().await?;
+    let mut out = std::io::stdout().lock();
     if !args.json {
-        println!(
+        writeln!(
+            out,
             "{:>4}  {:<24} {:>10}  {:>14}  {:>14}  text",
             "#", "id", "score", "vector rank", "text rank"
-        );
+        )?;
     }
     let mut rank = 0;
     while let Some(hit) = hits.next().await {
         let hit = hit?;
         rank += 1;
         if args.json {
-            println!("{}", serde_json::to_string(&hit_json(&hit))?);
+            writeln!(out, "{}", serde_json::to_string(&hit_json(&hit))?)?;
         } else {
             let leg =
                 |leg: Option<proto::LegResult>| leg.map_or("-".to_owned(), |l| format!("{} ({:.4})", l.rank, l.score));
-            println!(
+            writeln!(
+                out,
                 "{rank:>4}  {:<24} {:>10.5}  {:>14}  {:>14}  {}",
                 truncate(&hit.id, 24),
                 hit.score,
                 leg(hit.vector_leg),
                 leg(hit.text_leg),
                 truncate(&hit.text.replace('\n', " "), 60)
-            );
+            )?;
         }
     }
     if rank == 0 && !args.json {
-        println!("(no hits)");
+        writeln!(out, "(no hits)")?;
     }
     Ok(())
 }

@@ -211,14 +211,31 @@ fn push_text_leg(
          FROM text_terms) s), \
          text_leg AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank, \
          min(score) OVER () AS smin, max(score) OVER () AS smax FROM (\
-         SELECT d.id, ((SELECT count(*) FROM unnest(tq.any_of) x WHERE d.body_tsv @@ x) \
-         + ts_rank(d.body_tsv, tq.q, 32))::float8 AS score FROM ",
+         SELECT d.id, (",
     );
+    push_words_held(qb, keywords.any_of.len());
+    qb.push(" + ts_rank(d.body_tsv, tq.q, 32))::float8 AS score FROM ");
     qb.push(t).push(" d, text_query tq");
     push_scope(qb, &query.tenant, query.filter.as_ref());
     qb.push(" AND d.body_tsv @@ tq.q ORDER BY score DESC, d.id LIMIT ")
         .push_bind(n)
         .push(") kw)");
+}
+
+/// How many of the query's `terms` terms row `d` holds, as one sum of
+/// `@@` tests inline (`tq.any_of[i]` is NULL where a term was all stop
+/// words). Inline, not a subquery over `unnest(tq.any_of)`: that subplan
+/// ran once per matching row and cost about as much as the match itself.
+fn push_words_held(qb: &mut QueryBuilder<'static, Postgres>, terms: usize) {
+    if terms == 0 {
+        qb.push("0");
+    }
+    for i in 1..=terms {
+        if i > 1 {
+            qb.push(" + ");
+        }
+        qb.push(format_args!("coalesce((d.body_tsv @@ tq.any_of[{i}])::int, 0)"));
+    }
 }
 
 /// Builds the statement. The query vector is the first bind, `$1`, and is
