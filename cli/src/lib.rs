@@ -159,12 +159,15 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Whether `error` is stdout's reader having gone away.
+/// Whether `error` is stdout's reader having gone away. A write through
+/// `serde_json` wraps the `io::Error` in its own, whose `source()` skips it.
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        let kind = match cause.downcast_ref::<serde_json::Error>() {
+            Some(json) => json.io_error_kind(),
+            None => cause.downcast_ref::<std::io::Error>().map(std::io::Error::kind),
+        };
+        kind == Some(std::io::ErrorKind::BrokenPipe)
     })
 }
 

@@ -317,6 +317,58 @@ async fn search_prints_hybrid_hits_with_per_leg_ranks_and_json_that_parses() {
     );
 }
 
+/// `fathom search … | head` and `fathom export … | head`: the reader
+/// going away is the end of the output, not an error. The pipe's read end
+/// is closed before fathom starts, so its first write fails.
+#[tokio::test]
+async fn search_and_export_into_a_closed_pipe_exit_zero_without_a_panic() {
+    let server = server_with_collection().await;
+    let input = temp_path("closed-pipe.jsonl");
+    write_jsonl(&input, 50);
+    let output = run(
+        &server,
+        vec![
+            "import".into(),
+            "--collection".into(),
+            "docs".into(),
+            input.to_str().unwrap().into(),
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let url = server.url();
+    let commands = [
+        vec!["search", "--collection", "docs", "--text", "even", "--limit", "20"],
+        vec!["export", "--collection", "docs"],
+    ];
+    for args in commands {
+        let url = url.clone();
+        let output = tokio::task::spawn_blocking(move || {
+            let mut child = Command::new(fathom_binary())
+                .arg("--server")
+                .arg(&url)
+                .args(&args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("running fathom");
+            drop(child.stdout.take());
+            (args, child.wait_with_output().expect("waiting for fathom"))
+        })
+        .await
+        .unwrap();
+        let (args, output) = output;
+        assert!(
+            output.status.success(),
+            "fathom {}: {:?}, stderr: {}",
+            args.join(" "),
+            output.status,
+            stderr(&output)
+        );
+        assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+    }
+}
+
 #[tokio::test]
 async fn every_subcommand_fails_with_one_clear_line() {
     let server = server_with_collection().await;

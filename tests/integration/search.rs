@@ -4,8 +4,13 @@
 use std::collections::HashSet;
 
 use fathom_api::v1 as pb;
+use fathom_server::domain::{
+    CollectionName, DocumentFields, Fusion, KeywordQuery, SearchQuery, Tenant, search_defaults,
+};
+use fathom_server::store::Store;
 use fathom_tests::TestServer;
 use pb::field_condition::Condition;
+use sqlx::Row;
 use tonic::Code;
 
 use crate::support::filter::{self, field};
@@ -580,5 +585,96 @@ async fn a_request_below_or_above_the_default_ef_search_gets_its_full_limit_and_
         if ef_search == 1000 {
             assert_eq!(ids(&hits), exact, "ef_search 1000 over 1000 vectors is exact");
         }
+    }
+}
+
+/// Each search shape is one statement text, so PostgreSQL caches its
+/// plan; after five custom plans it switches to the generic one only if
+/// that costs no more. A generic plan that cannot see the LIMIT sorts a
+/// sequential scan, so this guards the LIMITs staying literals.
+#[tokio::test]
+async fn repeated_searches_run_the_cached_generic_plan_and_it_keeps_the_hnsw_scan() {
+    let server = TestServer::start().await;
+    server
+        .collections()
+        .await
+        .create_collection(collection_request("plans", 32, pb::DistanceMetric::L2))
+        .await
+        .unwrap();
+    let documents = (0..5000)
+        .map(|i| pb::Document {
+            id: format!("d{i}"),
+            vector: pseudo_random_vector(32, i + 1),
+            text: format!("word{} common", i % 7),
+            ..Default::default()
+        })
+        .collect();
+    upsert_all(&server, "plans", documents).await;
+    let store = Store::connect(&server.database_url, 1).await.unwrap();
+    sqlx::query("ANALYZE fathom_data.plans")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let collection = store
+        .collection(&CollectionName::parse("collection", "plans").unwrap())
+        .await
+        .unwrap();
+    let query = |seed: u64, hybrid: bool| {
+        let defaults = search_defaults(10, hybrid);
+        SearchQuery {
+            tenant: Tenant::for_collection("tenant", "", false, 0).unwrap(),
+            vector: Some(pseudo_random_vector(32, 100_000 + seed)),
+            text: hybrid.then(|| KeywordQuery::parse("word3 other")),
+            fusion: Fusion::default(),
+            candidates: defaults.candidates,
+            filter: None,
+            limit: 10,
+            score_threshold: None,
+            include: DocumentFields {
+                text: true,
+                metadata: true,
+                vector: false,
+            },
+            ef_search: defaults.ef_search,
+            exact: false,
+        }
+    };
+    for hybrid in [false, true] {
+        for seed in 0..8 {
+            let mut hits = store.search(collection.clone(), query(seed, hybrid)).await.unwrap();
+            let mut count = 0;
+            while let Some(hit) = hits.next().await {
+                hit.unwrap();
+                count += 1;
+            }
+            assert_eq!(count, 10, "hybrid {hybrid}, query {seed}");
+        }
+    }
+
+    // The pool's one connection ran every search, so it holds both statements.
+    let mut conn = store.pool().acquire().await.unwrap();
+    let statements: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT statement, generic_plans FROM pg_prepared_statements WHERE statement LIKE 'WITH ann %' \
+         ORDER BY statement LIKE '%text_leg%'",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(statements.len(), 2, "one statement per search shape: {statements:?}");
+    for (statement, generic_plans) in statements {
+        assert!(generic_plans >= 1, "never ran its generic plan: {statement}");
+        // The simple query protocol: EXPLAIN of a statement with `$n` and no values.
+        let plan: Vec<String> = sqlx::raw_sql(&format!("EXPLAIN (GENERIC_PLAN) {statement}"))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        assert!(
+            plan.iter().any(|line| line.contains("Index Scan using \"plans:hnsw\"")),
+            "the generic plan reads the HNSW index:\n{}",
+            plan.join("\n")
+        );
     }
 }

@@ -218,6 +218,12 @@ impl Store {
         crate::fathom_metrics::pool_connections(size.saturating_sub(idle), idle);
     }
 
+    /// The connection pool, for tests and tools that look at what the
+    /// store's own sessions hold (their prepared statements and plans).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
