@@ -28,7 +28,7 @@ import {
 import { Search, type SearchRequest } from "./gen/fathom/v1/search_pb.js";
 import { resolveConnection, type TlsOptions } from "./connection.js";
 import * as convert from "./convert.js";
-import { Code, FathomError, UpsertError } from "./errors.js";
+import { Code, FathomError, tlsHandshakeFailure, UpsertError } from "./errors.js";
 import { type FilterSpec, toFilter } from "./filters.js";
 import type {
   BuildIndexOptions,
@@ -598,8 +598,11 @@ async function* toMessages(
  * client reports the streams of a connection that was lost (reset, closed)
  * as closed with code CANCEL, which Connect maps to CANCELED: when the
  * caller did not abort the call, that is UNAVAILABLE, as in the other clients.
+ * So is a failed TLS handshake, which Connect reports as INTERNAL.
  */
 function callError(error: unknown, signal: AbortSignal | undefined): FathomError {
+  const handshake = tlsHandshakeFailure(error);
+  if (handshake !== undefined) return new FathomError(Code.Unavailable, handshake, [], error);
   const fathomError = FathomError.from(error);
   if (fathomError.code === Code.Canceled && !signal?.aborted) {
     return new FathomError(

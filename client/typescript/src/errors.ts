@@ -170,6 +170,54 @@ export class UpsertInputError extends UpsertError {
   }
 }
 
+/** Node's codes for a server certificate it could not verify. */
+const UNTRUSTED_CERTIFICATE = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_UNTRUSTED",
+  "CERT_SIGNATURE_FAILURE",
+]);
+
+/**
+ * @internal What went wrong, if `error` (or one of its causes) is a failed
+ * TLS handshake: an untrusted, expired or misnamed server certificate, a
+ * missing client certificate, or any other OpenSSL refusal. Node reports
+ * these as plain errors that Connect maps to INTERNAL; to a caller they are
+ * a server that cannot be reached as configured, UNAVAILABLE, as the Rust
+ * and Python clients report them.
+ */
+export function tlsHandshakeFailure(error: unknown): string | undefined {
+  for (let cause = error, depth = 0; cause instanceof Error && depth < 10; cause = cause.cause, depth++) {
+    const code = (cause as { code?: unknown }).code;
+    if (typeof code !== "string") continue;
+    const reason = openSslReason(cause.message);
+    if (UNTRUSTED_CERTIFICATE.has(code)) {
+      return `TLS handshake failed: the server's certificate is not trusted (${reason}); give the CA that signed it as tls.ca`;
+    }
+    if (code === "CERT_HAS_EXPIRED" || code === "CERT_NOT_YET_VALID") {
+      return `TLS handshake failed: the server's certificate is not valid now (${reason})`;
+    }
+    if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+      return `TLS handshake failed: the server's certificate is for another name (${reason}); connect by a name it lists`;
+    }
+    if (code === "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED") {
+      return "TLS handshake failed: the server requires a client certificate (mutual TLS); give one as tls.cert and tls.key";
+    }
+    if (code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_") || code === "EPROTO") {
+      return `TLS handshake failed: ${reason}`;
+    }
+  }
+  return undefined;
+}
+
+/** The reason of an OpenSSL error line ("…:error:0A00045C:SSL routines:fn:reason:file:…"), else the message. */
+function openSslReason(message: string): string {
+  return /:error:[0-9A-Fa-f]+:[^:]*:[^:]*:([^:]+):/.exec(message)?.[1] ?? message.trim();
+}
+
 /** `"NOT_FOUND"` for `Code.NotFound`, and so on. */
 export function codeName(code: Code): string {
   const name = Code[code] ?? `CODE_${code}`;

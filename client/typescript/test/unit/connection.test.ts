@@ -6,8 +6,10 @@ import { strict as assert } from "node:assert";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { apiKeyHeaders, FathomClient } from "../../src/index.js";
 import { resolveConnection } from "../../src/connection.js";
+import { tlsHandshakeFailure } from "../../src/errors.js";
 
 describe("connection options", () => {
   it("sends the API key as a bearer token and reads FATHOM_API_KEY by default", () => {
@@ -70,5 +72,36 @@ describe("the API key on the wire", () => {
       const call = seen.find((s) => s.path === path);
       assert.equal(call?.authorization, "Bearer test-key-123", `${path} in ${JSON.stringify(seen)}`);
     }
+  });
+});
+
+describe("TLS handshake failures", () => {
+  const nodeError = (code: string, message: string) => Object.assign(new Error(message), { code });
+  const wrapped = (cause: Error) => new ConnectError(cause.message, Code.Internal, undefined, undefined, cause);
+
+  it("names the fix for an untrusted server certificate and a missing client certificate", () => {
+    const untrusted = tlsHandshakeFailure(
+      wrapped(nodeError("UNABLE_TO_VERIFY_LEAF_SIGNATURE", "unable to verify the first certificate")),
+    );
+    assert.match(untrusted ?? "", /not trusted \(unable to verify the first certificate\).*tls\.ca/);
+    const required = tlsHandshakeFailure(
+      wrapped(
+        nodeError(
+          "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED",
+          "80:error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:rec_layer_s3.c:1601:SSL alert number 116\n",
+        ),
+      ),
+    );
+    assert.match(required ?? "", /requires a client certificate.*tls\.cert and tls\.key/);
+  });
+
+  it("gives OpenSSL's reason for any other refusal and nothing for other errors", () => {
+    const other = tlsHandshakeFailure(
+      nodeError("ERR_SSL_WRONG_VERSION_NUMBER", "80:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:ssl.c:355:\n"),
+    );
+    assert.equal(other, "TLS handshake failed: wrong version number");
+    assert.equal(tlsHandshakeFailure(nodeError("ECONNREFUSED", "connect ECONNREFUSED 127.0.0.1:1")), undefined);
+    assert.equal(tlsHandshakeFailure(new ConnectError("not found", Code.NotFound)), undefined);
+    assert.equal(tlsHandshakeFailure("a string"), undefined);
   });
 });
