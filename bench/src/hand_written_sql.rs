@@ -118,10 +118,8 @@ impl HandWrittenSql {
     /// ranked by `ts_rank_cd`, `candidates` deep, fused by reciprocal rank
     /// ([`RRF_K`]) over a FULL OUTER JOIN; the 10 best ids.
     pub async fn hybrid_ids(&self, vector: &[f32], words: &[String], candidates: u32) -> anyhow::Result<Vec<String>> {
-        let sql = hybrid_sql(&self.table, words.len());
-        let mut query = sqlx::query_scalar(&sql)
-            .bind(vector_param(vector))
-            .bind(i64::from(candidates));
+        let sql = hybrid_sql(&self.table, words.len(), candidates);
+        let mut query = sqlx::query_scalar(&sql).bind(vector_param(vector));
         for word in words {
             query = query.bind(word);
         }
@@ -134,25 +132,28 @@ impl HandWrittenSql {
     }
 }
 
-/// The statement of [`HandWrittenSql::hybrid_ids`] for `words` words: the
-/// vector is `$1`, the leg depth `$2`, the words `$3…`.
-fn hybrid_sql(table: &Table, words: usize) -> String {
+/// The statement of [`HandWrittenSql::hybrid_ids`] for `words` words and
+/// legs `candidates` deep: the vector is `$1`, the words `$2…`. The depth is
+/// a literal, as the vector search's LIMIT is: bound, it hides the LIMIT
+/// from the prepared statement's generic plan, and PostgreSQL plans the
+/// statement afresh on every call.
+fn hybrid_sql(table: &Table, words: usize, candidates: u32) -> String {
     let t = table.sql();
     let tsquery = if words == 0 {
         "''::tsquery".to_owned()
     } else {
         (0..words)
-            .map(|i| format!("websearch_to_tsquery('{LANGUAGE}', ${})", i + 3))
+            .map(|i| format!("websearch_to_tsquery('{LANGUAGE}', ${})", i + 2))
             .collect::<Vec<_>>()
             .join(" || ")
     };
     format!(
         "WITH q AS MATERIALIZED (SELECT {tsquery} AS q), \
          vector_leg AS (SELECT id, row_number() OVER (ORDER BY distance) AS rank FROM \
-           (SELECT id, embedding <=> $1 AS distance FROM {t} ORDER BY embedding <=> $1 LIMIT $2) v), \
+           (SELECT id, embedding <=> $1 AS distance FROM {t} ORDER BY embedding <=> $1 LIMIT {candidates}) v), \
          keyword_leg AS (SELECT id, row_number() OVER (ORDER BY score DESC) AS rank FROM \
            (SELECT id, ts_rank_cd(body_tsv, q.q) AS score FROM {t}, q WHERE body_tsv @@ q.q \
-            ORDER BY ts_rank_cd(body_tsv, q.q) DESC LIMIT $2) k) \
+            ORDER BY ts_rank_cd(body_tsv, q.q) DESC LIMIT {candidates}) k) \
          SELECT COALESCE(v.id, k.id) AS id FROM vector_leg v FULL OUTER JOIN keyword_leg k ON v.id = k.id \
          ORDER BY COALESCE(1.0 / ({RRF_K} + v.rank), 0) + COALESCE(1.0 / ({RRF_K} + k.rank), 0) DESC \
          LIMIT {LIMIT}"
@@ -165,10 +166,11 @@ mod tests {
 
     #[test]
     fn the_keyword_leg_binds_every_word() {
-        let sql = hybrid_sql(&Table::of("docs"), 2);
+        let sql = hybrid_sql(&Table::of("docs"), 2, 50);
         assert!(
-            sql.contains("websearch_to_tsquery('english', $3) || websearch_to_tsquery('english', $4)"),
+            sql.contains("websearch_to_tsquery('english', $2) || websearch_to_tsquery('english', $3)"),
             "{sql}"
         );
+        assert_eq!(sql.matches("LIMIT 50").count(), 2, "{sql}");
     }
 }
