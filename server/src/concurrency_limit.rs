@@ -8,13 +8,14 @@
 //! would stall health checks behind the load. Health and reflection are
 //! never limited, so probes keep telling the truth under load.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::body::Body;
+
+use crate::observed_body::{FrameObserver, ObservedBody};
 
 /// Services a probe or a tool must always reach.
 const UNLIMITED_SERVICES: [&str; 3] = [
@@ -92,33 +93,14 @@ where
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;
-            Ok(response.map(|body| Body::new(HoldsPermit { body, _permit: permit })))
+            Ok(response.map(|body| ObservedBody::wrap(body, HeldPermit { _permit: permit })))
         })
     }
 }
 
-/// A response body that returns its request's permit when it ends or is dropped.
-struct HoldsPermit {
-    body: Body,
+/// Returns its request's permit when the response body ends or is dropped.
+struct HeldPermit {
     _permit: OwnedSemaphorePermit,
 }
 
-impl http_body::Body for HoldsPermit {
-    type Data = bytes::Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
-    }
-}
+impl FrameObserver for HeldPermit {}

@@ -18,16 +18,19 @@
 //! cannot create series at will.
 
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
+use http_body::Frame;
 use metrics::{Counter, Histogram};
 use prost::Message;
-use tonic::Code;
 use tonic::body::Body;
+use tonic::{Code, Status};
+
+use crate::observed_body::{FrameObserver, ObservedBody};
 
 /// go-grpc-prometheus's names of the codes, indexed by code number.
 const CODE_NAMES: [&str; 17] = [
@@ -126,7 +129,15 @@ where
         method.started.increment(1);
         let request = if method.client_streaming {
             let received = method.msg_received.clone();
-            request.map(|body| Body::new(CountsRequestMessages::new(body, received)))
+            request.map(|body| {
+                ObservedBody::wrap(
+                    body,
+                    RequestMessages {
+                        received,
+                        framing: MessageFraming::default(),
+                    },
+                )
+            })
         } else {
             method.msg_received.increment(1);
             request
@@ -145,14 +156,16 @@ where
                 .get("grpc-status")
                 .map(|v| Code::from_bytes(v.as_bytes()));
             Ok(response.map(|body| {
-                Body::new(ObservedResponse {
+                ObservedBody::wrap(
                     body,
-                    framing: method.server_streaming.then(MessageFraming::default),
-                    method,
-                    started,
-                    code,
-                    finished: false,
-                })
+                    ResponseStatus {
+                        framing: method.server_streaming.then(MessageFraming::default),
+                        method,
+                        started,
+                        code,
+                        finished: false,
+                    },
+                )
             }))
         })
     }
@@ -212,9 +225,8 @@ impl MethodMetrics {
     }
 }
 
-/// A response body that records its request as handled when it ends or is dropped.
-struct ObservedResponse {
-    body: Body,
+/// Records its request as handled when the response body ends or is dropped.
+struct ResponseStatus {
     method: Arc<MethodMetrics>,
     started: Instant,
     /// Set from the headers or trailers once the status is known.
@@ -224,7 +236,7 @@ struct ObservedResponse {
     finished: bool,
 }
 
-impl ObservedResponse {
+impl ResponseStatus {
     fn finish(&mut self, code: Code) {
         if !self.finished {
             self.finished = true;
@@ -236,43 +248,26 @@ impl ObservedResponse {
     }
 }
 
-impl http_body::Body for ObservedResponse {
-    type Data = bytes::Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let this = &mut *self;
-        let frame = ready!(Pin::new(&mut this.body).poll_frame(cx));
-        match &frame {
+impl FrameObserver for ResponseStatus {
+    fn observe(&mut self, frame: Option<&Result<Frame<Bytes>, Status>>) {
+        match frame {
             Some(Ok(frame)) => {
-                if let (Some(data), Some(framing)) = (frame.data_ref(), this.framing.as_mut()) {
-                    this.method.msg_sent.increment(framing.messages_starting_in(data));
+                if let (Some(data), Some(framing)) = (frame.data_ref(), self.framing.as_mut()) {
+                    self.method.msg_sent.increment(framing.messages_starting_in(data));
                 } else if let Some(status) = frame.trailers_ref().and_then(|t| t.get("grpc-status")) {
-                    this.code = Some(Code::from_bytes(status.as_bytes()));
+                    self.code = Some(Code::from_bytes(status.as_bytes()));
                 }
             }
-            Some(Err(status)) => this.code = Some(status.code()),
+            Some(Err(status)) => self.code = Some(status.code()),
             None => {
-                let code = this.code.unwrap_or(Code::Unknown);
-                this.finish(code);
+                let code = self.code.unwrap_or(Code::Unknown);
+                self.finish(code);
             }
         }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
     }
 }
 
-impl Drop for ObservedResponse {
+impl Drop for ResponseStatus {
     fn drop(&mut self) {
         // Dropped before a status was sent: the client cancelled, or the
         // connection went away.
@@ -281,47 +276,19 @@ impl Drop for ObservedResponse {
     }
 }
 
-/// A streaming request body that counts the messages it carries.
-struct CountsRequestMessages {
-    body: Body,
+/// Counts the messages a streaming request body carries.
+struct RequestMessages {
     received: Counter,
     framing: MessageFraming,
 }
 
-impl CountsRequestMessages {
-    fn new(body: Body, received: Counter) -> Self {
-        Self {
-            body,
-            received,
-            framing: MessageFraming::default(),
-        }
-    }
-}
-
-impl http_body::Body for CountsRequestMessages {
-    type Data = bytes::Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let this = &mut *self;
-        let frame = ready!(Pin::new(&mut this.body).poll_frame(cx));
-        if let Some(Ok(frame)) = &frame
+impl FrameObserver for RequestMessages {
+    fn observe(&mut self, frame: Option<&Result<Frame<Bytes>, Status>>) {
+        if let Some(Ok(frame)) = frame
             && let Some(data) = frame.data_ref()
         {
-            this.received.increment(this.framing.messages_starting_in(data));
+            self.received.increment(self.framing.messages_starting_in(data));
         }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
     }
 }
 

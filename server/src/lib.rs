@@ -15,6 +15,7 @@ pub mod fathom_metrics;
 pub mod grpc_metrics;
 pub mod health;
 pub mod metrics_endpoint;
+mod observed_body;
 pub mod oversize;
 pub mod rpc_span;
 pub mod server;
