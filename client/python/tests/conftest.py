@@ -36,3 +36,13 @@ def live(server_target: str) -> Iterator[Client]:
 def unique_name(prefix: str) -> str:
     """A collection name unlikely to collide on a shared server."""
     return f"{prefix}_{secrets.token_hex(6)}"
+
+
+def env_or_skip(*names: str) -> list[str]:
+    """The values of the environment variables ``names``; skips the test if
+    any is unset or empty (``scripts/test.sh`` sets them when it starts the
+    servers they name)."""
+    values = [os.environ.get(name, "") for name in names]
+    if not all(values):
+        pytest.skip(f"{', '.join(names)} not set (scripts/test.sh starts the servers they name)")
+    return values

@@ -6,27 +6,18 @@ when those are unset."""
 
 from __future__ import annotations
 
-import os
-
 import grpc
 import pytest
 
 from fathom import Client, FathomError
 
-from .conftest import unique_name
+from .conftest import env_or_skip, unique_name
 
 pytestmark = pytest.mark.live
 
 
-def _env(*names: str) -> list[str]:
-    values = [os.environ.get(name, "") for name in names]
-    if not all(values):
-        pytest.skip(f"{', '.join(names)} not set (scripts/test.sh starts a server with --auth)")
-    return values
-
-
 def test_without_a_key_every_call_is_unauthenticated() -> None:
-    (server,) = _env("FATHOM_TEST_AUTH_SERVER")
+    (server,) = env_or_skip("FATHOM_TEST_AUTH_SERVER")
     with Client(server, api_key="") as client, pytest.raises(FathomError) as refused:
         client.list_collections()
     assert refused.value.code == grpc.StatusCode.UNAUTHENTICATED
@@ -35,7 +26,7 @@ def test_without_a_key_every_call_is_unauthenticated() -> None:
 def test_a_tenant_bound_read_key_from_the_environment_reads_its_tenant_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    server, admin_key, tenant_key = _env(
+    server, admin_key, tenant_key = env_or_skip(
         "FATHOM_TEST_AUTH_SERVER", "FATHOM_TEST_ADMIN_KEY", "FATHOM_TEST_TENANT_KEY"
     )
     name = unique_name("pytest_auth")

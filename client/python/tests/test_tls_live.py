@@ -7,7 +7,6 @@ and ``$FATHOM_TEST_TLS_CLIENT_KEY``. Skipped when those are unset."""
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import grpc
@@ -15,20 +14,13 @@ import pytest
 
 from fathom import TLS, AsyncClient, Client, FathomError
 
-from .conftest import unique_name
+from .conftest import env_or_skip, unique_name
 
 pytestmark = pytest.mark.live
 
 
-def _env(*names: str) -> list[str]:
-    values = [os.environ.get(name, "") for name in names]
-    if not all(values):
-        pytest.skip(f"{', '.join(names)} not set (scripts/test.sh starts TLS servers)")
-    return values
-
-
 def test_create_upsert_and_search_over_tls_with_the_ca_as_a_path() -> None:
-    server, ca = _env("FATHOM_TEST_TLS_SERVER", "FATHOM_TEST_TLS_CA")
+    server, ca = env_or_skip("FATHOM_TEST_TLS_SERVER", "FATHOM_TEST_TLS_CA")
     with Client(server, tls=TLS(root_certificates=Path(ca))) as client:
         name = unique_name("pytest_tls")
         docs = client.create_collection(name, dimension=3)
@@ -40,7 +32,7 @@ def test_create_upsert_and_search_over_tls_with_the_ca_as_a_path() -> None:
 
 
 def test_the_async_client_connects_over_https_with_the_ca_as_bytes() -> None:
-    server, ca = _env("FATHOM_TEST_TLS_SERVER", "FATHOM_TEST_TLS_CA")
+    server, ca = env_or_skip("FATHOM_TEST_TLS_SERVER", "FATHOM_TEST_TLS_CA")
 
     async def scenario() -> None:
         tls = TLS(root_certificates=Path(ca).read_bytes())
@@ -51,7 +43,7 @@ def test_the_async_client_connects_over_https_with_the_ca_as_bytes() -> None:
 
 
 def test_plain_text_and_an_untrusted_server_certificate_are_refused() -> None:
-    (server,) = _env("FATHOM_TEST_TLS_SERVER")
+    (server,) = env_or_skip("FATHOM_TEST_TLS_SERVER")
     for client in (Client(server, timeout=5), Client(server, tls=True, timeout=5)):
         with client, pytest.raises(FathomError) as refused:
             client.list_collections()
@@ -59,7 +51,7 @@ def test_plain_text_and_an_untrusted_server_certificate_are_refused() -> None:
 
 
 def test_mutual_tls_serves_a_signed_client_certificate_and_refuses_none() -> None:
-    server, ca, cert, key = _env(
+    server, ca, cert, key = env_or_skip(
         "FATHOM_TEST_MTLS_SERVER",
         "FATHOM_TEST_TLS_CA",
         "FATHOM_TEST_TLS_CLIENT_CERT",
