@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use fathom_client::Client;
 use fathom_client::filter::field;
-use fathom_server::domain::{
-    Collection, Condition, DocumentFields, Filter, Fusion, KeywordQuery, Scalar, SearchQuery, Tenant, search_defaults,
-};
+use fathom_server::domain::{Collection, Condition, Filter, KeywordQuery, Scalar, SearchQuery, Tenant};
 use fathom_server::store::Store;
 use futures::StreamExt;
 
@@ -186,30 +184,15 @@ pub fn fathom_request(
 
 /// The query fathom's server builds from [`fathom_request`]'s request.
 fn store_query(kind: QueryKind, queries: &Queries, index: usize, tenant: Tenant) -> SearchQuery {
-    // The defaults fathom's server fills in for a request that leaves them unset.
-    let defaults = search_defaults(LIMIT, kind == QueryKind::Hybrid);
-    let candidates = defaults.candidates;
-    SearchQuery {
-        tenant,
-        vector: (kind != QueryKind::Keyword).then(|| queries.vectors[index].clone()),
-        text: matches!(kind, QueryKind::Keyword | QueryKind::Hybrid)
-            .then(|| KeywordQuery::parse(&queries.texts[index])),
-        fusion: Fusion::default(),
-        candidates,
-        filter: (kind == QueryKind::Filtered).then(|| Filter::Field {
-            path: vec!["bucket".to_owned()],
-            condition: Condition::Eq(Scalar::Number(FILTER_BUCKET as f64)),
-        }),
-        limit: LIMIT,
-        score_threshold: None,
-        include: DocumentFields {
-            text: true,
-            metadata: true,
-            vector: false,
-        },
-        ef_search: defaults.ef_search,
-        exact: false,
-    }
+    let vector = (kind != QueryKind::Keyword).then(|| queries.vectors[index].clone());
+    let text =
+        matches!(kind, QueryKind::Keyword | QueryKind::Hybrid).then(|| KeywordQuery::parse(&queries.texts[index]));
+    let mut query = SearchQuery::new(tenant, vector, text, LIMIT);
+    query.filter = (kind == QueryKind::Filtered).then(|| Filter::Field {
+        path: vec!["bucket".to_owned()],
+        condition: Condition::Eq(Scalar::Number(FILTER_BUCKET as f64)),
+    });
+    query
 }
 
 /// What the query phase measures.

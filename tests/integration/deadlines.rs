@@ -6,12 +6,14 @@ use std::time::Duration;
 
 use fathom_api::v1 as pb;
 use fathom_server::Config;
+use fathom_server::domain::CollectionName;
+use fathom_server::store::Store;
 use fathom_tests::{TestServer, eventually, fresh_database};
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::overload::{count_request, fathom_sessions, lock_docs_table, overall_health, server_with_docs, tiny};
-use crate::support::UpsertSession;
+use crate::support::{UpsertSession, server_with_collection, store_query};
 
 /// How long a test waits for the server to reach a state before failing.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -165,4 +167,58 @@ async fn past_the_concurrency_limit_requests_are_resource_exhausted_while_health
     })
     .await;
     assert!(answered, "the place the stream held was never given back");
+}
+
+/// sqlx 0.8 counts a transaction only once BEGIN's reply is read; a request
+/// dropped in between must not hand its pooled connection to the next
+/// borrower inside a transaction nobody owns. The search here asks for its
+/// own ef_search, so it begins a transaction; it is dropped once the
+/// database shows its BEGIN, before it is polled again.
+#[tokio::test]
+async fn a_request_abandoned_during_its_begin_leaves_its_pooled_connection_outside_any_transaction() {
+    let server = server_with_collection("docs", 3).await;
+    let store = Store::connect(&server.database_url, 1).await.unwrap();
+    let collection = store
+        .collection(&CollectionName::parse("collection", "docs").unwrap())
+        .await
+        .unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let observer = sqlx::PgPool::connect(&server.database_url).await.unwrap();
+    let in_transaction = || async {
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM pg_stat_activity WHERE pid = $1")
+            .bind(pid)
+            .fetch_optional(&observer)
+            .await
+            .unwrap()
+            .flatten();
+        state.as_deref() == Some("idle in transaction")
+    };
+    let mut query = store_query(vec![1.0, 0.0, 0.0], None);
+    query.ef_search += 1;
+    let mut search = Box::pin(store.search(collection, query));
+    let mut begun = false;
+    for _ in 0..10 {
+        assert!(
+            futures::poll!(&mut search).is_pending(),
+            "the search ended before its BEGIN was seen"
+        );
+        if eventually(Duration::from_secs(2), in_transaction).await {
+            begun = true;
+            break;
+        }
+    }
+    assert!(begun, "the database never showed the search's BEGIN");
+    drop(search);
+
+    // The next borrower of the pool's one connection runs a statement and
+    // keeps the connection: the database says whether it is in a transaction.
+    let mut conn = store.pool().acquire().await.unwrap();
+    sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
+    assert!(
+        !in_transaction().await,
+        "the pool handed out its connection inside the abandoned search's transaction"
+    );
 }

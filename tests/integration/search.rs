@@ -4,9 +4,7 @@
 use std::collections::HashSet;
 
 use fathom_api::v1 as pb;
-use fathom_server::domain::{
-    CollectionName, DocumentFields, Fusion, KeywordQuery, SearchQuery, Tenant, search_defaults,
-};
+use fathom_server::domain::CollectionName;
 use fathom_server::store::Store;
 use fathom_tests::TestServer;
 use pb::field_condition::Condition;
@@ -15,7 +13,8 @@ use tonic::Code;
 
 use crate::support::filter::{self, field};
 use crate::support::{
-    assert_violation, collection_request, embedding_like_vector, metadata, pseudo_random_vector, search, upsert_all,
+    assert_violation, collection_request, embedding_like_vector, metadata, pseudo_random_vector, search, store_query,
+    upsert_all,
 };
 
 /// The hand-made corpus: four documents in 3-d with short texts.
@@ -619,29 +618,13 @@ async fn repeated_searches_run_the_cached_generic_plan_and_it_keeps_the_hnsw_sca
         .collection(&CollectionName::parse("collection", "plans").unwrap())
         .await
         .unwrap();
-    let query = |seed: u64, hybrid: bool| {
-        let defaults = search_defaults(10, hybrid);
-        SearchQuery {
-            tenant: Tenant::for_collection("tenant", "", false, 0).unwrap(),
-            vector: Some(pseudo_random_vector(32, 100_000 + seed)),
-            text: hybrid.then(|| KeywordQuery::parse("word3 other")),
-            fusion: Fusion::default(),
-            candidates: defaults.candidates,
-            filter: None,
-            limit: 10,
-            score_threshold: None,
-            include: DocumentFields {
-                text: true,
-                metadata: true,
-                vector: false,
-            },
-            ef_search: defaults.ef_search,
-            exact: false,
-        }
-    };
     for hybrid in [false, true] {
         for seed in 0..8 {
-            let mut hits = store.search(collection.clone(), query(seed, hybrid)).await.unwrap();
+            let query = store_query(
+                pseudo_random_vector(32, 100_000 + seed),
+                hybrid.then_some("word3 other"),
+            );
+            let mut hits = store.search(collection.clone(), query).await.unwrap();
             let mut count = 0;
             while let Some(hit) = hits.next().await {
                 hit.unwrap();

@@ -1,6 +1,7 @@
 //! Builders shared by the test modules.
 
 use fathom_api::v1 as pb;
+use fathom_server::domain::{KeywordQuery, SearchQuery, Tenant};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
@@ -219,6 +220,14 @@ pub async fn upsert_all(server: &fathom_tests::TestServer, collection: &str, doc
         };
         client.upsert(request).await.unwrap();
     }
+}
+
+/// The store-level query of a search for the 10 nearest to `vector` (and,
+/// if given, `text`: a hybrid search), with the server's defaults for the
+/// rest: what `Store::search` is given for such a request.
+pub fn store_query(vector: Vec<f32>, text: Option<&str>) -> SearchQuery {
+    let tenant = Tenant::for_collection("tenant", "", false, 0).unwrap();
+    SearchQuery::new(tenant, Some(vector), text.map(KeywordQuery::parse), 10)
 }
 
 /// Runs a search and collects its hits.

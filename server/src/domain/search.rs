@@ -107,6 +107,31 @@ pub struct SearchQuery {
 }
 
 impl SearchQuery {
+    /// A search of `tenant` for the `limit` best hits of `vector`, `text`
+    /// or both (then fused by reciprocal rank), with what a request that
+    /// sets nothing else gets: no filter or score threshold, text and
+    /// metadata with each hit, and [`search_defaults`].
+    pub fn new(tenant: Tenant, vector: Option<Vec<f32>>, text: Option<KeywordQuery>, limit: u32) -> Self {
+        let defaults = search_defaults(limit, vector.is_some() && text.is_some());
+        Self {
+            tenant,
+            vector,
+            text,
+            fusion: Fusion::default(),
+            candidates: defaults.candidates,
+            filter: None,
+            limit,
+            score_threshold: None,
+            include: DocumentFields {
+                text: true,
+                metadata: true,
+                vector: false,
+            },
+            ef_search: defaults.ef_search,
+            exact: false,
+        }
+    }
+
     /// Whether both legs run, so their results are fused.
     pub fn is_hybrid(&self) -> bool {
         self.vector.is_some() && self.text.is_some()

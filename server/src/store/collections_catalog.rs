@@ -88,7 +88,7 @@ impl Store {
         spec: CollectionSpec,
         defer_index: bool,
     ) -> Result<Arc<Collection>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let mut tx = self.begin().await?;
         let language_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = $1)")
             .bind(spec.language.as_str())
             .fetch_one(&mut *tx)
@@ -171,7 +171,7 @@ impl Store {
     /// Drops a collection with its documents, indexes and stream progress.
     pub async fn delete_collection(&self, name: &CollectionName) -> Result<(), StoreError> {
         self.forget(name);
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let mut tx = self.begin().await?;
         let deleted = sqlx::query("DELETE FROM fathom.collections WHERE name = $1")
             .bind(name.as_str())
             .execute(&mut *tx)

@@ -129,7 +129,7 @@ impl Store {
         let rows = if uses_hnsw && query.ef_search != DEFAULT_EF_SEARCH {
             // Set for this transaction only, so a pooled connection never
             // carries another request's breadth.
-            let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+            let mut tx = self.begin().await?;
             sqlx::query("SELECT set_config('hnsw.ef_search', $1, true)")
                 .bind(query.ef_search.to_string())
                 .execute(&mut *tx)

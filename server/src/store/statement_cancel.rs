@@ -94,7 +94,7 @@ impl Store {
         &self,
         deadline: Deadline,
     ) -> Result<(Transaction<'static, Postgres>, StatementCancel), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let mut tx = self.begin().await?;
         let timeout = deadline.statement_timeout(self.statement_timeout);
         let (backend_pid, transaction_start_micros): (i32, i64) = sqlx::query_as(
             "SELECT pg_backend_pid(), (extract(epoch FROM now()) * 1000000)::int8, \
