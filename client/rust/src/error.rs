@@ -41,8 +41,8 @@ pub enum Error {
         /// Ids of the documents the violations name.
         document_ids: Vec<String>,
     },
-    /// The server could not be reached.
-    #[error("cannot connect to {url} (is the server running?)")]
+    /// The server could not be reached, or the TLS handshake with it failed.
+    #[error("cannot connect to {url}{}", connect_reason(.source))]
     Connect {
         /// The server URL.
         url: String,
@@ -153,6 +153,64 @@ fn is_transport_failure(status: &tonic::Status) -> bool {
             .any(|sign| status.message().contains(sign)))
 }
 
+/// Why connecting failed, as the tail of [`Error::Connect`]'s message.
+fn connect_reason(source: &tonic::transport::Error) -> String {
+    match tls_failure(source) {
+        Some(tls) => format!(": TLS handshake failed: {}", tls_advice(tls)),
+        None => " (is the server running?)".to_owned(),
+    }
+}
+
+/// The rustls error behind `error`, if a TLS handshake failed. It travels
+/// as the payload of an `io::Error`, whose `source()` skips it.
+fn tls_failure<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let payload = current
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref);
+        if let Some(tls) = payload.and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+            return Some(tls);
+        }
+        cause = current.source();
+    }
+    None
+}
+
+/// What a failed handshake means and what to change, for the cases users meet.
+fn tls_advice(error: &rustls::Error) -> String {
+    use rustls::{AlertDescription, CertificateError};
+    match error {
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer | CertificateError::BadSignature) => {
+            format!(
+                "the server's certificate is not trusted ({error}); give the CA that signed it \
+                 (ClientBuilder::ca_certificate; fathom --tls-ca)"
+            )
+        }
+        rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => format!(
+            "the server's certificate is for another name ({error}); connect by a name it lists, or set \
+             ClientBuilder::server_name"
+        ),
+        rustls::Error::AlertReceived(AlertDescription::CertificateRequired) => {
+            "the server requires a client certificate (mutual TLS); give one \
+             (ClientBuilder::identity; fathom --tls-client-cert and --tls-client-key)"
+                .to_owned()
+        }
+        rustls::Error::AlertReceived(
+            AlertDescription::BadCertificate | AlertDescription::UnknownCA | AlertDescription::CertificateUnknown,
+        ) => format!(
+            "the server refused the client certificate ({error}); use one signed by the CA the server trusts \
+             for clients"
+        ),
+        _ => error.to_string(),
+    }
+}
+
 impl From<tonic::Status> for Error {
     fn from(status: tonic::Status) -> Self {
         let violations = status
@@ -167,6 +225,13 @@ impl From<tonic::Status> for Error {
                     .collect()
             })
             .unwrap_or_default();
+        if let Some(tls) = tls_failure(&status) {
+            return Error::Status {
+                code: Code::Unavailable,
+                message: format!("TLS handshake failed: {}", tls_advice(tls)),
+                violations,
+            };
+        }
         if is_transport_failure(&status) {
             return Error::Status {
                 code: Code::Unavailable,
