@@ -62,7 +62,7 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration failed: {0}")]
     Migration(String),
-    /// A background task (an index build) panicked or was cancelled.
+    /// A background task (an index build, a BEGIN) panicked or was cancelled.
     #[error("a background task failed: {0}")]
     TaskFailed(String),
     /// A stored row breaks a rule its table's constraints should have kept.
