@@ -367,6 +367,7 @@ async fn search_and_export_into_a_closed_pipe_exit_zero_without_a_panic() {
         );
         assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
     }
+    let _ = std::fs::remove_file(input);
 }
 
 #[tokio::test]
