@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use fathom_api::v1 as pb;
-use fathom_server::domain::CollectionName;
+use fathom_server::domain::{CollectionName, DEFAULT_EF_SEARCH};
 use fathom_server::store::Store;
 use fathom_tests::TestServer;
 use pb::field_condition::Condition;
@@ -660,4 +660,42 @@ async fn repeated_searches_run_the_cached_generic_plan_and_it_keeps_the_hnsw_sca
             plan.join("\n")
         );
     }
+}
+
+/// A request's own ef_search lives and dies with its transaction: the
+/// pool's one connection runs the next statement at the default again.
+#[tokio::test]
+async fn a_requests_own_ef_search_ends_with_it_on_its_pooled_connection() {
+    let server = TestServer::start().await;
+    server
+        .collections()
+        .await
+        .create_collection(collection_request("breadth", 3, pb::DistanceMetric::L2))
+        .await
+        .unwrap();
+    let documents = (0..20).map(|i| pb::Document {
+        id: format!("d{i}"),
+        vector: pseudo_random_vector(3, i + 1),
+        ..Default::default()
+    });
+    upsert_all(&server, "breadth", documents.collect()).await;
+    let store = Store::connect(&server.database_url, 1).await.unwrap();
+    let collection = store
+        .collection(&CollectionName::parse("collection", "breadth").unwrap())
+        .await
+        .unwrap();
+    let mut query = store_query(vec![1.0, 0.0, 0.0], None);
+    query.ef_search = 1000;
+    let mut hits = store.search(collection, query).await.unwrap();
+    let mut count = 0;
+    while let Some(hit) = hits.next().await {
+        hit.unwrap();
+        count += 1;
+    }
+    assert_eq!(count, 10);
+    let breadth: String = sqlx::query_scalar("SELECT current_setting('hnsw.ef_search')")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(breadth, DEFAULT_EF_SEARCH.to_string());
 }

@@ -127,18 +127,17 @@ impl Store {
             query.vector.is_some() && !query.exact && matches!(collection.spec.index, VectorIndex::Hnsw { .. });
         let statement = build_search(&collection, &query, uses_hnsw);
         let rows = if uses_hnsw && query.ef_search != DEFAULT_EF_SEARCH {
-            // Set for this transaction only, so a pooled connection never
-            // carries another request's breadth.
-            let mut tx = self.begin().await?;
-            sqlx::query("SELECT set_config('hnsw.ef_search', $1, true)")
-                .bind(query.ef_search.to_string())
-                .execute(&mut *tx)
-                .instrument(sql("SELECT", "set ef_search"))
-                .await?;
+            // BEGIN and the breadth (a u32 the request validated, formatted)
+            // in one round trip. SET LOCAL: no pooled connection carries
+            // another request's breadth. The transaction only reads, so it
+            // is not committed: dropped, it is rolled back as its connection
+            // goes back to the pool, off this request's path.
+            let set_breadth = format!("BEGIN; SET LOCAL hnsw.ef_search = {}", query.ef_search);
+            let mut tx = self.begin_with(Some(set_breadth)).await?;
             let rows = run_search(statement, &mut tx)
                 .await
                 .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))?;
-            tx.commit().instrument(sql("COMMIT", "search")).await?;
+            drop(tx);
             rows
         } else {
             let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
