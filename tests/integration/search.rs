@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use fathom_api::v1 as pb;
 use fathom_server::domain::{CollectionName, DEFAULT_EF_SEARCH};
-use fathom_server::store::Store;
+use fathom_server::store::{SearchHits, Store};
 use fathom_tests::TestServer;
 use pb::field_condition::Condition;
 use sqlx::Row;
@@ -624,13 +624,8 @@ async fn repeated_searches_run_the_cached_generic_plan_and_it_keeps_the_hnsw_sca
                 pseudo_random_vector(32, 100_000 + seed),
                 hybrid.then_some("word3 other"),
             );
-            let mut hits = store.search(collection.clone(), query).await.unwrap();
-            let mut count = 0;
-            while let Some(hit) = hits.next().await {
-                hit.unwrap();
-                count += 1;
-            }
-            assert_eq!(count, 10, "hybrid {hybrid}, query {seed}");
+            let hits = store.search(collection.clone(), query).await.unwrap();
+            assert_eq!(read_all(hits).await, 10, "hybrid {hybrid}, query {seed}");
         }
     }
 
@@ -686,16 +681,20 @@ async fn a_requests_own_ef_search_ends_with_it_on_its_pooled_connection() {
         .unwrap();
     let mut query = store_query(vec![1.0, 0.0, 0.0], None);
     query.ef_search = 1000;
-    let mut hits = store.search(collection, query).await.unwrap();
-    let mut count = 0;
-    while let Some(hit) = hits.next().await {
-        hit.unwrap();
-        count += 1;
-    }
-    assert_eq!(count, 10);
+    assert_eq!(read_all(store.search(collection, query).await.unwrap()).await, 10);
     let breadth: String = sqlx::query_scalar("SELECT current_setting('hnsw.ef_search')")
         .fetch_one(store.pool())
         .await
         .unwrap();
     assert_eq!(breadth, DEFAULT_EF_SEARCH.to_string());
+}
+
+/// Reads every hit of an in-process search; how many there were.
+async fn read_all(mut hits: SearchHits) -> usize {
+    let mut count = 0;
+    while let Some(hit) = hits.next().await {
+        hit.unwrap();
+        count += 1;
+    }
+    count
 }
