@@ -68,6 +68,22 @@ impl ConnectionArgs {
         Ok(builder)
     }
 
+    /// What to add to `error`'s message for the one TLS failure the error
+    /// cannot name: under TLS 1.3 a server that requires client
+    /// certificates turns away a client without one after the handshake,
+    /// so the first call sees only a broken connection.
+    pub fn advice(&self, server: &str, error: &anyhow::Error) -> Option<&'static str> {
+        let broken = error.chain().any(|cause| {
+            cause
+                .downcast_ref::<fathom_client::Error>()
+                .is_some_and(fathom_client::Error::is_broken_connection)
+        });
+        (broken && self.tls_client_cert.is_none() && self.url(server).starts_with("https://")).then_some(
+            "if the server requires client certificates (mutual TLS), give one with --tls-client-cert and \
+             --tls-client-key",
+        )
+    }
+
     /// Connects to `server` with these settings.
     pub async fn connect(&self, server: &str) -> anyhow::Result<Client> {
         Ok(self.builder(server)?.connect().await?)

@@ -153,7 +153,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         // `fathom search … | head`: the reader has what it wanted.
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("fathom: {}", one_line(&error));
+            match connection.advice(server, &error) {
+                Some(advice) => eprintln!("fathom: {}; {advice}", one_line(&error)),
+                None => eprintln!("fathom: {}", one_line(&error)),
+            }
             ExitCode::FAILURE
         }
     }

@@ -284,6 +284,7 @@ async fn fathom_serve_with_tls_flags_requires_client_certificates_from_its_clien
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let without = run_fathom(&["health", "--server", &url, "--tls-ca", path(&ca_file), "--timeout", "2"]).await;
+    let listed_without = run_fathom(&["collections", "list", "--server", &url, "--tls-ca", path(&ca_file)]).await;
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(dir);
@@ -292,6 +293,12 @@ async fn fathom_serve_with_tls_flags_requires_client_certificates_from_its_clien
         !without.status.success(),
         "no client certificate, yet: {}",
         stdout(&without)
+    );
+    assert!(!listed_without.status.success());
+    assert!(
+        stderr(&listed_without).contains("give one with --tls-client-cert and --tls-client-key"),
+        "{}",
+        stderr(&listed_without)
     );
 }
 

@@ -128,6 +128,12 @@ impl Error {
         }
     }
 
+    /// Whether the connection broke under the call (a transport failure,
+    /// not a status the server sent).
+    pub fn is_broken_connection(&self) -> bool {
+        matches!(self, Error::Status { code: Code::Unavailable, message, .. } if message.starts_with(BROKEN_CONNECTION))
+    }
+
     /// Whether a retry may succeed (the server or database was unavailable,
     /// or the connection to it broke).
     pub fn is_retryable(&self) -> bool {
@@ -152,6 +158,9 @@ fn is_transport_failure(status: &tonic::Status) -> bool {
             .iter()
             .any(|sign| status.message().contains(sign)))
 }
+
+/// How the message of a call whose connection broke begins.
+const BROKEN_CONNECTION: &str = "the connection to the server broke";
 
 /// Why connecting failed, as the tail of [`Error::Connect`]'s message.
 fn connect_reason(source: &tonic::transport::Error) -> String {
@@ -235,7 +244,7 @@ impl From<tonic::Status> for Error {
         if is_transport_failure(&status) {
             return Error::Status {
                 code: Code::Unavailable,
-                message: format!("the connection to the server broke ({})", status.message()),
+                message: format!("{BROKEN_CONNECTION} ({})", status.message()),
                 violations,
             };
         }
