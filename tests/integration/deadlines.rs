@@ -6,14 +6,12 @@ use std::time::Duration;
 
 use fathom_api::v1 as pb;
 use fathom_server::Config;
-use fathom_server::domain::CollectionName;
-use fathom_server::store::Store;
 use fathom_tests::{TestServer, eventually, fresh_database};
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::overload::{count_request, fathom_sessions, lock_docs_table, overall_health, server_with_docs, tiny};
-use crate::support::{UpsertSession, server_with_collection, store_query};
+use crate::support::{UpsertSession, server_with_collection, single_connection_store, store_query};
 
 /// How long a test waits for the server to reach a state before failing.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -177,11 +175,7 @@ async fn past_the_concurrency_limit_requests_are_resource_exhausted_while_health
 #[tokio::test]
 async fn a_request_abandoned_during_its_begin_leaves_its_pooled_connection_outside_any_transaction() {
     let server = server_with_collection("docs", 3).await;
-    let store = Store::connect(&server.database_url, 1).await.unwrap();
-    let collection = store
-        .collection(&CollectionName::parse("collection", "docs").unwrap())
-        .await
-        .unwrap();
+    let (store, collection) = single_connection_store(&server, "docs").await;
     let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
         .fetch_one(store.pool())
         .await

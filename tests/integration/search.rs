@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 
 use fathom_api::v1 as pb;
-use fathom_server::domain::{CollectionName, DEFAULT_EF_SEARCH};
-use fathom_server::store::{SearchHits, Store};
+use fathom_server::domain::DEFAULT_EF_SEARCH;
+use fathom_server::store::SearchHits;
 use fathom_tests::TestServer;
 use pb::field_condition::Condition;
 use sqlx::Row;
@@ -13,8 +13,8 @@ use tonic::Code;
 
 use crate::support::filter::{self, field};
 use crate::support::{
-    assert_violation, collection_request, embedding_like_vector, metadata, pseudo_random_vector, search, store_query,
-    upsert_all,
+    assert_violation, collection_request, embedding_like_vector, metadata, pseudo_random_vector, search,
+    server_with_collection, single_connection_store, store_query, upsert_all,
 };
 
 /// The hand-made corpus: four documents in 3-d with short texts.
@@ -593,13 +593,7 @@ async fn a_request_below_or_above_the_default_ef_search_gets_its_full_limit_and_
 /// sequential scan, so this guards the LIMITs staying literals.
 #[tokio::test]
 async fn repeated_searches_run_the_cached_generic_plan_and_it_keeps_the_hnsw_scan() {
-    let server = TestServer::start().await;
-    server
-        .collections()
-        .await
-        .create_collection(collection_request("plans", 32, pb::DistanceMetric::L2))
-        .await
-        .unwrap();
+    let server = server_with_collection("plans", 32).await;
     let documents = (0..5000)
         .map(|i| pb::Document {
             id: format!("d{i}"),
@@ -609,13 +603,9 @@ async fn repeated_searches_run_the_cached_generic_plan_and_it_keeps_the_hnsw_sca
         })
         .collect();
     upsert_all(&server, "plans", documents).await;
-    let store = Store::connect(&server.database_url, 1).await.unwrap();
+    let (store, collection) = single_connection_store(&server, "plans").await;
     sqlx::query("ANALYZE fathom_data.plans")
         .execute(store.pool())
-        .await
-        .unwrap();
-    let collection = store
-        .collection(&CollectionName::parse("collection", "plans").unwrap())
         .await
         .unwrap();
     for hybrid in [false, true] {
@@ -661,24 +651,14 @@ async fn repeated_searches_run_the_cached_generic_plan_and_it_keeps_the_hnsw_sca
 /// pool's one connection runs the next statement at the default again.
 #[tokio::test]
 async fn a_requests_own_ef_search_ends_with_it_on_its_pooled_connection() {
-    let server = TestServer::start().await;
-    server
-        .collections()
-        .await
-        .create_collection(collection_request("breadth", 3, pb::DistanceMetric::L2))
-        .await
-        .unwrap();
+    let server = server_with_collection("breadth", 3).await;
     let documents = (0..20).map(|i| pb::Document {
         id: format!("d{i}"),
         vector: pseudo_random_vector(3, i + 1),
         ..Default::default()
     });
     upsert_all(&server, "breadth", documents.collect()).await;
-    let store = Store::connect(&server.database_url, 1).await.unwrap();
-    let collection = store
-        .collection(&CollectionName::parse("collection", "breadth").unwrap())
-        .await
-        .unwrap();
+    let (store, collection) = single_connection_store(&server, "breadth").await;
     let mut query = store_query(vec![1.0, 0.0, 0.0], None);
     query.ef_search = 1000;
     assert_eq!(read_all(store.search(collection, query).await.unwrap()).await, 10);

@@ -1,7 +1,8 @@
 //! Builders shared by the test modules.
 
 use fathom_api::v1 as pb;
-use fathom_server::domain::{KeywordQuery, SearchQuery, Tenant};
+use fathom_server::domain::{Collection, CollectionName, KeywordQuery, SearchQuery, Tenant};
+use fathom_server::store::Store;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
@@ -228,6 +229,21 @@ pub async fn upsert_all(server: &fathom_tests::TestServer, collection: &str, doc
 pub fn store_query(vector: Vec<f32>, text: Option<&str>) -> SearchQuery {
     let tenant = Tenant::for_collection("tenant", "", false, 0).unwrap();
     SearchQuery::new(tenant, Some(vector), text.map(KeywordQuery::parse), 10)
+}
+
+/// A store on `server`'s database with a pool of one connection, so a test
+/// can look at the very session its searches ran on; and `collection` from
+/// its catalog.
+pub async fn single_connection_store(
+    server: &fathom_tests::TestServer,
+    collection: &str,
+) -> (Store, std::sync::Arc<Collection>) {
+    let store = Store::connect(&server.database_url, 1).await.unwrap();
+    let collection = store
+        .collection(&CollectionName::parse("collection", collection).unwrap())
+        .await
+        .unwrap();
+    (store, collection)
 }
 
 /// Runs a search and collects its hits.
