@@ -9,7 +9,8 @@ pub enum CollectionsCommand {
     Create {
         /// Name: lower-case letters, digits and '_', starting with a letter, at most 48.
         name: String,
-        /// Vector dimension (1..=2000 with HNSW, up to 16000 with --no-index).
+        /// Vector dimension (1..=4000 with HNSW, 1..=2000 at --index-precision
+        /// single, up to 16000 with --no-index).
         #[arg(long, short)]
         dimension: u32,
         /// Distance metric.
@@ -30,6 +31,13 @@ pub enum CollectionsCommand {
         /// HNSW ef_construction.
         #[arg(long, default_value_t = 64)]
         ef_construction: u32,
+        /// Precision of the vectors in the HNSW graph. half: half the index,
+        /// a build about twice as fast, cheaper searches, the same recall on
+        /// embeddings, components within ±65504; scores always come from the
+        /// stored single-precision vectors. single: the graph holds them as
+        /// they are (dimensions up to 2000).
+        #[arg(long, default_value = "half", value_parser = ["half", "single"], conflicts_with = "no_index")]
+        index_precision: String,
         /// Succeed if the collection exists with this dimension, metric and
         /// tenancy (it is left as it is); fail if it exists with others.
         #[arg(long)]
@@ -78,6 +86,7 @@ pub async fn run(client: Client, command: CollectionsCommand) -> anyhow::Result<
             no_index,
             m,
             ef_construction,
+            index_precision,
             if_not_exists,
             defer_index,
         } => {
@@ -95,7 +104,11 @@ pub async fn run(client: Client, command: CollectionsCommand) -> anyhow::Result<
             create = if no_index {
                 create.no_index()
             } else {
-                create.hnsw(m, ef_construction)
+                let precision = match index_precision.as_str() {
+                    "single" => proto::IndexPrecision::Single,
+                    _ => proto::IndexPrecision::Half,
+                };
+                create.hnsw(m, ef_construction).index_precision(precision)
             };
             let collection = if if_not_exists {
                 create.get_or_create().await?
@@ -172,7 +185,12 @@ fn index_name(c: &proto::Collection) -> String {
                 proto::IndexState::Building => " (building)",
                 proto::IndexState::Ready | proto::IndexState::Unspecified => "",
             };
-            format!("hnsw m={} ef_c={}{state}", h.m, h.ef_construction)
+            let precision = match h.precision() {
+                proto::IndexPrecision::Half => " half",
+                proto::IndexPrecision::Single => " single",
+                proto::IndexPrecision::Unspecified => "",
+            };
+            format!("hnsw m={} ef_c={}{precision}{state}", h.m, h.ef_construction)
         }
         _ => "none (exact)".to_owned(),
     }

@@ -4,7 +4,7 @@ use fathom_api::v1 as pb;
 use fathom_tests::TestServer;
 use tonic::Code;
 
-use crate::support::{assert_violation, collection_request};
+use crate::support::{assert_violation, collection_request, embedding_like_vector, search, upsert_all};
 
 #[tokio::test]
 async fn a_created_collection_is_returned_with_its_settings() {
@@ -34,6 +34,7 @@ async fn a_created_collection_is_returned_with_its_settings() {
         panic!("HNSW by default")
     };
     assert_eq!((hnsw.m, hnsw.ef_construction), (16, 64));
+    assert_eq!(hnsw.precision(), pb::IndexPrecision::Half, "half precision by default");
     assert!(got.create_time.is_some());
 }
 
@@ -76,20 +77,147 @@ async fn an_unknown_text_language_is_invalid_argument() {
     assert_violation(&status, Code::InvalidArgument, "text_language");
 }
 
+fn hnsw_request(name: &str, dimension: u32, precision: i32) -> pb::CreateCollectionRequest {
+    let mut request = collection_request(name, dimension, pb::DistanceMetric::Cosine);
+    request.index = Some(pb::IndexSettings {
+        kind: Some(pb::index_settings::Kind::Hnsw(pb::HnswIndex {
+            precision,
+            ..Default::default()
+        })),
+    });
+    request
+}
+
+async fn count(server: &TestServer, collection: &str) -> u64 {
+    let request = pb::CountRequest {
+        collection: collection.into(),
+        ..Default::default()
+    };
+    server
+        .documents()
+        .await
+        .count(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .count
+}
+
 #[tokio::test]
-async fn hnsw_above_two_thousand_dimensions_is_refused_but_no_index_is_allowed() {
+async fn hnsw_dimension_limits_follow_the_index_precision_and_no_index_has_none() {
     let server = TestServer::start().await;
     let mut client = server.collections().await;
-    let status = client
+    // 3072-d embeddings get an HNSW index at half precision, the default.
+    let wide = client
         .create_collection(collection_request("wide", 3072, pb::DistanceMetric::Cosine))
+        .await
+        .unwrap()
+        .into_inner()
+        .collection
+        .unwrap();
+    let Some(pb::index_settings::Kind::Hnsw(hnsw)) = wide.index.unwrap().kind else {
+        panic!("an HNSW index")
+    };
+    assert_eq!(hnsw.precision(), pb::IndexPrecision::Half);
+    upsert_all(
+        &server,
+        "wide",
+        (0..3)
+            .map(|i| pb::Document {
+                id: format!("d{i}"),
+                vector: embedding_like_vector(3072, i),
+                ..Default::default()
+            })
+            .collect(),
+    )
+    .await;
+    let hits = search(
+        &server,
+        pb::SearchRequest {
+            collection: "wide".into(),
+            vector: embedding_like_vector(3072, 1),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(hits.first().map(|h| h.id.as_str()), Some("d1"));
+
+    let status = client
+        .create_collection(hnsw_request("single", 3072, pb::IndexPrecision::Single as i32))
         .await
         .unwrap_err();
     assert_violation(&status, Code::InvalidArgument, "dimension");
-    let mut request = collection_request("wide", 3072, pb::DistanceMetric::Cosine);
+    assert!(status.message().contains("2000"), "{}", status.message());
+    let status = client
+        .create_collection(collection_request("widest", 4001, pb::DistanceMetric::Cosine))
+        .await
+        .unwrap_err();
+    assert_violation(&status, Code::InvalidArgument, "dimension");
+    assert!(status.message().contains("4000"), "{}", status.message());
+    let status = client.create_collection(hnsw_request("odd", 8, 7)).await.unwrap_err();
+    assert_violation(&status, Code::InvalidArgument, "index.hnsw.precision");
+
+    let mut request = collection_request("widest", 4001, pb::DistanceMetric::Cosine);
     request.index = Some(pb::IndexSettings {
         kind: Some(pb::index_settings::Kind::None(pb::NoIndex {})),
     });
     client.create_collection(request).await.unwrap();
+    let names: Vec<String> = client
+        .list_collections(pb::ListCollectionsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .collections
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["wide", "widest"], "the refused requests created nothing");
+}
+
+#[tokio::test]
+async fn a_component_beyond_half_precision_is_refused_where_the_graph_is_half_and_stored_where_it_is_single() {
+    let server = TestServer::start().await;
+    let mut client = server.collections().await;
+    client
+        .create_collection(collection_request("half", 3, pb::DistanceMetric::L2))
+        .await
+        .unwrap();
+    let mut single = hnsw_request("single", 3, pb::IndexPrecision::Single as i32);
+    single.metric = pb::DistanceMetric::L2 as i32;
+    client.create_collection(single).await.unwrap();
+    let large = pb::Document {
+        id: "large".into(),
+        vector: vec![1.0, 70000.0, 0.0],
+        ..Default::default()
+    };
+    let upsert = |collection: &str| pb::UpsertRequest {
+        collection: collection.into(),
+        tenant: String::new(),
+        documents: vec![large.clone()],
+    };
+
+    let status = server.documents().await.upsert(upsert("half")).await.unwrap_err();
+    assert_violation(&status, Code::InvalidArgument, "documents[0].vector");
+    assert!(status.message().contains("65504"), "{}", status.message());
+    assert_eq!(count(&server, "half").await, 0, "a refused batch writes nothing");
+    let query = |collection: &str| pb::SearchRequest {
+        collection: collection.into(),
+        vector: vec![0.0, 70000.0, 0.0],
+        ..Default::default()
+    };
+    let status = search(&server, query("half")).await.unwrap_err();
+    assert_violation(&status, Code::InvalidArgument, "vector");
+
+    server.documents().await.upsert(upsert("single")).await.unwrap();
+    assert_eq!(count(&server, "single").await, 1);
+    let hits = search(&server, query("single")).await.unwrap();
+    assert_eq!(hits.len(), 1);
+    assert!(
+        (hits[0].score - 1.0).abs() < 1e-6,
+        "L2 distance 1, got {}",
+        hits[0].score
+    );
 }
 
 #[tokio::test]

@@ -72,18 +72,21 @@ fn assert_close(actual: f64, expected: f64, what: &str) {
 /// Keyword scores computed by PostgreSQL directly, as documented: how many
 /// of the words a document holds, plus `ts_rank` against any of them
 /// (normalised to [0, 1) by flag 32). The oracle for keyword scores.
-async fn text_scores(server: &TestServer, words: &[&str]) -> Vec<(String, f64)> {
+/// Every document of `collection` that holds any of `words`, with its
+/// keyword score (words held + normalised `ts_rank`), best first: the
+/// ranking computed over every row, without an index.
+async fn text_scores(server: &TestServer, collection: &str, words: &[&str]) -> Vec<(String, f64)> {
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&server.database_url)
         .await
         .unwrap();
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "WITH w AS (SELECT plainto_tsquery('english', word) AS q FROM unnest($1::text[]) word), \
          any_word AS (SELECT to_tsquery('english', array_to_string($1::text[], ' | ')) AS q) \
          SELECT id, ((SELECT count(*) FROM w WHERE to_tsvector('english', body) @@ w.q) \
          + ts_rank(to_tsvector('english', body), any_word.q, 32))::float8 AS s \
-         FROM fathom_data.corpus, any_word WHERE to_tsvector('english', body) @@ any_word.q \
-         ORDER BY s DESC, id",
-    )
+         FROM fathom_data.{collection}, any_word WHERE to_tsvector('english', body) @@ any_word.q \
+         ORDER BY s DESC, id"
+    ))
     .bind(words.iter().map(|w| w.to_string()).collect::<Vec<_>>())
     .fetch_all(&mut conn)
     .await
@@ -125,7 +128,7 @@ async fn vector_search_ranks_by_each_metric_with_the_documented_scores() {
 async fn keyword_search_ranks_by_words_held_then_ts_rank_and_returns_only_matches() {
     let server = corpus_server(pb::DistanceMetric::Cosine).await;
     let hits = search(&server, query(None, Some("quick fox"))).await.unwrap();
-    let oracle = text_scores(&server, &["quick", "fox"]).await;
+    let oracle = text_scores(&server, "corpus", &["quick", "fox"]).await;
     assert_eq!(oracle.len(), 2, "the corpus has two documents with either word");
     assert_eq!(ids(&hits), oracle.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>());
     for (rank, (hit, (_, score))) in hits.iter().zip(&oracle).enumerate() {
@@ -193,6 +196,64 @@ async fn a_two_word_keyword_query_finds_documents_with_either_word_those_with_bo
     let phrase = search(&server, keyword("\"vector database\" or norms")).await.unwrap();
     let phrase: HashSet<&str> = ids(&phrase).into_iter().collect();
     assert_eq!(phrase, HashSet::from(["both", "vector"]), "a quoted phrase is one term");
+}
+
+#[tokio::test]
+async fn keyword_ranking_is_exact_whether_or_not_the_documents_with_every_word_fill_the_candidates() {
+    let server = TestServer::start().await;
+    server
+        .collections()
+        .await
+        .create_collection(collection_request("tiers", 3, pb::DistanceMetric::Cosine))
+        .await
+        .unwrap();
+    // Six documents hold both words, six only "alpha", six only "beta";
+    // each word appears a different number of times, so ts_rank orders
+    // the documents within each group.
+    let doc = |id: String, text: String| pb::Document {
+        id,
+        vector: vec![1.0, 0.0, 0.0],
+        text,
+        ..Default::default()
+    };
+    let mut documents = vec![doc("none".into(), "gamma delta".into())];
+    for i in 1..=6 {
+        let filler = "filler ".repeat(7 - i);
+        documents.push(doc(format!("both-{i}"), format!("{}beta {filler}", "alpha ".repeat(i))));
+        documents.push(doc(format!("alpha-{i}"), format!("{}{filler}", "alpha ".repeat(i))));
+        documents.push(doc(format!("beta-{i}"), format!("gamma {}{filler}", "beta ".repeat(i))));
+    }
+    upsert_all(&server, "tiers", documents).await;
+
+    // (query, hits asked for = candidates): 4 < the six with both words, so
+    // they alone fill the leg; 15 needs nine of the others as well; no
+    // document holds all three words of the third query.
+    for (text, limit) in [
+        ("alpha beta", 4),
+        ("alpha beta", 15),
+        ("alpha beta gamma", 10),
+        ("beta", 3),
+    ] {
+        let hits = search(
+            &server,
+            pb::SearchRequest {
+                collection: "tiers".into(),
+                text: Some(text.into()),
+                limit,
+                candidates: limit,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let words: Vec<&str> = text.split(' ').collect();
+        let oracle = text_scores(&server, "tiers", &words).await;
+        let expected: Vec<&str> = oracle.iter().take(limit as usize).map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids(&hits), expected, "{text:?}, {limit} hits");
+        for (hit, (_, score)) in hits.iter().zip(&oracle) {
+            assert_close(hit.score, *score, "words held + ts_rank");
+        }
+    }
 }
 
 #[tokio::test]

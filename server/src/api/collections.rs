@@ -6,8 +6,8 @@ use tonic::{Request, Response, Status};
 
 use super::access::{access_of, audit};
 use crate::domain::{
-    Collection, CollectionName, CollectionSpec, IndexState, InvalidRequest, Metric, TextLanguage, VectorIndex,
-    Violations,
+    Collection, CollectionName, CollectionSpec, IndexPrecision, IndexState, InvalidRequest, Metric, TextLanguage,
+    VectorIndex, Violations,
 };
 use crate::error::ApiError;
 use crate::store::Store;
@@ -153,7 +153,9 @@ fn collection_spec(request: pb::CreateCollectionRequest) -> Result<CollectionSpe
     });
     let index = violations.take(match request.index.and_then(|i| i.kind) {
         None => Ok(VectorIndex::default_hnsw()),
-        Some(pb::index_settings::Kind::Hnsw(h)) => VectorIndex::hnsw(h.m, h.ef_construction),
+        Some(pb::index_settings::Kind::Hnsw(h)) => {
+            precision_of(h.precision).and_then(|precision| VectorIndex::hnsw(h.m, h.ef_construction, precision))
+        }
         Some(pb::index_settings::Kind::None(_)) => Ok(VectorIndex::None),
     });
     let dimension = index.and_then(|index| violations.take(CollectionSpec::check_dimension(request.dimension, &index)));
@@ -178,6 +180,19 @@ fn collection_spec(request: pb::CreateCollectionRequest) -> Result<CollectionSpe
     Ok(violations.finish(|| spec.expect("every part is present when nothing was refused"))?)
 }
 
+/// The precision an HnswIndex asks for; unspecified is the default.
+fn precision_of(precision: i32) -> Result<IndexPrecision, InvalidRequest> {
+    match pb::IndexPrecision::try_from(precision) {
+        Ok(pb::IndexPrecision::Unspecified) => Ok(VectorIndex::DEFAULT_PRECISION),
+        Ok(pb::IndexPrecision::Half) => Ok(IndexPrecision::Half),
+        Ok(pb::IndexPrecision::Single) => Ok(IndexPrecision::Single),
+        Err(_) => Err(InvalidRequest::field(
+            "index.hnsw.precision",
+            format!("precision is {precision}; choose HALF (1) or SINGLE (2)"),
+        )),
+    }
+}
+
 /// A stored collection in `state` as its proto message.
 pub fn collection_to_proto(collection: &Collection, state: IndexState) -> pb::Collection {
     let spec = &collection.spec;
@@ -187,9 +202,18 @@ pub fn collection_to_proto(collection: &Collection, state: IndexState) -> pb::Co
         Metric::InnerProduct => pb::DistanceMetric::InnerProduct,
     };
     let kind = match spec.index {
-        VectorIndex::Hnsw { m, ef_construction } => {
-            pb::index_settings::Kind::Hnsw(pb::HnswIndex { m, ef_construction })
-        }
+        VectorIndex::Hnsw {
+            m,
+            ef_construction,
+            precision,
+        } => pb::index_settings::Kind::Hnsw(pb::HnswIndex {
+            m,
+            ef_construction,
+            precision: match precision {
+                IndexPrecision::Half => pb::IndexPrecision::Half,
+                IndexPrecision::Single => pb::IndexPrecision::Single,
+            } as i32,
+        }),
         VectorIndex::None => pb::index_settings::Kind::None(pb::NoIndex {}),
     };
     pb::Collection {

@@ -6,7 +6,7 @@ use fathom_api::v1 as pb;
 use super::metadata_json::{json_to_struct, struct_to_json};
 use crate::domain::{
     Collection, DocumentBatch, DocumentBatchBuilder, DocumentFields, InvalidRequest, Limits, SearchHitRow,
-    StoredDocument, Tenant,
+    StoredDocument, Tenant, VectorRules,
 };
 
 /// Validates a batch of proto documents for `collection`, moving their
@@ -19,8 +19,7 @@ pub(super) fn batch_from_proto(
     limits: &Limits,
 ) -> Result<DocumentBatch, InvalidRequest> {
     let mut builder = DocumentBatchBuilder::new(
-        collection.spec.dimension,
-        collection.spec.metric,
+        VectorRules::of(&collection.spec),
         documents.len(),
         encoded_bytes,
         limits,

@@ -13,7 +13,7 @@ use super::documents::DocumentsApi;
 use super::filter_proto::filter_from_proto;
 use crate::domain::{
     Access, Collection, DocumentFields, Fusion, InvalidRequest, KeywordQuery, Limits, MAX_EF_SEARCH, SearchQuery,
-    Tenant, Violations, check_vector, ef_search_for, search_defaults,
+    Tenant, VectorRules, Violations, ef_search_for, search_defaults,
 };
 use crate::error::ApiError;
 use crate::fathom_metrics::SearchKind;
@@ -85,10 +85,9 @@ fn search_query(
     limits: &Limits,
 ) -> Result<SearchQuery, InvalidRequest> {
     let mut violations = Violations::default();
-    let dimension = collection.spec.dimension as usize;
     let vector = (!request.vector.is_empty()).then_some(request.vector);
     if let Some(vector) = &vector
-        && let Err(problem) = check_vector(vector, dimension, collection.spec.metric)
+        && let Err(problem) = VectorRules::of(&collection.spec).check(vector)
     {
         violations.add("vector", problem);
     }

@@ -103,6 +103,49 @@ pub enum IndexState {
     Building,
 }
 
+/// The precision of the vectors an HNSW graph holds. Documents keep their
+/// vectors in single precision either way, and scores come from those.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexPrecision {
+    /// pgvector `halfvec`: half the index, a build about twice as fast,
+    /// searches about a tenth cheaper, the same recall on embeddings
+    /// (docs/benchmarks.md). Components must fit in a half: |x| ≤ 65504.
+    Half,
+    /// pgvector `vector`, as collections created before half precision.
+    Single,
+}
+
+impl IndexPrecision {
+    /// The largest half-precision number: the bound on every component of
+    /// a vector in a half-precision graph.
+    pub const HALF_MAX: f32 = 65504.0;
+
+    /// How the catalog stores it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndexPrecision::Half => "half",
+            IndexPrecision::Single => "single",
+        }
+    }
+
+    /// Reads the catalog's form.
+    pub fn from_stored(stored: &str) -> Option<Self> {
+        match stored {
+            "half" => Some(IndexPrecision::Half),
+            "single" => Some(IndexPrecision::Single),
+            _ => None,
+        }
+    }
+
+    /// pgvector's largest dimension for an HNSW index of this precision.
+    pub fn max_dimension(self) -> u32 {
+        match self {
+            IndexPrecision::Half => 4000,
+            IndexPrecision::Single => 2000,
+        }
+    }
+}
+
 /// The vector index of a collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VectorIndex {
@@ -112,6 +155,8 @@ pub enum VectorIndex {
         m: u32,
         /// Candidate list size while building.
         ef_construction: u32,
+        /// The precision of the vectors in the graph.
+        precision: IndexPrecision,
     },
     /// No vector index: vector search is exact.
     None,
@@ -122,20 +167,33 @@ impl VectorIndex {
     pub const DEFAULT_M: u32 = 16;
     /// Default HNSW `ef_construction`, as in pgvector.
     pub const DEFAULT_EF_CONSTRUCTION: u32 = 64;
-    /// pgvector's largest dimension for an HNSW index over `vector`.
-    pub const HNSW_MAX_DIMENSION: u32 = 2000;
+    /// The precision of a new graph that does not say.
+    pub const DEFAULT_PRECISION: IndexPrecision = IndexPrecision::Half;
 
-    /// HNSW with pgvector's defaults.
+    /// HNSW with pgvector's defaults, at [`Self::DEFAULT_PRECISION`].
     pub fn default_hnsw() -> Self {
         VectorIndex::Hnsw {
             m: Self::DEFAULT_M,
             ef_construction: Self::DEFAULT_EF_CONSTRUCTION,
+            precision: Self::DEFAULT_PRECISION,
+        }
+    }
+
+    /// The largest component magnitude a vector may have in this index
+    /// (`None`: only float32's own limits).
+    pub fn largest_component(&self) -> Option<f32> {
+        match self {
+            VectorIndex::Hnsw {
+                precision: IndexPrecision::Half,
+                ..
+            } => Some(IndexPrecision::HALF_MAX),
+            _ => None,
         }
     }
 
     /// Checks HNSW parameters (0 means default), as pgvector would, so that a
     /// bad value is refused with a field violation instead of a failed CREATE INDEX.
-    pub fn hnsw(m: u32, ef_construction: u32) -> Result<Self, InvalidRequest> {
+    pub fn hnsw(m: u32, ef_construction: u32, precision: IndexPrecision) -> Result<Self, InvalidRequest> {
         let m = if m == 0 { Self::DEFAULT_M } else { m };
         let ef_construction = if ef_construction == 0 {
             Self::DEFAULT_EF_CONSTRUCTION
@@ -163,7 +221,11 @@ impl VectorIndex {
                 ),
             ));
         }
-        Ok(VectorIndex::Hnsw { m, ef_construction })
+        Ok(VectorIndex::Hnsw {
+            m,
+            ef_construction,
+            precision,
+        })
     }
 }
 
@@ -225,12 +287,19 @@ impl CollectionSpec {
                 format!("dimension is {dimension}; it must be 1..={}", Self::MAX_DIMENSION),
             ));
         }
-        if matches!(index, VectorIndex::Hnsw { .. }) && dimension > VectorIndex::HNSW_MAX_DIMENSION {
+        if let VectorIndex::Hnsw { precision, .. } = index
+            && dimension > precision.max_dimension()
+        {
             return Err(InvalidRequest::field(
                 "dimension",
                 format!(
-                    "dimension {dimension} is above the HNSW index limit of {}; choose index.none for exact search",
-                    VectorIndex::HNSW_MAX_DIMENSION
+                    "dimension {dimension} is above the limit of an HNSW index at {} precision, {}; {}",
+                    precision.as_str(),
+                    precision.max_dimension(),
+                    match precision {
+                        IndexPrecision::Single => "choose half precision (up to 4000), or index.none for exact search",
+                        IndexPrecision::Half => "choose index.none for exact search",
+                    }
                 ),
             ));
         }
@@ -264,8 +333,21 @@ mod tests {
 
     #[test]
     fn hnsw_parameters_follow_pgvector_limits() {
-        assert_eq!(VectorIndex::hnsw(0, 0).unwrap(), VectorIndex::default_hnsw());
-        assert!(VectorIndex::hnsw(1, 64).is_err());
-        assert!(VectorIndex::hnsw(32, 40).is_err());
+        let half = IndexPrecision::Half;
+        assert_eq!(VectorIndex::hnsw(0, 0, half).unwrap(), VectorIndex::default_hnsw());
+        assert!(VectorIndex::hnsw(1, 64, half).is_err());
+        assert!(VectorIndex::hnsw(32, 40, half).is_err());
+    }
+
+    #[test]
+    fn hnsw_dimension_limits_follow_the_precision() {
+        let index = |precision| VectorIndex::hnsw(0, 0, precision).unwrap();
+        assert!(CollectionSpec::check_dimension(4000, &index(IndexPrecision::Half)).is_ok());
+        let error = CollectionSpec::check_dimension(4001, &index(IndexPrecision::Half)).unwrap_err();
+        assert!(format!("{error:?}").contains("4000"), "{error:?}");
+        assert!(CollectionSpec::check_dimension(2000, &index(IndexPrecision::Single)).is_ok());
+        let error = CollectionSpec::check_dimension(2001, &index(IndexPrecision::Single)).unwrap_err();
+        assert!(format!("{error:?}").contains("half precision"), "{error:?}");
+        assert!(CollectionSpec::check_dimension(16000, &VectorIndex::None).is_ok());
     }
 }

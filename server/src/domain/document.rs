@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{InvalidKind, InvalidRequest, Metric, Violations, check_vector};
+use super::{InvalidKind, InvalidRequest, VectorRules, Violations};
 
 /// Configurable limits on what one request may carry. Every limit has a
 /// default that suits embeddings of up to a few thousand dimensions.
@@ -168,8 +168,7 @@ impl DocumentBatch {
 /// Checks documents one by one and gathers the valid ones into a batch,
 /// recording every violation with the document's index.
 pub struct DocumentBatchBuilder<'a> {
-    dimension: usize,
-    metric: Metric,
+    vector_rules: VectorRules,
     limits: &'a Limits,
     batch: DocumentBatch,
     seen: HashSet<String>,
@@ -177,10 +176,10 @@ pub struct DocumentBatchBuilder<'a> {
 }
 
 impl<'a> DocumentBatchBuilder<'a> {
-    /// Starts a batch of `count` documents for a collection of `dimension`
-    /// and `metric`. The count and encoded size are checked here, before any
-    /// document is.
-    pub fn new(dimension: u32, metric: Metric, count: usize, encoded_bytes: usize, limits: &'a Limits) -> Self {
+    /// Starts a batch of `count` documents for a collection whose vectors
+    /// follow `vector_rules`. The count and encoded size are checked here,
+    /// before any document is.
+    pub fn new(vector_rules: VectorRules, count: usize, encoded_bytes: usize, limits: &'a Limits) -> Self {
         let mut violations = Violations::default();
         if count == 0 {
             violations.add("documents", "a batch needs at least one document");
@@ -206,8 +205,7 @@ impl<'a> DocumentBatchBuilder<'a> {
         }
         let capacity = count.min(limits.max_batch_documents);
         Self {
-            dimension: dimension as usize,
-            metric,
+            vector_rules,
             limits,
             batch: DocumentBatch {
                 ids: Vec::with_capacity(capacity),
@@ -245,7 +243,7 @@ impl<'a> DocumentBatchBuilder<'a> {
             self.violations
                 .add(at("id"), format!("id {id:?} appears more than once in this batch"));
         }
-        if let Err(problem) = check_vector(&vector, self.dimension, self.metric) {
+        if let Err(problem) = self.vector_rules.check(&vector) {
             self.violations.add(at("vector"), problem);
         }
         if text.len() > limits.max_text_bytes {
@@ -346,7 +344,12 @@ mod tests {
 
     fn batch_of(docs: Vec<(&str, Vec<f32>)>) -> Result<DocumentBatch, InvalidRequest> {
         let limits = Limits::default();
-        let mut builder = DocumentBatchBuilder::new(2, Metric::Cosine, docs.len(), 0, &limits);
+        let rules = VectorRules {
+            dimension: 2,
+            metric: crate::domain::Metric::Cosine,
+            largest_component: None,
+        };
+        let mut builder = DocumentBatchBuilder::new(rules, docs.len(), 0, &limits);
         for (i, (id, v)) in docs.into_iter().enumerate() {
             builder.push(i, id.to_owned(), v, String::new(), Ok("{}".to_owned()));
         }

@@ -14,7 +14,9 @@ mod stream_progress;
 mod vector_rules;
 
 pub use access::{Access, AccessDenied, KeyGrant, KeyId, Role};
-pub use collection::{Collection, CollectionName, CollectionSpec, IndexState, Metric, TextLanguage, VectorIndex};
+pub use collection::{
+    Collection, CollectionName, CollectionSpec, IndexPrecision, IndexState, Metric, TextLanguage, VectorIndex,
+};
 pub use deadline::Deadline;
 pub use document::{
     DocumentBatch, DocumentBatchBuilder, DocumentFields, Limits, MIN_BUFFERED_MESSAGE_BYTES, StoredDocument, StreamId,
@@ -30,4 +32,4 @@ pub use search::{
     DEFAULT_EF_SEARCH, Fusion, MAX_EF_SEARCH, SearchDefaults, SearchHitRow, SearchQuery, ef_search_for, search_defaults,
 };
 pub use stream_progress::{BatchPosition, IdsDigest, MAX_POSITION, Sequence, StreamProgress};
-pub use vector_rules::{MAX_SQUARED_NORM, check_vector};
+pub use vector_rules::{MAX_SQUARED_NORM, VectorRules, check_vector};

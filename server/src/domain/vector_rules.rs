@@ -6,12 +6,52 @@
 //! norm overflows float32 makes distances infinite and similarities NaN.
 //! Bounding the squared norm by a quarter of float32's maximum keeps every
 //! distance and inner product between two valid vectors finite:
-//! |a - b|² ≤ (|a| + |b|)² ≤ 4 · max(|a|², |b|²).
+//! |a - b|² ≤ (|a| + |b|)² ≤ 4 · max(|a|², |b|²). A collection whose HNSW
+//! graph holds half-precision vectors also needs every component to fit in
+//! a half, or PostgreSQL refuses the row (and the query vector) outright.
 
-use super::Metric;
+use super::{CollectionSpec, Metric};
 
 /// The largest squared norm a vector may have: float32's maximum / 4.
 pub const MAX_SQUARED_NORM: f64 = f32::MAX as f64 / 4.0;
+
+/// What a collection asks of every vector, stored or searched for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VectorRules {
+    /// Components per vector.
+    pub dimension: usize,
+    /// How vectors are compared.
+    pub metric: Metric,
+    /// The largest magnitude of a component, if the index sets one.
+    pub largest_component: Option<f32>,
+}
+
+impl VectorRules {
+    /// The rules of a collection.
+    pub fn of(spec: &CollectionSpec) -> Self {
+        Self {
+            dimension: spec.dimension as usize,
+            metric: spec.metric,
+            largest_component: spec.index.largest_component(),
+        }
+    }
+
+    /// Checks a vector; the description of the first problem, naming the limit.
+    pub fn check(&self, vector: &[f32]) -> Result<(), String> {
+        check_vector(vector, self.dimension, self.metric)?;
+        if let Some(largest) = self.largest_component
+            && let Some(position) = vector.iter().position(|x| x.abs() > largest)
+        {
+            return Err(format!(
+                "component {position} is {}; the collection's HNSW index holds vectors in half precision, \
+                 whose components must lie within ±{largest}: scale the vector down (every score scales \
+                 with it) or use a collection with index precision single",
+                vector[position]
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Checks a vector for a collection of `dimension` and `metric`; the
 /// description of the first problem, naming the limit.
@@ -73,6 +113,19 @@ mod tests {
             (difference * difference) < f64::from(f32::MAX),
             "the farthest pair stays finite"
         );
+    }
+
+    #[test]
+    fn half_precision_indexes_bound_every_component() {
+        let rules = |largest_component| VectorRules {
+            dimension: 2,
+            metric: Metric::L2,
+            largest_component,
+        };
+        let error = rules(Some(65504.0)).check(&[1.0, -70000.0]).unwrap_err();
+        assert!(error.contains("component 1") && error.contains("65504"), "{error}");
+        assert!(rules(Some(65504.0)).check(&[65504.0, -65504.0]).is_ok());
+        assert!(rules(None).check(&[1.0, -70000.0]).is_ok());
     }
 
     #[test]

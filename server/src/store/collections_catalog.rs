@@ -11,7 +11,7 @@ use super::error::is_undefined_table;
 use super::sql_identifiers::{index, quote_literal, table};
 use super::sql_spans::sql;
 use super::{Store, StoreError};
-use crate::domain::{Collection, CollectionName, CollectionSpec, Metric, TextLanguage, VectorIndex};
+use crate::domain::{Collection, CollectionName, CollectionSpec, IndexPrecision, Metric, TextLanguage, VectorIndex};
 
 /// Sizes and counts of one collection.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +33,7 @@ struct CatalogRow {
     index_kind: String,
     hnsw_m: Option<i32>,
     hnsw_ef_construction: Option<i32>,
+    hnsw_precision: Option<String>,
     text_language: String,
     multi_tenant: bool,
     created_at: DateTime<Utc>,
@@ -43,12 +44,19 @@ impl CatalogRow {
         let corrupt = |what: &str| StoreError::Migration(format!("catalog row {:?} has an invalid {what}", self.name));
         let name = CollectionName::parse("name", &self.name).map_err(|_| corrupt("name"))?;
         let metric = Metric::from_stored(&self.metric).ok_or_else(|| corrupt("metric"))?;
-        let index = match (self.index_kind.as_str(), self.hnsw_m, self.hnsw_ef_construction) {
-            ("hnsw", Some(m), Some(ef)) => VectorIndex::Hnsw {
+        let precision = self.hnsw_precision.as_deref().and_then(IndexPrecision::from_stored);
+        let index = match (
+            self.index_kind.as_str(),
+            self.hnsw_m,
+            self.hnsw_ef_construction,
+            precision,
+        ) {
+            ("hnsw", Some(m), Some(ef), Some(precision)) => VectorIndex::Hnsw {
                 m: m as u32,
                 ef_construction: ef as u32,
+                precision,
             },
-            ("none", _, _) => VectorIndex::None,
+            ("none", _, _, _) => VectorIndex::None,
             _ => return Err(corrupt("index")),
         };
         let language = TextLanguage::parse("text_language", &self.text_language).map_err(|_| corrupt("language"))?;
@@ -67,15 +75,28 @@ impl CatalogRow {
     }
 }
 
-const CATALOG_COLUMNS: &str =
-    "id, name, dimension, metric, index_kind, hnsw_m, hnsw_ef_construction, text_language, multi_tenant, created_at";
+const CATALOG_COLUMNS: &str = "id, name, dimension, metric, index_kind, hnsw_m, hnsw_ef_construction, \
+     hnsw_precision, text_language, multi_tenant, created_at";
 
-/// pgvector's operator class for each metric.
-fn operator_class(metric: Metric) -> &'static str {
-    match metric {
-        Metric::Cosine => "vector_cosine_ops",
-        Metric::L2 => "vector_l2_ops",
-        Metric::InnerProduct => "vector_ip_ops",
+/// pgvector's operator class for each metric, over `vector` or `halfvec`.
+fn operator_class(metric: Metric, precision: IndexPrecision) -> &'static str {
+    match (precision, metric) {
+        (IndexPrecision::Single, Metric::Cosine) => "vector_cosine_ops",
+        (IndexPrecision::Single, Metric::L2) => "vector_l2_ops",
+        (IndexPrecision::Single, Metric::InnerProduct) => "vector_ip_ops",
+        (IndexPrecision::Half, Metric::Cosine) => "halfvec_cosine_ops",
+        (IndexPrecision::Half, Metric::L2) => "halfvec_l2_ops",
+        (IndexPrecision::Half, Metric::InnerProduct) => "halfvec_ip_ops",
+    }
+}
+
+/// The expression an HNSW graph of `precision` indexes, for vectors of
+/// `dimension`: the search must order by this very expression for the
+/// planner to use the index.
+pub(super) fn indexed_embedding(alias: &str, dimension: u32, precision: IndexPrecision) -> String {
+    match precision {
+        IndexPrecision::Single => format!("{alias}embedding"),
+        IndexPrecision::Half => format!("({alias}embedding::halfvec({dimension}))"),
     }
 }
 
@@ -97,14 +118,24 @@ impl Store {
         if !language_exists {
             return Err(StoreError::UnknownLanguage(spec.language.as_str().to_owned()));
         }
-        let (index_kind, m, ef) = match spec.index {
-            VectorIndex::Hnsw { m, ef_construction } => ("hnsw", Some(m as i32), Some(ef_construction as i32)),
-            VectorIndex::None => ("none", None, None),
+        let (index_kind, m, ef, precision) = match spec.index {
+            VectorIndex::Hnsw {
+                m,
+                ef_construction,
+                precision,
+            } => (
+                "hnsw",
+                Some(m as i32),
+                Some(ef_construction as i32),
+                Some(precision.as_str()),
+            ),
+            VectorIndex::None => ("none", None, None, None),
         };
         let row: Option<CatalogRow> = sqlx::query_as(&format!(
             "INSERT INTO fathom.collections \
-               (name, dimension, metric, index_kind, hnsw_m, hnsw_ef_construction, text_language, multi_tenant) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+               (name, dimension, metric, index_kind, hnsw_m, hnsw_ef_construction, hnsw_precision, \
+                text_language, multi_tenant) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (name) DO NOTHING \
              RETURNING {CATALOG_COLUMNS}"
         ))
@@ -114,6 +145,7 @@ impl Store {
         .bind(index_kind)
         .bind(m)
         .bind(ef)
+        .bind(precision)
         .bind(spec.language.as_str())
         .bind(spec.multi_tenant)
         .fetch_optional(&mut *tx)
@@ -270,13 +302,19 @@ async fn create_table_and_indexes(
 /// (`None` if it has no vector index); `mode` is "" or "CONCURRENTLY".
 pub(super) fn hnsw_index_ddl(collection: &Collection, mode: &str) -> Option<String> {
     let spec = &collection.spec;
-    let VectorIndex::Hnsw { m, ef_construction } = spec.index else {
+    let VectorIndex::Hnsw {
+        m,
+        ef_construction,
+        precision,
+    } = spec.index
+    else {
         return None;
     };
     Some(format!(
-        "CREATE INDEX {mode} {} ON {} USING hnsw (embedding {}) WITH (m = {m}, ef_construction = {ef_construction})",
+        "CREATE INDEX {mode} {} ON {} USING hnsw ({} {}) WITH (m = {m}, ef_construction = {ef_construction})",
         index(&spec.name, "hnsw"),
         table(&spec.name),
-        operator_class(spec.metric),
+        indexed_embedding("", spec.dimension, precision),
+        operator_class(spec.metric, precision),
     ))
 }
