@@ -25,6 +25,7 @@ from fathom.models import (
     FusionSpec,
     HnswIndex,
     Hit,
+    IndexPrecision,
     IndexSpec,
     IndexState,
     Metric,
@@ -43,6 +44,14 @@ _METRIC_NAMES: dict[int, Metric] = {
     collections_pb2.DISTANCE_METRIC_COSINE: "cosine",
     collections_pb2.DISTANCE_METRIC_L2: "l2",
     collections_pb2.DISTANCE_METRIC_INNER_PRODUCT: "inner_product",
+}
+_PRECISIONS: dict[str, collections_pb2.IndexPrecision] = {
+    "half": collections_pb2.INDEX_PRECISION_HALF,
+    "single": collections_pb2.INDEX_PRECISION_SINGLE,
+}
+_PRECISION_NAMES: dict[int, IndexPrecision] = {
+    collections_pb2.INDEX_PRECISION_HALF: "half",
+    collections_pb2.INDEX_PRECISION_SINGLE: "single",
 }
 _INDEX_STATE_NAMES: dict[int, IndexState] = {
     collections_pb2.INDEX_STATE_READY: "ready",
@@ -78,11 +87,35 @@ def index_pb(index: IndexSpec | collections_pb2.IndexSettings | None) -> collect
         index = NoIndex()
     if isinstance(index, HnswIndex):
         return collections_pb2.IndexSettings(
-            hnsw=collections_pb2.HnswIndex(m=index.m, ef_construction=index.ef_construction)
+            hnsw=collections_pb2.HnswIndex(
+                m=index.m,
+                ef_construction=index.ef_construction,
+                precision=precision_pb(index.precision),
+            )
         )
     if isinstance(index, NoIndex):
         return collections_pb2.IndexSettings(none=collections_pb2.NoIndex())
     raise ValueError(f"unknown index {index!r}: expected 'hnsw', 'none', HnswIndex or NoIndex")
+
+
+def precision_pb(precision: str | None) -> collections_pb2.IndexPrecision:
+    """Maps ``"half"`` or ``"single"`` to the proto enum; ``None`` is
+    UNSPECIFIED (the server's default, half)."""
+    if precision is None:
+        return collections_pb2.INDEX_PRECISION_UNSPECIFIED
+    try:
+        return _PRECISIONS[precision]
+    except KeyError:
+        raise ValueError(
+            f"unknown index precision {precision!r}: expected one of {', '.join(_PRECISIONS)}"
+        ) from None
+
+
+def precision_name(precision: int) -> IndexPrecision | None:
+    """Maps the proto ``IndexPrecision`` to ``"half"`` or ``"single"``;
+    UNSPECIFIED (from a server older than index precisions) and a value newer
+    than this client are ``None``."""
+    return _PRECISION_NAMES.get(precision)
 
 
 def create_collection_request(
@@ -131,7 +164,12 @@ def collection_info(pb: collections_pb2.Collection) -> CollectionInfo:
     if pb.index.WhichOneof("kind") == "none":
         index = NoIndex()
     else:
-        index = HnswIndex(m=pb.index.hnsw.m, ef_construction=pb.index.hnsw.ef_construction)
+        hnsw = pb.index.hnsw
+        index = HnswIndex(
+            m=hnsw.m,
+            ef_construction=hnsw.ef_construction,
+            precision=precision_name(hnsw.precision),
+        )
     return CollectionInfo(
         name=pb.name,
         dimension=pb.dimension,

@@ -176,12 +176,14 @@ class Client:
         Args:
             name: 1 to 48 lower-case ASCII letters, digits and underscores,
                 starting with a letter.
-            dimension: Vector length, 1..=16000 (1..=2000 with HNSW).
+            dimension: Vector length, 1..=16000 (1..=4000 with HNSW, 1..=2000
+                with HNSW at ``precision="single"``).
             metric: ``"cosine"``, ``"l2"`` or ``"inner_product"``.
             language: PostgreSQL text-search configuration ("english", "simple", ...).
             multi_tenant: Whether every document and request names a tenant.
-            index: ``HnswIndex(m, ef_construction)``, ``NoIndex()``, ``"hnsw"``
-                or ``"none"``; ``None`` means HNSW with the server's defaults.
+            index: ``HnswIndex(m, ef_construction, precision)``, ``NoIndex()``,
+                ``"hnsw"`` or ``"none"``; ``None`` means HNSW with the server's
+                defaults (m 16, ef_construction 64, half precision).
             defer_index: Create the collection without its HNSW index, for a
                 bulk load: writes skip the index and searches are exact scans
                 (``index_state`` ``"deferred"``) until :meth:`build_index`, or

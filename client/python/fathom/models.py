@@ -12,6 +12,7 @@ __all__ = [
     "Document",
     "HnswIndex",
     "Hit",
+    "IndexPrecision",
     "IndexSpec",
     "IndexState",
     "Metric",
@@ -40,14 +41,31 @@ VectorLike = Union["list[float]", "tuple[float, ...]", SupportsToList]
 """A vector: a list or tuple of floats, or a 1-d numpy array."""
 
 
+IndexPrecision = Literal["half", "single"]
+"""The precision of the vectors an HNSW graph holds (the documents always keep
+theirs in single precision, and every score is computed from those):
+
+- ``"half"``: half-precision copies (pgvector ``halfvec``): half the index
+  size, faster builds and searches, the same recall on embeddings.
+  Dimensions up to 4000; every vector component must lie within +-65504;
+- ``"single"``: single precision (pgvector ``vector``), as collections created
+  before half precision. Dimensions up to 2000.
+"""
+
+
 @dataclass(frozen=True)
 class HnswIndex:
-    """An HNSW approximate nearest-neighbour index. ``0`` means the server default."""
+    """An HNSW approximate nearest-neighbour index. ``0`` and ``None`` mean the
+    server default."""
 
     m: int = 0
     """Maximum connections per node, 2..=100 (default 16)."""
     ef_construction: int = 0
     """Candidate list size while building, 4..=1000 and >= 2 * m (default 64)."""
+    precision: IndexPrecision | None = None
+    """The precision of the vectors in the graph (default ``"half"``); see
+    :data:`IndexPrecision`. Always set on a collection read from a server
+    that knows index precisions."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from fathom import (
     Client,
     Collection,
     FathomError,
+    HnswIndex,
     NoIndex,
     UpsertInputError,
     UpsertRejectedError,
@@ -210,7 +211,9 @@ def test_upsert_with_build_index_at_end_returns_with_the_index_ready(
 
 
 def test_a_new_collection_reports_its_index_ready(new_collection: Callable[..., Collection]) -> None:
-    assert new_collection().info().index_state == "ready"
+    info = new_collection().info()
+    assert info.index_state == "ready"
+    assert isinstance(info.index, HnswIndex) and info.index.precision == "half", info.index
     assert new_collection(index=NoIndex()).info().index_state == "ready"
 
 

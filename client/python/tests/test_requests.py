@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 import pytest
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from fathom import RRF, HnswIndex, NoIndex, RelativeScore
+from fathom import RRF, HnswIndex, IndexPrecision, NoIndex, RelativeScore
 from fathom import _convert
 from fathom.aio import _next_batch
 from fathom.client import parse_target
@@ -131,6 +131,34 @@ def test_create_collection_request() -> None:
         _convert.create_collection_request("d", 3, "dot", "english", False, None)
 
 
+def test_create_collection_request_leaves_the_index_precision_to_the_server() -> None:
+    request = _convert.create_collection_request("d", 3, "cosine", "english", False, HnswIndex(m=8))
+    assert request.index.hnsw.precision == collections_pb2.INDEX_PRECISION_UNSPECIFIED
+    named = _convert.create_collection_request("d", 3, "cosine", "english", False, "hnsw")
+    assert named.index.hnsw.precision == collections_pb2.INDEX_PRECISION_UNSPECIFIED
+
+
+@pytest.mark.parametrize(
+    ("precision", "proto"),
+    [
+        ("half", collections_pb2.INDEX_PRECISION_HALF),
+        ("single", collections_pb2.INDEX_PRECISION_SINGLE),
+    ],
+)
+def test_create_collection_request_sets_the_index_precision(
+    precision: IndexPrecision, proto: int
+) -> None:
+    index = HnswIndex(m=8, ef_construction=32, precision=precision)
+    request = _convert.create_collection_request("d", 3, "cosine", "english", False, index)
+    assert request.index.hnsw.precision == proto
+    assert (request.index.hnsw.m, request.index.hnsw.ef_construction) == (8, 32)
+
+
+def test_create_collection_request_refuses_an_unknown_index_precision() -> None:
+    with pytest.raises(ValueError, match="unknown index precision 'double'"):
+        _convert.index_pb(HnswIndex(precision="double"))  # type: ignore[arg-type]
+
+
 def test_create_collection_request_can_defer_the_index() -> None:
     request = _convert.create_collection_request("docs", 8, "cosine", "english", False, HnswIndex(m=8), True)
     assert request.defer_index and request.index.hnsw.m == 8
@@ -165,6 +193,27 @@ def test_collection_info_conversion() -> None:
     )
     assert info.metric == "l2" and info.index == HnswIndex(16, 64) and info.dimension == 4
     assert info.create_time == dt.datetime.fromtimestamp(1_700_000_000, dt.timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("proto", "precision"),
+    [
+        (collections_pb2.INDEX_PRECISION_HALF, "half"),
+        (collections_pb2.INDEX_PRECISION_SINGLE, "single"),
+        (collections_pb2.INDEX_PRECISION_UNSPECIFIED, None),  # a server older than precisions
+        (99, None),  # a precision newer than this client
+    ],
+)
+def test_collection_info_reads_the_index_precision(
+    proto: int, precision: IndexPrecision | None
+) -> None:
+    hnsw = collections_pb2.HnswIndex(m=16, ef_construction=64, precision=proto)  # type: ignore[arg-type]
+    info = _convert.collection_info(
+        collections_pb2.Collection(
+            name="docs", dimension=4, index=collections_pb2.IndexSettings(hnsw=hnsw)
+        )
+    )
+    assert info.index == HnswIndex(16, 64, precision)
 
 
 def test_metadata_round_trip() -> None:

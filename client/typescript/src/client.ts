@@ -152,7 +152,8 @@ export class FathomClient {
    * Creates a collection and returns a handle to it.
    *
    * @param name 1 to 48 lower-case ASCII letters, digits and underscores, starting with a letter.
-   * @param dimension Vector length, 1..=16000 (1..=2000 with HNSW).
+   * @param dimension Vector length, 1..=16000 (1..=4000 with HNSW, 1..=2000
+   *   with HNSW at `precision: "single"`).
    * @param options Metric, language, tenancy, index, and `deferIndex` for a
    *   bulk load (the index is built later by {@link buildIndex}).
    * @throws FathomError INVALID_ARGUMENT (with violations) or ALREADY_EXISTS.

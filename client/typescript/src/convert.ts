@@ -13,6 +13,7 @@ import {
   DistanceMetric,
   type GetCollectionStatsResponse,
   type IndexSettings,
+  IndexPrecision as IndexPrecisionMessage,
   IndexSettingsSchema,
   IndexState as IndexStateMessage,
 } from "./gen/fathom/v1/collections_pb.js";
@@ -35,6 +36,7 @@ import type {
   FusionSpec,
   Hit,
   IncludeField,
+  IndexPrecision,
   IndexSpec,
   IndexState,
   MetadataInput,
@@ -48,6 +50,10 @@ const METRICS: Record<Metric, DistanceMetric> = {
   cosine: DistanceMetric.COSINE,
   l2: DistanceMetric.L2,
   inner_product: DistanceMetric.INNER_PRODUCT,
+};
+const PRECISIONS: Record<IndexPrecision, IndexPrecisionMessage> = {
+  half: IndexPrecisionMessage.HALF,
+  single: IndexPrecisionMessage.SINGLE,
 };
 const INDEX_STATES: ReadonlyMap<IndexStateMessage, IndexState> = new Map([
   [IndexStateMessage.READY, "ready"],
@@ -74,10 +80,30 @@ export function indexToProto(index: IndexSpec | undefined): IndexSettings | unde
   if (spec.kind === "hnsw") {
     const m = "m" in spec ? (spec.m ?? 0) : 0;
     const efConstruction = "efConstruction" in spec ? (spec.efConstruction ?? 0) : 0;
-    return create(IndexSettingsSchema, { kind: { case: "hnsw", value: { m, efConstruction } } });
+    const precision = precisionToProto("precision" in spec ? spec.precision : undefined);
+    return create(IndexSettingsSchema, { kind: { case: "hnsw", value: { m, efConstruction, precision } } });
   }
   if (spec.kind === "none") return create(IndexSettingsSchema, { kind: { case: "none", value: {} } });
   throw new TypeError(`unknown index ${JSON.stringify(index)}: expected "hnsw", "none" or { kind, ... }`);
+}
+
+/** Maps `"half"` or `"single"` to the proto enum; undefined is UNSPECIFIED (the server's default, half). */
+export function precisionToProto(precision: IndexPrecision | undefined): IndexPrecisionMessage {
+  if (precision === undefined) return IndexPrecisionMessage.UNSPECIFIED;
+  const value = Object.hasOwn(PRECISIONS, precision) ? PRECISIONS[precision] : undefined;
+  if (value === undefined) {
+    throw new TypeError(`unknown index precision "${String(precision)}": expected one of ${Object.keys(PRECISIONS).join(", ")}`);
+  }
+  return value;
+}
+
+/**
+ * Maps the proto `IndexPrecision` to `"half"` or `"single"`; UNSPECIFIED (from
+ * a server older than index precisions) and a value newer than this client
+ * are undefined.
+ */
+export function precisionName(precision: IndexPrecisionMessage): IndexPrecision | undefined {
+  return (Object.keys(PRECISIONS) as IndexPrecision[]).find((key) => PRECISIONS[key] === precision);
 }
 
 /** Builds a `CreateCollectionRequest`. */
@@ -97,20 +123,25 @@ export function createCollectionRequest(name: string, dimension: number, options
 /** Converts a `Collection` message. */
 export function collectionInfo(message: CollectionMessage): CollectionInfo {
   const metric = (Object.keys(METRICS) as Metric[]).find((key) => METRICS[key] === message.metric) ?? "cosine";
-  const kind = message.index?.kind;
   return {
     name: message.name,
     dimension: message.dimension,
     metric,
-    index:
-      kind?.case === "none"
-        ? { kind: "none" }
-        : { kind: "hnsw", m: kind?.case === "hnsw" ? kind.value.m : 0, efConstruction: kind?.case === "hnsw" ? kind.value.efConstruction : 0 },
+    index: indexFromProto(message.index),
     language: message.textLanguage,
     multiTenant: message.multiTenant,
     createTime: message.createTime ? timestampDate(message.createTime) : undefined,
     indexState: indexStateName(message.indexState),
   };
+}
+
+/** Converts `IndexSettings`; unset is HNSW with the server's defaults (0 parameters). */
+function indexFromProto(settings: IndexSettings | undefined): CollectionInfo["index"] {
+  const kind = settings?.kind;
+  if (kind?.case === "none") return { kind: "none" };
+  if (kind?.case !== "hnsw") return { kind: "hnsw", m: 0, efConstruction: 0 };
+  const precision = precisionName(kind.value.precision);
+  return { kind: "hnsw", m: kind.value.m, efConstruction: kind.value.efConstruction, ...(precision ? { precision } : {}) };
 }
 
 /**

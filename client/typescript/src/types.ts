@@ -10,11 +10,26 @@ import type { FilterSpec } from "./filters.js";
 /** A distance metric: cosine similarity, Euclidean distance or inner product. */
 export type Metric = "cosine" | "l2" | "inner_product";
 
-/** A vector index: HNSW (0 parameters mean the server defaults) or none. */
+/**
+ * The precision of the vectors an HNSW graph holds (the documents always keep
+ * theirs in single precision, and every score is computed from those):
+ *
+ * - `"half"`: half-precision copies (pgvector `halfvec`): half the index size,
+ *   faster builds and searches, the same recall on embeddings. Dimensions up
+ *   to 4000; every vector component must lie within ±65504;
+ * - `"single"`: single precision (pgvector `vector`), as collections created
+ *   before half precision. Dimensions up to 2000.
+ */
+export type IndexPrecision = "half" | "single";
+
+/**
+ * A vector index: HNSW or none. HNSW parameters left out (or 0) mean the
+ * server defaults: `m` 16, `efConstruction` 64, `precision` `"half"`.
+ */
 export type IndexSpec =
   | "hnsw"
   | "none"
-  | { kind: "hnsw"; m?: number; efConstruction?: number }
+  | { kind: "hnsw"; m?: number; efConstruction?: number; precision?: IndexPrecision }
   | { kind: "none" };
 
 /**
@@ -57,7 +72,11 @@ export interface CollectionInfo {
   name: string;
   dimension: number;
   metric: Metric;
-  index: { kind: "hnsw"; m: number; efConstruction: number } | { kind: "none" };
+  /**
+   * The vector index. `precision` is always set by a server that knows index
+   * precisions (undefined from an older one).
+   */
+  index: { kind: "hnsw"; m: number; efConstruction: number; precision?: IndexPrecision } | { kind: "none" };
   /** PostgreSQL text-search configuration, such as `"english"`. */
   language: string;
   multiTenant: boolean;

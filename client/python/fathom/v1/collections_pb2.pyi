@@ -23,6 +23,12 @@ class DistanceMetric(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DISTANCE_METRIC_COSINE: _ClassVar[DistanceMetric]
     DISTANCE_METRIC_L2: _ClassVar[DistanceMetric]
     DISTANCE_METRIC_INNER_PRODUCT: _ClassVar[DistanceMetric]
+
+class IndexPrecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INDEX_PRECISION_UNSPECIFIED: _ClassVar[IndexPrecision]
+    INDEX_PRECISION_HALF: _ClassVar[IndexPrecision]
+    INDEX_PRECISION_SINGLE: _ClassVar[IndexPrecision]
 INDEX_STATE_UNSPECIFIED: IndexState
 INDEX_STATE_READY: IndexState
 INDEX_STATE_DEFERRED: IndexState
@@ -31,14 +37,19 @@ DISTANCE_METRIC_UNSPECIFIED: DistanceMetric
 DISTANCE_METRIC_COSINE: DistanceMetric
 DISTANCE_METRIC_L2: DistanceMetric
 DISTANCE_METRIC_INNER_PRODUCT: DistanceMetric
+INDEX_PRECISION_UNSPECIFIED: IndexPrecision
+INDEX_PRECISION_HALF: IndexPrecision
+INDEX_PRECISION_SINGLE: IndexPrecision
 
 class HnswIndex(_message.Message):
-    __slots__ = ("m", "ef_construction")
+    __slots__ = ("m", "ef_construction", "precision")
     M_FIELD_NUMBER: _ClassVar[int]
     EF_CONSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
     m: int
     ef_construction: int
-    def __init__(self, m: _Optional[int] = ..., ef_construction: _Optional[int] = ...) -> None: ...
+    precision: IndexPrecision
+    def __init__(self, m: _Optional[int] = ..., ef_construction: _Optional[int] = ..., precision: _Optional[_Union[IndexPrecision, str]] = ...) -> None: ...
 
 class NoIndex(_message.Message):
     __slots__ = ()

@@ -134,6 +134,7 @@ describe("live server", { skip: server ? false : "FATHOM_SERVER is not set (live
     const info = await docs.info();
     assert.deepEqual([info.name, info.dimension, info.metric, info.language, info.multiTenant], [docs.name, DIM, "cosine", "english", false]);
     assert.equal(info.index.kind, "hnsw");
+    assert.equal(info.index.kind === "hnsw" ? info.index.precision : undefined, "half", "half precision by default");
     assert.ok((await client.listCollections()).some((c) => c.name === docs.name));
   });
 

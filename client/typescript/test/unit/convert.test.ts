@@ -6,7 +6,7 @@ import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import * as convert from "../../src/convert.js";
 import { decodeBadRequest } from "../../src/errors.js";
-import { CollectionSchema, DistanceMetric, IndexState } from "../../src/gen/fathom/v1/collections_pb.js";
+import { CollectionSchema, DistanceMetric, IndexPrecision, IndexState } from "../../src/gen/fathom/v1/collections_pb.js";
 import { DocumentSchema } from "../../src/gen/fathom/v1/documents_pb.js";
 import { SearchHitSchema } from "../../src/gen/fathom/v1/search_pb.js";
 
@@ -92,6 +92,43 @@ describe("collections", () => {
     const request = convert.createCollectionRequest("docs", 8, { index: { kind: "hnsw", m: 8 }, deferIndex: true });
     assert.equal(request.deferIndex, true);
     assert.equal(request.index?.kind.case, "hnsw");
+  });
+
+  it("leaves the index precision to the server unless asked", () => {
+    for (const index of ["hnsw", { kind: "hnsw", m: 8 }] as const) {
+      const kind = convert.createCollectionRequest("d", 3, { index }).index?.kind;
+      assert.equal(kind?.case === "hnsw" && kind.value.precision, IndexPrecision.UNSPECIFIED);
+    }
+  });
+
+  it("builds CreateCollectionRequest with an index precision", () => {
+    const precisions = [
+      ["half", IndexPrecision.HALF],
+      ["single", IndexPrecision.SINGLE],
+    ] as const;
+    for (const [precision, proto] of precisions) {
+      const kind = convert.createCollectionRequest("d", 3, { index: { kind: "hnsw", m: 8, efConstruction: 32, precision } }).index?.kind;
+      assert.deepEqual(kind?.case === "hnsw" && [kind.value.m, kind.value.efConstruction, kind.value.precision], [8, 32, proto]);
+    }
+    assert.throws(
+      () => convert.createCollectionRequest("d", 3, { index: { kind: "hnsw", precision: "double" as "half" } }),
+      /unknown index precision "double"/,
+    );
+  });
+
+  it("reads the index precision", () => {
+    const precisions: [IndexPrecision, string | undefined][] = [
+      [IndexPrecision.HALF, "half"],
+      [IndexPrecision.SINGLE, "single"],
+      [IndexPrecision.UNSPECIFIED, undefined], // a server older than index precisions
+      [99 as IndexPrecision, undefined], // a precision newer than this client
+    ];
+    for (const [precision, name] of precisions) {
+      const info = convert.collectionInfo(
+        create(CollectionSchema, { name: "docs", dimension: 4, index: { kind: { case: "hnsw", value: { m: 16, efConstruction: 64, precision } } } }),
+      );
+      assert.deepEqual(info.index, { kind: "hnsw", m: 16, efConstruction: 64, ...(name ? { precision: name } : {}) });
+    }
   });
 
   it("names the index state", () => {
