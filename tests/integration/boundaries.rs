@@ -9,7 +9,7 @@ use sqlx::Connection;
 use tonic::Code;
 
 use crate::support::filter::field;
-use crate::support::{assert_violation, collection_request, search, upsert_all};
+use crate::support::{assert_violation, collection_request, hnsw_request, search, upsert_all};
 
 async fn server_with(collections: &[(&str, pb::DistanceMetric)]) -> TestServer {
     let server = TestServer::start().await;
@@ -69,13 +69,7 @@ async fn vectors_whose_scores_would_not_be_numbers_are_refused_and_write_nothing
     let server = server_with(&[("cos", Cosine)]).await;
     // float32's own limits, where no half-precision graph bounds the
     // components first (collections.rs tests that bound).
-    let mut l2 = collection_request("l2", 3, L2);
-    l2.index = Some(pb::IndexSettings {
-        kind: Some(pb::index_settings::Kind::Hnsw(pb::HnswIndex {
-            precision: pb::IndexPrecision::Single as i32,
-            ..Default::default()
-        })),
-    });
+    let l2 = hnsw_request("l2", 3, L2, pb::IndexPrecision::Single as i32);
     server.collections().await.create_collection(l2).await.unwrap();
 
     // An all-zero vector has no cosine similarity (0/0 = NaN sorts first).

@@ -4,7 +4,9 @@ use fathom_api::v1 as pb;
 use fathom_tests::TestServer;
 use tonic::Code;
 
-use crate::support::{assert_violation, collection_request, embedding_like_vector, search, upsert_all};
+use crate::support::{
+    assert_violation, collection_request, count, embedding_like_vector, hnsw_request, search, upsert_all,
+};
 
 #[tokio::test]
 async fn a_created_collection_is_returned_with_its_settings() {
@@ -77,32 +79,6 @@ async fn an_unknown_text_language_is_invalid_argument() {
     assert_violation(&status, Code::InvalidArgument, "text_language");
 }
 
-fn hnsw_request(name: &str, dimension: u32, precision: i32) -> pb::CreateCollectionRequest {
-    let mut request = collection_request(name, dimension, pb::DistanceMetric::Cosine);
-    request.index = Some(pb::IndexSettings {
-        kind: Some(pb::index_settings::Kind::Hnsw(pb::HnswIndex {
-            precision,
-            ..Default::default()
-        })),
-    });
-    request
-}
-
-async fn count(server: &TestServer, collection: &str) -> u64 {
-    let request = pb::CountRequest {
-        collection: collection.into(),
-        ..Default::default()
-    };
-    server
-        .documents()
-        .await
-        .count(request)
-        .await
-        .unwrap()
-        .into_inner()
-        .count
-}
-
 #[tokio::test]
 async fn hnsw_dimension_limits_follow_the_index_precision_and_no_index_has_none() {
     let server = TestServer::start().await;
@@ -144,7 +120,12 @@ async fn hnsw_dimension_limits_follow_the_index_precision_and_no_index_has_none(
     assert_eq!(hits.first().map(|h| h.id.as_str()), Some("d1"));
 
     let status = client
-        .create_collection(hnsw_request("single", 3072, pb::IndexPrecision::Single as i32))
+        .create_collection(hnsw_request(
+            "single",
+            3072,
+            pb::DistanceMetric::Cosine,
+            pb::IndexPrecision::Single as i32,
+        ))
         .await
         .unwrap_err();
     assert_violation(&status, Code::InvalidArgument, "dimension");
@@ -155,7 +136,10 @@ async fn hnsw_dimension_limits_follow_the_index_precision_and_no_index_has_none(
         .unwrap_err();
     assert_violation(&status, Code::InvalidArgument, "dimension");
     assert!(status.message().contains("4000"), "{}", status.message());
-    let status = client.create_collection(hnsw_request("odd", 8, 7)).await.unwrap_err();
+    let status = client
+        .create_collection(hnsw_request("odd", 8, pb::DistanceMetric::Cosine, 7))
+        .await
+        .unwrap_err();
     assert_violation(&status, Code::InvalidArgument, "index.hnsw.precision");
 
     let mut request = collection_request("widest", 4001, pb::DistanceMetric::Cosine);
@@ -183,8 +167,7 @@ async fn a_component_beyond_half_precision_is_refused_where_the_graph_is_half_an
         .create_collection(collection_request("half", 3, pb::DistanceMetric::L2))
         .await
         .unwrap();
-    let mut single = hnsw_request("single", 3, pb::IndexPrecision::Single as i32);
-    single.metric = pb::DistanceMetric::L2 as i32;
+    let single = hnsw_request("single", 3, pb::DistanceMetric::L2, pb::IndexPrecision::Single as i32);
     client.create_collection(single).await.unwrap();
     let large = pb::Document {
         id: "large".into(),

@@ -9,7 +9,7 @@ use fathom_tests::{PrivateCluster, TestServer};
 use sqlx::Connection;
 use tonic::Code;
 
-use crate::support::{UpsertSession, assert_violation, collection_request, document};
+use crate::support::{UpsertSession, assert_violation, collection_request, count, document};
 
 const DIM: usize = 16;
 
@@ -21,21 +21,6 @@ fn batch(first: usize, size: usize) -> Vec<pb::Document> {
     (first..first + size)
         .map(|i| document(&format!("doc-{i:06}"), DIM, i as u64))
         .collect()
-}
-
-async fn count(server: &TestServer, collection: &str) -> u64 {
-    let request = pb::CountRequest {
-        collection: collection.into(),
-        ..Default::default()
-    };
-    server
-        .documents()
-        .await
-        .count(request)
-        .await
-        .unwrap()
-        .into_inner()
-        .count
 }
 
 /// Rows in the collection's table, read straight from PostgreSQL on a

@@ -19,6 +19,25 @@ pub fn collection_request(name: &str, dimension: u32, metric: pb::DistanceMetric
     }
 }
 
+/// A CreateCollection request with an HNSW index of default m and
+/// ef_construction at `precision` (an `IndexPrecision` value, or any number).
+pub fn hnsw_request(
+    name: &str,
+    dimension: u32,
+    metric: pb::DistanceMetric,
+    precision: i32,
+) -> pb::CreateCollectionRequest {
+    pb::CreateCollectionRequest {
+        index: Some(pb::IndexSettings {
+            kind: Some(pb::index_settings::Kind::Hnsw(pb::HnswIndex {
+                precision,
+                ..Default::default()
+            })),
+        }),
+        ..collection_request(name, dimension, metric)
+    }
+}
+
 /// The field names of a status's BadRequest violations.
 pub fn violated_fields(status: &Status) -> Vec<String> {
     status
@@ -206,6 +225,22 @@ impl UpsertSession {
 /// A metadata Struct from a JSON object.
 pub fn metadata(json: serde_json::Value) -> Option<prost_types::Struct> {
     Some(fathom_api::struct_json::json_to_struct(json).expect("metadata must be a JSON object"))
+}
+
+/// The documents of `collection` (no tenant), by the Count RPC.
+pub async fn count(server: &fathom_tests::TestServer, collection: &str) -> u64 {
+    let request = pb::CountRequest {
+        collection: collection.into(),
+        ..Default::default()
+    };
+    server
+        .documents()
+        .await
+        .count(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .count
 }
 
 /// Writes documents with unary Upserts of at most 1000.
