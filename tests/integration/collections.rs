@@ -345,3 +345,62 @@ async fn a_restarted_server_finds_its_collections() {
         .unwrap();
     assert_eq!(got.into_inner().collection.unwrap().dimension, 5);
 }
+
+#[tokio::test]
+async fn a_collection_an_older_fathom_wrote_without_a_precision_reads_as_single_precision() {
+    let database_url = fathom_tests::fresh_database().await;
+    let config = || fathom_server::Config::new("127.0.0.1:0".parse().unwrap(), database_url.clone());
+    let first = TestServer::start_with(config()).await;
+    let request = hnsw_request(
+        "older",
+        3,
+        pb::DistanceMetric::Cosine,
+        pb::IndexPrecision::Single as i32,
+    );
+    first.collections().await.create_collection(request).await.unwrap();
+    first.stop().await;
+    // What a fathom from before the column writes: no precision.
+    let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&database_url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE fathom.collections SET hnsw_precision = NULL WHERE name = 'older'")
+        .execute(&mut db)
+        .await
+        .unwrap();
+
+    let second = TestServer::start_with(config()).await;
+    let got = second
+        .collections()
+        .await
+        .get_collection(pb::GetCollectionRequest { name: "older".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .collection
+        .unwrap();
+    let Some(pb::index_settings::Kind::Hnsw(hnsw)) = got.index.unwrap().kind else {
+        panic!("an HNSW index")
+    };
+    assert_eq!(hnsw.precision(), pb::IndexPrecision::Single);
+    upsert_all(
+        &second,
+        "older",
+        vec![pb::Document {
+            id: "a".into(),
+            vector: vec![1.0, 0.0, 0.0],
+            ..Default::default()
+        }],
+    )
+    .await;
+    let hits = search(
+        &second,
+        pb::SearchRequest {
+            collection: "older".into(),
+            vector: vec![1.0, 0.0, 0.0],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), ["a"]);
+}

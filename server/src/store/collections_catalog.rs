@@ -44,7 +44,12 @@ impl CatalogRow {
         let corrupt = |what: &str| StoreError::Migration(format!("catalog row {:?} has an invalid {what}", self.name));
         let name = CollectionName::parse("name", &self.name).map_err(|_| corrupt("name"))?;
         let metric = Metric::from_stored(&self.metric).ok_or_else(|| corrupt("metric"))?;
-        let precision = self.hnsw_precision.as_deref().and_then(IndexPrecision::from_stored);
+        // NULL: a row written by a fathom older than the column (during a
+        // rolling upgrade, say), whose graphs are single precision.
+        let precision = match self.hnsw_precision.as_deref() {
+            None => Some(IndexPrecision::Single),
+            Some(stored) => IndexPrecision::from_stored(stored),
+        };
         let index = match (
             self.index_kind.as_str(),
             self.hnsw_m,
