@@ -32,7 +32,7 @@ pub enum CollectionsCommand {
         #[arg(long, default_value_t = 64)]
         ef_construction: u32,
         /// Precision of the vectors in the HNSW graph. half: half the index,
-        /// a build about twice as fast, cheaper searches, the same recall on
+        /// a faster build, cheaper searches, the same recall on
         /// embeddings, components within ±65504; scores always come from the
         /// stored single-precision vectors. single: the graph holds them as
         /// they are (dimensions up to 2000).

@@ -107,7 +107,7 @@ pub enum IndexState {
 /// vectors in single precision either way, and scores come from those.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IndexPrecision {
-    /// pgvector `halfvec`: half the index, a build about twice as fast,
+    /// pgvector `halfvec`: half the index, a build 1.1–1.5× faster and
     /// searches about a tenth cheaper, the same recall on embeddings
     /// (docs/benchmarks.md). Components must fit in a half: |x| ≤ 65504.
     Half,

@@ -606,9 +606,9 @@ export enum IndexPrecision {
 
   /**
    * The graph holds each vector in half precision (pgvector halfvec): half
-   * the index size, a build about twice as fast, cheaper searches, and the
-   * same recall on embeddings; the candidates it finds are ranked by their
-   * single-precision distance. Dimensions up to 4000; every vector component
+   * the index size, a faster build, cheaper searches, and the same recall on
+   * embeddings; the candidates it finds are ranked by their single-precision
+   * distance. Dimensions up to 4000; every vector component
    * must lie within +-65504, the largest half-precision number.
    *
    * @generated from enum value: INDEX_PRECISION_HALF = 1;
