@@ -119,6 +119,9 @@ impl IndexPrecision {
     /// The largest half-precision number: the bound on every component of
     /// a vector in a half-precision graph.
     pub const HALF_MAX: f32 = 65504.0;
+    /// The largest magnitude half precision rounds to zero (2⁻²⁵; the
+    /// smallest half above zero is 2⁻²⁴).
+    pub const HALF_ROUNDS_TO_ZERO: f32 = 1.0 / 33_554_432.0;
 
     /// How the catalog stores it.
     pub fn as_str(self) -> &'static str {
@@ -179,15 +182,11 @@ impl VectorIndex {
         }
     }
 
-    /// The largest component magnitude a vector may have in this index
-    /// (`None`: only float32's own limits).
-    pub fn largest_component(&self) -> Option<f32> {
+    /// The precision of the HNSW graph (`None`: no vector index).
+    pub fn precision(&self) -> Option<IndexPrecision> {
         match self {
-            VectorIndex::Hnsw {
-                precision: IndexPrecision::Half,
-                ..
-            } => Some(IndexPrecision::HALF_MAX),
-            _ => None,
+            VectorIndex::Hnsw { precision, .. } => Some(*precision),
+            VectorIndex::None => None,
         }
     }
 

@@ -347,7 +347,7 @@ mod tests {
         let rules = VectorRules {
             dimension: 2,
             metric: crate::domain::Metric::Cosine,
-            largest_component: None,
+            half_precision: false,
         };
         let mut builder = DocumentBatchBuilder::new(rules, docs.len(), 0, &limits);
         for (i, (id, v)) in docs.into_iter().enumerate() {

@@ -10,7 +10,7 @@
 //! graph holds half-precision vectors also needs every component to fit in
 //! a half, or PostgreSQL refuses the row (and the query vector) outright.
 
-use super::{CollectionSpec, Metric};
+use super::{CollectionSpec, IndexPrecision, Metric};
 
 /// The largest squared norm a vector may have: float32's maximum / 4.
 pub const MAX_SQUARED_NORM: f64 = f32::MAX as f64 / 4.0;
@@ -22,8 +22,8 @@ pub struct VectorRules {
     pub dimension: usize,
     /// How vectors are compared.
     pub metric: Metric,
-    /// The largest magnitude of a component, if the index sets one.
-    pub largest_component: Option<f32>,
+    /// Whether the HNSW graph holds the vectors in half precision.
+    pub half_precision: bool,
 }
 
 impl VectorRules {
@@ -32,21 +32,33 @@ impl VectorRules {
         Self {
             dimension: spec.dimension as usize,
             metric: spec.metric,
-            largest_component: spec.index.largest_component(),
+            half_precision: spec.index.precision() == Some(IndexPrecision::Half),
         }
     }
 
     /// Checks a vector; the description of the first problem, naming the limit.
     pub fn check(&self, vector: &[f32]) -> Result<(), String> {
         check_vector(vector, self.dimension, self.metric)?;
-        if let Some(largest) = self.largest_component
-            && let Some(position) = vector.iter().position(|x| x.abs() > largest)
-        {
+        if !self.half_precision {
+            return Ok(());
+        }
+        let largest = IndexPrecision::HALF_MAX;
+        if let Some(position) = vector.iter().position(|x| x.abs() > largest) {
             return Err(format!(
                 "component {position} is {}; the collection's HNSW index holds vectors in half precision, \
                  whose components must lie within ±{largest}: scale the vector down (every score scales \
                  with it) or use a collection with index precision single",
                 vector[position]
+            ));
+        }
+        // pgvector leaves a vector without a direction out of a cosine graph,
+        // so only exact search would find it.
+        if self.metric == Metric::Cosine && vector.iter().all(|x| x.abs() <= IndexPrecision::HALF_ROUNDS_TO_ZERO) {
+            return Err(format!(
+                "every component is at most {:e} in magnitude, which half precision rounds to zero, and the \
+                 collection's HNSW index holds vectors in half precision: scale the vector up (its cosine \
+                 similarities do not change)",
+                IndexPrecision::HALF_ROUNDS_TO_ZERO
             ));
         }
         Ok(())
@@ -117,15 +129,23 @@ mod tests {
 
     #[test]
     fn half_precision_indexes_bound_every_component() {
-        let rules = |largest_component| VectorRules {
+        let rules = |metric, half_precision| VectorRules {
             dimension: 2,
-            metric: Metric::L2,
-            largest_component,
+            metric,
+            half_precision,
         };
-        let error = rules(Some(65504.0)).check(&[1.0, -70000.0]).unwrap_err();
+        let error = rules(Metric::L2, true).check(&[1.0, -70000.0]).unwrap_err();
         assert!(error.contains("component 1") && error.contains("65504"), "{error}");
-        assert!(rules(Some(65504.0)).check(&[65504.0, -65504.0]).is_ok());
-        assert!(rules(None).check(&[1.0, -70000.0]).is_ok());
+        assert!(rules(Metric::L2, true).check(&[65504.0, -65504.0]).is_ok());
+        assert!(rules(Metric::L2, false).check(&[1.0, -70000.0]).is_ok());
+
+        // Directions that half precision would erase, where cosine needs one.
+        let tiny = [1e-8, -2e-8];
+        let error = rules(Metric::Cosine, true).check(&tiny).unwrap_err();
+        assert!(error.contains("rounds to zero"), "{error}");
+        assert!(rules(Metric::Cosine, true).check(&[1e-8, 1e-7]).is_ok());
+        assert!(rules(Metric::Cosine, false).check(&tiny).is_ok());
+        assert!(rules(Metric::L2, true).check(&tiny).is_ok());
     }
 
     #[test]

@@ -608,8 +608,10 @@ export enum IndexPrecision {
    * The graph holds each vector in half precision (pgvector halfvec): half
    * the index size, a faster build, cheaper searches, and the same recall on
    * embeddings; the candidates it finds are ranked by their single-precision
-   * distance. Dimensions up to 4000; every vector component
-   * must lie within +-65504, the largest half-precision number.
+   * distance. Dimensions up to 4000; every vector component must lie within
+   * +-65504, the largest half-precision number, and in a cosine collection
+   * not every component may be below 3e-8 in magnitude (half precision would
+   * round the vector to zero, which has no direction).
    *
    * @generated from enum value: INDEX_PRECISION_HALF = 1;
    */
