@@ -8,6 +8,14 @@ use crate::support::{
     assert_violation, collection_request, count, embedding_like_vector, hnsw_request, search, upsert_all,
 };
 
+/// The HNSW settings of a collection that has an HNSW index.
+fn hnsw_of(collection: &pb::Collection) -> pb::HnswIndex {
+    match collection.index.as_ref().and_then(|i| i.kind.as_ref()) {
+        Some(pb::index_settings::Kind::Hnsw(hnsw)) => *hnsw,
+        other => panic!("an HNSW index, not {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn a_created_collection_is_returned_with_its_settings() {
     let server = TestServer::start().await;
@@ -32,9 +40,7 @@ async fn a_created_collection_is_returned_with_its_settings() {
     assert_eq!(got.metric(), pb::DistanceMetric::Cosine);
     assert_eq!(got.text_language, "english");
     assert!(!got.multi_tenant);
-    let Some(pb::index_settings::Kind::Hnsw(hnsw)) = got.index.unwrap().kind else {
-        panic!("HNSW by default")
-    };
+    let hnsw = hnsw_of(&got);
     assert_eq!((hnsw.m, hnsw.ef_construction), (16, 64));
     assert_eq!(hnsw.precision(), pb::IndexPrecision::Half, "half precision by default");
     assert!(got.create_time.is_some());
@@ -91,9 +97,7 @@ async fn hnsw_dimension_limits_follow_the_index_precision_and_no_index_has_none(
         .into_inner()
         .collection
         .unwrap();
-    let Some(pb::index_settings::Kind::Hnsw(hnsw)) = wide.index.unwrap().kind else {
-        panic!("an HNSW index")
-    };
+    let hnsw = hnsw_of(&wide);
     assert_eq!(hnsw.precision(), pb::IndexPrecision::Half);
     upsert_all(
         &server,
@@ -378,9 +382,7 @@ async fn a_collection_an_older_fathom_wrote_without_a_precision_reads_as_single_
         .into_inner()
         .collection
         .unwrap();
-    let Some(pb::index_settings::Kind::Hnsw(hnsw)) = got.index.unwrap().kind else {
-        panic!("an HNSW index")
-    };
+    let hnsw = hnsw_of(&got);
     assert_eq!(hnsw.precision(), pb::IndexPrecision::Single);
     upsert_all(
         &second,

@@ -313,37 +313,31 @@ impl CreateCollection {
     }
 
     /// HNSW parameters (0 for a default); keeps a precision set before.
-    pub fn hnsw(mut self, m: u32, ef_construction: u32) -> Self {
-        let hnsw = pb::HnswIndex {
-            m,
-            ef_construction,
-            ..self.hnsw_settings()
-        };
-        self.request.index = Some(pb::IndexSettings {
-            kind: Some(pb::index_settings::Kind::Hnsw(hnsw)),
-        });
-        self
+    pub fn hnsw(self, m: u32, ef_construction: u32) -> Self {
+        self.update_hnsw(|hnsw| {
+            hnsw.m = m;
+            hnsw.ef_construction = ef_construction;
+        })
     }
 
     /// The precision of the vectors in the HNSW graph (default half: see
     /// [`pb::IndexPrecision`]); keeps HNSW parameters set before.
-    pub fn index_precision(mut self, precision: pb::IndexPrecision) -> Self {
-        let hnsw = pb::HnswIndex {
-            precision: precision as i32,
-            ..self.hnsw_settings()
+    pub fn index_precision(self, precision: pb::IndexPrecision) -> Self {
+        self.update_hnsw(|hnsw| hnsw.precision = precision as i32)
+    }
+
+    /// Asks for an HNSW index: the settings asked for so far (defaults if
+    /// none), changed by `change`.
+    fn update_hnsw(mut self, change: impl FnOnce(&mut pb::HnswIndex)) -> Self {
+        let mut hnsw = match self.request.index.take().and_then(|i| i.kind) {
+            Some(pb::index_settings::Kind::Hnsw(hnsw)) => hnsw,
+            _ => pb::HnswIndex::default(),
         };
+        change(&mut hnsw);
         self.request.index = Some(pb::IndexSettings {
             kind: Some(pb::index_settings::Kind::Hnsw(hnsw)),
         });
         self
-    }
-
-    /// The HNSW settings asked for so far (defaults if none).
-    fn hnsw_settings(&self) -> pb::HnswIndex {
-        match self.request.index.as_ref().and_then(|i| i.kind.as_ref()) {
-            Some(pb::index_settings::Kind::Hnsw(hnsw)) => *hnsw,
-            _ => pb::HnswIndex::default(),
-        }
     }
 
     /// No vector index: exact search only.

@@ -32,4 +32,4 @@ pub use search::{
     DEFAULT_EF_SEARCH, Fusion, MAX_EF_SEARCH, SearchDefaults, SearchHitRow, SearchQuery, ef_search_for, search_defaults,
 };
 pub use stream_progress::{BatchPosition, IdsDigest, MAX_POSITION, Sequence, StreamProgress};
-pub use vector_rules::{MAX_SQUARED_NORM, VectorRules, check_vector};
+pub use vector_rules::{MAX_SQUARED_NORM, VectorRules};

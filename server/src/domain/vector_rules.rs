@@ -67,7 +67,7 @@ impl VectorRules {
 
 /// Checks a vector for a collection of `dimension` and `metric`; the
 /// description of the first problem, naming the limit.
-pub fn check_vector(vector: &[f32], dimension: usize, metric: Metric) -> Result<(), String> {
+fn check_vector(vector: &[f32], dimension: usize, metric: Metric) -> Result<(), String> {
     if vector.len() != dimension {
         return Err(format!(
             "vector has {} components; the collection's dimension is {dimension}",

@@ -54,11 +54,8 @@ fn goodness_of(metric: Metric, d: &str) -> String {
 /// The distance the collection's HNSW index orders by, to `$1`: over the
 /// indexed expression, so that the planner reads the index.
 fn indexed_distance(spec: &CollectionSpec, op: &str) -> String {
-    match spec.index {
-        VectorIndex::Hnsw {
-            precision: precision @ IndexPrecision::Half,
-            ..
-        } => format!(
+    match spec.index.precision() {
+        Some(precision @ IndexPrecision::Half) => format!(
             "{} {op} $1::halfvec({})",
             indexed_embedding("d.", spec.dimension, precision),
             spec.dimension
