@@ -204,7 +204,10 @@ async fn run_search(
 /// already has `n` rows the second cannot place and does not run (a
 /// one-time filter on the first's count). Common words are where that pays:
 /// two words each in 5 % of a corpus match about 10 % of it, and both about
-/// 0.25 %. The order is the same as ranking all matches at once.
+/// 0.25 %. When the second runs, the first holds every document with all
+/// the terms, so the second leaves those out by id (a hashed lookup; testing
+/// each row against the AND again cost an eighth of the leg). The order is
+/// the same as ranking all matches at once.
 fn push_text_leg(
     qb: &mut QueryBuilder<'static, Postgres>,
     t: &str,
@@ -249,7 +252,7 @@ fn push_text_leg(
     push_scope(qb, &query.tenant, query.filter.as_ref());
     qb.push(format_args!(
         " AND (SELECT count(*) FROM text_all) < {n} \
-         AND d.body_tsv @@ tq.q AND NOT (d.body_tsv @@ tq.all_q) ORDER BY score DESC, d.id LIMIT {n}), \
+         AND d.body_tsv @@ tq.q AND d.id NOT IN (SELECT id FROM text_all) ORDER BY score DESC, d.id LIMIT {n}), \
          text_leg AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank, \
          min(score) OVER () AS smin, max(score) OVER () AS smax FROM (\
          SELECT * FROM text_all UNION ALL SELECT * FROM text_rest ORDER BY score DESC, id LIMIT {n}) kw)"
@@ -524,7 +527,7 @@ mod tests {
         assert!(sql.contains("d.body_tsv @@ tq.all_q ORDER BY"), "{sql}");
         assert!(
             sql.contains(
-                "(SELECT count(*) FROM text_all) < 10 AND d.body_tsv @@ tq.q AND NOT (d.body_tsv @@ tq.all_q)"
+                "(SELECT count(*) FROM text_all) < 10 AND d.body_tsv @@ tq.q AND d.id NOT IN (SELECT id FROM text_all)"
             ),
             "{sql}"
         );
