@@ -143,13 +143,7 @@ async fn keyword_search_ranks_by_words_held_then_ts_rank_and_returns_only_matche
 
 #[tokio::test]
 async fn a_two_word_keyword_query_finds_documents_with_either_word_those_with_both_first() {
-    let server = TestServer::start().await;
-    server
-        .collections()
-        .await
-        .create_collection(collection_request("words", 3, pb::DistanceMetric::Cosine))
-        .await
-        .unwrap();
+    let server = server_with_collection("words", 3).await;
     let doc = |id: &str, text: &str| pb::Document {
         id: id.into(),
         vector: vec![1.0, 0.0, 0.0],
@@ -200,13 +194,7 @@ async fn a_two_word_keyword_query_finds_documents_with_either_word_those_with_bo
 
 #[tokio::test]
 async fn keyword_ranking_is_exact_whether_or_not_the_documents_with_every_word_fill_the_candidates() {
-    let server = TestServer::start().await;
-    server
-        .collections()
-        .await
-        .create_collection(collection_request("tiers", 3, pb::DistanceMetric::Cosine))
-        .await
-        .unwrap();
+    let server = server_with_collection("tiers", 3).await;
     // Six documents hold both words, six only "alpha", six only "beta";
     // each word appears a different number of times, so ts_rank orders
     // the documents within each group.
