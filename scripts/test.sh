@@ -15,6 +15,9 @@ AUTH_PORT=${TEST_AUTH_PORT:-50154}
 TLS_DIR=target/test-tls
 FATHOM=target/debug/fathom
 cluster=(--install-dir "$PG_INSTALL" --home "$PG_HOME" --port "$PG_PORT")
+# The Rust tests start a second cluster, without pg_textsearch, for the
+# ts_rank keyword ranking (tests/lib.rs); stopped here.
+ts_rank_cluster=(--install-dir "$PG_INSTALL" --home target/fathom-test-cluster-ts-rank --port 54340)
 
 server_pids=()
 cleanup() {
@@ -22,6 +25,7 @@ cleanup() {
         kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     done
     "$FATHOM" postgres stop "${cluster[@]}" || true
+    "$FATHOM" postgres stop "${ts_rank_cluster[@]}" 2>/dev/null || true
 }
 trap cleanup EXIT
 

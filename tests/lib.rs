@@ -49,6 +49,26 @@ fn admin_url() -> &'static str {
     })
 }
 
+/// The admin URL of the second test cluster, whose PostgreSQL does not
+/// preload pg_textsearch: a database without BM25, as a user's own
+/// PostgreSQL may be. Started on first use (port 54340), stopped by
+/// scripts/test.sh.
+fn ts_rank_admin_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("FATHOM_TEST_TS_RANK_DATABASE_URL") {
+            return url;
+        }
+        let home = workspace_root().join("target/fathom-test-cluster-ts-rank");
+        let pg = EmbeddedPostgres::new(&postgres_install_dir(), &home, 54340, Durability::Ephemeral)
+            .expect("run `make postgres` first, or set FATHOM_TEST_TS_RANK_DATABASE_URL")
+            .with_settings([("shared_preload_libraries", "")]);
+        pg.start("postgres")
+            .expect("starting the test cluster without pg_textsearch");
+        pg.url("postgres")
+    })
+}
+
 /// A database name no other test uses.
 fn unique_name(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -61,9 +81,18 @@ fn unique_name(prefix: &str) -> String {
 
 /// Creates a fresh, empty database on the shared cluster; returns its URL.
 pub async fn fresh_database() -> String {
-    let admin = admin_url().to_owned();
+    database_on(admin_url()).await
+}
+
+/// Creates a fresh, empty database on the cluster without pg_textsearch;
+/// returns its URL.
+pub async fn fresh_database_without_bm25() -> String {
+    database_on(ts_rank_admin_url()).await
+}
+
+async fn database_on(admin: &str) -> String {
     let name = unique_name("fathom_test");
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
         .await
         .expect("connecting to the test cluster");
     sqlx::query(&format!("CREATE DATABASE {name}"))
@@ -90,6 +119,16 @@ impl TestServer {
     /// A server on a fresh database.
     pub async fn start() -> Self {
         Self::start_with(Config::new("127.0.0.1:0".parse().unwrap(), fresh_database().await)).await
+    }
+
+    /// A server on a fresh database of a cluster without pg_textsearch, so
+    /// its collections rank keyword searches by `ts_rank`.
+    pub async fn start_without_bm25() -> Self {
+        Self::start_with(Config::new(
+            "127.0.0.1:0".parse().unwrap(),
+            fresh_database_without_bm25().await,
+        ))
+        .await
     }
 
     /// A server with this config (listen on port 0).

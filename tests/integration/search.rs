@@ -35,7 +35,28 @@ fn corpus() -> Vec<pb::Document> {
 }
 
 async fn corpus_server(metric: pb::DistanceMetric) -> TestServer {
-    let server = TestServer::start().await;
+    with_corpus(TestServer::start().await, metric).await
+}
+
+/// The corpus on a cluster without pg_textsearch: keyword searches rank
+/// by `ts_rank`.
+async fn corpus_server_without_bm25() -> TestServer {
+    with_corpus(TestServer::start_without_bm25().await, pb::DistanceMetric::Cosine).await
+}
+
+/// A server on a cluster without pg_textsearch with an empty collection.
+async fn ts_rank_server_with_collection(name: &str) -> TestServer {
+    let server = TestServer::start_without_bm25().await;
+    server
+        .collections()
+        .await
+        .create_collection(collection_request(name, 3, pb::DistanceMetric::Cosine))
+        .await
+        .unwrap();
+    server
+}
+
+async fn with_corpus(server: TestServer, metric: pb::DistanceMetric) -> TestServer {
     server
         .collections()
         .await
@@ -125,8 +146,8 @@ async fn vector_search_ranks_by_each_metric_with_the_documented_scores() {
 }
 
 #[tokio::test]
-async fn keyword_search_ranks_by_words_held_then_ts_rank_and_returns_only_matches() {
-    let server = corpus_server(pb::DistanceMetric::Cosine).await;
+async fn without_bm25_keyword_search_ranks_by_words_held_then_ts_rank_and_returns_only_matches() {
+    let server = corpus_server_without_bm25().await;
     let hits = search(&server, query(None, Some("quick fox"))).await.unwrap();
     let oracle = text_scores(&server, "corpus", &["quick", "fox"]).await;
     assert_eq!(oracle.len(), 2, "the corpus has two documents with either word");
@@ -142,8 +163,8 @@ async fn keyword_search_ranks_by_words_held_then_ts_rank_and_returns_only_matche
 }
 
 #[tokio::test]
-async fn a_two_word_keyword_query_finds_documents_with_either_word_those_with_both_first() {
-    let server = server_with_collection("words", 3).await;
+async fn without_bm25_a_two_word_keyword_query_finds_documents_with_either_word_those_with_both_first() {
+    let server = ts_rank_server_with_collection("words").await;
     let doc = |id: &str, text: &str| pb::Document {
         id: id.into(),
         vector: vec![1.0, 0.0, 0.0],
@@ -193,8 +214,8 @@ async fn a_two_word_keyword_query_finds_documents_with_either_word_those_with_bo
 }
 
 #[tokio::test]
-async fn keyword_ranking_is_exact_whether_or_not_the_documents_with_every_word_fill_the_candidates() {
-    let server = server_with_collection("tiers", 3).await;
+async fn without_bm25_keyword_ranking_is_exact_whether_or_not_the_documents_with_every_word_fill_the_candidates() {
+    let server = ts_rank_server_with_collection("tiers").await;
     // Six documents hold both words, six only "alpha", six only "beta";
     // each word appears a different number of times, so ts_rank orders
     // the documents within each group.

@@ -6,8 +6,8 @@ use tonic::{Request, Response, Status};
 
 use super::access::{access_of, audit};
 use crate::domain::{
-    Collection, CollectionName, CollectionSpec, IndexPrecision, IndexState, InvalidRequest, Metric, TextLanguage,
-    VectorIndex, Violations,
+    Collection, CollectionName, CollectionSpec, IndexPrecision, IndexState, InvalidRequest, KeywordRanking, Metric,
+    TextLanguage, VectorIndex, Violations,
 };
 use crate::error::ApiError;
 use crate::store::Store;
@@ -231,6 +231,10 @@ pub fn collection_to_proto(collection: &Collection, state: IndexState) -> pb::Co
             IndexState::Ready => pb::IndexState::Ready,
             IndexState::Deferred => pb::IndexState::Deferred,
             IndexState::Building => pb::IndexState::Building,
+        } as i32,
+        keyword_ranking: match collection.keyword_ranking {
+            KeywordRanking::Bm25 => pb::KeywordRanking::Bm25,
+            KeywordRanking::TsRank => pb::KeywordRanking::TsRank,
         } as i32,
     }
 }

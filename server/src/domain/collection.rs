@@ -316,6 +316,31 @@ pub struct Collection {
     pub spec: CollectionSpec,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// How its keyword searches rank documents.
+    pub keyword_ranking: KeywordRanking,
+}
+
+/// How a collection's keyword searches rank the documents that match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeywordRanking {
+    /// BM25, through the collection's `bm25` index (the pg_textsearch
+    /// extension): the best documents come from the index, scored with the
+    /// collection's statistics (inverse document frequency over all of its
+    /// tenants, document length).
+    Bm25,
+    /// PostgreSQL's own `ts_rank`, where pg_textsearch is not installed:
+    /// documents with more of the query's terms first, then `ts_rank`.
+    TsRank,
+}
+
+impl KeywordRanking {
+    /// The name GetCollection and the logs show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeywordRanking::Bm25 => "bm25",
+            KeywordRanking::TsRank => "ts_rank",
+        }
+    }
 }
 
 #[cfg(test)]

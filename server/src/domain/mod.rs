@@ -15,7 +15,8 @@ mod vector_rules;
 
 pub use access::{Access, AccessDenied, KeyGrant, KeyId, Role};
 pub use collection::{
-    Collection, CollectionName, CollectionSpec, IndexPrecision, IndexState, Metric, TextLanguage, VectorIndex,
+    Collection, CollectionName, CollectionSpec, IndexPrecision, IndexState, KeywordRanking, Metric, TextLanguage,
+    VectorIndex,
 };
 pub use deadline::Deadline;
 pub use document::{
@@ -29,7 +30,8 @@ pub use filter::{
 pub use invalid::{FieldViolation, InvalidKind, InvalidRequest, Violations};
 pub use keyword_query::KeywordQuery;
 pub use search::{
-    DEFAULT_EF_SEARCH, Fusion, MAX_EF_SEARCH, SearchDefaults, SearchHitRow, SearchQuery, ef_search_for, search_defaults,
+    DEFAULT_EF_SEARCH, Fusion, MAX_EF_SEARCH, MIN_HYBRID_CANDIDATES, SearchDefaults, SearchHitRow, SearchQuery,
+    ef_search_for, search_defaults,
 };
 pub use stream_progress::{BatchPosition, IdsDigest, MAX_POSITION, Sequence, StreamProgress};
 pub use vector_rules::{MAX_SQUARED_NORM, VectorRules};

@@ -45,7 +45,7 @@ pub const MAX_EF_SEARCH: u32 = 1000;
 const HYBRID_CANDIDATES_PER_HIT: u32 = 5;
 
 /// Fewest candidates per leg of a hybrid search that sets none.
-const MIN_HYBRID_CANDIDATES: u32 = 50;
+pub const MIN_HYBRID_CANDIDATES: u32 = 50;
 
 /// What a search that leaves `candidates` and `params.ef_search` unset gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

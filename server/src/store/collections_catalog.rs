@@ -7,11 +7,14 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 use tracing::Instrument;
 
+use super::bm25_indexes::{HAS_BM25_INDEX, bm25_index_ddl};
 use super::error::is_undefined_table;
 use super::sql_identifiers::{index, quote_literal, table};
 use super::sql_spans::sql;
 use super::{Store, StoreError};
-use crate::domain::{Collection, CollectionName, CollectionSpec, IndexPrecision, Metric, TextLanguage, VectorIndex};
+use crate::domain::{
+    Collection, CollectionName, CollectionSpec, IndexPrecision, KeywordRanking, Metric, TextLanguage, VectorIndex,
+};
 
 /// Sizes and counts of one collection.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +40,10 @@ struct CatalogRow {
     text_language: String,
     multi_tenant: bool,
     created_at: DateTime<Utc>,
+    /// Whether the collection has a valid BM25 index ([`HAS_BM25_INDEX`]);
+    /// false where the query does not ask (a row just inserted has none).
+    #[sqlx(default)]
+    bm25_index: bool,
 }
 
 impl CatalogRow {
@@ -76,12 +83,22 @@ impl CatalogRow {
                 multi_tenant: self.multi_tenant,
             },
             created_at: self.created_at,
+            keyword_ranking: if self.bm25_index {
+                KeywordRanking::Bm25
+            } else {
+                KeywordRanking::TsRank
+            },
         })
     }
 }
 
 const CATALOG_COLUMNS: &str = "id, name, dimension, metric, index_kind, hnsw_m, hnsw_ef_construction, \
      hnsw_precision, text_language, multi_tenant, created_at";
+
+/// [`CATALOG_COLUMNS`] and whether the collection has a BM25 index.
+fn catalog_columns_and_ranking() -> String {
+    format!("{CATALOG_COLUMNS}, {HAS_BM25_INDEX} AS bm25_index")
+}
 
 /// pgvector's operator class for each metric, over `vector` or `halfvec`.
 fn operator_class(metric: Metric, precision: IndexPrecision) -> &'static str {
@@ -159,7 +176,9 @@ impl Store {
         let Some(row) = row else {
             return Err(StoreError::CollectionExists(spec.name));
         };
-        let collection = Arc::new(row.into_collection()?);
+        let mut collection = row.into_collection()?;
+        collection.keyword_ranking = self.new_collection_ranking;
+        let collection = Arc::new(collection);
         create_table_and_indexes(&mut tx, &collection, defer_index).await?;
         tx.commit().instrument(sql("COMMIT", "create collection")).await?;
         self.catalog
@@ -175,7 +194,8 @@ impl Store {
             return Ok(found.clone());
         }
         let row: Option<CatalogRow> = sqlx::query_as(&format!(
-            "SELECT {CATALOG_COLUMNS} FROM fathom.collections WHERE name = $1"
+            "SELECT {} FROM fathom.collections WHERE name = $1",
+            catalog_columns_and_ranking()
         ))
         .bind(name.as_str())
         .fetch_optional(&self.pool)
@@ -196,7 +216,8 @@ impl Store {
     /// Every collection, by name.
     pub async fn list_collections(&self) -> Result<Vec<Collection>, StoreError> {
         let rows: Vec<CatalogRow> = sqlx::query_as(&format!(
-            "SELECT {CATALOG_COLUMNS} FROM fathom.collections ORDER BY name"
+            "SELECT {} FROM fathom.collections ORDER BY name",
+            catalog_columns_and_ranking()
         ))
         .fetch_all(&self.pool)
         .instrument(sql("SELECT", "list collections"))
@@ -293,6 +314,9 @@ async fn create_table_and_indexes(
     ];
     if !defer_index {
         statements.extend(hnsw_index_ddl(collection, ""));
+    }
+    if collection.keyword_ranking == KeywordRanking::Bm25 {
+        statements.push(bm25_index_ddl(collection));
     }
     for statement in statements {
         sqlx::query(&statement)

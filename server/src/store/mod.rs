@@ -6,11 +6,13 @@
 //! value is a bound parameter.
 
 mod api_keys;
+mod bm25_indexes;
 mod collections_catalog;
 mod documents;
 mod error;
 mod filter_sql;
 mod index_builds;
+mod keyword_leg;
 mod outages;
 mod search;
 mod sql_identifiers;
@@ -30,7 +32,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 pub use upsert_streams::BatchOutcome;
 
-use crate::domain::{Collection, CollectionName};
+use crate::domain::{Collection, CollectionName, KeywordRanking};
 
 /// How long connecting (or waiting for a pooled connection) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -63,6 +65,9 @@ pub struct Store {
     build_options: Arc<PgConnectOptions>,
     /// Least `maintenance_work_mem` an index build gets.
     index_build_memory_bytes: i64,
+    /// How collections created from now on rank keyword searches (see
+    /// [`Store::prepare_keyword_ranking`]).
+    new_collection_ranking: KeywordRanking,
 }
 
 /// Least `maintenance_work_mem` for an index build unless configured: an
@@ -105,6 +110,13 @@ impl Store {
         // they are one round trip; iterative scans let a filtered or
         // tenant-scoped index scan go on until it has its LIMIT of rows.
         let ef_search = crate::domain::DEFAULT_EF_SEARCH.to_string();
+        // A BM25 index scan scores as many documents as the statement's
+        // LIMIT, which pg_textsearch learns when the statement is planned;
+        // a cached plan is not planned again, and the scan would score its
+        // default of 1000. This is where such a scan starts instead (it
+        // doubles while more rows are wanted): a hybrid search's fewest
+        // candidates. A placeholder where the extension is not loaded.
+        let bm25_first_batch = crate::domain::MIN_HYBRID_CANDIDATES.to_string();
         let options = options
             .options([
                 ("timezone", "UTC"),
@@ -112,6 +124,7 @@ impl Store {
                 ("statement_timeout", timeout_setting.as_str()),
                 ("hnsw.ef_search", ef_search.as_str()),
                 ("hnsw.iterative_scan", "relaxed_order"),
+                ("pg_textsearch.default_limit", bm25_first_batch.as_str()),
             ])
             .application_name("fathom");
         // One connection first, so a wrong URL is reported as what it is
@@ -164,6 +177,7 @@ impl Store {
             cancel_options,
             build_options,
             index_build_memory_bytes: DEFAULT_INDEX_BUILD_MEMORY_BYTES as i64,
+            new_collection_ranking: KeywordRanking::TsRank,
         })
     }
 

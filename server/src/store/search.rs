@@ -1,9 +1,9 @@
 //! Vector, keyword and hybrid search as one SQL statement per request.
 //!
 //! The statement is a chain of CTEs: the vector leg (an HNSW scan, with an
-//! exact fallback for selective filters), the keyword leg (full text over
-//! the stored tsvector), their fusion, and a final join for the requested
-//! fields. One statement, one snapshot; the fields of hits past the first
+//! exact fallback for selective filters), the keyword leg (BM25 or
+//! `ts_rank`, see [`super::keyword_leg`]), their fusion, and a final join for
+//! the requested fields. One statement, one snapshot; the fields of hits past the first
 //! page of bytes are read as the client reaches them (see [`SearchHits`]).
 
 use std::collections::{HashMap, VecDeque};
@@ -17,12 +17,13 @@ use tracing::Instrument;
 
 use super::collections_catalog::indexed_embedding;
 use super::documents::{PAGE_BYTES, document_columns, push_scope, size_of_fields};
+use super::keyword_leg::{KeywordScores, push_bm25_query, push_keyword_leg};
 use super::sql_identifiers::table;
 use super::sql_spans::sql;
 use super::{Store, StoreError};
 use crate::domain::{
-    Collection, CollectionSpec, DEFAULT_EF_SEARCH, DocumentFields, Fusion, IndexPrecision, KeywordQuery, Metric,
-    SearchHitRow, SearchQuery, StoredDocument, Tenant, VectorIndex,
+    Collection, CollectionSpec, DEFAULT_EF_SEARCH, DocumentFields, Fusion, IndexPrecision, Metric, SearchHitRow,
+    SearchQuery, StoredDocument, Tenant, VectorIndex,
 };
 
 /// pgvector's distance operator for each metric.
@@ -187,99 +188,6 @@ async fn run_search(
         .await
 }
 
-/// The keyword leg: documents with any of the query's terms and none of
-/// its excluded ones, ranked by how many terms they hold, then by
-/// `ts_rank` (normalised to [0, 1) by its flag 32), so a document with
-/// every word ranks above one with some. `ts_rank`, not `ts_rank_cd`: the
-/// cover-density rank costs about half as much again as matching itself
-/// on every matching row, and for queries of a few words the count of words
-/// held already does what proximity would. Each term is a bound value read by
-/// `websearch_to_tsquery`; the OR of the terms is built from PostgreSQL's own
-/// text form of each term's tsquery, which quotes every lexeme.
-///
-/// Ranking reads every matching row, so the leg is built in two tiers:
-/// `text_all`, the documents holding every term (their AND, which the GIN
-/// index intersects), and `text_rest`, the others. Every document of the
-/// first tier outranks every document of the second, so when the first
-/// already has `n` rows the second cannot place and does not run (a
-/// one-time filter on the first's count). Common words are where that pays:
-/// two words each in 5 % of a corpus match about 10 % of it, and both about
-/// 0.25 %. When the second runs, the first holds every document with all
-/// the terms, so the second leaves those out by id (a hashed lookup; testing
-/// each row against the AND again cost an eighth of the leg). The order is
-/// the same as ranking all matches at once.
-fn push_text_leg(
-    qb: &mut QueryBuilder<'static, Postgres>,
-    t: &str,
-    language: &str,
-    keywords: &KeywordQuery,
-    query: &SearchQuery,
-    n: i64,
-) {
-    let terms = |qb: &mut QueryBuilder<'static, Postgres>, values: &[String]| {
-        qb.push("(SELECT array_agg(q) FROM unnest(")
-            .push_bind(values.to_vec())
-            .push("::text[]) AS term, websearch_to_tsquery(")
-            .push_bind(language.to_owned())
-            .push("::regconfig, term) AS q WHERE numnode(q) > 0)");
-    };
-    qb.push("text_terms AS MATERIALIZED (SELECT ");
-    terms(qb, &keywords.any_of);
-    qb.push(" AS any_of, ");
-    terms(qb, &keywords.none_of);
-    qb.push(
-        " AS none_of), \
-         text_query AS MATERIALIZED (SELECT any_of, \
-         CASE WHEN none_of IS NULL THEN any_q ELSE any_q && !!none_q END AS q, \
-         CASE WHEN none_of IS NULL THEN all_q ELSE all_q && !!none_q END AS all_q \
-         FROM (SELECT any_of, none_of, \
-         (SELECT string_agg('(' || x::text || ')', ' | ')::tsquery FROM unnest(any_of) x) AS any_q, \
-         (SELECT string_agg('(' || x::text || ')', ' & ')::tsquery FROM unnest(any_of) x) AS all_q, \
-         (SELECT string_agg('(' || x::text || ')', ' | ')::tsquery FROM unnest(none_of) x) AS none_q \
-         FROM text_terms) s), \
-         text_all AS MATERIALIZED (SELECT d.id, \
-         (coalesce(array_length(tq.any_of, 1), 0) + ts_rank(d.body_tsv, tq.q, 32))::float8 AS score FROM ",
-    );
-    qb.push(t).push(" d, text_query tq");
-    push_scope(qb, &query.tenant, query.filter.as_ref());
-    qb.push(format_args!(
-        " AND d.body_tsv @@ tq.all_q ORDER BY score DESC, d.id LIMIT {n}), \
-         text_rest AS (SELECT d.id, ("
-    ));
-    push_rest_words_held(qb, keywords.any_of.len());
-    qb.push(" + ts_rank(d.body_tsv, tq.q, 32))::float8 AS score FROM ");
-    qb.push(t).push(" d, text_query tq");
-    push_scope(qb, &query.tenant, query.filter.as_ref());
-    qb.push(format_args!(
-        " AND (SELECT count(*) FROM text_all) < {n} \
-         AND d.body_tsv @@ tq.q AND d.id NOT IN (SELECT id FROM text_all) ORDER BY score DESC, d.id LIMIT {n}), \
-         text_leg AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank, \
-         min(score) OVER () AS smin, max(score) OVER () AS smax FROM (\
-         SELECT * FROM text_all UNION ALL SELECT * FROM text_rest ORDER BY score DESC, id LIMIT {n}) kw)"
-    ));
-}
-
-/// How many of the query's `terms` terms a row of `text_rest` holds. It
-/// holds at least one and not all, so with two terms or fewer that is 1,
-/// known without two `@@` tests of array elements per matching row (on the
-/// bench's corpus a quarter of the keyword leg, a tenth of a two-word hybrid
-/// search). Otherwise one sum of `@@` tests inline
-/// (`tq.any_of[i]` is NULL where a term was all stop words); inline, not a
-/// subquery over `unnest(tq.any_of)`: that subplan ran once per matching
-/// row and cost about as much as the match itself.
-fn push_rest_words_held(qb: &mut QueryBuilder<'static, Postgres>, terms: usize) {
-    if terms <= 2 {
-        qb.push("1");
-        return;
-    }
-    for i in 1..=terms {
-        if i > 1 {
-            qb.push(" + ");
-        }
-        qb.push(format_args!("coalesce((d.body_tsv @@ tq.any_of[{i}])::int, 0)"));
-    }
-}
-
 /// Builds the statement. The query vector is the first bind, `$1`, and is
 /// referred to by that name wherever else it is needed, so it is sent once.
 ///
@@ -341,12 +249,14 @@ fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -
     }
 
     let has_text_leg = query.text.is_some();
+    let mut keyword_scores = KeywordScores::InLeg;
     if let Some(keywords) = &query.text {
         if has_vector_leg {
             qb.push(", ");
         }
-        push_text_leg(&mut qb, &t, spec.language.as_str(), keywords, query, n);
+        keyword_scores = push_keyword_leg(&mut qb, collection, &t, keywords, query, n);
     }
+    let scores_hits = keyword_scores == KeywordScores::ForHitsOnly;
 
     // The candidates with their per-leg placings and final score.
     qb.push(", ranked AS (");
@@ -386,10 +296,13 @@ fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -
             format!(" ORDER BY {alias}.score DESC, {alias}.id")
         }
     };
-    qb.push(
+    qb.push(if scores_hits {
+        "SELECT h.id, h.vector_rank, h.vector_score, h.text_rank, h.hit_text_score AS text_score, h.score, h.size, \
+         h.before >= "
+    } else {
         "SELECT h.id, h.vector_rank, h.vector_score, h.text_rank, h.text_score, h.score, h.size, \
-         h.before >= ",
-    )
+         h.before >= "
+    })
     .push_bind(PAGE_BYTES)
     .push(" AS pending, CASE WHEN h.before < ")
     .push_bind(PAGE_BYTES)
@@ -407,7 +320,7 @@ fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -
     // fields of all of them cost about 6 % of the statement (0.37 ms).
     let fields_requested = include.text || include.metadata || include.vector;
     qb.push(format_args!(
-        "SELECT r.*, {}, {} AS size FROM (SELECT * FROM ranked r",
+        "SELECT r.*, {}, {} AS size",
         document_columns(include),
         if fields_requested {
             size_of_fields(include)
@@ -415,6 +328,12 @@ fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -
             "0::int8".to_owned()
         },
     ));
+    if let (true, Some(keywords)) = (scores_hits, &query.text) {
+        qb.push(", CASE WHEN r.text_rank IS NOT NULL THEN -(d.body <@> ");
+        push_bm25_query(&mut qb, collection, keywords);
+        qb.push(")::float8 END AS hit_text_score");
+    }
+    qb.push(" FROM (SELECT * FROM ranked r");
     if let Some(threshold) = query.score_threshold {
         qb.push(if smaller_is_better {
             " WHERE r.score <= "
@@ -425,7 +344,7 @@ fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -
     }
     qb.push(order("r"));
     qb.push(format_args!(" LIMIT {}) r", query.limit));
-    if fields_requested {
+    if fields_requested || scores_hits {
         qb.push(" JOIN ").push(&t).push(" d ON d.tenant = ");
         qb.push_bind(query.tenant.as_str().to_owned()).push(" AND d.id = r.id");
     }
@@ -475,7 +394,9 @@ fn read_hit(row: &PgRow, query: &SearchQuery) -> SearchHitRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{CollectionName, CollectionSpec, DocumentFields, Filter, Tenant, TextLanguage};
+    use crate::domain::{
+        CollectionName, CollectionSpec, DocumentFields, Filter, KeywordQuery, KeywordRanking, Tenant, TextLanguage,
+    };
 
     fn collection(multi_tenant: bool) -> Collection {
         Collection {
@@ -489,6 +410,14 @@ mod tests {
                 multi_tenant,
             },
             created_at: chrono::Utc::now(),
+            keyword_ranking: KeywordRanking::TsRank,
+        }
+    }
+
+    fn bm25_collection(multi_tenant: bool) -> Collection {
+        Collection {
+            keyword_ranking: KeywordRanking::Bm25,
+            ..collection(multi_tenant)
         }
     }
 
@@ -580,6 +509,60 @@ mod tests {
         let sql = build_search(&collection(false), &query(None, Some("fox")), true).into_sql();
         assert!(
             sql.contains("FROM (SELECT * FROM ranked r ORDER BY r.score DESC, r.id LIMIT 10) r JOIN"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn an_unscoped_bm25_leg_is_the_index_top_n_and_a_hybrid_one_scores_only_the_hits_returned() {
+        let sql = build_search(&bm25_collection(false), &query(None, Some("vector database")), true).into_sql();
+        assert!(
+            sql.contains("text_hits AS MATERIALIZED (SELECT d.id, NULL::float8 AS score FROM fathom_data.\"docs\" d")
+                && sql.contains("ORDER BY d.body <@> to_bm25query(")
+                && !sql.contains("text_exact"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("CASE WHEN r.text_rank IS NOT NULL THEN -(d.body <@> to_bm25query(")
+                && sql.contains("h.hit_text_score AS text_score"),
+            "{sql}"
+        );
+        let keyword_only = build_search(
+            &bm25_collection(false),
+            &SearchQuery {
+                vector: None,
+                ..query(None, Some("vector database"))
+            },
+            false,
+        )
+        .into_sql();
+        assert!(
+            keyword_only.contains("text_hits AS MATERIALIZED (SELECT d.id, -(d.body <@> to_bm25query(")
+                && !keyword_only.contains("hit_text_score"),
+            "{keyword_only}"
+        );
+    }
+
+    #[test]
+    fn a_scoped_bm25_leg_reads_a_bounded_prefix_of_the_index_and_falls_back_to_exact_ranking() {
+        for collection in [bm25_collection(true), bm25_collection(false)] {
+            let filter = (!collection.spec.multi_tenant).then(|| Filter::All(vec![]));
+            let sql = build_search(&collection, &query(filter, Some("vector database")), true).into_sql();
+            assert!(
+                sql.contains("FROM (SELECT * FROM fathom_data.\"docs\" d ORDER BY d.body <@> to_bm25query(")
+                    && sql.contains("LIMIT 1000) d WHERE d.tenant = ")
+                    && sql.contains("text_exact AS (SELECT d.id, -(d.body <@> to_bm25query(")
+                    && sql.contains("(SELECT count(*) FROM text_hits) < 10"),
+                "{sql}"
+            );
+        }
+    }
+
+    #[test]
+    fn excluded_terms_are_filtered_out_of_the_bm25_leg() {
+        let sql = build_search(&bm25_collection(false), &query(None, Some("vector -chroma")), true).into_sql();
+        assert!(
+            sql.contains("AND NOT coalesce(d.body_tsv @@ (SELECT none_q FROM text_query), false)"),
             "{sql}"
         );
     }

@@ -25,19 +25,21 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66\x61thom/v1/collections.proto\x12\tfathom.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"]\n\tHnswIndex\x12\t\n\x01m\x18\x01 \x01(\r\x12\x17\n\x0f\x65\x66_construction\x18\x02 \x01(\r\x12,\n\tprecision\x18\x03 \x01(\x0e\x32\x19.fathom.v1.IndexPrecision\"\t\n\x07NoIndex\"a\n\rIndexSettings\x12$\n\x04hnsw\x18\x01 \x01(\x0b\x32\x14.fathom.v1.HnswIndexH\x00\x12\"\n\x04none\x18\x02 \x01(\x0b\x32\x12.fathom.v1.NoIndexH\x00\x42\x06\n\x04kind\"\x8b\x02\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tdimension\x18\x02 \x01(\r\x12)\n\x06metric\x18\x03 \x01(\x0e\x32\x19.fathom.v1.DistanceMetric\x12\'\n\x05index\x18\x04 \x01(\x0b\x32\x18.fathom.v1.IndexSettings\x12\x15\n\rtext_language\x18\x05 \x01(\t\x12\x14\n\x0cmulti_tenant\x18\x06 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x0bindex_state\x18\x08 \x01(\x0e\x32\x15.fathom.v1.IndexState\"\xd0\x01\n\x17\x43reateCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tdimension\x18\x02 \x01(\r\x12)\n\x06metric\x18\x03 \x01(\x0e\x32\x19.fathom.v1.DistanceMetric\x12\'\n\x05index\x18\x04 \x01(\x0b\x32\x18.fathom.v1.IndexSettings\x12\x15\n\rtext_language\x18\x05 \x01(\t\x12\x14\n\x0cmulti_tenant\x18\x06 \x01(\x08\x12\x13\n\x0b\x64\x65\x66\x65r_index\x18\x07 \x01(\x08\"E\n\x18\x43reateCollectionResponse\x12)\n\ncollection\x18\x01 \x01(\x0b\x32\x15.fathom.v1.Collection\"$\n\x14GetCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"B\n\x15GetCollectionResponse\x12)\n\ncollection\x18\x01 \x01(\x0b\x32\x15.fathom.v1.Collection\"\x18\n\x16ListCollectionsRequest\"E\n\x17ListCollectionsResponse\x12*\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x15.fathom.v1.Collection\"\'\n\x17\x44\x65leteCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCollectionResponse\")\n\x19GetCollectionStatsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"!\n\x11\x42uildIndexRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"V\n\x12\x42uildIndexResponse\x12)\n\ncollection\x18\x01 \x01(\x0b\x32\x15.fathom.v1.Collection\x12\x15\n\rbuild_seconds\x18\x02 \x01(\x01\"\x81\x01\n\x1aGetCollectionStatsResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0e\x64ocument_count\x18\x02 \x01(\x04\x12\x13\n\x0btable_bytes\x18\x03 \x01(\x04\x12\x13\n\x0bindex_bytes\x18\x04 \x01(\x04\x12\x13\n\x0btotal_bytes\x18\x05 \x01(\x04*t\n\nIndexState\x12\x1b\n\x17INDEX_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11INDEX_STATE_READY\x10\x01\x12\x18\n\x14INDEX_STATE_DEFERRED\x10\x02\x12\x18\n\x14INDEX_STATE_BUILDING\x10\x03*\x88\x01\n\x0e\x44istanceMetric\x12\x1f\n\x1b\x44ISTANCE_METRIC_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44ISTANCE_METRIC_COSINE\x10\x01\x12\x16\n\x12\x44ISTANCE_METRIC_L2\x10\x02\x12!\n\x1d\x44ISTANCE_METRIC_INNER_PRODUCT\x10\x03*g\n\x0eIndexPrecision\x12\x1f\n\x1bINDEX_PRECISION_UNSPECIFIED\x10\x00\x12\x18\n\x14INDEX_PRECISION_HALF\x10\x01\x12\x1a\n\x16INDEX_PRECISION_SINGLE\x10\x02\x32\xa3\x04\n\x0b\x43ollections\x12[\n\x10\x43reateCollection\x12\".fathom.v1.CreateCollectionRequest\x1a#.fathom.v1.CreateCollectionResponse\x12R\n\rGetCollection\x12\x1f.fathom.v1.GetCollectionRequest\x1a .fathom.v1.GetCollectionResponse\x12X\n\x0fListCollections\x12!.fathom.v1.ListCollectionsRequest\x1a\".fathom.v1.ListCollectionsResponse\x12[\n\x10\x44\x65leteCollection\x12\".fathom.v1.DeleteCollectionRequest\x1a#.fathom.v1.DeleteCollectionResponse\x12\x61\n\x12GetCollectionStats\x12$.fathom.v1.GetCollectionStatsRequest\x1a%.fathom.v1.GetCollectionStatsResponse\x12I\n\nBuildIndex\x12\x1c.fathom.v1.BuildIndexRequest\x1a\x1d.fathom.v1.BuildIndexResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66\x61thom/v1/collections.proto\x12\tfathom.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"]\n\tHnswIndex\x12\t\n\x01m\x18\x01 \x01(\r\x12\x17\n\x0f\x65\x66_construction\x18\x02 \x01(\r\x12,\n\tprecision\x18\x03 \x01(\x0e\x32\x19.fathom.v1.IndexPrecision\"\t\n\x07NoIndex\"a\n\rIndexSettings\x12$\n\x04hnsw\x18\x01 \x01(\x0b\x32\x14.fathom.v1.HnswIndexH\x00\x12\"\n\x04none\x18\x02 \x01(\x0b\x32\x12.fathom.v1.NoIndexH\x00\x42\x06\n\x04kind\"\xbf\x02\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tdimension\x18\x02 \x01(\r\x12)\n\x06metric\x18\x03 \x01(\x0e\x32\x19.fathom.v1.DistanceMetric\x12\'\n\x05index\x18\x04 \x01(\x0b\x32\x18.fathom.v1.IndexSettings\x12\x15\n\rtext_language\x18\x05 \x01(\t\x12\x14\n\x0cmulti_tenant\x18\x06 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x0bindex_state\x18\x08 \x01(\x0e\x32\x15.fathom.v1.IndexState\x12\x32\n\x0fkeyword_ranking\x18\t \x01(\x0e\x32\x19.fathom.v1.KeywordRanking\"\xd0\x01\n\x17\x43reateCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tdimension\x18\x02 \x01(\r\x12)\n\x06metric\x18\x03 \x01(\x0e\x32\x19.fathom.v1.DistanceMetric\x12\'\n\x05index\x18\x04 \x01(\x0b\x32\x18.fathom.v1.IndexSettings\x12\x15\n\rtext_language\x18\x05 \x01(\t\x12\x14\n\x0cmulti_tenant\x18\x06 \x01(\x08\x12\x13\n\x0b\x64\x65\x66\x65r_index\x18\x07 \x01(\x08\"E\n\x18\x43reateCollectionResponse\x12)\n\ncollection\x18\x01 \x01(\x0b\x32\x15.fathom.v1.Collection\"$\n\x14GetCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"B\n\x15GetCollectionResponse\x12)\n\ncollection\x18\x01 \x01(\x0b\x32\x15.fathom.v1.Collection\"\x18\n\x16ListCollectionsRequest\"E\n\x17ListCollectionsResponse\x12*\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x15.fathom.v1.Collection\"\'\n\x17\x44\x65leteCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCollectionResponse\")\n\x19GetCollectionStatsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"!\n\x11\x42uildIndexRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"V\n\x12\x42uildIndexResponse\x12)\n\ncollection\x18\x01 \x01(\x0b\x32\x15.fathom.v1.Collection\x12\x15\n\rbuild_seconds\x18\x02 \x01(\x01\"\x81\x01\n\x1aGetCollectionStatsResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0e\x64ocument_count\x18\x02 \x01(\x04\x12\x13\n\x0btable_bytes\x18\x03 \x01(\x04\x12\x13\n\x0bindex_bytes\x18\x04 \x01(\x04\x12\x13\n\x0btotal_bytes\x18\x05 \x01(\x04*h\n\x0eKeywordRanking\x12\x1f\n\x1bKEYWORD_RANKING_UNSPECIFIED\x10\x00\x12\x18\n\x14KEYWORD_RANKING_BM25\x10\x01\x12\x1b\n\x17KEYWORD_RANKING_TS_RANK\x10\x02*t\n\nIndexState\x12\x1b\n\x17INDEX_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11INDEX_STATE_READY\x10\x01\x12\x18\n\x14INDEX_STATE_DEFERRED\x10\x02\x12\x18\n\x14INDEX_STATE_BUILDING\x10\x03*\x88\x01\n\x0e\x44istanceMetric\x12\x1f\n\x1b\x44ISTANCE_METRIC_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44ISTANCE_METRIC_COSINE\x10\x01\x12\x16\n\x12\x44ISTANCE_METRIC_L2\x10\x02\x12!\n\x1d\x44ISTANCE_METRIC_INNER_PRODUCT\x10\x03*g\n\x0eIndexPrecision\x12\x1f\n\x1bINDEX_PRECISION_UNSPECIFIED\x10\x00\x12\x18\n\x14INDEX_PRECISION_HALF\x10\x01\x12\x1a\n\x16INDEX_PRECISION_SINGLE\x10\x02\x32\xa3\x04\n\x0b\x43ollections\x12[\n\x10\x43reateCollection\x12\".fathom.v1.CreateCollectionRequest\x1a#.fathom.v1.CreateCollectionResponse\x12R\n\rGetCollection\x12\x1f.fathom.v1.GetCollectionRequest\x1a .fathom.v1.GetCollectionResponse\x12X\n\x0fListCollections\x12!.fathom.v1.ListCollectionsRequest\x1a\".fathom.v1.ListCollectionsResponse\x12[\n\x10\x44\x65leteCollection\x12\".fathom.v1.DeleteCollectionRequest\x1a#.fathom.v1.DeleteCollectionResponse\x12\x61\n\x12GetCollectionStats\x12$.fathom.v1.GetCollectionStatsRequest\x1a%.fathom.v1.GetCollectionStatsResponse\x12I\n\nBuildIndex\x12\x1c.fathom.v1.BuildIndexRequest\x1a\x1d.fathom.v1.BuildIndexResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fathom.v1.collections_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INDEXSTATE']._serialized_start=1402
-  _globals['_INDEXSTATE']._serialized_end=1518
-  _globals['_DISTANCEMETRIC']._serialized_start=1521
-  _globals['_DISTANCEMETRIC']._serialized_end=1657
-  _globals['_INDEXPRECISION']._serialized_start=1659
-  _globals['_INDEXPRECISION']._serialized_end=1762
+  _globals['_KEYWORDRANKING']._serialized_start=1454
+  _globals['_KEYWORDRANKING']._serialized_end=1558
+  _globals['_INDEXSTATE']._serialized_start=1560
+  _globals['_INDEXSTATE']._serialized_end=1676
+  _globals['_DISTANCEMETRIC']._serialized_start=1679
+  _globals['_DISTANCEMETRIC']._serialized_end=1815
+  _globals['_INDEXPRECISION']._serialized_start=1817
+  _globals['_INDEXPRECISION']._serialized_end=1920
   _globals['_HNSWINDEX']._serialized_start=75
   _globals['_HNSWINDEX']._serialized_end=168
   _globals['_NOINDEX']._serialized_start=170
@@ -45,31 +47,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INDEXSETTINGS']._serialized_start=181
   _globals['_INDEXSETTINGS']._serialized_end=278
   _globals['_COLLECTION']._serialized_start=281
-  _globals['_COLLECTION']._serialized_end=548
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=551
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=759
-  _globals['_CREATECOLLECTIONRESPONSE']._serialized_start=761
-  _globals['_CREATECOLLECTIONRESPONSE']._serialized_end=830
-  _globals['_GETCOLLECTIONREQUEST']._serialized_start=832
-  _globals['_GETCOLLECTIONREQUEST']._serialized_end=868
-  _globals['_GETCOLLECTIONRESPONSE']._serialized_start=870
-  _globals['_GETCOLLECTIONRESPONSE']._serialized_end=936
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=938
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=962
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=964
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=1033
-  _globals['_DELETECOLLECTIONREQUEST']._serialized_start=1035
-  _globals['_DELETECOLLECTIONREQUEST']._serialized_end=1074
-  _globals['_DELETECOLLECTIONRESPONSE']._serialized_start=1076
-  _globals['_DELETECOLLECTIONRESPONSE']._serialized_end=1102
-  _globals['_GETCOLLECTIONSTATSREQUEST']._serialized_start=1104
-  _globals['_GETCOLLECTIONSTATSREQUEST']._serialized_end=1145
-  _globals['_BUILDINDEXREQUEST']._serialized_start=1147
-  _globals['_BUILDINDEXREQUEST']._serialized_end=1180
-  _globals['_BUILDINDEXRESPONSE']._serialized_start=1182
-  _globals['_BUILDINDEXRESPONSE']._serialized_end=1268
-  _globals['_GETCOLLECTIONSTATSRESPONSE']._serialized_start=1271
-  _globals['_GETCOLLECTIONSTATSRESPONSE']._serialized_end=1400
-  _globals['_COLLECTIONS']._serialized_start=1765
-  _globals['_COLLECTIONS']._serialized_end=2312
+  _globals['_COLLECTION']._serialized_end=600
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=603
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=811
+  _globals['_CREATECOLLECTIONRESPONSE']._serialized_start=813
+  _globals['_CREATECOLLECTIONRESPONSE']._serialized_end=882
+  _globals['_GETCOLLECTIONREQUEST']._serialized_start=884
+  _globals['_GETCOLLECTIONREQUEST']._serialized_end=920
+  _globals['_GETCOLLECTIONRESPONSE']._serialized_start=922
+  _globals['_GETCOLLECTIONRESPONSE']._serialized_end=988
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=990
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=1014
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=1016
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=1085
+  _globals['_DELETECOLLECTIONREQUEST']._serialized_start=1087
+  _globals['_DELETECOLLECTIONREQUEST']._serialized_end=1126
+  _globals['_DELETECOLLECTIONRESPONSE']._serialized_start=1128
+  _globals['_DELETECOLLECTIONRESPONSE']._serialized_end=1154
+  _globals['_GETCOLLECTIONSTATSREQUEST']._serialized_start=1156
+  _globals['_GETCOLLECTIONSTATSREQUEST']._serialized_end=1197
+  _globals['_BUILDINDEXREQUEST']._serialized_start=1199
+  _globals['_BUILDINDEXREQUEST']._serialized_end=1232
+  _globals['_BUILDINDEXRESPONSE']._serialized_start=1234
+  _globals['_BUILDINDEXRESPONSE']._serialized_end=1320
+  _globals['_GETCOLLECTIONSTATSRESPONSE']._serialized_start=1323
+  _globals['_GETCOLLECTIONSTATSRESPONSE']._serialized_end=1452
+  _globals['_COLLECTIONS']._serialized_start=1923
+  _globals['_COLLECTIONS']._serialized_end=2470
 # @@protoc_insertion_point(module_scope)

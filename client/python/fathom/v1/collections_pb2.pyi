@@ -10,6 +10,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class KeywordRanking(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    KEYWORD_RANKING_UNSPECIFIED: _ClassVar[KeywordRanking]
+    KEYWORD_RANKING_BM25: _ClassVar[KeywordRanking]
+    KEYWORD_RANKING_TS_RANK: _ClassVar[KeywordRanking]
+
 class IndexState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     INDEX_STATE_UNSPECIFIED: _ClassVar[IndexState]
@@ -29,6 +35,9 @@ class IndexPrecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INDEX_PRECISION_UNSPECIFIED: _ClassVar[IndexPrecision]
     INDEX_PRECISION_HALF: _ClassVar[IndexPrecision]
     INDEX_PRECISION_SINGLE: _ClassVar[IndexPrecision]
+KEYWORD_RANKING_UNSPECIFIED: KeywordRanking
+KEYWORD_RANKING_BM25: KeywordRanking
+KEYWORD_RANKING_TS_RANK: KeywordRanking
 INDEX_STATE_UNSPECIFIED: IndexState
 INDEX_STATE_READY: IndexState
 INDEX_STATE_DEFERRED: IndexState
@@ -64,7 +73,7 @@ class IndexSettings(_message.Message):
     def __init__(self, hnsw: _Optional[_Union[HnswIndex, _Mapping]] = ..., none: _Optional[_Union[NoIndex, _Mapping]] = ...) -> None: ...
 
 class Collection(_message.Message):
-    __slots__ = ("name", "dimension", "metric", "index", "text_language", "multi_tenant", "create_time", "index_state")
+    __slots__ = ("name", "dimension", "metric", "index", "text_language", "multi_tenant", "create_time", "index_state", "keyword_ranking")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +82,7 @@ class Collection(_message.Message):
     MULTI_TENANT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     INDEX_STATE_FIELD_NUMBER: _ClassVar[int]
+    KEYWORD_RANKING_FIELD_NUMBER: _ClassVar[int]
     name: str
     dimension: int
     metric: DistanceMetric
@@ -81,7 +91,8 @@ class Collection(_message.Message):
     multi_tenant: bool
     create_time: _timestamp_pb2.Timestamp
     index_state: IndexState
-    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[DistanceMetric, str]] = ..., index: _Optional[_Union[IndexSettings, _Mapping]] = ..., text_language: _Optional[str] = ..., multi_tenant: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., index_state: _Optional[_Union[IndexState, str]] = ...) -> None: ...
+    keyword_ranking: KeywordRanking
+    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[DistanceMetric, str]] = ..., index: _Optional[_Union[IndexSettings, _Mapping]] = ..., text_language: _Optional[str] = ..., multi_tenant: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., index_state: _Optional[_Union[IndexState, str]] = ..., keyword_ranking: _Optional[_Union[KeywordRanking, str]] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
     __slots__ = ("name", "dimension", "metric", "index", "text_language", "multi_tenant", "defer_index")

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fathom/v1/collections.proto.
  */
 export const file_fathom_v1_collections: GenFile = /*@__PURE__*/
-  fileDesc("ChtmYXRob20vdjEvY29sbGVjdGlvbnMucHJvdG8SCWZhdGhvbS52MSJdCglIbnN3SW5kZXgSCQoBbRgBIAEoDRIXCg9lZl9jb25zdHJ1Y3Rpb24YAiABKA0SLAoJcHJlY2lzaW9uGAMgASgOMhkuZmF0aG9tLnYxLkluZGV4UHJlY2lzaW9uIgkKB05vSW5kZXgiYQoNSW5kZXhTZXR0aW5ncxIkCgRobnN3GAEgASgLMhQuZmF0aG9tLnYxLkhuc3dJbmRleEgAEiIKBG5vbmUYAiABKAsyEi5mYXRob20udjEuTm9JbmRleEgAQgYKBGtpbmQiiwIKCkNvbGxlY3Rpb24SDAoEbmFtZRgBIAEoCRIRCglkaW1lbnNpb24YAiABKA0SKQoGbWV0cmljGAMgASgOMhkuZmF0aG9tLnYxLkRpc3RhbmNlTWV0cmljEicKBWluZGV4GAQgASgLMhguZmF0aG9tLnYxLkluZGV4U2V0dGluZ3MSFQoNdGV4dF9sYW5ndWFnZRgFIAEoCRIUCgxtdWx0aV90ZW5hbnQYBiABKAgSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKC2luZGV4X3N0YXRlGAggASgOMhUuZmF0aG9tLnYxLkluZGV4U3RhdGUi0AEKF0NyZWF0ZUNvbGxlY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJZGltZW5zaW9uGAIgASgNEikKBm1ldHJpYxgDIAEoDjIZLmZhdGhvbS52MS5EaXN0YW5jZU1ldHJpYxInCgVpbmRleBgEIAEoCzIYLmZhdGhvbS52MS5JbmRleFNldHRpbmdzEhUKDXRleHRfbGFuZ3VhZ2UYBSABKAkSFAoMbXVsdGlfdGVuYW50GAYgASgIEhMKC2RlZmVyX2luZGV4GAcgASgIIkUKGENyZWF0ZUNvbGxlY3Rpb25SZXNwb25zZRIpCgpjb2xsZWN0aW9uGAEgASgLMhUuZmF0aG9tLnYxLkNvbGxlY3Rpb24iJAoUR2V0Q29sbGVjdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSJCChVHZXRDb2xsZWN0aW9uUmVzcG9uc2USKQoKY29sbGVjdGlvbhgBIAEoCzIVLmZhdGhvbS52MS5Db2xsZWN0aW9uIhgKFkxpc3RDb2xsZWN0aW9uc1JlcXVlc3QiRQoXTGlzdENvbGxlY3Rpb25zUmVzcG9uc2USKgoLY29sbGVjdGlvbnMYASADKAsyFS5mYXRob20udjEuQ29sbGVjdGlvbiInChdEZWxldGVDb2xsZWN0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJIhoKGERlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZSIpChlHZXRDb2xsZWN0aW9uU3RhdHNSZXF1ZXN0EgwKBG5hbWUYASABKAkiIQoRQnVpbGRJbmRleFJlcXVlc3QSDAoEbmFtZRgBIAEoCSJWChJCdWlsZEluZGV4UmVzcG9uc2USKQoKY29sbGVjdGlvbhgBIAEoCzIVLmZhdGhvbS52MS5Db2xsZWN0aW9uEhUKDWJ1aWxkX3NlY29uZHMYAiABKAEigQEKGkdldENvbGxlY3Rpb25TdGF0c1Jlc3BvbnNlEgwKBG5hbWUYASABKAkSFgoOZG9jdW1lbnRfY291bnQYAiABKAQSEwoLdGFibGVfYnl0ZXMYAyABKAQSEwoLaW5kZXhfYnl0ZXMYBCABKAQSEwoLdG90YWxfYnl0ZXMYBSABKAQqdAoKSW5kZXhTdGF0ZRIbChdJTkRFWF9TVEFURV9VTlNQRUNJRklFRBAAEhUKEUlOREVYX1NUQVRFX1JFQURZEAESGAoUSU5ERVhfU1RBVEVfREVGRVJSRUQQAhIYChRJTkRFWF9TVEFURV9CVUlMRElORxADKogBCg5EaXN0YW5jZU1ldHJpYxIfChtESVNUQU5DRV9NRVRSSUNfVU5TUEVDSUZJRUQQABIaChZESVNUQU5DRV9NRVRSSUNfQ09TSU5FEAESFgoSRElTVEFOQ0VfTUVUUklDX0wyEAISIQodRElTVEFOQ0VfTUVUUklDX0lOTkVSX1BST0RVQ1QQAypnCg5JbmRleFByZWNpc2lvbhIfChtJTkRFWF9QUkVDSVNJT05fVU5TUEVDSUZJRUQQABIYChRJTkRFWF9QUkVDSVNJT05fSEFMRhABEhoKFklOREVYX1BSRUNJU0lPTl9TSU5HTEUQAjKjBAoLQ29sbGVjdGlvbnMSWwoQQ3JlYXRlQ29sbGVjdGlvbhIiLmZhdGhvbS52MS5DcmVhdGVDb2xsZWN0aW9uUmVxdWVzdBojLmZhdGhvbS52MS5DcmVhdGVDb2xsZWN0aW9uUmVzcG9uc2USUgoNR2V0Q29sbGVjdGlvbhIfLmZhdGhvbS52MS5HZXRDb2xsZWN0aW9uUmVxdWVzdBogLmZhdGhvbS52MS5HZXRDb2xsZWN0aW9uUmVzcG9uc2USWAoPTGlzdENvbGxlY3Rpb25zEiEuZmF0aG9tLnYxLkxpc3RDb2xsZWN0aW9uc1JlcXVlc3QaIi5mYXRob20udjEuTGlzdENvbGxlY3Rpb25zUmVzcG9uc2USWwoQRGVsZXRlQ29sbGVjdGlvbhIiLmZhdGhvbS52MS5EZWxldGVDb2xsZWN0aW9uUmVxdWVzdBojLmZhdGhvbS52MS5EZWxldGVDb2xsZWN0aW9uUmVzcG9uc2USYQoSR2V0Q29sbGVjdGlvblN0YXRzEiQuZmF0aG9tLnYxLkdldENvbGxlY3Rpb25TdGF0c1JlcXVlc3QaJS5mYXRob20udjEuR2V0Q29sbGVjdGlvblN0YXRzUmVzcG9uc2USSQoKQnVpbGRJbmRleBIcLmZhdGhvbS52MS5CdWlsZEluZGV4UmVxdWVzdBodLmZhdGhvbS52MS5CdWlsZEluZGV4UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChtmYXRob20vdjEvY29sbGVjdGlvbnMucHJvdG8SCWZhdGhvbS52MSJdCglIbnN3SW5kZXgSCQoBbRgBIAEoDRIXCg9lZl9jb25zdHJ1Y3Rpb24YAiABKA0SLAoJcHJlY2lzaW9uGAMgASgOMhkuZmF0aG9tLnYxLkluZGV4UHJlY2lzaW9uIgkKB05vSW5kZXgiYQoNSW5kZXhTZXR0aW5ncxIkCgRobnN3GAEgASgLMhQuZmF0aG9tLnYxLkhuc3dJbmRleEgAEiIKBG5vbmUYAiABKAsyEi5mYXRob20udjEuTm9JbmRleEgAQgYKBGtpbmQivwIKCkNvbGxlY3Rpb24SDAoEbmFtZRgBIAEoCRIRCglkaW1lbnNpb24YAiABKA0SKQoGbWV0cmljGAMgASgOMhkuZmF0aG9tLnYxLkRpc3RhbmNlTWV0cmljEicKBWluZGV4GAQgASgLMhguZmF0aG9tLnYxLkluZGV4U2V0dGluZ3MSFQoNdGV4dF9sYW5ndWFnZRgFIAEoCRIUCgxtdWx0aV90ZW5hbnQYBiABKAgSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKC2luZGV4X3N0YXRlGAggASgOMhUuZmF0aG9tLnYxLkluZGV4U3RhdGUSMgoPa2V5d29yZF9yYW5raW5nGAkgASgOMhkuZmF0aG9tLnYxLktleXdvcmRSYW5raW5nItABChdDcmVhdGVDb2xsZWN0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEhEKCWRpbWVuc2lvbhgCIAEoDRIpCgZtZXRyaWMYAyABKA4yGS5mYXRob20udjEuRGlzdGFuY2VNZXRyaWMSJwoFaW5kZXgYBCABKAsyGC5mYXRob20udjEuSW5kZXhTZXR0aW5ncxIVCg10ZXh0X2xhbmd1YWdlGAUgASgJEhQKDG11bHRpX3RlbmFudBgGIAEoCBITCgtkZWZlcl9pbmRleBgHIAEoCCJFChhDcmVhdGVDb2xsZWN0aW9uUmVzcG9uc2USKQoKY29sbGVjdGlvbhgBIAEoCzIVLmZhdGhvbS52MS5Db2xsZWN0aW9uIiQKFEdldENvbGxlY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkiQgoVR2V0Q29sbGVjdGlvblJlc3BvbnNlEikKCmNvbGxlY3Rpb24YASABKAsyFS5mYXRob20udjEuQ29sbGVjdGlvbiIYChZMaXN0Q29sbGVjdGlvbnNSZXF1ZXN0IkUKF0xpc3RDb2xsZWN0aW9uc1Jlc3BvbnNlEioKC2NvbGxlY3Rpb25zGAEgAygLMhUuZmF0aG9tLnYxLkNvbGxlY3Rpb24iJwoXRGVsZXRlQ29sbGVjdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSIaChhEZWxldGVDb2xsZWN0aW9uUmVzcG9uc2UiKQoZR2V0Q29sbGVjdGlvblN0YXRzUmVxdWVzdBIMCgRuYW1lGAEgASgJIiEKEUJ1aWxkSW5kZXhSZXF1ZXN0EgwKBG5hbWUYASABKAkiVgoSQnVpbGRJbmRleFJlc3BvbnNlEikKCmNvbGxlY3Rpb24YASABKAsyFS5mYXRob20udjEuQ29sbGVjdGlvbhIVCg1idWlsZF9zZWNvbmRzGAIgASgBIoEBChpHZXRDb2xsZWN0aW9uU3RhdHNSZXNwb25zZRIMCgRuYW1lGAEgASgJEhYKDmRvY3VtZW50X2NvdW50GAIgASgEEhMKC3RhYmxlX2J5dGVzGAMgASgEEhMKC2luZGV4X2J5dGVzGAQgASgEEhMKC3RvdGFsX2J5dGVzGAUgASgEKmgKDktleXdvcmRSYW5raW5nEh8KG0tFWVdPUkRfUkFOS0lOR19VTlNQRUNJRklFRBAAEhgKFEtFWVdPUkRfUkFOS0lOR19CTTI1EAESGwoXS0VZV09SRF9SQU5LSU5HX1RTX1JBTksQAip0CgpJbmRleFN0YXRlEhsKF0lOREVYX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRSU5ERVhfU1RBVEVfUkVBRFkQARIYChRJTkRFWF9TVEFURV9ERUZFUlJFRBACEhgKFElOREVYX1NUQVRFX0JVSUxESU5HEAMqiAEKDkRpc3RhbmNlTWV0cmljEh8KG0RJU1RBTkNFX01FVFJJQ19VTlNQRUNJRklFRBAAEhoKFkRJU1RBTkNFX01FVFJJQ19DT1NJTkUQARIWChJESVNUQU5DRV9NRVRSSUNfTDIQAhIhCh1ESVNUQU5DRV9NRVRSSUNfSU5ORVJfUFJPRFVDVBADKmcKDkluZGV4UHJlY2lzaW9uEh8KG0lOREVYX1BSRUNJU0lPTl9VTlNQRUNJRklFRBAAEhgKFElOREVYX1BSRUNJU0lPTl9IQUxGEAESGgoWSU5ERVhfUFJFQ0lTSU9OX1NJTkdMRRACMqMECgtDb2xsZWN0aW9ucxJbChBDcmVhdGVDb2xsZWN0aW9uEiIuZmF0aG9tLnYxLkNyZWF0ZUNvbGxlY3Rpb25SZXF1ZXN0GiMuZmF0aG9tLnYxLkNyZWF0ZUNvbGxlY3Rpb25SZXNwb25zZRJSCg1HZXRDb2xsZWN0aW9uEh8uZmF0aG9tLnYxLkdldENvbGxlY3Rpb25SZXF1ZXN0GiAuZmF0aG9tLnYxLkdldENvbGxlY3Rpb25SZXNwb25zZRJYCg9MaXN0Q29sbGVjdGlvbnMSIS5mYXRob20udjEuTGlzdENvbGxlY3Rpb25zUmVxdWVzdBoiLmZhdGhvbS52MS5MaXN0Q29sbGVjdGlvbnNSZXNwb25zZRJbChBEZWxldGVDb2xsZWN0aW9uEiIuZmF0aG9tLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXF1ZXN0GiMuZmF0aG9tLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZRJhChJHZXRDb2xsZWN0aW9uU3RhdHMSJC5mYXRob20udjEuR2V0Q29sbGVjdGlvblN0YXRzUmVxdWVzdBolLmZhdGhvbS52MS5HZXRDb2xsZWN0aW9uU3RhdHNSZXNwb25zZRJJCgpCdWlsZEluZGV4EhwuZmF0aG9tLnYxLkJ1aWxkSW5kZXhSZXF1ZXN0Gh0uZmF0aG9tLnYxLkJ1aWxkSW5kZXhSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * HnswIndex is an approximate nearest-neighbour index (pgvector HNSW).
@@ -168,6 +168,16 @@ export type Collection = Message<"fathom.v1.Collection"> & {
    * @generated from field: fathom.v1.IndexState index_state = 8;
    */
   indexState: IndexState;
+
+  /**
+   * How keyword searches rank documents: BM25 where the database has
+   * pg_textsearch (the embedded PostgreSQL does), ts_rank where it has not.
+   * A collection created before pg_textsearch was installed gets its BM25
+   * index when a fathom server starts.
+   *
+   * @generated from field: fathom.v1.KeywordRanking keyword_ranking = 9;
+   */
+  keywordRanking: KeywordRanking;
 };
 
 /**
@@ -503,6 +513,47 @@ export const GetCollectionStatsResponseSchema: GenMessage<GetCollectionStatsResp
   messageDesc(file_fathom_v1_collections, 15);
 
 /**
+ * KeywordRanking says how a collection's keyword searches (Search with
+ * text) rank the documents that match.
+ *
+ * @generated from enum fathom.v1.KeywordRanking
+ */
+export enum KeywordRanking {
+  /**
+   * Not reported (a server older than keyword rankings).
+   *
+   * @generated from enum value: KEYWORD_RANKING_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * BM25 (k1 = 1.2, b = 0.75) through the collection's bm25 index, from the
+   * pg_textsearch extension: term frequency, inverse document frequency
+   * over the whole collection (all tenants) and document length. The
+   * keyword score of a hit is its BM25 score. A quoted phrase matches where
+   * its words stand together, and is scored as its words.
+   *
+   * @generated from enum value: KEYWORD_RANKING_BM25 = 1;
+   */
+  BM25 = 1,
+
+  /**
+   * PostgreSQL's ts_rank, where pg_textsearch is not installed: documents
+   * holding more of the query's terms first, then ts_rank. The keyword
+   * score of a hit is the number of terms it holds plus ts_rank (0..1).
+   *
+   * @generated from enum value: KEYWORD_RANKING_TS_RANK = 2;
+   */
+  TS_RANK = 2,
+}
+
+/**
+ * Describes the enum fathom.v1.KeywordRanking.
+ */
+export const KeywordRankingSchema: GenEnum<KeywordRanking> = /*@__PURE__*/
+  enumDesc(file_fathom_v1_collections, 0);
+
+/**
  * IndexState says whether a collection's vector index serves its searches.
  *
  * @generated from enum fathom.v1.IndexState
@@ -544,7 +595,7 @@ export enum IndexState {
  * Describes the enum fathom.v1.IndexState.
  */
 export const IndexStateSchema: GenEnum<IndexState> = /*@__PURE__*/
-  enumDesc(file_fathom_v1_collections, 0);
+  enumDesc(file_fathom_v1_collections, 1);
 
 /**
  * DistanceMetric says how two vectors are compared, and so what a vector
@@ -587,7 +638,7 @@ export enum DistanceMetric {
  * Describes the enum fathom.v1.DistanceMetric.
  */
 export const DistanceMetricSchema: GenEnum<DistanceMetric> = /*@__PURE__*/
-  enumDesc(file_fathom_v1_collections, 1);
+  enumDesc(file_fathom_v1_collections, 2);
 
 /**
  * IndexPrecision is the precision of the vectors an HNSW graph holds. The
@@ -630,7 +681,7 @@ export enum IndexPrecision {
  * Describes the enum fathom.v1.IndexPrecision.
  */
 export const IndexPrecisionSchema: GenEnum<IndexPrecision> = /*@__PURE__*/
-  enumDesc(file_fathom_v1_collections, 2);
+  enumDesc(file_fathom_v1_collections, 3);
 
 /**
  * Collections manages collections: named sets of documents that share one
