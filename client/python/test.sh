@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the SDK with its test tools into .venv (idempotent: pip runs only
 # when .venv is new or pyproject.toml changed), checks that fathom/v1 is up to
-# date with proto/, type-checks with mypy --strict, and runs pytest.
+# date with proto/ and fathom/client.py with fathom/aio.py (it is generated
+# from it), type-checks with mypy --strict, and runs pytest.
 #
 #   FATHOM_SERVER=127.0.0.1:50051 ./test.sh    every test; live ones use that server
 #   ./test.sh --unit                           only the tests that need no server
@@ -21,6 +22,7 @@ fi
 ensure_venv test
 
 ./generate.sh --check
+.venv/bin/python scripts/async_to_sync.py --check
 .venv/bin/mypy
 
 if $unit; then

@@ -1,16 +1,32 @@
 """Connection options shared by :class:`fathom.Client` and
-:class:`fathom.AsyncClient`: the server address, TLS and the API key."""
+:class:`fathom.AsyncClient`: the server address, TLS, the API key, gRPC
+channel options and the reconnect policy."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 import grpc
 
-__all__ = ["TLS", "Connection", "PemSource", "api_key_metadata", "connection", "parse_target"]
+__all__ = [
+    "DEFAULT_TARGET",
+    "TLS",
+    "Connection",
+    "PemSource",
+    "ReconnectBudget",
+    "api_key_metadata",
+    "channel_options",
+    "connection",
+    "parse_target",
+]
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+"""Where ``make run`` serves Fathom."""
+
+_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 PemSource = Union[bytes, str, "os.PathLike[str]"]
 """PEM as ``bytes`` (the content), or a path (``str`` or ``os.PathLike``) of
@@ -126,6 +142,41 @@ def connection(
     if credentials is None and (https or wants_tls):
         credentials = (tls if isinstance(tls, TLS) else TLS()).credentials()
     return Connection(address, credentials, (*api_key_metadata(api_key), *metadata))
+
+
+def channel_options(extra: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, Any]]:
+    """gRPC channel options: 64 MiB messages (the server's limit), plus ``extra``."""
+    return [
+        ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+        *extra,
+    ]
+
+
+class ReconnectBudget:
+    """The reconnect policy of both clients, for resumable upserts and scrolls.
+
+    After a failure that may be retried, the caller pauses for
+    :meth:`next_pause` seconds and tries again; when the pauses run out it
+    gives up. Progress (an acknowledged batch, a received document) refills
+    the budget, so only failures in a row count.
+    """
+
+    def __init__(self, delays: Sequence[float]) -> None:
+        self._delays = tuple(delays)
+        self._failures = 0
+
+    def progressed(self) -> None:
+        """Starts the budget afresh: the last attempt got somewhere."""
+        self._failures = 0
+
+    def next_pause(self) -> float | None:
+        """The pause before the next attempt, or ``None``: give up."""
+        if self._failures >= len(self._delays):
+            return None
+        pause = self._delays[self._failures]
+        self._failures += 1
+        return pause
 
 
 def _pem(option: str, source: PemSource | None) -> bytes | None:

@@ -1,8 +1,8 @@
 """Bookkeeping of an ``UpsertStream`` call, independent of sync/async I/O.
 
-The drivers in :mod:`fathom.client` and :mod:`fathom.aio` do the I/O, read
-the input and feed documents, batches and the server's messages into an
-:class:`UpsertSession`, which skips what an earlier run of the same stream id
+The driver in :mod:`fathom.aio` (and :mod:`fathom.client`, generated from
+it) does the I/O, reads the input and feeds documents, batches and the
+server's messages into an :class:`UpsertSession`, which skips what an earlier run of the same stream id
 committed (checking the ids of what it skips), places every batch in the
 input (``first_position``), bounds how many batches are in flight, matches
 acks and decides what to resend after a reconnect.
@@ -22,12 +22,11 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import grpc
 
-from fathom import _convert
 from fathom.errors import (
     FathomError,
     FieldViolation,
@@ -517,43 +516,3 @@ class UpsertSession:
     def _report(self, documents: int) -> None:
         if self._progress is not None and documents:
             self._progress(documents)
-
-
-def next_batch(
-    session: UpsertSession,
-    source: Iterator[documents_pb2.Document],
-    cutter: _convert.BatchCutter,
-) -> list[documents_pb2.Document] | None:
-    """Reads the next batch from a sync source, or None when there is none
-    to send: the input ended (:meth:`UpsertSession.input_exhausted`) or
-    failed (:meth:`UpsertSession.input_failed`; the partial batch is
-    dropped, not sent)."""
-    while True:
-        try:
-            doc = next(source)
-        except StopIteration:
-            last = cutter.flush()
-            if last is None:
-                session.input_exhausted()
-            return last
-        except Exception as error:  # the caller's iterable: anything may come
-            session.input_failed(error, session.position + cutter.pending)
-            return None
-        full = cutter.add(doc)
-        if full is not None:
-            return full
-
-
-def skip_committed(session: UpsertSession, source: Iterator[documents_pb2.Document]) -> None:
-    """Reads the documents an earlier run committed from a sync source (see
-    :meth:`UpsertSession.skip`)."""
-    while session.skipping:
-        try:
-            doc = next(source)
-        except StopIteration:
-            session.input_exhausted()  # raises: too short
-            return
-        except Exception as error:
-            session.input_failed(error, session.skipped_so_far)
-            return
-        session.skip(doc)

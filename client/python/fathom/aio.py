@@ -1,4 +1,9 @@
-"""Asyncio Fathom client (``grpc.aio``), the async twin of :mod:`fathom.client`.
+"""Asyncio Fathom client (``grpc.aio``).
+
+This module is the one implementation of both clients: :mod:`fathom.client`
+is generated from it by ``scripts/async_to_sync.py`` (``test.sh`` fails when
+it is stale). Write what is shared here, free of sync/async wording where a
+docstring serves both; what differs lives in :mod:`fathom._transport`.
 
 Example::
 
@@ -17,14 +22,31 @@ Example::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar, Union
+import functools
+import inspect
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import grpc
 import grpc.aio
 
 from fathom import _convert
-from fathom._connection import TLS, connection
+from fathom._connection import (
+    DEFAULT_TARGET,
+    TLS,
+    ReconnectBudget,
+    channel_options,
+    connection,
+    parse_target,
+)
+from fathom._transport import (
+    AsyncDocumentSource,
+    AsyncUpsertCall,
+    SourceEnded,
+    WriteFailed,
+    adicts_to_documents,
+    aread_document,
+)
 from fathom._upsert import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_SIZE,
@@ -33,7 +55,6 @@ from fathom._upsert import (
     UpsertSession,
     protocol_error,
 )
-from fathom.client import DEFAULT_TARGET, channel_options
 from fathom.errors import FathomError, UpsertError
 from fathom.filters import FilterSpec
 from fathom.models import (
@@ -56,16 +77,42 @@ from fathom.v1 import (
     search_pb2_grpc,
 )
 
-__all__ = ["AsyncClient", "AsyncCollection"]
+__all__ = ["TLS", "AsyncClient", "AsyncCollection", "DEFAULT_TARGET", "channel_options", "parse_target"]
 
 T = TypeVar("T")
-_Source = Union[Iterator[documents_pb2.Document], AsyncIterator[documents_pb2.Document]]
+P = ParamSpec("P")
 
 
 class AsyncClient:
-    """An asyncio connection to a Fathom server; see :class:`fathom.Client`
-    for the arguments. Use it as an async context manager or call
-    :meth:`close`."""
+    """A connection to a Fathom server.
+
+    Args:
+        target: ``host:port`` or ``http://host:port`` of the server (plain
+            text, unless ``tls`` is given), or ``https://host:port`` (TLS,
+            with the system's roots unless ``tls`` names a CA).
+        api_key: Sent on every call (streams too) as ``authorization:
+            Bearer <key>``. ``None`` (the default) reads ``$FATHOM_API_KEY``;
+            ``""`` sends none.
+        tls: ``True`` or a :class:`fathom.TLS` (``root_certificates``,
+            ``certificate_chain``, ``private_key``: PEM bytes or file paths)
+            for TLS; ``None`` leaves it to the target's scheme.
+        credentials: gRPC channel credentials, for what ``tls`` cannot say
+            (instead of ``tls``).
+        timeout: Deadline in seconds for unary calls and searches (``None``:
+            no deadline). Streams (upsert, scroll) have no deadline.
+        metadata: Further gRPC metadata sent with every call.
+        options: Extra gRPC channel options.
+        channel: Use this channel instead of opening one (the other
+            connection arguments are then ignored; ``close`` closes it).
+        reconnect_delays: Pauses (seconds) before each reconnect of a
+            resumable upsert (after UNAVAILABLE or a broken connection) or of
+            a scroll (after UNAVAILABLE); the length is the number of
+            attempts without progress. Default ``(0.2, 0.5, 1, 2, 4)``.
+
+    The client may be shared by threads (the sync client) or by the tasks
+    of one event loop (the asyncio client). Use it as a context manager, or
+    call :meth:`close`.
+    """
 
     def __init__(
         self,
@@ -99,6 +146,8 @@ class AsyncClient:
         self._documents = documents_pb2_grpc.DocumentsStub(channel)  # type: ignore[no-untyped-call]
         self._search = search_pb2_grpc.SearchStub(channel)  # type: ignore[no-untyped-call]
 
+    # -- lifecycle -----------------------------------------------------------
+
     async def close(self) -> None:
         """Closes the channel."""
         await self._channel.close()
@@ -124,7 +173,29 @@ class AsyncClient:
         index: IndexSpec | collections_pb2.IndexSettings | None = None,
         defer_index: bool = False,
     ) -> AsyncCollection:
-        """Creates a collection; see :meth:`fathom.Client.create_collection`."""
+        """Creates a collection and returns a handle to it.
+
+        Args:
+            name: 1 to 48 lower-case ASCII letters, digits and underscores,
+                starting with a letter.
+            dimension: Vector length, 1..=16000 (1..=4000 with HNSW, 1..=2000
+                with HNSW at ``precision="single"``).
+            metric: ``"cosine"``, ``"l2"`` or ``"inner_product"``.
+            language: PostgreSQL text-search configuration ("english", "simple", ...).
+            multi_tenant: Whether every document and request names a tenant.
+            index: ``HnswIndex(m, ef_construction, precision)``, ``NoIndex()``,
+                ``"hnsw"`` or ``"none"``; ``None`` means HNSW with the server's
+                defaults (m 16, ef_construction 64, half precision).
+            defer_index: Create the collection without its HNSW index, for a
+                bulk load: writes skip the index and searches are exact scans
+                (``index_state`` ``"deferred"``) until :meth:`build_index`, or
+                an upsert with ``build_index_at_end=True``, builds it in bulk,
+                many times faster than inserting every row into it.
+
+        Raises:
+            FathomError: INVALID_ARGUMENT (with violations; also for
+                ``defer_index`` with ``NoIndex``) or ALREADY_EXISTS.
+        """
         request = _convert.create_collection_request(
             name, dimension, metric, language, multi_tenant, index, defer_index
         )
@@ -141,8 +212,18 @@ class AsyncClient:
         index: IndexSpec | collections_pb2.IndexSettings | None = None,
         defer_index: bool = False,
     ) -> AsyncCollection:
-        """Returns a handle to collection ``name``, creating it if it does not
-        exist; see :meth:`fathom.Client.get_or_create_collection`."""
+        """Returns a handle to collection ``name``, creating it first if it
+        does not exist (arguments as in :meth:`create_collection`).
+
+        Safe to call concurrently and on every start of a program: when the
+        collection exists, only its dimension, metric and tenancy are checked
+        (its index, index state and language are left as they are).
+
+        Raises:
+            FathomError: ALREADY_EXISTS if the existing collection has another
+                dimension, metric or tenancy; INVALID_ARGUMENT as in
+                :meth:`create_collection`.
+        """
         try:
             return await self.create_collection(
                 name, dimension, metric, language, multi_tenant, index, defer_index
@@ -156,7 +237,13 @@ class AsyncClient:
         return AsyncCollection(self, name)
 
     def collection(self, name: str, tenant: str | None = None) -> AsyncCollection:
-        """Returns a handle to an existing collection (no call is made)."""
+        """Returns a handle to an existing collection (no call is made).
+
+        Args:
+            name: The collection's name.
+            tenant: Default tenant of the handle's requests (multi-tenant
+                collections).
+        """
         return AsyncCollection(self, name, tenant)
 
     async def get_collection(self, name: str) -> CollectionInfo:
@@ -188,31 +275,51 @@ class AsyncClient:
         return _convert.collection_stats(response)
 
     async def build_index(self, name: str, *, timeout: float | None = None) -> CollectionInfo:
-        """Builds a collection's deferred vector index in bulk, with parallel
-        workers, and returns the collection once the index is ready (searches
-        are exact meanwhile); ``timeout=None`` (the default) waits as long as
-        the build takes. See :meth:`fathom.Client.build_index`."""
-        try:
-            response = await self._collections.BuildIndex(
-                collections_pb2.BuildIndexRequest(name=name),
-                timeout=timeout,
-                metadata=self.metadata,
-            )
-        except grpc.RpcError as error:
-            raise FathomError.from_rpc_error(error) from error
+        """Builds a collection's deferred vector index (see ``defer_index`` in
+        :meth:`create_collection`) and returns the collection once the index
+        is ready, with ``index_state`` ``"ready"``.
+
+        The server builds it in bulk, with PostgreSQL's parallel maintenance
+        workers; an index that is ready already returns at once. Writes and
+        searches go on meanwhile, and searches are exact until the index is
+        ready. The build goes on if this call gives up (timeout, interrupt);
+        calling again waits for it.
+
+        Args:
+            name: The collection's name.
+            timeout: Seconds to wait. ``None`` (the default, not the client's
+                ``timeout``) waits as long as the build takes: minutes for
+                millions of vectors.
+
+        Raises:
+            FathomError: NOT_FOUND; DEADLINE_EXCEEDED when ``timeout`` passed
+                (the build goes on).
+        """
+        response = await self._call(
+            self._collections.BuildIndex, collections_pb2.BuildIndexRequest(name=name), timeout
+        )
         return _convert.collection_info(response.collection)
 
-    # -- plumbing ------------------------------------------------------------
+    # -- plumbing used by the collection handles --------------------------------
 
     async def _unary(self, method: Callable[..., Awaitable[T]], request: Any) -> T:
+        """Makes a unary call with the client's timeout."""
+        return await self._call(method, request, self.timeout)
+
+    async def _call(
+        self, method: Callable[..., Awaitable[T]], request: Any, timeout: float | None
+    ) -> T:
+        """Makes a unary call, raising gRPC's errors as :class:`FathomError`."""
         try:
-            return await method(request, timeout=self.timeout, metadata=self.metadata)
+            return await method(request, timeout=timeout, metadata=self.metadata)
         except grpc.RpcError as error:
             raise FathomError.from_rpc_error(error) from error
 
     async def _stream(
         self, method: Callable[..., Any], request: Any, timeout: float | None
     ) -> AsyncIterator[Any]:
+        """Iterates a server stream, translating errors and cancelling it if
+        the consumer stops early."""
         call = method(request, timeout=timeout, metadata=self.metadata)
         try:
             async for response in call:
@@ -223,50 +330,47 @@ class AsyncClient:
             call.cancel()
 
     async def _upsert(
-        self, session: UpsertSession, source: _Source, cutter: _convert.BatchCutter
+        self, session: UpsertSession, source: AsyncDocumentSource, cutter: _convert.BatchCutter
     ) -> UpsertSummary:
-        failures = 0
+        """Runs an upsert session, reopening a resumable stream after a
+        transport failure (see :meth:`UpsertSession.can_reconnect`)."""
+        budget = ReconnectBudget(self.reconnect_delays)
         while True:
             progress_before = session.acks
             try:
                 await self._upsert_once(session, source, cutter)
                 return session.finish()
-            except (grpc.RpcError, _WriteFailed) as failure:
+            except (grpc.RpcError, WriteFailed) as failure:
                 if session.acks > progress_before:
-                    failures = 0
-                if isinstance(failure, _WriteFailed):
-                    # Reopening a resumable stream tells the server's real
-                    # state (or its real error).
-                    error = FathomError(
-                        grpc.StatusCode.UNAVAILABLE,
-                        "the UpsertStream broke while a batch was being sent (grpc.aio lost "
-                        "the server's status: transport failure)",
-                    )
+                    budget.progressed()
+                if isinstance(failure, WriteFailed):
+                    error = failure.error()
                 else:
                     error = FathomError.from_rpc_error(failure)
-                if session.can_reconnect(error) and failures < len(self.reconnect_delays):
-                    await asyncio.sleep(self.reconnect_delays[failures])
-                    failures += 1
-                    session.summary.reconnects += 1
-                    continue
-                raise session.failed(error) from failure
+                pause = budget.next_pause() if session.can_reconnect(error) else None
+                if pause is None:
+                    raise session.failed(error) from failure
+                await asyncio.sleep(pause)
+                session.summary.reconnects += 1
             except UpsertError:
                 raise
             except FathomError as error:  # a protocol error
                 raise session.failed(error) from error
 
     async def _upsert_once(
-        self, session: UpsertSession, source: _Source, cutter: _convert.BatchCutter
+        self, session: UpsertSession, source: AsyncDocumentSource, cutter: _convert.BatchCutter
     ) -> None:
-        call = self._documents.UpsertStream(metadata=self.metadata)
+        """One UpsertStream call: open, skip what an earlier run committed,
+        send with a bounded window, read acks."""
+        call = AsyncUpsertCall(self._documents, self.metadata)
         finished = False
         try:
-            await _write(call, session.open_request())
+            await call.write(session.open_request())
             opened = await call.read()
-            if opened is grpc.aio.EOF:
+            if opened is None:
                 raise protocol_error("the stream ended before `opened`")
             for resend in session.on_opened(opened):
-                await _write(call, resend)
+                await call.write(resend)
             await _skip_committed(session, source)
             while True:
                 if session.window_open:
@@ -274,16 +378,16 @@ class AsyncClient:
                     if docs is not None:
                         # batch_request puts the batch in the window before
                         # the write: if the write fails, it is resent.
-                        await _write(call, session.batch_request(docs))
+                        await call.write(session.batch_request(docs))
                         continue
                 if session.sending_done:
                     break
                 ack = await call.read()
-                if ack is grpc.aio.EOF:
+                if ack is None:
                     raise protocol_error("the stream ended early")
                 session.on_ack(ack)
             await call.done_writing()
-            while (ack := await call.read()) is not grpc.aio.EOF:
+            while (ack := await call.read()) is not None:
                 session.on_ack(ack)
             session.ended()
             finished = True
@@ -292,47 +396,12 @@ class AsyncClient:
                 call.cancel()
 
 
-class _WriteFailed(Exception):
-    """A write to a stream failed in a way that hides the server's status."""
-
-
-async def _write(call: Any, request: documents_pb2.UpsertStreamRequest) -> None:
-    """Writes one message. grpc.aio reports a write racing the server's end
-    of the call as INTERNAL "Internal error from Core" (or InvalidStateError)
-    and overwrites the call's real status: surface that as :class:`_WriteFailed`."""
-    try:
-        await call.write(request)
-    except asyncio.InvalidStateError as error:
-        raise _WriteFailed() from error
-    except grpc.aio.AioRpcError as error:
-        if error.code() == grpc.StatusCode.INTERNAL and error.details() == "Internal error from Core":
-            raise _WriteFailed() from error
-        raise
-
-
-class _End(Exception):
-    """The source has no more documents."""
-
-
-async def _read(source: _Source) -> documents_pb2.Document:
-    """The next document of a sync or async source; raises :class:`_End` at the end."""
-    if isinstance(source, Iterator):
-        try:
-            return next(source)
-        except StopIteration:
-            raise _End() from None
-    try:
-        return await anext(source)
-    except StopAsyncIteration:
-        raise _End() from None
-
-
-async def _skip_committed(session: UpsertSession, source: _Source) -> None:
-    """:func:`fathom._upsert.skip_committed` for sync or async sources."""
+async def _skip_committed(session: UpsertSession, source: AsyncDocumentSource) -> None:
+    """Reads the documents an earlier run committed (see :meth:`UpsertSession.skip`)."""
     while session.skipping:
         try:
-            doc = await _read(source)
-        except _End:
+            doc = await aread_document(source)
+        except SourceEnded:
             session.input_exhausted()  # raises: too short
             return
         except Exception as error:  # the caller's iterable: anything may come
@@ -342,18 +411,21 @@ async def _skip_committed(session: UpsertSession, source: _Source) -> None:
 
 
 async def _next_batch(
-    session: UpsertSession, source: _Source, cutter: _convert.BatchCutter
+    session: UpsertSession, source: AsyncDocumentSource, cutter: _convert.BatchCutter
 ) -> list[documents_pb2.Document] | None:
-    """:func:`fathom._upsert.next_batch` for sync or async sources."""
+    """Reads the next batch, or None when there is none to send: the input
+    ended (:meth:`UpsertSession.input_exhausted`) or failed
+    (:meth:`UpsertSession.input_failed`; the partial batch is dropped, not
+    sent)."""
     while True:
         try:
-            doc = await _read(source)
-        except _End:
+            doc = await aread_document(source)
+        except SourceEnded:
             last = cutter.flush()
             if last is None:
                 session.input_exhausted()
             return last
-        except Exception as error:
+        except Exception as error:  # the caller's iterable: anything may come
             session.input_failed(error, session.position + cutter.pending)
             return None
         full = cutter.add(doc)
@@ -361,19 +433,35 @@ async def _next_batch(
             return full
 
 
-async def _adicts_to_documents(
-    items: AsyncIterable[Mapping[str, Any]],
-) -> AsyncIterator[documents_pb2.Document]:
-    position = 0
-    async for item in items:
-        yield _convert.dict_to_document(item, position)
-        position += 1
+def _listing(
+    iterate: Callable[P, AsyncIterator[T]], name: str, doc: str
+) -> Callable[P, Coroutine[Any, Any, list[T]]]:
+    """A method that returns what the method ``iterate`` yields, as a list,
+    with the same parameters: ``search`` is made from ``search_iter`` so that
+    their long signature is written once."""
+
+    async def listing(*args: P.args, **kwargs: P.kwargs) -> list[T]:
+        return [item async for item in iterate(*args, **kwargs)]
+
+    functools.update_wrapper(listing, iterate)
+    listing.__name__ = name
+    listing.__qualname__ = f"{listing.__qualname__.rpartition('.')[0]}.{name}"
+    listing.__doc__ = doc
+    # help() and IDEs read __signature__: the parameters of `iterate`, and a
+    # list of what it yields as the return type.
+    signature = inspect.signature(iterate)
+    item_type = str(signature.return_annotation).partition("[")[2]
+    setattr(listing, "__signature__", signature.replace(return_annotation=f"list[{item_type}"))
+    return listing
 
 
 class AsyncCollection:
-    """The asyncio twin of :class:`fathom.Collection`; every method has the
-    same arguments and meaning, and is a coroutine (``scroll`` and
-    ``search_iter`` return async iterators)."""
+    """A handle to one collection; get one from :meth:`AsyncClient.collection`
+    or :meth:`AsyncClient.create_collection`.
+
+    Every method accepts ``tenant=`` to override the handle's tenant (needed
+    in multi-tenant collections, not allowed in others).
+    """
 
     def __init__(self, client: AsyncClient, name: str, tenant: str | None = None) -> None:
         self.client = client
@@ -391,6 +479,8 @@ class AsyncCollection:
     def _tenant(self, tenant: str | None) -> str | None:
         return tenant if tenant is not None else self.tenant
 
+    # -- settings --------------------------------------------------------------
+
     async def info(self) -> CollectionInfo:
         """Returns the collection's settings."""
         return await self.client.get_collection(self.name)
@@ -401,8 +491,10 @@ class AsyncCollection:
 
     async def build_index(self, *, timeout: float | None = None) -> CollectionInfo:
         """Builds the collection's deferred vector index and returns once it
-        is ready; see :meth:`fathom.Client.build_index`."""
+        is ready; see :meth:`AsyncClient.build_index`."""
         return await self.client.build_index(self.name, timeout=timeout)
+
+    # -- writes ----------------------------------------------------------------
 
     async def upsert(
         self,
@@ -419,11 +511,68 @@ class AsyncCollection:
         progress: ProgressCallback | None = None,
         build_index_at_end: bool = False,
     ) -> UpsertSummary:
-        """Writes documents through one ``UpsertStream``; see
-        :meth:`fathom.Collection.upsert`, also for resuming with a
-        ``stream_id`` (same input, any batch size) and for
-        ``build_index_at_end``. Cancelling the task
-        cancels the stream; committed batches stay committed."""
+        """Writes documents through one ``UpsertStream``; existing ids are replaced.
+
+        The input is cut into batches of at most ``batch_size`` documents and
+        ``batch_bytes`` encoded bytes, and at most ``max_in_flight`` batches
+        are unacknowledged at once, so memory stays bounded however long the
+        input is. Every acknowledged batch is committed. If the call is
+        interrupted (an exception, a cancelled task), the stream is
+        cancelled; committed batches stay committed.
+
+        With a ``stream_id`` the upsert is resumable, and exact: the server
+        records how many documents of the input are committed under it.
+
+        - Inside the call, a broken connection (UNAVAILABLE, or the
+          connection reset) is reopened; the batches the server committed
+          meanwhile count as written and the others are resent.
+        - Across calls (the process died, the call raised), calling again
+          with the same ``stream_id`` and the same input reads past the
+          documents an earlier run committed without sending them
+          (``UpsertSummary.skipped_documents``), checks that their ids are
+          the ones committed, and writes the rest. Any batch size works: the
+          server tracks documents by their position in the input, not by
+          batch, so each document is written once. Another input is refused
+          with :class:`~fathom.ResumeMismatchError` before anything is sent:
+          a stream id belongs to one input (and one collection and tenant);
+          use a new one for other data.
+
+        Args:
+            ids: Document ids (1 to 256 bytes of UTF-8).
+            vectors: One vector per id: lists of floats, or a 2-d numpy array.
+            texts: Optional texts for keyword search.
+            metadatas: Optional metadata dicts (JSON-like; datetimes are
+                stored as RFC 3339 UTC strings).
+            tenant: Tenant to write as (multi-tenant collections).
+            batch_size: Most documents per batch (the server allows up to 1000).
+            stream_id: Makes the upsert resumable (see above): 1 to 128 ASCII
+                letters, digits, ``-``, ``_``, ``.`` and ``:``.
+            batch_bytes: Most encoded bytes per batch (default 8 MiB).
+            max_in_flight: Batches sent ahead of their acknowledgement.
+            progress: Called with the number of documents of each batch
+                acknowledged, and once with the number skipped on resume.
+            build_index_at_end: If the collection's index is deferred (see
+                ``defer_index`` in :meth:`AsyncClient.create_collection`), have
+                the server build it once every batch is acknowledged, and
+                return only when it is ready: a bulk load that is searchable
+                with its index when the call returns. Ignored by a collection
+                whose index is ready. Index an input loaded in several calls
+                with the last one, or with :meth:`build_index`.
+
+        Returns:
+            An :class:`~fathom.UpsertSummary`.
+
+        Raises:
+            UpsertRejectedError: a batch was refused (with violations);
+                nothing of it was written, the batches before it were.
+            ResumeMismatchError: the stream id has other data committed.
+            UpsertInputError: reading the input failed (``__cause__``); the
+                batch being built was not sent.
+            UpsertError: the stream failed (e.g. NOT_FOUND, or UNAVAILABLE
+                after the reconnect attempts). Every one of these errors
+                carries ``committed_documents`` and ``documents_written``.
+            ValueError: the columns have different lengths, or a limit is < 1.
+        """
         docs = _convert.columns_to_documents(ids, vectors, texts, metadatas)
         return await self._upsert_docs(
             docs,
@@ -448,13 +597,19 @@ class AsyncCollection:
         progress: ProgressCallback | None = None,
         build_index_at_end: bool = False,
     ) -> UpsertSummary:
-        """Upserts dicts (``id``, ``vector``, ``text``, ``metadata``) from a sync
-        or async iterable, lazily; see :meth:`fathom.Collection.upsert_iter`."""
-        docs: Iterator[documents_pb2.Document] | AsyncIterator[documents_pb2.Document]
-        if isinstance(documents, AsyncIterable):
-            docs = _adicts_to_documents(documents)
-        else:
-            docs = _convert.dicts_to_documents(documents)
+        """Like :meth:`upsert`, from an iterable (possibly unbounded) of dicts
+        with keys ``id``, ``vector`` and optionally ``text``, ``metadata``.
+
+        The iterable is consumed lazily: at most about ``batch_size *
+        (max_in_flight + 1)`` documents are held in memory. If it raises (or
+        a dict cannot be converted), the batch being built is not sent, the
+        batches already sent are acknowledged, and
+        :class:`~fathom.UpsertInputError` is raised with the exact
+        ``committed_documents`` and the original exception as ``__cause__``;
+        with a ``stream_id``, a later call on the (fixed) input continues
+        there.
+        """
+        docs = adicts_to_documents(documents)
         return await self._upsert_docs(
             docs,
             tenant,
@@ -468,7 +623,7 @@ class AsyncCollection:
 
     async def _upsert_docs(
         self,
-        docs: Iterator[documents_pb2.Document] | AsyncIterator[documents_pb2.Document],
+        docs: AsyncDocumentSource,
         tenant: str | None,
         batch_size: int,
         batch_bytes: int,
@@ -498,9 +653,16 @@ class AsyncCollection:
         *,
         tenant: str | None = None,
     ) -> int:
-        """Writes one batch with the unary ``Upsert`` RPC (all or nothing);
-        returns the number of documents written. See
-        :meth:`fathom.Collection.upsert_batch`."""
+        """Writes one batch with the unary ``Upsert`` RPC, in one transaction,
+        and returns the number of documents written.
+
+        All or nothing: invalid input raises :class:`~fathom.FathomError`
+        INVALID_ARGUMENT (RESOURCE_EXHAUSTED for a size limit) with
+        violations such as ``documents[3].vector``, and nothing is written.
+        The batch must fit the server's limits (1000 documents by default,
+        distinct ids); for more, use :meth:`upsert`. Arguments as in
+        :meth:`upsert`.
+        """
         docs = _convert.columns_to_documents(ids, vectors, texts, metadatas)
         request = _convert.upsert_request(self.name, self._tenant(tenant), docs)
         response = await self.client._unary(self.client._documents.Upsert, request)
@@ -515,14 +677,18 @@ class AsyncCollection:
     ) -> int:
         """Deletes documents by id or by filter (exactly one); returns how many went."""
         request = _convert.delete_request(self.name, self._tenant(tenant), ids, filter)
-        return int((await self.client._unary(self.client._documents.Delete, request)).deleted)
+        response = await self.client._unary(self.client._documents.Delete, request)
+        return int(response.deleted)
+
+    # -- reads -----------------------------------------------------------------
 
     async def count(
         self, filter: FilterSpec | filter_pb2.Filter | None = None, *, tenant: str | None = None
     ) -> int:
         """Counts the documents matching a filter (all, if ``None``)."""
         request = _convert.count_request(self.name, self._tenant(tenant), filter)
-        return int((await self.client._unary(self.client._documents.Count, request)).count)
+        response = await self.client._unary(self.client._documents.Count, request)
+        return int(response.count)
 
     async def get(
         self,
@@ -531,7 +697,9 @@ class AsyncCollection:
         include: Iterable[str] | None = None,
         tenant: str | None = None,
     ) -> list[Document]:
-        """Returns the documents with these ids, in that order (missing ids left out)."""
+        """Returns the documents with these ids, in that order; missing ids
+        are left out. ``include`` picks fields among ``"text"``,
+        ``"metadata"`` and ``"vector"`` (default: all)."""
         request = _convert.get_request(self.name, self._tenant(tenant), ids, include)
         response = await self.client._unary(self.client._documents.Get, request)
         return [_convert.document_from_pb(d) for d in response.documents]
@@ -545,10 +713,13 @@ class AsyncCollection:
         after_id: str | None = None,
         tenant: str | None = None,
     ) -> AsyncIterator[Document]:
-        """Async-iterates every matching document in id order, resuming after
-        UNAVAILABLE; see :meth:`fathom.Collection.scroll`."""
+        """Yields every document matching the filter, in id order, exactly once.
+
+        If the connection drops (UNAVAILABLE), the scroll resumes after the
+        last document received. Stopping the iteration early cancels the call.
+        """
         fields = None if include is None else list(include)
-        _convert.include_pb(fields)
+        _convert.include_pb(fields)  # fail now, not at the first next()
         return self._scroll(_convert.filter_pb(filter), fields, limit, after_id, tenant)
 
     async def _scroll(
@@ -560,7 +731,7 @@ class AsyncCollection:
         tenant: str | None,
     ) -> AsyncIterator[Document]:
         received = 0
-        failures = 0
+        budget = ReconnectBudget(self.client.reconnect_delays)
         last_id = after_id
         while True:
             remaining = None if limit is None else limit - received
@@ -576,46 +747,34 @@ class AsyncCollection:
                     document = _convert.document_from_pb(response.document)
                     last_id = document.id
                     received += 1
-                    failures = 0
+                    budget.progressed()
                     yield document
                 return
             except FathomError as error:
-                delays = self.client.reconnect_delays
-                if error.code != grpc.StatusCode.UNAVAILABLE or failures >= len(delays):
+                pause = budget.next_pause() if error.code == grpc.StatusCode.UNAVAILABLE else None
+                if pause is None:
                     raise
-                await asyncio.sleep(delays[failures])
-                failures += 1
+                await asyncio.sleep(pause)
 
-    async def search(
+    async def scroll_batches(
         self,
-        vector: VectorLike | None = None,
-        text: str | None = None,
+        batch_size: int = 1000,
         filter: FilterSpec | filter_pb2.Filter | None = None,
-        limit: int = 10,
-        fusion: FusionSpec | search_pb2.Fusion | None = None,
         *,
         include: Iterable[str] | None = None,
-        candidates: int | None = None,
-        exact: bool = False,
-        ef_search: int | None = None,
-        score_threshold: float | None = None,
         tenant: str | None = None,
-    ) -> list[Hit]:
-        """Vector, keyword or hybrid search; see :meth:`fathom.Collection.search`."""
-        iterator = self.search_iter(
-            vector,
-            text,
-            filter,
-            limit,
-            fusion,
-            include=include,
-            candidates=candidates,
-            exact=exact,
-            ef_search=ef_search,
-            score_threshold=score_threshold,
-            tenant=tenant,
-        )
-        return [hit async for hit in iterator]
+    ) -> AsyncIterator[list[Document]]:
+        """Like :meth:`scroll`, yielding lists of up to ``batch_size`` documents."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        batch: list[Document] = []
+        async for document in self.scroll(filter, include=include, tenant=tenant):
+            batch.append(document)
+            if len(batch) == batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     def search_iter(
         self,
@@ -632,7 +791,7 @@ class AsyncCollection:
         score_threshold: float | None = None,
         tenant: str | None = None,
     ) -> AsyncIterator[Hit]:
-        """Like :meth:`search`, async-iterating hits as the server streams them."""
+        """Like :meth:`search`, yielding hits as the server streams them."""
         request = _convert.search_request(
             self.name,
             self._tenant(tenant),
@@ -648,6 +807,28 @@ class AsyncCollection:
             score_threshold=score_threshold,
         )
         return self._hits(request)
+
+    search = _listing(
+        search_iter,
+        "search",
+        """Vector, keyword or hybrid search; returns hits, best first.
+
+        Args:
+            vector: Query vector (vector leg).
+            text: Query text in web-search syntax (keyword leg).
+            filter: Only documents matching it are ranked, in every leg.
+            limit: Maximum number of hits, 1..=1000.
+            fusion: Hybrid fusion: ``"rrf"`` / :class:`~fathom.RRF` (the
+                default), or ``"relative_score"`` / :class:`~fathom.RelativeScore`.
+            include: Fields to return among ``"text"``, ``"metadata"``,
+                ``"vector"`` (default: text and metadata).
+            candidates: Candidates per leg before fusion (0/None: server default).
+            exact: Skip the vector index and compute exact distances.
+            ef_search: HNSW search breadth.
+            score_threshold: Drop hits scoring worse than this.
+            tenant: Tenant override.
+        """,
+    )
 
     async def _hits(self, request: search_pb2.SearchRequest) -> AsyncIterator[Hit]:
         async for hit in self.client._stream(

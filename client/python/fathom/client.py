@@ -1,4 +1,8 @@
+# Generated from fathom/aio.py by scripts/async_to_sync.py. Do not edit.
 """Synchronous Fathom client (``grpc``).
+
+Generated from :mod:`fathom.aio` by ``scripts/async_to_sync.py``: edit
+aio.py, then run the script (``test.sh`` fails while this file is stale).
 
 Example::
 
@@ -12,26 +16,38 @@ Example::
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import Any, TypeVar
+import functools
+import inspect
+from collections.abc import Iterable, Iterator, Callable, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import grpc
 
 from fathom import _convert
-from fathom._connection import TLS, connection, parse_target
+from fathom._connection import (
+    DEFAULT_TARGET,
+    TLS,
+    ReconnectBudget,
+    channel_options,
+    connection,
+    parse_target,
+)
+from fathom._transport import (
+    DocumentSource,
+    UpsertCall,
+    SourceEnded,
+    WriteFailed,
+    dicts_to_documents,
+    read_document,
+)
 from fathom._upsert import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_SIZE,
     RECONNECT_DELAYS,
     ProgressCallback,
     UpsertSession,
-    next_batch,
     protocol_error,
-    skip_committed,
 )
 from fathom.errors import FathomError, UpsertError
 from fathom.filters import FilterSpec
@@ -57,30 +73,8 @@ from fathom.v1 import (
 
 __all__ = ["TLS", "Client", "Collection", "DEFAULT_TARGET", "channel_options", "parse_target"]
 
-DEFAULT_TARGET = "127.0.0.1:50051"
-"""Where ``make run`` serves Fathom."""
-
-_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-
 T = TypeVar("T")
-
-
-def channel_options(extra: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, Any]]:
-    """gRPC channel options: 64 MiB messages (the server's limit), plus ``extra``."""
-    return [
-        ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-        ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-        *extra,
-    ]
-
-
-@contextmanager
-def _translated() -> Iterator[None]:
-    """Re-raises gRPC errors as :class:`FathomError`."""
-    try:
-        yield
-    except grpc.RpcError as error:
-        raise FathomError.from_rpc_error(error) from error
+P = ParamSpec("P")
 
 
 class Client:
@@ -109,7 +103,9 @@ class Client:
             a scroll (after UNAVAILABLE); the length is the number of
             attempts without progress. Default ``(0.2, 0.5, 1, 2, 4)``.
 
-    The client is thread-safe and may be used as a context manager.
+    The client may be shared by threads (the sync client) or by the tasks
+    of one event loop (the asyncio client). Use it as a context manager, or
+    call :meth:`close`.
     """
 
     def __init__(
@@ -293,117 +289,169 @@ class Client:
             FathomError: NOT_FOUND; DEADLINE_EXCEEDED when ``timeout`` passed
                 (the build goes on).
         """
-        with _translated():
-            response = self._collections.BuildIndex(
-                collections_pb2.BuildIndexRequest(name=name),
-                timeout=timeout,
-                metadata=self.metadata,
-            )
+        response = self._call(
+            self._collections.BuildIndex, collections_pb2.BuildIndexRequest(name=name), timeout
+        )
         return _convert.collection_info(response.collection)
 
-    # -- plumbing used by Collection -------------------------------------------
+    # -- plumbing used by the collection handles --------------------------------
 
     def _unary(self, method: Callable[..., T], request: Any) -> T:
-        with _translated():
-            return method(request, timeout=self.timeout, metadata=self.metadata)
+        """Makes a unary call with the client's timeout."""
+        return self._call(method, request, self.timeout)
+
+    def _call(
+        self, method: Callable[..., T], request: Any, timeout: float | None
+    ) -> T:
+        """Makes a unary call, raising gRPC's errors as :class:`FathomError`."""
+        try:
+            return method(request, timeout=timeout, metadata=self.metadata)
+        except grpc.RpcError as error:
+            raise FathomError.from_rpc_error(error) from error
 
     def _stream(
         self, method: Callable[..., Any], request: Any, timeout: float | None
-    ) -> Generator[Any, None, None]:
+    ) -> Iterator[Any]:
         """Iterates a server stream, translating errors and cancelling it if
         the consumer stops early."""
         call = method(request, timeout=timeout, metadata=self.metadata)
         try:
-            with _translated():
-                yield from call
+            for response in call:
+                yield response
+        except grpc.RpcError as error:
+            raise FathomError.from_rpc_error(error) from error
         finally:
             call.cancel()
 
     def _upsert(
-        self,
-        session: UpsertSession,
-        source: Iterator[documents_pb2.Document],
-        cutter: _convert.BatchCutter,
+        self, session: UpsertSession, source: DocumentSource, cutter: _convert.BatchCutter
     ) -> UpsertSummary:
         """Runs an upsert session, reopening a resumable stream after a
         transport failure (see :meth:`UpsertSession.can_reconnect`)."""
-        failures = 0
+        budget = ReconnectBudget(self.reconnect_delays)
         while True:
             progress_before = session.acks
             try:
                 self._upsert_once(session, source, cutter)
                 return session.finish()
-            except grpc.RpcError as rpc_error:
-                error = FathomError.from_rpc_error(rpc_error)
+            except (grpc.RpcError, WriteFailed) as failure:
                 if session.acks > progress_before:
-                    failures = 0  # progress was made: start the budget afresh
-                if session.can_reconnect(error) and failures < len(self.reconnect_delays):
-                    time.sleep(self.reconnect_delays[failures])
-                    failures += 1
-                    session.summary.reconnects += 1
-                    continue
-                raise session.failed(error) from rpc_error
+                    budget.progressed()
+                if isinstance(failure, WriteFailed):
+                    error = failure.error()
+                else:
+                    error = FathomError.from_rpc_error(failure)
+                pause = budget.next_pause() if session.can_reconnect(error) else None
+                if pause is None:
+                    raise session.failed(error) from failure
+                time.sleep(pause)
+                session.summary.reconnects += 1
             except UpsertError:
                 raise
             except FathomError as error:  # a protocol error
                 raise session.failed(error) from error
 
     def _upsert_once(
-        self,
-        session: UpsertSession,
-        source: Iterator[documents_pb2.Document],
-        cutter: _convert.BatchCutter,
+        self, session: UpsertSession, source: DocumentSource, cutter: _convert.BatchCutter
     ) -> None:
         """One UpsertStream call: open, skip what an earlier run committed,
         send with a bounded window, read acks."""
-        outbox: queue.SimpleQueue[documents_pb2.UpsertStreamRequest | None] = queue.SimpleQueue()
-        closed = threading.Event()
-
-        def requests() -> Iterator[documents_pb2.UpsertStreamRequest]:
-            while (item := outbox.get()) is not None:
-                yield item
-
-        def close() -> None:
-            if not closed.is_set():
-                closed.set()
-                outbox.put(None)  # half-close, and unblock the request thread
-
-        call = self._documents.UpsertStream(requests(), metadata=self.metadata)
+        call = UpsertCall(self._documents, self.metadata)
         finished = False
         try:
-            outbox.put(session.open_request())
-            opened = next(call, None)
+            call.write(session.open_request())
+            opened = call.read()
             if opened is None:
                 raise protocol_error("the stream ended before `opened`")
             for resend in session.on_opened(opened):
-                outbox.put(resend)
-            skip_committed(session, source)
+                call.write(resend)
+            _skip_committed(session, source)
             while True:
                 if session.window_open:
-                    docs = next_batch(session, source, cutter)
+                    docs = _next_batch(session, source, cutter)
                     if docs is not None:
-                        outbox.put(session.batch_request(docs))
+                        # batch_request puts the batch in the window before
+                        # the write: if the write fails, it is resent.
+                        call.write(session.batch_request(docs))
                         continue
                 if session.sending_done:
                     break
-                ack = next(call, None)
+                ack = call.read()
                 if ack is None:
                     raise protocol_error("the stream ended early")
                 session.on_ack(ack)
-            close()
-            for ack in call:
+            call.done_writing()
+            while (ack := call.read()) is not None:
                 session.on_ack(ack)
             session.ended()
             finished = True
         finally:
-            close()
             if not finished:
                 call.cancel()
 
 
+def _skip_committed(session: UpsertSession, source: DocumentSource) -> None:
+    """Reads the documents an earlier run committed (see :meth:`UpsertSession.skip`)."""
+    while session.skipping:
+        try:
+            doc = read_document(source)
+        except SourceEnded:
+            session.input_exhausted()  # raises: too short
+            return
+        except Exception as error:  # the caller's iterable: anything may come
+            session.input_failed(error, session.skipped_so_far)
+            return
+        session.skip(doc)
+
+
+def _next_batch(
+    session: UpsertSession, source: DocumentSource, cutter: _convert.BatchCutter
+) -> list[documents_pb2.Document] | None:
+    """Reads the next batch, or None when there is none to send: the input
+    ended (:meth:`UpsertSession.input_exhausted`) or failed
+    (:meth:`UpsertSession.input_failed`; the partial batch is dropped, not
+    sent)."""
+    while True:
+        try:
+            doc = read_document(source)
+        except SourceEnded:
+            last = cutter.flush()
+            if last is None:
+                session.input_exhausted()
+            return last
+        except Exception as error:  # the caller's iterable: anything may come
+            session.input_failed(error, session.position + cutter.pending)
+            return None
+        full = cutter.add(doc)
+        if full is not None:
+            return full
+
+
+def _listing(
+    iterate: Callable[P, Iterator[T]], name: str, doc: str
+) -> Callable[P, list[T]]:
+    """A method that returns what the method ``iterate`` yields, as a list,
+    with the same parameters: ``search`` is made from ``search_iter`` so that
+    their long signature is written once."""
+
+    def listing(*args: P.args, **kwargs: P.kwargs) -> list[T]:
+        return [item for item in iterate(*args, **kwargs)]
+
+    functools.update_wrapper(listing, iterate)
+    listing.__name__ = name
+    listing.__qualname__ = f"{listing.__qualname__.rpartition('.')[0]}.{name}"
+    listing.__doc__ = doc
+    # help() and IDEs read __signature__: the parameters of `iterate`, and a
+    # list of what it yields as the return type.
+    signature = inspect.signature(iterate)
+    item_type = str(signature.return_annotation).partition("[")[2]
+    setattr(listing, "__signature__", signature.replace(return_annotation=f"list[{item_type}"))
+    return listing
+
+
 class Collection:
-    """A handle to one collection; get one from :meth:`Client.collection` or
-    :meth:`Client.create_collection`.
+    """A handle to one collection; get one from :meth:`Client.collection`
+    or :meth:`Client.create_collection`.
 
     Every method accepts ``tenant=`` to override the handle's tenant (needed
     in multi-tenant collections, not allowed in others).
@@ -462,7 +510,9 @@ class Collection:
         The input is cut into batches of at most ``batch_size`` documents and
         ``batch_bytes`` encoded bytes, and at most ``max_in_flight`` batches
         are unacknowledged at once, so memory stays bounded however long the
-        input is. Every acknowledged batch is committed.
+        input is. Every acknowledged batch is committed. If the call is
+        interrupted (an exception, a cancelled task), the stream is
+        cancelled; committed batches stay committed.
 
         With a ``stream_id`` the upsert is resumable, and exact: the server
         records how many documents of the input are committed under it.
@@ -496,10 +546,10 @@ class Collection:
             progress: Called with the number of documents of each batch
                 acknowledged, and once with the number skipped on resume.
             build_index_at_end: If the collection's index is deferred (see
-                ``defer_index`` in :meth:`Client.create_collection`), have the
-                server build it once every batch is acknowledged, and return
-                only when it is ready: a bulk load that is searchable with
-                its index when the call returns. Ignored by a collection
+                ``defer_index`` in :meth:`Client.create_collection`), have
+                the server build it once every batch is acknowledged, and
+                return only when it is ready: a bulk load that is searchable
+                with its index when the call returns. Ignored by a collection
                 whose index is ready. Index an input loaded in several calls
                 with the last one, or with :meth:`build_index`.
 
@@ -553,7 +603,7 @@ class Collection:
         with a ``stream_id``, a later call on the (fixed) input continues
         there.
         """
-        docs = _convert.dicts_to_documents(documents)
+        docs = dicts_to_documents(documents)
         return self._upsert_docs(
             docs,
             tenant,
@@ -567,7 +617,7 @@ class Collection:
 
     def _upsert_docs(
         self,
-        docs: Iterable[documents_pb2.Document],
+        docs: DocumentSource,
         tenant: str | None,
         batch_size: int,
         batch_bytes: int,
@@ -586,7 +636,7 @@ class Collection:
             progress,
             build_index_at_end=build_index_at_end,
         )
-        return self.client._upsert(session, iter(docs), cutter)
+        return self.client._upsert(session, docs, cutter)
 
     def upsert_batch(
         self,
@@ -609,7 +659,8 @@ class Collection:
         """
         docs = _convert.columns_to_documents(ids, vectors, texts, metadatas)
         request = _convert.upsert_request(self.name, self._tenant(tenant), docs)
-        return int(self.client._unary(self.client._documents.Upsert, request).documents_written)
+        response = self.client._unary(self.client._documents.Upsert, request)
+        return int(response.documents_written)
 
     def delete(
         self,
@@ -620,7 +671,8 @@ class Collection:
     ) -> int:
         """Deletes documents by id or by filter (exactly one); returns how many went."""
         request = _convert.delete_request(self.name, self._tenant(tenant), ids, filter)
-        return int(self.client._unary(self.client._documents.Delete, request).deleted)
+        response = self.client._unary(self.client._documents.Delete, request)
+        return int(response.deleted)
 
     # -- reads -----------------------------------------------------------------
 
@@ -629,7 +681,8 @@ class Collection:
     ) -> int:
         """Counts the documents matching a filter (all, if ``None``)."""
         request = _convert.count_request(self.name, self._tenant(tenant), filter)
-        return int(self.client._unary(self.client._documents.Count, request).count)
+        response = self.client._unary(self.client._documents.Count, request)
+        return int(response.count)
 
     def get(
         self,
@@ -672,7 +725,7 @@ class Collection:
         tenant: str | None,
     ) -> Iterator[Document]:
         received = 0
-        failures = 0
+        budget = ReconnectBudget(self.client.reconnect_delays)
         last_id = after_id
         while True:
             remaining = None if limit is None else limit - received
@@ -688,15 +741,14 @@ class Collection:
                     document = _convert.document_from_pb(response.document)
                     last_id = document.id
                     received += 1
-                    failures = 0
+                    budget.progressed()
                     yield document
                 return
             except FathomError as error:
-                delays = self.client.reconnect_delays
-                if error.code != grpc.StatusCode.UNAVAILABLE or failures >= len(delays):
+                pause = budget.next_pause() if error.code == grpc.StatusCode.UNAVAILABLE else None
+                if pause is None:
                     raise
-                time.sleep(delays[failures])
-                failures += 1
+                time.sleep(pause)
 
     def scroll_batches(
         self,
@@ -717,54 +769,6 @@ class Collection:
                 batch = []
         if batch:
             yield batch
-
-    def search(
-        self,
-        vector: VectorLike | None = None,
-        text: str | None = None,
-        filter: FilterSpec | filter_pb2.Filter | None = None,
-        limit: int = 10,
-        fusion: FusionSpec | search_pb2.Fusion | None = None,
-        *,
-        include: Iterable[str] | None = None,
-        candidates: int | None = None,
-        exact: bool = False,
-        ef_search: int | None = None,
-        score_threshold: float | None = None,
-        tenant: str | None = None,
-    ) -> list[Hit]:
-        """Vector, keyword or hybrid search; returns hits, best first.
-
-        Args:
-            vector: Query vector (vector leg).
-            text: Query text in web-search syntax (keyword leg).
-            filter: Only documents matching it are ranked, in every leg.
-            limit: Maximum number of hits, 1..=1000.
-            fusion: Hybrid fusion: ``"rrf"`` / :class:`~fathom.RRF` (the
-                default), or ``"relative_score"`` / :class:`~fathom.RelativeScore`.
-            include: Fields to return among ``"text"``, ``"metadata"``,
-                ``"vector"`` (default: text and metadata).
-            candidates: Candidates per leg before fusion (0/None: server default).
-            exact: Skip the vector index and compute exact distances.
-            ef_search: HNSW search breadth.
-            score_threshold: Drop hits scoring worse than this.
-            tenant: Tenant override.
-        """
-        return list(
-            self.search_iter(
-                vector,
-                text,
-                filter,
-                limit,
-                fusion,
-                include=include,
-                candidates=candidates,
-                exact=exact,
-                ef_search=ef_search,
-                score_threshold=score_threshold,
-                tenant=tenant,
-            )
-        )
 
     def search_iter(
         self,
@@ -798,6 +802,30 @@ class Collection:
         )
         return self._hits(request)
 
+    search = _listing(
+        search_iter,
+        "search",
+        """Vector, keyword or hybrid search; returns hits, best first.
+
+        Args:
+            vector: Query vector (vector leg).
+            text: Query text in web-search syntax (keyword leg).
+            filter: Only documents matching it are ranked, in every leg.
+            limit: Maximum number of hits, 1..=1000.
+            fusion: Hybrid fusion: ``"rrf"`` / :class:`~fathom.RRF` (the
+                default), or ``"relative_score"`` / :class:`~fathom.RelativeScore`.
+            include: Fields to return among ``"text"``, ``"metadata"``,
+                ``"vector"`` (default: text and metadata).
+            candidates: Candidates per leg before fusion (0/None: server default).
+            exact: Skip the vector index and compute exact distances.
+            ef_search: HNSW search breadth.
+            score_threshold: Drop hits scoring worse than this.
+            tenant: Tenant override.
+        """,
+    )
+
     def _hits(self, request: search_pb2.SearchRequest) -> Iterator[Hit]:
-        for hit in self.client._stream(self.client._search.Search, request, self.client.timeout):
+        for hit in self.client._stream(
+            self.client._search.Search, request, self.client.timeout
+        ):
             yield _convert.hit_from_pb(hit)

@@ -22,7 +22,6 @@ are distances; hybrid searches return the fused score.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, Callable, Literal
@@ -39,6 +38,7 @@ except ImportError as error:  # pragma: no cover - depends on the installation
         'fathom.langchain needs langchain-core: pip install "fathom-client[langchain]"'
     ) from error
 
+from fathom._store_clients import StoreClients
 from fathom.aio import AsyncClient, AsyncCollection
 from fathom.client import DEFAULT_TARGET, Client, Collection
 from fathom.errors import FathomError
@@ -102,9 +102,7 @@ class FathomVectorStore(VectorStore):
         self.search_mode: SearchMode = _check_mode(search_mode)
         self.fusion = fusion
         self.batch_size = batch_size
-        self._client = client
-        self._async_client = async_client
-        self._loop_clients: dict[asyncio.AbstractEventLoop, AsyncClient] = {}
+        self._clients = StoreClients(self, client, async_client)
         self._exists = False
 
     # -- plumbing ----------------------------------------------------------------
@@ -117,65 +115,32 @@ class FathomVectorStore(VectorStore):
     @property
     def client(self) -> Client:
         """The synchronous client (opened on ``server`` at first use)."""
-        if self._client is None:
-            self._client = Client(self.server)
-        return self._client
+        return self._clients.client
 
-    def _aclient(self) -> AsyncClient:
-        """The asyncio client: the one given, else one per running event loop
-        (a grpc.aio channel belongs to the loop it was opened in)."""
-        if self._async_client is not None:
-            return self._async_client
-        loop = asyncio.get_running_loop()
-        if loop not in self._loop_clients:
-            self._loop_clients[loop] = AsyncClient(self.server)
-        return self._loop_clients[loop]
-
-    def _collection(self) -> Collection:
-        return self.client.collection(self.collection_name, self.tenant)
-
-    def _acollection(self) -> AsyncCollection:
-        return self._aclient().collection(self.collection_name, self.tenant)
+    def _create_arguments(self, dimension: int) -> dict[str, Any]:
+        return self._clients.create_arguments(dimension, index=self.index)
 
     def _ensure_collection(self, dimension: int) -> Collection:
         if not self._exists:
-            self.client.get_or_create_collection(
-                self.collection_name,
-                dimension,
-                self.metric,
-                self.language,
-                self.tenant is not None,
-                self.index,
-            )
+            self.client.get_or_create_collection(**self._create_arguments(dimension))
             self._exists = True
-        return self._collection()
+        return self._clients.collection()
 
     async def _aensure_collection(self, dimension: int) -> AsyncCollection:
         if not self._exists:
-            await self._aclient().get_or_create_collection(
-                self.collection_name,
-                dimension,
-                self.metric,
-                self.language,
-                self.tenant is not None,
-                self.index,
-            )
+            await self._clients.aclient().get_or_create_collection(**self._create_arguments(dimension))
             self._exists = True
-        return self._acollection()
+        return self._clients.acollection()
 
     def close(self) -> None:
         """Closes the clients this store opened (not the ones it was given).
 
         Asyncio clients opened per event loop are closed by :meth:`aclose`."""
-        if self._client is not None:
-            self._client.close()
+        self._clients.close()
 
     async def aclose(self) -> None:
         """Closes the asyncio client of the running loop, if this store opened it."""
-        loop = asyncio.get_running_loop()
-        client = self._loop_clients.pop(loop, None)
-        if client is not None:
-            await client.close()
+        await self._clients.aclose()
 
     # -- writes ------------------------------------------------------------------
 
@@ -229,7 +194,7 @@ class FathomVectorStore(VectorStore):
         every document when neither is given. Ids that do not exist are
         ignored. Returns True."""
         filter: FilterSpec | None = kwargs.get("filter")
-        collection = self._collection()
+        collection = self._clients.collection()
         try:
             if ids is not None:
                 for start in range(0, len(ids), _DELETE_CHUNK):
@@ -247,7 +212,7 @@ class FathomVectorStore(VectorStore):
     async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Like :meth:`delete`, with the asyncio client."""
         filter: FilterSpec | None = kwargs.get("filter")
-        collection = self._acollection()
+        collection = self._clients.acollection()
         try:
             if ids is not None:
                 for start in range(0, len(ids), _DELETE_CHUNK):
@@ -284,7 +249,7 @@ class FathomVectorStore(VectorStore):
         if not ids:
             return []
         try:
-            found = self._collection().get(list(ids), include=["text", "metadata"])
+            found = self._clients.collection().get(list(ids), include=["text", "metadata"])
         except FathomError as error:
             if error.code != grpc.StatusCode.NOT_FOUND:
                 raise
@@ -296,7 +261,7 @@ class FathomVectorStore(VectorStore):
         if not ids:
             return []
         try:
-            found = await self._acollection().get(list(ids), include=["text", "metadata"])
+            found = await self._clients.acollection().get(list(ids), include=["text", "metadata"])
         except FathomError as error:
             if error.code != grpc.StatusCode.NOT_FOUND:
                 raise
@@ -437,7 +402,7 @@ class FathomVectorStore(VectorStore):
     ) -> list[Hit]:
         arguments = self._search_arguments(vector, text, k, options, with_vectors)
         try:
-            return self._collection().search(**arguments)
+            return self._clients.collection().search(**arguments)
         except FathomError as error:
             if error.code != grpc.StatusCode.NOT_FOUND:
                 raise
@@ -453,7 +418,7 @@ class FathomVectorStore(VectorStore):
     ) -> list[Hit]:
         arguments = self._search_arguments(vector, text, k, options, with_vectors)
         try:
-            return await self._acollection().search(**arguments)
+            return await self._clients.acollection().search(**arguments)
         except FathomError as error:
             if error.code != grpc.StatusCode.NOT_FOUND:
                 raise

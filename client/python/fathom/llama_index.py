@@ -27,7 +27,6 @@ and ``MMR``. ``MetadataFilters`` are translated into Fathom filters.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,6 +54,7 @@ except ImportError as error:  # pragma: no cover - depends on the installation
         'fathom.llama_index needs llama-index-core: pip install "fathom-client[llama-index]"'
     ) from error
 
+from fathom._store_clients import StoreClients
 from fathom.aio import AsyncClient, AsyncCollection
 from fathom.client import DEFAULT_TARGET, Client, Collection
 from fathom.errors import FathomError
@@ -91,11 +91,7 @@ class FathomVectorStore(BasePydanticVectorStore):
     batch_size: int = 500
     """Documents per upsert batch."""
 
-    _client: Client | None = PrivateAttr(default=None)
-    _async_client: AsyncClient | None = PrivateAttr(default=None)
-    _loop_clients: dict[asyncio.AbstractEventLoop, AsyncClient] = PrivateAttr(
-        default_factory=dict
-    )
+    _clients: StoreClients = PrivateAttr()
     _exists: bool = PrivateAttr(default=False)
 
     def __init__(
@@ -119,8 +115,7 @@ class FathomVectorStore(BasePydanticVectorStore):
             "batch_size": batch_size,
         }
         super().__init__(**fields)
-        self._client = client
-        self._async_client = async_client
+        self._clients = StoreClients(self, client, async_client)
 
     @classmethod
     def class_name(cls) -> str:
@@ -132,39 +127,14 @@ class FathomVectorStore(BasePydanticVectorStore):
     @property
     def client(self) -> Client:
         """The synchronous :class:`fathom.Client` (opened on ``server`` at first use)."""
-        if self._client is None:
-            self._client = Client(self.server)
-        return self._client
-
-    def _aclient(self) -> AsyncClient:
-        """The asyncio client: the one given, else one per running event loop."""
-        if self._async_client is not None:
-            return self._async_client
-        loop = asyncio.get_running_loop()
-        if loop not in self._loop_clients:
-            self._loop_clients[loop] = AsyncClient(self.server)
-        return self._loop_clients[loop]
-
-    def _collection(self) -> Collection:
-        return self.client.collection(self.collection_name, self.tenant)
-
-    def _acollection(self) -> AsyncCollection:
-        return self._aclient().collection(self.collection_name, self.tenant)
+        return self._clients.client
 
     def _create_arguments(self, dimension: int) -> dict[str, Any]:
-        return {
-            "name": self.collection_name,
-            "dimension": dimension,
-            "metric": self.metric,
-            "language": self.language,
-            "multi_tenant": self.tenant is not None,
-        }
+        return self._clients.create_arguments(dimension)
 
     async def aclose(self) -> None:
         """Closes the asyncio client of the running loop, if this store opened it."""
-        client = self._loop_clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.close()
+        await self._clients.aclose()
 
     # -- writes ------------------------------------------------------------------
 
@@ -178,7 +148,7 @@ class FathomVectorStore(BasePydanticVectorStore):
             self.client.get_or_create_collection(**self._create_arguments(len(vectors[0])))
             self._exists = True
         add_kwargs.setdefault("batch_size", self.batch_size)
-        self._collection().upsert(ids, vectors, texts=texts, metadatas=metadatas, **add_kwargs)
+        self._clients.collection().upsert(ids, vectors, texts=texts, metadatas=metadatas, **add_kwargs)
         return ids
 
     async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
@@ -187,12 +157,12 @@ class FathomVectorStore(BasePydanticVectorStore):
             return []
         ids, vectors, texts, metadatas = self._columns(nodes)
         if not self._exists:
-            await self._aclient().get_or_create_collection(
+            await self._clients.aclient().get_or_create_collection(
                 **self._create_arguments(len(vectors[0]))
             )
             self._exists = True
         kwargs.setdefault("batch_size", self.batch_size)
-        await self._acollection().upsert(ids, vectors, texts=texts, metadatas=metadatas, **kwargs)
+        await self._clients.acollection().upsert(ids, vectors, texts=texts, metadatas=metadatas, **kwargs)
         return ids
 
     def _columns(
@@ -243,7 +213,7 @@ class FathomVectorStore(BasePydanticVectorStore):
         await self._adelete(None, None)
 
     def _delete(self, node_ids: list[str] | None, filter: FilterSpec | None) -> None:
-        collection = self._collection()
+        collection = self._clients.collection()
         try:
             if node_ids is not None and filter is None:
                 for start in range(0, len(node_ids), _DELETE_CHUNK):
@@ -261,7 +231,7 @@ class FathomVectorStore(BasePydanticVectorStore):
                 raise
 
     async def _adelete(self, node_ids: list[str] | None, filter: FilterSpec | None) -> None:
-        collection = self._acollection()
+        collection = self._clients.acollection()
         try:
             if node_ids is not None and filter is None:
                 for start in range(0, len(node_ids), _DELETE_CHUNK):
@@ -295,7 +265,7 @@ class FathomVectorStore(BasePydanticVectorStore):
         nodes if neither is given), in id order."""
         filter = _combine(node_ids, to_fathom_filter(filters) if filters else None, None)
         try:
-            documents = list(self._collection().scroll(filter, include=["text", "metadata"]))
+            documents = list(self._clients.collection().scroll(filter, include=["text", "metadata"]))
         except FathomError as error:
             if error.code != grpc.StatusCode.NOT_FOUND:
                 raise
@@ -311,7 +281,7 @@ class FathomVectorStore(BasePydanticVectorStore):
         filter = _combine(node_ids, to_fathom_filter(filters) if filters else None, None)
         nodes: list[BaseNode] = []
         try:
-            async for d in self._acollection().scroll(filter, include=["text", "metadata"]):
+            async for d in self._clients.acollection().scroll(filter, include=["text", "metadata"]):
                 nodes.append(metadata_dict_to_node(d.metadata, d.text))
         except FathomError as error:
             if error.code != grpc.StatusCode.NOT_FOUND:
@@ -325,7 +295,7 @@ class FathomVectorStore(BasePydanticVectorStore):
         ``ef_search``, ``candidates``...)."""
         arguments = _search_arguments(query, kwargs)
         try:
-            hits = self._collection().search(**arguments)
+            hits = self._clients.collection().search(**arguments)
         except FathomError as error:
             if error.code != grpc.StatusCode.NOT_FOUND:
                 raise
@@ -336,7 +306,7 @@ class FathomVectorStore(BasePydanticVectorStore):
         """Like :meth:`query`, with the asyncio client."""
         arguments = _search_arguments(query, kwargs)
         try:
-            hits = await self._acollection().search(**arguments)
+            hits = await self._clients.acollection().search(**arguments)
         except FathomError as error:
             if error.code != grpc.StatusCode.NOT_FOUND:
                 raise

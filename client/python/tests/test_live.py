@@ -12,6 +12,7 @@ import json
 import pickle
 import random
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from fathom import (
     migrate,
 )
 
-from .conftest import unique_name
+from .conftest import Face, unique_name
 
 pytestmark = pytest.mark.live
 
@@ -72,30 +73,47 @@ def corpus() -> list[dict[str, Any]]:
     return make_corpus(N)
 
 
-@pytest.fixture
-def new_collection(live: Client) -> Iterator[Callable[..., Collection]]:
-    """Creates collections on demand and drops them after the test."""
+@contextmanager
+def collections_of(client: Client) -> Iterator[Callable[..., Collection]]:
+    """A factory of collections in ``client``, dropped at the end."""
     created: list[str] = []
 
     def create(prefix: str = "pytest", **settings: Any) -> Collection:
         name = unique_name(prefix)
-        collection = live.create_collection(name, settings.pop("dimension", DIM), **settings)
+        collection = client.create_collection(name, settings.pop("dimension", DIM), **settings)
         created.append(name)
         return collection
 
-    yield create
-    for name in created:
-        try:
-            live.delete_collection(name)
-        except FathomError:
-            pass
+    try:
+        yield create
+    finally:
+        for name in created:
+            try:
+                client.delete_collection(name)
+            except FathomError:
+                pass
+
+
+@pytest.fixture
+def new_collection(client: Client) -> Iterator[Callable[..., Collection]]:
+    """Creates collections on demand (with each face of the client) and
+    drops them after the test."""
+    with collections_of(client) as create:
+        yield create
+
+
+@pytest.fixture
+def new_sync_collection(live: Client) -> Iterator[Callable[..., Collection]]:
+    """Like ``new_collection``, with the sync client only (for fathom.migrate)."""
+    with collections_of(live) as create:
+        yield create
 
 
 @pytest.fixture(scope="module")
-def loaded(live: Client, corpus: list[dict[str, Any]]) -> Iterator[Collection]:
-    """A collection holding the 10,000-document corpus, streamed in once."""
+def loaded(client: Client, corpus: list[dict[str, Any]]) -> Iterator[Collection]:
+    """A collection holding the 10,000-document corpus, streamed in once (per face)."""
     name = unique_name("pytest_corpus")
-    docs = live.create_collection(name, DIM)
+    docs = client.create_collection(name, DIM)
     try:
         result = docs.upsert(
             [d["id"] for d in corpus],
@@ -107,7 +125,7 @@ def loaded(live: Client, corpus: list[dict[str, Any]]) -> Iterator[Collection]:
         assert result.documents_written == N and result.batches == N // 500
         yield docs
     finally:
-        live.delete_collection(name)
+        client.delete_collection(name)
 
 
 def matching(corpus: list[dict[str, Any]], predicate: Callable[[dict[str, Any]], bool]) -> set[str]:
@@ -117,40 +135,40 @@ def matching(corpus: list[dict[str, Any]], predicate: Callable[[dict[str, Any]],
 # -- collections ------------------------------------------------------------------
 
 
-def test_collection_lifecycle(live: Client, new_collection: Callable[..., Collection]) -> None:
+def test_collection_lifecycle(client: Client, new_collection: Callable[..., Collection]) -> None:
     docs = new_collection(metric="l2", language="simple", index=NoIndex())
-    info = live.get_collection(docs.name)
+    info = client.get_collection(docs.name)
     assert (info.name, info.dimension, info.metric, info.language) == (docs.name, DIM, "l2", "simple")
     assert info.index == NoIndex() and not info.multi_tenant and info.create_time is not None
-    assert docs.name in [c.name for c in live.list_collections()]
-    live.delete_collection(docs.name)
+    assert docs.name in [c.name for c in client.list_collections()]
+    client.delete_collection(docs.name)
     with pytest.raises(FathomError) as caught:
-        live.get_collection(docs.name)
+        client.get_collection(docs.name)
     assert caught.value.code == grpc.StatusCode.NOT_FOUND
 
 
-def test_create_existing_collection_fails(live: Client, new_collection: Callable[..., Collection]) -> None:
+def test_create_existing_collection_fails(client: Client, new_collection: Callable[..., Collection]) -> None:
     docs = new_collection()
     with pytest.raises(FathomError) as caught:
-        live.create_collection(docs.name, DIM)
+        client.create_collection(docs.name, DIM)
     assert caught.value.code == grpc.StatusCode.ALREADY_EXISTS
 
 
-def test_get_or_create_collection(live: Client) -> None:
+def test_get_or_create_collection(client: Client) -> None:
     name = unique_name("pytest_goc")
     try:
-        created = live.get_or_create_collection(name, DIM, metric="l2")
+        created = client.get_or_create_collection(name, DIM, metric="l2")
         created.upsert_batch(["a"], [[0.5] * DIM])
-        again = live.get_or_create_collection(name, DIM, metric="l2")
+        again = client.get_or_create_collection(name, DIM, metric="l2")
         assert again.count() == 1  # the same collection, untouched
         with pytest.raises(FathomError) as caught:
-            live.get_or_create_collection(name, DIM + 1, metric="l2")
+            client.get_or_create_collection(name, DIM + 1, metric="l2")
         assert caught.value.code == grpc.StatusCode.ALREADY_EXISTS
         assert f"dimension {DIM}" in caught.value.message
         with pytest.raises(FathomError):
-            live.get_or_create_collection(name, DIM, metric="cosine")
+            client.get_or_create_collection(name, DIM, metric="cosine")
     finally:
-        live.delete_collection(name)
+        client.delete_collection(name)
 
 
 def test_async_get_or_create_collection(server_target: str) -> None:
@@ -170,8 +188,8 @@ def test_async_get_or_create_collection(server_target: str) -> None:
     asyncio.run(scenario())
 
 
-def test_client_accepts_an_http_url(server_target: str) -> None:
-    with Client(f"http://{server_target}/") as client:
+def test_client_accepts_an_http_url(face: Face, server_target: str) -> None:
+    with face.connect(f"http://{server_target}/") as client:
         assert isinstance(client.list_collections(), list)
 
 
@@ -179,7 +197,7 @@ def test_client_accepts_an_http_url(server_target: str) -> None:
 
 
 def test_deferred_index_is_built_on_demand_and_searches_find_the_nearest_meanwhile(
-    live: Client, new_collection: Callable[..., Collection]
+    client: Client, new_collection: Callable[..., Collection]
 ) -> None:
     docs = new_collection("pytest_deferred", defer_index=True)
     assert docs.info().index_state == "deferred"
@@ -190,9 +208,9 @@ def test_deferred_index_is_built_on_demand_and_searches_find_the_nearest_meanwhi
     (before,) = docs.search(vector=target["vector"], limit=1)  # an exact scan: no index yet
     assert before.id == target["id"] and before.score == pytest.approx(1, abs=1e-4)
 
-    info = live.build_index(docs.name)
+    info = client.build_index(docs.name)
     assert (info.name, info.index_state) == (docs.name, "ready")
-    assert live.get_collection(docs.name).index_state == "ready"
+    assert client.get_collection(docs.name).index_state == "ready"
     (after,) = docs.search(vector=target["vector"], limit=1)
     assert after.id == target["id"]
     assert docs.build_index().index_state == "ready"  # ready already: returns at once
@@ -224,9 +242,9 @@ def test_defer_index_without_an_index_is_invalid_argument(new_collection: Callab
     assert [v.field for v in caught.value.violations] == ["defer_index"]
 
 
-def test_build_index_of_an_unknown_collection_is_not_found(live: Client) -> None:
+def test_build_index_of_an_unknown_collection_is_not_found(client: Client) -> None:
     with pytest.raises(FathomError) as caught:
-        live.build_index(unique_name("missing"))
+        client.build_index(unique_name("missing"))
     assert caught.value.code == grpc.StatusCode.NOT_FOUND
 
 
@@ -386,14 +404,14 @@ def test_multi_tenant(live: Client, new_collection: Callable[..., Collection]) -
 # -- errors -------------------------------------------------------------------------------
 
 
-def test_unknown_collection_is_not_found(live: Client) -> None:
-    missing = live.collection(unique_name("missing"))
+def test_unknown_collection_is_not_found(client: Client) -> None:
+    missing = client.collection(unique_name("missing"))
     for call in (
         lambda: missing.count(),
         lambda: missing.search(vector=[0.0] * DIM),
         lambda: missing.get(["a"]),
         lambda: missing.upsert(["a"], [[0.0] * DIM]),
-        lambda: live.delete_collection(missing.name),
+        lambda: client.delete_collection(missing.name),
     ):
         with pytest.raises(FathomError) as caught:
             call()
@@ -415,16 +433,16 @@ def test_wrong_dimension_is_invalid_argument(new_collection: Callable[..., Colle
 
 
 @pytest.mark.parametrize("name", ["Bad-Name", "1starts_with_digit", "", "x" * 49])
-def test_bad_collection_name_is_invalid_argument(live: Client, name: str) -> None:
+def test_bad_collection_name_is_invalid_argument(client: Client, name: str) -> None:
     with pytest.raises(FathomError) as caught:
-        live.create_collection(name, DIM)
+        client.create_collection(name, DIM)
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert any("name" in v.field for v in caught.value.violations), caught.value
 
 
-def test_bad_dimension_is_invalid_argument(live: Client) -> None:
+def test_bad_dimension_is_invalid_argument(client: Client) -> None:
     with pytest.raises(FathomError) as caught:
-        live.create_collection(unique_name("pytest_dim"), 0)
+        client.create_collection(unique_name("pytest_dim"), 0)
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert any("dimension" in v.field for v in caught.value.violations), caught.value
 
@@ -464,14 +482,14 @@ def test_async_client_end_to_end(server_target: str) -> None:
 # -- migrate helpers -----------------------------------------------------------------------------
 
 
-def test_migrate_simple_store(new_collection: Callable[..., Collection], tmp_path: Path) -> None:
+def test_migrate_simple_store(new_sync_collection: Callable[..., Collection], tmp_path: Path) -> None:
     corpus = make_corpus(5000, seed=13)
     (tmp_path / "vectors.pkl").write_bytes(pickle.dumps({d["id"]: d["vector"] for d in corpus}))
     docs_json = {
         d["id"]: {"text": d["text"], "metadata": {"lang": d["metadata"]["lang"]}} for d in corpus
     }
     (tmp_path / "docs.json").write_text(json.dumps(docs_json))
-    docs = new_collection("pytest_migrate")
+    docs = new_sync_collection("pytest_migrate")
     report = migrate.from_simple_store(docs, tmp_path)
     assert report.source_count == 5000 and report.collection_count == 5000 and report.matches
     assert docs.count() == 5000
@@ -479,13 +497,13 @@ def test_migrate_simple_store(new_collection: Callable[..., Collection], tmp_pat
     assert sample.text == corpus[42]["text"] and sample.metadata == {"lang": corpus[42]["metadata"]["lang"]}
 
 
-def test_migrate_jsonl(new_collection: Callable[..., Collection], tmp_path: Path) -> None:
+def test_migrate_jsonl(new_sync_collection: Callable[..., Collection], tmp_path: Path) -> None:
     corpus = make_corpus(5000, seed=17)
     path = tmp_path / "export.jsonl"
     with path.open("w") as f:
         for d in corpus:
             f.write(json.dumps({**d, "metadata": {"lang": d["metadata"]["lang"]}}) + "\n")
-    docs = new_collection("pytest_jsonl")
+    docs = new_sync_collection("pytest_jsonl")
     report = migrate.from_jsonl(docs, path, stream_id=f"jsonl-{docs.name}")
     assert (report.source_count, report.collection_count, report.documents_written) == (5000, 5000, 5000)
     assert docs.count({"lang": "en"}) == len(matching(corpus, lambda m: m["lang"] == "en"))
@@ -495,24 +513,24 @@ def test_migrate_jsonl(new_collection: Callable[..., Collection], tmp_path: Path
     assert "5000 skipped" in str(again)
 
 
-def test_migrate_jsonl_groups_tenants(live: Client, new_collection: Callable[..., Collection], tmp_path: Path) -> None:
+def test_migrate_jsonl_groups_tenants(live: Client, new_sync_collection: Callable[..., Collection], tmp_path: Path) -> None:
     path = tmp_path / "tenants.jsonl"
     lines = [
         {"id": f"j{i}", "vector": [1.0] * DIM, "text": "x", "metadata": {"i": i}, "tenant": "acme" if i < 20 else "globex"}
         for i in range(30)
     ]
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n\n")
-    docs = new_collection("pytest_jsonl_mt", multi_tenant=True)
+    docs = new_sync_collection("pytest_jsonl_mt", multi_tenant=True)
     report = migrate.from_jsonl(docs, path, batch_size=7, stream_id=f"mt-{docs.name}", progress=False)
     assert (report.source_count, report.collection_count, report.documents_written) == (30, 30, 30)
     assert report.matches and "ok" in str(report)
     assert (docs.count(tenant="acme"), docs.count(tenant="globex")) == (20, 10)
 
 
-def test_migrate_jsonl_names_the_bad_line(new_collection: Callable[..., Collection], tmp_path: Path) -> None:
+def test_migrate_jsonl_names_the_bad_line(new_sync_collection: Callable[..., Collection], tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps({"id": "a", "vector": [1.0] * DIM}) + '\n{"id": "b"}\n')
-    docs = new_collection("pytest_jsonl_bad")
+    docs = new_sync_collection("pytest_jsonl_bad")
     with pytest.raises(UpsertInputError, match=r"bad.jsonl:2") as caught:
         migrate.from_jsonl(docs, path, progress=False)
     assert isinstance(caught.value.__cause__, ValueError)
@@ -522,7 +540,7 @@ def test_migrate_jsonl_names_the_bad_line(new_collection: Callable[..., Collecti
 
 @pytest.mark.parametrize("layout", ["dict+dict", "dict+list", "list+list", "list-only"])
 def test_migrate_simple_store_layouts(
-    new_collection: Callable[..., Collection], tmp_path: Path, layout: str
+    new_sync_collection: Callable[..., Collection], tmp_path: Path, layout: str
 ) -> None:
     n = 40
     vectors_by_id = {f"s{i}": [float(i + 1)] * DIM for i in range(n)}
@@ -538,7 +556,7 @@ def test_migrate_simple_store_layouts(
     (tmp_path / "vectors.pkl").write_bytes(pickle.dumps(vectors))
     if docs_json is not None:
         (tmp_path / "docs.json").write_text(json.dumps(docs_json))
-    docs = new_collection("pytest_store")
+    docs = new_sync_collection("pytest_store")
     report = migrate.from_simple_store(docs, tmp_path, progress=False)
     assert (report.source_count, report.collection_count) == (n, n)
     if layout == "list-only":
@@ -549,9 +567,9 @@ def test_migrate_simple_store_layouts(
 
 
 def test_migrate_simple_store_rejects_mismatched_files(
-    new_collection: Callable[..., Collection], tmp_path: Path
+    new_sync_collection: Callable[..., Collection], tmp_path: Path
 ) -> None:
-    docs = new_collection("pytest_store_bad")
+    docs = new_sync_collection("pytest_store_bad")
     (tmp_path / "vectors.pkl").write_bytes(pickle.dumps([[1.0] * DIM, [2.0] * DIM]))
     (tmp_path / "docs.json").write_text(json.dumps([{"id": "a"}]))
     with pytest.raises(ValueError, match="2 vectors but docs.json 1"):

@@ -32,7 +32,7 @@ from fathom import (
 from fathom._upsert import ids_digest
 from fathom.v1 import documents_pb2
 
-from .conftest import unique_name
+from .conftest import Face, unique_name
 from .netcut import CuttableLink
 
 pytestmark = pytest.mark.live
@@ -56,12 +56,13 @@ def make_docs(n: int, seed: int = 1, prefix: str = "s") -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def collection(live: Client) -> Iterator[Collection]:
+def collection(client: Client) -> Iterator[Collection]:
+    """A new collection, written through each face of the client."""
     name = unique_name("pystream")
-    docs = live.create_collection(name, DIM)
+    docs = client.create_collection(name, DIM)
     yield docs
     try:
-        live.delete_collection(name)
+        client.delete_collection(name)
     except FathomError:
         pass
 
@@ -382,11 +383,13 @@ def test_dropping_the_collection_under_a_stream_stops_it_with_not_found(live: Cl
 # -- resume inside a call (the connection is cut) -------------------------------------------------
 
 
-def test_cut_connection_resumes_inside_the_call(live: Client, server_target: str, collection: Collection) -> None:
+def test_cut_connection_resumes_inside_the_call(
+    live: Client, face: Face, server_target: str, collection: Collection
+) -> None:
     n, size = 3000, 50
     docs = make_docs(n, seed=6)
     stream_id = f"cut-{collection.name}"
-    with CuttableLink(server_target) as link, Client(link.target, reconnect_delays=(0.2,) * 10) as client:
+    with CuttableLink(server_target) as link, face.connect(link.target, reconnect_delays=(0.2,) * 10) as client:
         handle = client.collection(collection.name)
         acked = 0
 
@@ -407,8 +410,8 @@ def test_cut_connection_resumes_inside_the_call(live: Client, server_target: str
     assert_committed_prefix(live, collection, stream_id, docs, n)
 
 
-def test_cut_connection_without_stream_id_fails(server_target: str, collection: Collection) -> None:
-    with CuttableLink(server_target) as link, Client(link.target, reconnect_delays=(0.0,) * 3) as client:
+def test_cut_connection_without_stream_id_fails(face: Face, server_target: str, collection: Collection) -> None:
+    with CuttableLink(server_target) as link, face.connect(link.target, reconnect_delays=(0.0,) * 3) as client:
         acked = 0
 
         def on_ack(documents: int) -> None:
@@ -453,8 +456,8 @@ def test_async_cut_connection_resumes_inside_the_call(server_target: str, live: 
     assert_committed_prefix(live, collection, stream_id, docs, n)
 
 
-def test_reconnects_give_up_without_a_server() -> None:
-    with Client("127.0.0.1:1", timeout=2, reconnect_delays=(0.0, 0.0)) as client:
+def test_reconnects_give_up_without_a_server(face: Face) -> None:
+    with face.connect("127.0.0.1:1", timeout=2, reconnect_delays=(0.0, 0.0)) as client:
         with pytest.raises(UpsertError) as caught:
             client.collection("docs").upsert(["a"], [[1.0]], stream_id="never")
     assert caught.value.code == grpc.StatusCode.UNAVAILABLE

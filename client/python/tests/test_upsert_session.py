@@ -17,9 +17,9 @@ from fathom._upsert import (
     UpsertSession,
     ids_digest,
     is_transport_failure,
-    next_batch,
-    skip_committed,
 )
+from fathom.client import _next_batch as next_batch
+from fathom.client import _skip_committed as skip_committed
 from fathom.errors import FathomError
 from fathom.v1 import documents_pb2
 
