@@ -7,17 +7,19 @@ cd "$(dirname "$0")/.."
 
 PG_INSTALL=${FATHOM_POSTGRES_INSTALL:-$PWD/.fathom/postgres}
 PG_HOME=target/fathom-test-cluster
-PG_PORT=${TEST_PG_PORT:-54339}
-SDK_PORT=${TEST_SDK_PORT:-50151}
-TLS_PORT=${TEST_TLS_PORT:-50152}
-MTLS_PORT=${TEST_MTLS_PORT:-50153}
-AUTH_PORT=${TEST_AUTH_PORT:-50154}
+# Fixed ports below Linux's ephemeral range (32768-60999), where no outgoing
+# connection of the tests themselves can be holding them.
+PG_PORT=${TEST_PG_PORT:-24339}
+SDK_PORT=${TEST_SDK_PORT:-20151}
+TLS_PORT=${TEST_TLS_PORT:-20152}
+MTLS_PORT=${TEST_MTLS_PORT:-20153}
+AUTH_PORT=${TEST_AUTH_PORT:-20154}
 TLS_DIR=target/test-tls
 FATHOM=target/debug/fathom
 cluster=(--install-dir "$PG_INSTALL" --home "$PG_HOME" --port "$PG_PORT")
 # The Rust tests start a second cluster, without pg_textsearch, for the
 # ts_rank keyword ranking (tests/lib.rs); stopped here.
-ts_rank_cluster=(--install-dir "$PG_INSTALL" --home target/fathom-test-cluster-ts-rank --port 54340)
+ts_rank_cluster=(--install-dir "$PG_INSTALL" --home target/fathom-test-cluster-ts-rank --port 24340)
 
 server_pids=()
 cleanup() {
@@ -71,7 +73,7 @@ client/python/test.sh || status=1
 echo "== TypeScript SDK"
 client/typescript/test.sh || status=1
 echo "== Crash test: imports with PostgreSQL and fathom killed (tests/crash/run.py)"
-TEST_CRASH_PG_PORT=${TEST_CRASH_PG_PORT:-54369} TEST_CRASH_PORT=${TEST_CRASH_PORT:-50181} \
+TEST_CRASH_PG_PORT=${TEST_CRASH_PG_PORT:-24369} TEST_CRASH_PORT=${TEST_CRASH_PORT:-20181} \
     python3 tests/crash/run.py || status=1
 
 exit $status

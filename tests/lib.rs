@@ -42,7 +42,7 @@ fn admin_url() -> &'static str {
             return url;
         }
         let home = workspace_root().join("target/fathom-test-cluster");
-        let pg = EmbeddedPostgres::new(&postgres_install_dir(), &home, 54339, Durability::Ephemeral)
+        let pg = EmbeddedPostgres::new(&postgres_install_dir(), &home, 24339, Durability::Ephemeral)
             .expect("run `make postgres` first, or set FATHOM_TEST_DATABASE_URL");
         pg.start("postgres").expect("starting the test cluster");
         pg.url("postgres")
@@ -51,7 +51,7 @@ fn admin_url() -> &'static str {
 
 /// The admin URL of the second test cluster, whose PostgreSQL does not
 /// preload pg_textsearch: a database without BM25, as a user's own
-/// PostgreSQL may be. Started on first use (port 54340), stopped by
+/// PostgreSQL may be. Started on first use (port 24340), stopped by
 /// scripts/test.sh.
 fn ts_rank_admin_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
@@ -60,7 +60,7 @@ fn ts_rank_admin_url() -> &'static str {
             return url;
         }
         let home = workspace_root().join("target/fathom-test-cluster-ts-rank");
-        let pg = EmbeddedPostgres::new(&postgres_install_dir(), &home, 54340, Durability::Ephemeral)
+        let pg = EmbeddedPostgres::new(&postgres_install_dir(), &home, 24340, Durability::Ephemeral)
             .expect("run `make postgres` first, or set FATHOM_TEST_TS_RANK_DATABASE_URL")
             .with_settings([("shared_preload_libraries", "")]);
         pg.start("postgres")

@@ -13,17 +13,29 @@ use crate::copy_file;
 
 /// A collection's table, as fathom names it (`fathom_data.name`).
 #[derive(Debug, Clone)]
-pub struct Table(String);
+pub struct Table {
+    sql: String,
+    collection: String,
+}
 
 impl Table {
     /// The table of collection `collection` (a fixed, plain name).
     pub fn of(collection: &str) -> Self {
-        Self(format!("fathom_data.\"{collection}\""))
+        Self {
+            sql: format!("fathom_data.\"{collection}\""),
+            collection: collection.to_owned(),
+        }
     }
 
     /// The qualified, quoted name.
     pub fn sql(&self) -> &str {
-        &self.0
+        &self.sql
+    }
+
+    /// The qualified, quoted name of the collection's BM25 index, which
+    /// fathom creates with the collection where pg_textsearch is loaded.
+    pub fn bm25_index(&self) -> String {
+        format!("fathom_data.\"{}:bm25\"", self.collection)
     }
 }
 

@@ -12,8 +12,6 @@ use crate::database::Table;
 
 /// Hits per search.
 pub const LIMIT: i64 = 10;
-/// The collection's text-search configuration (fathom's default).
-const LANGUAGE: &str = "english";
 /// The `k` of reciprocal rank fusion: a hit's score is the sum of
 /// `1 / (k + rank)` over the legs that found it.
 pub const RRF_K: u32 = 60;
@@ -44,12 +42,15 @@ fn vector_param(vector: &[f32]) -> VectorParam {
 pub struct HandWrittenSql {
     pool: PgPool,
     table: Table,
+    bm25_index: String,
 }
 
 impl HandWrittenSql {
     /// `connections` connections to `url`, each of which runs
     /// `SET hnsw.ef_search = ef_search` once, when it connects. A pool per
-    /// value keeps the statement timed the bare one.
+    /// value keeps the statement timed the bare one. Each also sets what
+    /// fathom's pooled connections set for BM25 scans under a cached plan
+    /// (`pg_textsearch.default_limit`), so both statements score alike.
     pub async fn connect(url: &str, table: &Table, connections: u32, ef_search: u32) -> anyhow::Result<Self> {
         let options: PgConnectOptions = url.parse()?;
         let pool = PgPoolOptions::new()
@@ -59,10 +60,16 @@ impl HandWrittenSql {
             .max_lifetime(None)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    // An integer, formatted: SET takes no bound parameters.
-                    conn.execute(format!("SET hnsw.ef_search = {ef_search}").as_str())
-                        .await
-                        .map(drop)
+                    // Integers, formatted: SET takes no bound parameters.
+                    conn.execute(
+                        format!(
+                            "SET hnsw.ef_search = {ef_search}; SET pg_textsearch.default_limit = {}",
+                            fathom_server::domain::MIN_HYBRID_CANDIDATES
+                        )
+                        .as_str(),
+                    )
+                    .await
+                    .map(drop)
                 })
             })
             .connect_with(options)
@@ -70,6 +77,7 @@ impl HandWrittenSql {
         Ok(Self {
             pool,
             table: table.clone(),
+            bm25_index: table.bm25_index(),
         })
     }
 
@@ -112,18 +120,19 @@ impl HandWrittenSql {
             .any(|line| line.contains("Index Scan") && line.contains(index)))
     }
 
-    /// One statement of hybrid search: a vector leg (HNSW, `candidates`
-    /// deep), a keyword leg over the stored `body_tsv` matching any of
-    /// `words` (each word a bound value, the tsqueries OR-ed with `||`),
-    /// ranked by `ts_rank_cd`, `candidates` deep, fused by reciprocal rank
-    /// ([`RRF_K`]) over a FULL OUTER JOIN; the 10 best ids.
-    pub async fn hybrid_ids(&self, vector: &[f32], words: &[String], candidates: u32) -> anyhow::Result<Vec<String>> {
-        let sql = hybrid_sql(&self.table, words.len(), candidates);
-        let mut query = sqlx::query_scalar(&sql).bind(vector_param(vector));
-        for word in words {
-            query = query.bind(word);
-        }
-        Ok(query.fetch_all(&self.pool).await?)
+    /// One statement of hybrid search as a pgvector + pg_textsearch user
+    /// writes it: a vector leg (HNSW, `candidates` deep) and a keyword leg
+    /// that is the BM25 index's best `candidates` for `text` (`ORDER BY body
+    /// <@> to_bm25query(text, index) LIMIT candidates`, ranked in the
+    /// index's order), fused by reciprocal rank ([`RRF_K`]) over a FULL
+    /// OUTER JOIN; the 10 best ids.
+    pub async fn hybrid_ids(&self, vector: &[f32], text: &str, candidates: u32) -> anyhow::Result<Vec<String>> {
+        let sql = hybrid_sql(&self.table, &self.bm25_index, candidates);
+        Ok(sqlx::query_scalar(&sql)
+            .bind(vector_param(vector))
+            .bind(text)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// Closes the connections.
@@ -132,28 +141,18 @@ impl HandWrittenSql {
     }
 }
 
-/// The statement of [`HandWrittenSql::hybrid_ids`] for `words` words and
-/// legs `candidates` deep: the vector is `$1`, the words `$2…`. The depth is
-/// a literal, as the vector search's LIMIT is: bound, it hides the LIMIT
-/// from the prepared statement's generic plan, and PostgreSQL plans the
-/// statement afresh on every call.
-fn hybrid_sql(table: &Table, words: usize, candidates: u32) -> String {
+/// The statement of [`HandWrittenSql::hybrid_ids`] with legs
+/// `candidates` deep: the vector is `$1`, the text `$2`, the BM25 index is
+/// `bm25_index`. The depth is a literal, as the vector search's LIMIT is:
+/// bound, it hides the LIMIT from the prepared statement's generic plan,
+/// and PostgreSQL plans the statement afresh on every call.
+fn hybrid_sql(table: &Table, bm25_index: &str, candidates: u32) -> String {
     let t = table.sql();
-    let tsquery = if words == 0 {
-        "''::tsquery".to_owned()
-    } else {
-        (0..words)
-            .map(|i| format!("websearch_to_tsquery('{LANGUAGE}', ${})", i + 2))
-            .collect::<Vec<_>>()
-            .join(" || ")
-    };
     format!(
-        "WITH q AS MATERIALIZED (SELECT {tsquery} AS q), \
-         vector_leg AS (SELECT id, row_number() OVER (ORDER BY distance) AS rank FROM \
+        "WITH vector_leg AS (SELECT id, row_number() OVER (ORDER BY distance) AS rank FROM \
            (SELECT id, embedding <=> $1 AS distance FROM {t} ORDER BY embedding <=> $1 LIMIT {candidates}) v), \
-         keyword_leg AS (SELECT id, row_number() OVER (ORDER BY score DESC) AS rank FROM \
-           (SELECT id, ts_rank_cd(body_tsv, q.q) AS score FROM {t}, q WHERE body_tsv @@ q.q \
-            ORDER BY ts_rank_cd(body_tsv, q.q) DESC LIMIT {candidates}) k) \
+         keyword_leg AS (SELECT id, row_number() OVER () AS rank FROM \
+           (SELECT id FROM {t} ORDER BY body <@> to_bm25query($2, '{bm25_index}') LIMIT {candidates}) k) \
          SELECT COALESCE(v.id, k.id) AS id FROM vector_leg v FULL OUTER JOIN keyword_leg k ON v.id = k.id \
          ORDER BY COALESCE(1.0 / ({RRF_K} + v.rank), 0) + COALESCE(1.0 / ({RRF_K} + k.rank), 0) DESC \
          LIMIT {LIMIT}"
@@ -165,10 +164,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_keyword_leg_binds_every_word() {
-        let sql = hybrid_sql(&Table::of("docs"), 2, 50);
+    fn the_keyword_leg_is_the_bm25_index_top_candidates() {
+        let sql = hybrid_sql(&Table::of("docs"), "fathom_data.\"docs:bm25\"", 50);
         assert!(
-            sql.contains("websearch_to_tsquery('english', $2) || websearch_to_tsquery('english', $3)"),
+            sql.contains("ORDER BY body <@> to_bm25query($2, 'fathom_data.\"docs:bm25\"') LIMIT 50"),
             "{sql}"
         );
         assert_eq!(sql.matches("LIMIT 50").count(), 2, "{sql}");

@@ -340,7 +340,7 @@ impl MatchedRecall<'_> {
         let hand_written_ids = in_order(recall_queries, |i| {
             let (sql, queries) = (sql.clone(), self.queries.clone());
             async move {
-                sql.hybrid_ids(&queries.vectors[i], &words(&queries.texts[i]), defaults.candidates)
+                sql.hybrid_ids(&queries.vectors[i], &queries.texts[i], defaults.candidates)
                     .await
             }
         })
@@ -415,7 +415,7 @@ impl MatchedRecall<'_> {
                 keep_busy(CONCURRENCY, duration, count, move |i| {
                     let (sql, queries) = (sql.clone(), queries.clone());
                     async move {
-                        sql.hybrid_ids(&queries.vectors[i], &words(&queries.texts[i]), candidates)
+                        sql.hybrid_ids(&queries.vectors[i], &queries.texts[i], candidates)
                             .await
                             .map(drop)
                     }
@@ -521,11 +521,6 @@ async fn hit_ids(request: fathom_client::SearchBuilder) -> anyhow::Result<Vec<St
         ids.push(hit?.id);
     }
     Ok(ids)
-}
-
-/// The words of a keyword query, each bound as its own value.
-fn words(text: &str) -> Vec<String> {
-    text.split_whitespace().map(str::to_owned).collect()
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use fathom_client::Client;
 use fathom_client::filter::field;
-use fathom_server::domain::{Collection, Condition, Filter, KeywordQuery, Scalar, SearchQuery, Tenant};
+use fathom_server::domain::{Collection, Condition, Filter, KeywordQuery, KeywordRanking, Scalar, SearchQuery, Tenant};
 use fathom_server::store::Store;
 use futures::StreamExt;
 
@@ -104,6 +104,10 @@ pub struct QueryResults {
     pub recall: Vec<RecallResult>,
     /// A gRPC round trip to fathom that does no database work, at concurrency 1.
     pub transport: LatencySpread,
+    /// The keyword searches again, in-process, with the `ts_rank` leg that
+    /// ranks where pg_textsearch is missing (and ranked every collection
+    /// before BM25), on the same table: per concurrency.
+    pub ts_rank_keyword: Vec<(usize, LatencySpread)>,
 }
 
 impl QueryResults {
@@ -232,6 +236,8 @@ pub struct QueryBench {
     fathom_url: String,
     fathom: Searcher,
     in_process: Searcher,
+    /// In-process, with the collection's keyword ranking set to `ts_rank`.
+    ts_rank: Searcher,
     client: Client,
     collection_name: String,
     queries: Arc<Queries>,
@@ -247,6 +253,15 @@ impl QueryBench {
         queries: Arc<Queries>,
     ) -> anyhow::Result<Self> {
         let collection_name = collection.spec.name.as_str().to_owned();
+        let tenant = Tenant::for_collection("tenant", "", false, 0)?;
+        let ts_rank = Searcher::InProcess {
+            store: store.clone(),
+            collection: Arc::new(Collection {
+                keyword_ranking: KeywordRanking::TsRank,
+                ..(*collection).clone()
+            }),
+            tenant: tenant.clone(),
+        };
         Ok(Self {
             fathom_url: fathom_url.to_owned(),
             fathom: Searcher::Fathom {
@@ -256,8 +271,9 @@ impl QueryBench {
             in_process: Searcher::InProcess {
                 store,
                 collection,
-                tenant: Tenant::for_collection("tenant", "", false, 0)?,
+                tenant,
             },
+            ts_rank,
             client,
             collection_name,
             queries,
@@ -275,6 +291,7 @@ impl QueryBench {
         recall_queries: usize,
     ) -> anyhow::Result<QueryResults> {
         let mut cells = Vec::new();
+        let mut ts_rank_keyword = Vec::new();
         for &kind in &scope.kinds {
             // Fills both connection pools (16 connections each) and the caches.
             for searcher in [&self.fathom, &self.in_process] {
@@ -316,6 +333,18 @@ impl QueryBench {
                     fathom: LatencySpread::of(&fathom),
                     in_process: LatencySpread::of(&in_process),
                 });
+                if kind == QueryKind::Keyword {
+                    let mut runs = Vec::new();
+                    for repeat in 1..=repeats {
+                        let run = self.timed_run(&self.ts_rank, kind, concurrency, duration).await?;
+                        eprintln!(
+                            "  query keyword, ts_rank leg  c={concurrency:<2} run {repeat}/{repeats} in-process: p50 {:>7.3} ms  p99 {:>7.3} ms  {:>7.0} QPS",
+                            run.p50_ms, run.p99_ms, run.qps
+                        );
+                        runs.push(run);
+                    }
+                    ts_rank_keyword.push((concurrency, LatencySpread::of(&runs)));
+                }
             }
         }
         let mut recall = Vec::new();
@@ -363,6 +392,7 @@ impl QueryBench {
             cells,
             recall,
             transport: LatencySpread::of(&transport),
+            ts_rank_keyword,
         })
     }
 

@@ -225,6 +225,16 @@ impl Report {
                 f.qps.median / p.qps.median
             );
         }
+        for (concurrency, run) in &q.ts_rank_keyword {
+            let _ = writeln!(
+                out,
+                "| keyword, `ts_rank` leg (without pg_textsearch) | {concurrency} | | | | | {} | {:.2} | {:.2} | {} | | |",
+                spread(run.p50_ms, 3),
+                run.p95_ms.median,
+                run.p99_ms.median,
+                spread(run.qps, 0),
+            );
+        }
         let _ = writeln!(
             out,
             "\nFor scale: a gRPC round trip to fathom that does no database work (`grpc.health.v1.Health/Check`, \
@@ -339,6 +349,25 @@ impl Report {
                 _ => missing(claim),
             });
         }
+        let top_keyword = q.and_then(|q| {
+            let (concurrency, ts_rank) = q.ts_rank_keyword.last()?;
+            Some((q.cell(QueryKind::Keyword, *concurrency)?, *concurrency, ts_rank))
+        });
+        let claim = "Keyword QPS (BM25) ≥ 3 × the `ts_rank` leg's (in-process, top concurrency)".to_owned();
+        targets.push(match top_keyword {
+            Some((bm25, concurrency, ts_rank)) => {
+                let ratio = bm25.in_process.qps.median / ts_rank.qps.median;
+                Target {
+                    claim,
+                    measured: format!(
+                        "{ratio:.2} × ({:.0} vs {:.0} QPS at concurrency {concurrency}; through fathom {:.0} QPS)",
+                        bm25.in_process.qps.median, ts_rank.qps.median, bm25.fathom.qps.median
+                    ),
+                    met: Some(ratio >= 3.0),
+                }
+            }
+            None => missing(claim),
+        });
         let claim = format!("Vector recall@{LIMIT} ≥ 0.95 at default settings");
         targets.push(match q.and_then(|q| q.recall(QueryKind::Vector)) {
             Some(r) => Target {

@@ -280,8 +280,11 @@ async fn search_prints_hybrid_hits_with_per_leg_ranks_and_json_that_parses() {
             "search",
             "--collection",
             "docs",
+            // "8" is doc-00008's alone; "even" is in every other document, all
+            // with the same keyword score, so it alone would leave which of
+            // them make the keyword leg's candidates to the index.
             "--text",
-            "even vectors",
+            "8 even",
             "--vector-file",
             &v,
             "--limit",

@@ -28,6 +28,7 @@ from fathom.models import (
     IndexPrecision,
     IndexSpec,
     IndexState,
+    KeywordRanking,
     Metric,
     NoIndex,
     RelativeScore,
@@ -57,6 +58,10 @@ _INDEX_STATE_NAMES: dict[int, IndexState] = {
     collections_pb2.INDEX_STATE_READY: "ready",
     collections_pb2.INDEX_STATE_DEFERRED: "deferred",
     collections_pb2.INDEX_STATE_BUILDING: "building",
+}
+_KEYWORD_RANKING_NAMES: dict[int, KeywordRanking] = {
+    collections_pb2.KEYWORD_RANKING_BM25: "bm25",
+    collections_pb2.KEYWORD_RANKING_TS_RANK: "ts_rank",
 }
 _INCLUDE_FIELDS = ("text", "metadata", "vector")
 _MAX_SAFE_INT = 2**53
@@ -179,6 +184,7 @@ def collection_info(pb: collections_pb2.Collection) -> CollectionInfo:
         multi_tenant=pb.multi_tenant,
         create_time=from_timestamp(pb.create_time) if pb.HasField("create_time") else None,
         index_state=index_state_name(pb.index_state),
+        keyword_ranking=_KEYWORD_RANKING_NAMES.get(pb.keyword_ranking, "unspecified"),
     )
 
 

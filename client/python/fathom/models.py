@@ -15,6 +15,7 @@ __all__ = [
     "IndexPrecision",
     "IndexSpec",
     "IndexState",
+    "KeywordRanking",
     "Metric",
     "NoIndex",
     "RRF",
@@ -91,6 +92,18 @@ IndexState = Literal["ready", "deferred", "building", "unspecified"]
 """
 
 
+KeywordRanking = Literal["bm25", "ts_rank", "unspecified"]
+"""How a collection's keyword searches rank the documents that match:
+
+- ``"bm25"``: BM25 through the collection's ``bm25`` index (the server's
+  PostgreSQL has the pg_textsearch extension, as the embedded one does); a
+  hit's keyword score is its BM25 score;
+- ``"ts_rank"``: PostgreSQL's ``ts_rank``, where pg_textsearch is not
+  installed: documents with more of the query's words first;
+- ``"unspecified"``: the server did not say (one older than keyword rankings).
+"""
+
+
 @dataclass(frozen=True)
 class CollectionInfo:
     """A collection's name and settings, as stored on the server."""
@@ -106,6 +119,8 @@ class CollectionInfo:
     index_state: IndexState = "unspecified"
     """Whether the vector index is built (``"ready"``), ``"deferred"`` or
     ``"building"``; see :data:`IndexState`."""
+    keyword_ranking: KeywordRanking = "unspecified"
+    """``"bm25"`` or ``"ts_rank"``; see :data:`KeywordRanking`."""
 
 
 @dataclass(frozen=True)

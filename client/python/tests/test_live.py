@@ -193,6 +193,13 @@ def test_client_accepts_an_http_url(face: Face, server_target: str) -> None:
         assert isinstance(client.list_collections(), list)
 
 
+def test_collections_rank_keywords_by_bm25_on_the_embedded_postgres(
+    new_collection: Callable[..., Collection],
+) -> None:
+    # The SDK tests' PostgreSQL is the embedded cluster, which has pg_textsearch.
+    assert new_collection("pytest_ranking").info().keyword_ranking == "bm25"
+
+
 # -- deferred index (bulk load) ----------------------------------------------------------
 
 

@@ -179,6 +179,20 @@ def test_collection_info_names_the_index_state(state: int, name: str) -> None:
     assert info.index_state == name
 
 
+@pytest.mark.parametrize(
+    ("ranking", "name"),
+    [
+        (collections_pb2.KEYWORD_RANKING_BM25, "bm25"),
+        (collections_pb2.KEYWORD_RANKING_TS_RANK, "ts_rank"),
+        (collections_pb2.KEYWORD_RANKING_UNSPECIFIED, "unspecified"),
+        (99, "unspecified"),  # a ranking newer than this client
+    ],
+)
+def test_collection_info_names_the_keyword_ranking(ranking: int, name: str) -> None:
+    info = _convert.collection_info(collections_pb2.Collection(name="docs", dimension=4, keyword_ranking=ranking))  # type: ignore[arg-type]
+    assert info.keyword_ranking == name
+
+
 def test_collection_info_conversion() -> None:
     created = timestamp_pb2.Timestamp(seconds=1_700_000_000)
     info = _convert.collection_info(

@@ -16,6 +16,7 @@ import {
   IndexPrecision as IndexPrecisionMessage,
   IndexSettingsSchema,
   IndexState as IndexStateMessage,
+  KeywordRanking as KeywordRankingMessage,
 } from "./gen/fathom/v1/collections_pb.js";
 import {
   type Document as DocumentMessage,
@@ -39,6 +40,7 @@ import type {
   IndexPrecision,
   IndexSpec,
   IndexState,
+  KeywordRanking,
   MetadataInput,
   MetadataValue,
   Metric,
@@ -59,6 +61,10 @@ const INDEX_STATES: ReadonlyMap<IndexStateMessage, IndexState> = new Map([
   [IndexStateMessage.READY, "ready"],
   [IndexStateMessage.DEFERRED, "deferred"],
   [IndexStateMessage.BUILDING, "building"],
+]);
+const KEYWORD_RANKINGS: ReadonlyMap<KeywordRankingMessage, KeywordRanking> = new Map([
+  [KeywordRankingMessage.BM25, "bm25"],
+  [KeywordRankingMessage.TS_RANK, "ts_rank"],
 ]);
 const INCLUDE_FIELDS: readonly IncludeField[] = ["text", "metadata", "vector"];
 
@@ -132,6 +138,7 @@ export function collectionInfo(message: CollectionMessage): CollectionInfo {
     multiTenant: message.multiTenant,
     createTime: message.createTime ? timestampDate(message.createTime) : undefined,
     indexState: indexStateName(message.indexState),
+    keywordRanking: KEYWORD_RANKINGS.get(message.keywordRanking) ?? "unspecified",
   };
 }
 

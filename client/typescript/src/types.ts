@@ -47,6 +47,17 @@ export type IndexSpec =
  */
 export type IndexState = "ready" | "deferred" | "building" | "unspecified";
 
+/**
+ * How a collection's keyword searches rank the documents that match:
+ * - `"bm25"`: BM25 through the collection's `bm25` index (the server's
+ *   PostgreSQL has the pg_textsearch extension, as the embedded one does); a
+ *   hit's keyword score is its BM25 score;
+ * - `"ts_rank"`: PostgreSQL's `ts_rank`, where pg_textsearch is not
+ *   installed: documents with more of the query's words first;
+ * - `"unspecified"`: the server did not say (one older than keyword rankings).
+ */
+export type KeywordRanking = "bm25" | "ts_rank" | "unspecified";
+
 /** Settings of a new collection. */
 export interface CreateCollectionOptions {
   /** How vectors are compared. Default `"cosine"`. */
@@ -83,6 +94,8 @@ export interface CollectionInfo {
   createTime: Date | undefined;
   /** Whether the vector index is built (`"ready"`), `"deferred"` or `"building"`; see {@link IndexState}. */
   indexState: IndexState;
+  /** `"bm25"` or `"ts_rank"`; see {@link KeywordRanking}. */
+  keywordRanking: KeywordRanking;
 }
 
 /** Options of `FathomClient.buildIndex`. */

@@ -195,8 +195,8 @@ async fn run_search(
 /// Rust, never request text. PostgreSQL's generic plan of a prepared
 /// statement cannot see a bound `LIMIT $n`, assumes a tenth of the table
 /// and sorts a sequential scan instead of reading the HNSW index, so with
-/// binds every search was planned afresh (0.48 ms of a 4 ms vector search
-/// on 100,000 documents); with literals the cached generic plan serves.
+/// binds every search was planned afresh; with literals the cached generic
+/// plan serves (docs/benchmarks.md has the cost of planning).
 fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -> QueryBuilder<'static, Postgres> {
     let spec = &collection.spec;
     let t = table(&spec.name);
@@ -317,7 +317,7 @@ fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -
     ));
     // Only the `limit` best are joined for their fields: a hybrid search
     // ranks up to twice its candidates (100 for 10 hits), and reading the
-    // fields of all of them cost about 6 % of the statement (0.37 ms).
+    // fields of all of them would read documents that are then dropped.
     let fields_requested = include.text || include.metadata || include.vector;
     qb.push(format_args!(
         "SELECT r.*, {}, {} AS size",

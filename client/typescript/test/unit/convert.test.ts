@@ -6,7 +6,7 @@ import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import * as convert from "../../src/convert.js";
 import { decodeBadRequest } from "../../src/errors.js";
-import { CollectionSchema, DistanceMetric, IndexPrecision, IndexState } from "../../src/gen/fathom/v1/collections_pb.js";
+import { CollectionSchema, DistanceMetric, IndexPrecision, IndexState, KeywordRanking } from "../../src/gen/fathom/v1/collections_pb.js";
 import { DocumentSchema } from "../../src/gen/fathom/v1/documents_pb.js";
 import { SearchHitSchema } from "../../src/gen/fathom/v1/search_pb.js";
 
@@ -141,6 +141,18 @@ describe("collections", () => {
     ];
     for (const [indexState, name] of states) {
       assert.equal(convert.collectionInfo(create(CollectionSchema, { name: "docs", dimension: 4, indexState })).indexState, name);
+    }
+  });
+
+  it("names the keyword ranking", () => {
+    const rankings: [KeywordRanking, string][] = [
+      [KeywordRanking.BM25, "bm25"],
+      [KeywordRanking.TS_RANK, "ts_rank"],
+      [KeywordRanking.UNSPECIFIED, "unspecified"],
+      [99 as KeywordRanking, "unspecified"], // a ranking newer than this client
+    ];
+    for (const [keywordRanking, name] of rankings) {
+      assert.equal(convert.collectionInfo(create(CollectionSchema, { name: "docs", dimension: 4, keywordRanking })).keywordRanking, name);
     }
   });
 

@@ -131,7 +131,9 @@ export type VectorSearchParams = Message<"fathom.v1.VectorSearchParams"> & {
    * of the true nearest neighbours and is slower. 0 means max(100, candidates),
    * capped at 1000 (recall@10 of 0.95 or more on embedding-like data; see
    * docs/benchmarks.md). A search at the default costs one round trip to
-   * PostgreSQL; another value costs three more (it is set in a transaction).
+   * PostgreSQL; another value one more (BEGIN and SET LOCAL go together,
+   * before the search; the read-only transaction ends as the connection goes
+   * back to the pool).
    *
    * @generated from field: uint32 ef_search = 1;
    */
