@@ -89,10 +89,26 @@ impl Database {
 
     /// Empties `table` and checkpoints, so the next run starts from an empty
     /// table with no dirty pages or WAL of the last one left to flush.
+    ///
+    /// The collection's BM25 index is dropped and created again: pg_textsearch
+    /// 1.0.0 keeps per-index state in every session that used the index, and
+    /// after a TRUNCATE in another session those sessions' inserts fail
+    /// ("could not read blocks 1..1"); a new index is a new object to them.
     pub async fn reset(&self, table: &Table) -> anyhow::Result<()> {
+        let bm25 = table.bm25_index();
+        let definition: Option<String> = sqlx::query_scalar("SELECT pg_get_indexdef(to_regclass($1))")
+            .bind(&bm25)
+            .fetch_one(&self.pool)
+            .await?;
+        if definition.is_some() {
+            sqlx::query(&format!("DROP INDEX {bm25}")).execute(&self.pool).await?;
+        }
         sqlx::query(&format!("TRUNCATE {}", table.sql()))
             .execute(&self.pool)
             .await?;
+        if let Some(definition) = definition {
+            sqlx::query(&definition).execute(&self.pool).await?;
+        }
         self.checkpoint().await
     }
 

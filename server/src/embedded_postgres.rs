@@ -15,6 +15,15 @@ use std::process::{Command, Output};
 /// The library of the BM25 extension, which PostgreSQL must preload.
 const PG_TEXTSEARCH: &str = "pg_textsearch";
 
+/// Postings a BM25 index keeps in its in-memory table before it writes them
+/// to a segment at commit. pg_textsearch's default (32 million) is made for
+/// bulk loads; fathom writes in batches of hundreds of documents, each below
+/// its bulk-load trigger, so a collection's documents would all stay in
+/// memory, where a search scores every posting of its terms instead of
+/// skipping blocks, many times slower than from a segment
+/// (docs/benchmarks.md).
+const BM25_MEMTABLE_POSTINGS: u32 = 200_000;
+
 /// The uid/gid the cluster runs as when Fathom runs as root (`nobody`).
 const UNPRIVILEGED: u32 = 65534;
 
@@ -198,7 +207,10 @@ impl EmbeddedPostgres {
             options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
         }
         if self.has_pg_textsearch() {
-            options.push_str(&format!(" -c shared_preload_libraries={PG_TEXTSEARCH}"));
+            options.push_str(&format!(
+                " -c shared_preload_libraries={PG_TEXTSEARCH} \
+                 -c pg_textsearch.memtable_spill_threshold={BM25_MEMTABLE_POSTINGS}"
+            ));
         }
         for (name, value) in &self.settings {
             // pg_ctl hands these options to a shell.

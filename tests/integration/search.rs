@@ -92,7 +92,8 @@ fn assert_close(actual: f64, expected: f64, what: &str) {
 
 /// Keyword scores computed by PostgreSQL directly, as documented: how many
 /// of the words a document holds, plus `ts_rank` against any of them
-/// (normalised to [0, 1) by flag 32). The oracle for keyword scores.
+/// (divided by 1 + the log of the document's length, flag 1, and
+/// normalised to [0, 1), flag 32). The oracle for keyword scores.
 /// Every document of `collection` that holds any of `words`, with its
 /// keyword score (words held + normalised `ts_rank`), best first: the
 /// ranking computed over every row, without an index.
@@ -104,7 +105,7 @@ async fn text_scores(server: &TestServer, collection: &str, words: &[&str]) -> V
         "WITH w AS (SELECT plainto_tsquery('english', word) AS q FROM unnest($1::text[]) word), \
          any_word AS (SELECT to_tsquery('english', array_to_string($1::text[], ' | ')) AS q) \
          SELECT id, ((SELECT count(*) FROM w WHERE to_tsvector('english', body) @@ w.q) \
-         + ts_rank(to_tsvector('english', body), any_word.q, 32))::float8 AS s \
+         + ts_rank(to_tsvector('english', body), any_word.q, 33))::float8 AS s \
          FROM fathom_data.{collection}, any_word WHERE to_tsvector('english', body) @@ any_word.q \
          ORDER BY s DESC, id"
     ))

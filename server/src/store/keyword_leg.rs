@@ -241,8 +241,11 @@ fn push_bm25_leg(
 
 /// The `ts_rank` leg: documents with any of the query's terms and none of
 /// its excluded ones, ranked by how many terms they hold, then by
-/// `ts_rank` (normalised to [0, 1) by its flag 32), so a document with
-/// every word ranks above one with some. `ts_rank`, not `ts_rank_cd`: the
+/// `ts_rank` divided by 1 + the log of the document's length (flag 1) and
+/// normalised to [0, 1) (flag 32), so a document with every word ranks above
+/// one with some. The length normalisation is chosen by measurement (nDCG@10
+/// in docs/benchmarks.md): without it, long documents that repeat a common
+/// word outrank the short one about the query. `ts_rank`, not `ts_rank_cd`: the
 /// cover-density rank costs about half as much again as matching itself
 /// on every matching row, and for queries of a few words the count of words
 /// held already does what proximity would.
@@ -267,7 +270,7 @@ fn push_ts_rank_leg(
 ) {
     qb.push(
         "text_all AS MATERIALIZED (SELECT d.id, \
-         (coalesce(array_length(tq.any_of, 1), 0) + ts_rank(d.body_tsv, tq.q, 32))::float8 AS score FROM ",
+         (coalesce(array_length(tq.any_of, 1), 0) + ts_rank(d.body_tsv, tq.q, 33))::float8 AS score FROM ",
     );
     qb.push(t).push(" d, text_query tq");
     push_scope(qb, &query.tenant, query.filter.as_ref());
@@ -276,7 +279,7 @@ fn push_ts_rank_leg(
          text_rest AS (SELECT d.id, ("
     ));
     push_rest_words_held(qb, keywords.any_of.len());
-    qb.push(" + ts_rank(d.body_tsv, tq.q, 32))::float8 AS score FROM ");
+    qb.push(" + ts_rank(d.body_tsv, tq.q, 33))::float8 AS score FROM ");
     qb.push(t).push(" d, text_query tq");
     push_scope(qb, &query.tenant, query.filter.as_ref());
     qb.push(format_args!(

@@ -539,8 +539,9 @@ export enum KeywordRanking {
 
   /**
    * PostgreSQL's ts_rank, where pg_textsearch is not installed: documents
-   * holding more of the query's terms first, then ts_rank. The keyword
-   * score of a hit is the number of terms it holds plus ts_rank (0..1).
+   * holding more of the query's terms first, then ts_rank normalised by the
+   * document's length. The keyword score of a hit is the number of terms it
+   * holds plus that ts_rank (0..1).
    *
    * @generated from enum value: KEYWORD_RANKING_TS_RANK = 2;
    */
