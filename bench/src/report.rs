@@ -711,9 +711,9 @@ fn write_matched(out: &mut String, m: &MatchedResults, documents: usize) {
     let _ = writeln!(
         out,
         "The hand-written statement (the same pool, `hnsw.ef_search = {ef}`): a vector leg `ORDER BY embedding <=> $1 \
-         LIMIT {c}` (HNSW), a keyword leg `body_tsv @@ q ORDER BY ts_rank_cd(body_tsv, q) DESC LIMIT {c}` over \
-         the stored tsvector, where q is `websearch_to_tsquery('english', $n)` of each query word (bound \
-         values) OR-ed with `||`, fused by `1/(60 + rank)` summed over a FULL OUTER JOIN; the top {LIMIT} ids. \
+         LIMIT {c}` (HNSW), a keyword leg `ORDER BY body <@> to_bm25query($2, index) LIMIT {c}` (the collection's \
+         pg_textsearch BM25 index, ranked in its order; the query text a bound value), fused by `1/(60 + rank)` \
+         summed over a FULL OUTER JOIN; the top {LIMIT} ids. \
          Fathom runs its hybrid search at its defaults; the statement's leg depth ({c}) and ef_search ({ef}) are \
          fathom's defaults for a hybrid search of limit {LIMIT}. The same keyword queries as the query phase; {runs}, \
          interleaved.\n",
@@ -736,8 +736,8 @@ fn write_matched(out: &mut String, m: &MatchedResults, documents: usize) {
     let _ = writeln!(
         out,
         "\nFathom's {LIMIT} hits hold on average {:.2} of the hand-written statement's {LIMIT} (lowest {:.2}, over \
-         {} queries): fathom's keyword leg ranks by how many of the query's words a document holds, then by \
-         `ts_rank`; the hand-written one by `ts_rank_cd` alone (as pgvector's hybrid search example does).\n",
+         {} queries): both keyword legs are the same BM25 index's; fathom's also leaves out excluded words, \
+         matches quoted phrases as phrases, and reports each hit's BM25 score.\n",
         h.overlap.mean, h.overlap.min, h.overlap.queries
     );
 }
