@@ -165,7 +165,16 @@ fn print_collection(c: &proto::Collection) {
     println!("metric      {}", metric_name(c.metric()));
     println!("index       {}", index_name(c));
     println!("language    {}", c.text_language);
+    println!("keywords    {}", keyword_ranking_name(c.keyword_ranking()));
     println!("tenants     {}", if c.multi_tenant { "yes" } else { "no" });
+}
+
+fn keyword_ranking_name(ranking: proto::KeywordRanking) -> &'static str {
+    match ranking {
+        proto::KeywordRanking::Bm25 => "bm25",
+        proto::KeywordRanking::TsRank => "ts_rank (no pg_textsearch)",
+        proto::KeywordRanking::Unspecified => "unspecified",
+    }
 }
 
 fn metric_name(metric: proto::DistanceMetric) -> &'static str {

@@ -726,4 +726,5 @@ async fn import_into_a_collection_created_with_defer_index_ends_searchable_with_
     assert_eq!(collection.index_state(), pb::IndexState::Ready);
     let shown = run(&server, ["collections", "get", "docs"].map(String::from).to_vec()).await;
     assert!(!stdout(&shown).contains("deferred"), "{}", stdout(&shown));
+    assert!(stdout(&shown).contains("keywords    bm25"), "{}", stdout(&shown));
 }
