@@ -14,7 +14,7 @@ use std::time::Duration;
 use fathom_api::v1::collections_client::CollectionsClient;
 use fathom_api::v1::documents_client::DocumentsClient;
 use fathom_api::v1::search_client::SearchClient;
-use fathom_server::embedded_postgres::{Durability, EmbeddedPostgres};
+use fathom_embedded_postgres::{Durability, EmbeddedPostgres};
 use fathom_server::{Config, Server};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use fathom_server::embedded_postgres::{Durability, EmbeddedPostgres};
+use fathom_embedded_postgres::{Durability, EmbeddedPostgres};
 
 /// The database fathom and the in-process store use.
 const DATABASE: &str = "bench";

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use fathom_server::embedded_postgres::{Durability, EmbeddedPostgres};
+use fathom_embedded_postgres::{Durability, EmbeddedPostgres};
 
 /// The database options shared by `fathom serve` and `fathom keys`.
 #[derive(Debug, clap::Args)]

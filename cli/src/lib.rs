@@ -1,6 +1,7 @@
 //! The `fathom` command line: the server's own commands (`serve`, `migrate`,
-//! `postgres`, through `fathom-server`) and a client's (`collections`,
-//! `import`, `export`, `search`, `health`, through `fathom-client`).
+//! `postgres`, through `fathom-server` and `fathom-embedded-postgres`) and a
+//! client's (`collections`, `import`, `export`, `search`, `health`, through
+//! `fathom-client`).
 
 mod collections;
 mod connection;
@@ -19,7 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fathom_server::embedded_postgres::{Durability, EmbeddedPostgres};
+use fathom_embedded_postgres::{Durability, EmbeddedPostgres};
 
 /// Fathom: vector, keyword and hybrid search on PostgreSQL + pgvector, over gRPC.
 ///

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use fathom_server::embedded_postgres::EmbeddedPostgres;
+use fathom_embedded_postgres::EmbeddedPostgres;
 use fathom_server::tls::TlsSettings;
 use fathom_server::{Authentication, Config, Server};
 

@@ -2,14 +2,14 @@
 //!
 //! Layers, top to bottom: [`api`] (gRPC handlers: proto in, proto out),
 //! [`domain`] (valid values), [`store`] (all SQL). [`server`] wires them into
-//! a tonic server with health and reflection (and [`tls`], if configured);
-//! [`embedded_postgres`] runs a database when none is given.
+//! a tonic server with health and reflection (and [`tls`], if configured).
+//! The database Fathom runs itself when none is given is crate
+//! `fathom-embedded-postgres`.
 
 pub mod api;
 pub mod auth;
 pub mod concurrency_limit;
 pub mod domain;
-pub mod embedded_postgres;
 pub mod error;
 pub mod fathom_metrics;
 pub mod grpc_metrics;
