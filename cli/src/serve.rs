@@ -4,8 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use fathom_embedded_postgres::EmbeddedPostgres;
-use fathom_server::tls::TlsSettings;
-use fathom_server::{Authentication, Config, Server};
+use fathom_server::{Authentication, Config, Server, TlsSettings};
 
 use crate::database::{DatabaseArgs, EMBEDDED_DATABASE};
 

@@ -30,7 +30,7 @@ use prost::Message;
 use tonic::body::Body;
 use tonic::{Code, Status};
 
-use crate::observed_body::{FrameObserver, ObservedBody};
+use crate::transport::observed_body::{FrameObserver, ObservedBody};
 
 /// go-grpc-prometheus's names of the codes, indexed by code number.
 const CODE_NAMES: [&str; 17] = [

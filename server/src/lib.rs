@@ -2,24 +2,22 @@
 //!
 //! Layers, top to bottom: [`api`] (gRPC handlers: proto in, proto out),
 //! [`domain`] (valid values), [`store`] (all SQL). [`server`] wires them into
-//! a tonic server with health and reflection (and [`tls`], if configured).
+//! a tonic server with health and reflection, behind the `transport` layers
+//! (and TLS, if configured).
 //! The database Fathom runs itself when none is given is crate
 //! `fathom-embedded-postgres`.
 
 pub mod api;
 pub mod auth;
-pub mod concurrency_limit;
 pub mod domain;
 pub mod error;
 pub mod fathom_metrics;
 pub mod grpc_metrics;
 pub mod health;
 pub mod metrics_endpoint;
-mod observed_body;
-pub mod oversize;
-pub mod rpc_span;
 pub mod server;
 pub mod store;
-pub mod tls;
+mod transport;
 
 pub use server::{Authentication, Config, Server};
+pub use transport::tls::{TlsError, TlsSettings};

@@ -16,13 +16,13 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::api::{CollectionsApi, DocumentsApi, SearchApi};
 use crate::auth::{AuthLayer, KeyRing};
-use crate::concurrency_limit::ConcurrencyLimitLayer;
 use crate::domain::Limits;
 use crate::grpc_metrics::GrpcMetricsLayer;
 use crate::health::probe_database;
 use crate::metrics_endpoint::MetricsEndpoint;
 use crate::store::Store;
-use crate::tls::TlsSettings;
+use crate::transport::concurrency_limit::ConcurrencyLimitLayer;
+use crate::transport::tls::TlsSettings;
 
 /// HTTP/2 receive window of a connection, shared by its streams.
 const CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
@@ -251,11 +251,11 @@ impl Server {
             // windows stay at 1 MiB, so memory per stream does not grow.
             .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
             .initial_stream_window_size(STREAM_WINDOW_BYTES)
-            .trace_fn(crate::rpc_span::rpc_span)
+            .trace_fn(crate::transport::rpc_span::rpc_span)
             // Outermost, so it counts the codes clients get, refusals included.
             .layer(grpc_metrics)
             .layer(tower::util::MapResponseLayer::new(
-                crate::oversize::refusals_get_client_codes,
+                crate::transport::oversize::refusals_get_client_codes,
             ))
             .layer(auth)
             .layer(ConcurrencyLimitLayer::new(config.max_concurrent_requests))

@@ -9,8 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fathom_client::{Client, Document, Error};
-use fathom_server::Config;
-use fathom_server::tls::TlsSettings;
+use fathom_server::{Config, TlsSettings};
 use fathom_tests::{TestServer, fathom_binary, fresh_database};
 use futures::StreamExt;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};

@@ -241,7 +241,7 @@ fn decoding_status(status: Status) -> Status {
         tonic::Code::OutOfRange if status.message().contains("message length too large") => {
             Status::resource_exhausted(status.message().to_owned())
         }
-        tonic::Code::Internal if status.message().contains(crate::oversize::UNDECODABLE) => {
+        tonic::Code::Internal if status.message().contains(crate::transport::oversize::UNDECODABLE) => {
             Status::invalid_argument(status.message().to_owned())
         }
         _ => status,

@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::body::Body;
 
-use crate::observed_body::{FrameObserver, ObservedBody};
+use super::observed_body::{FrameObserver, ObservedBody};
 
 /// Services a probe or a tool must always reach.
 const UNLIMITED_SERVICES: [&str; 3] = [
