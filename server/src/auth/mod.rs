@@ -14,4 +14,3 @@ mod rpc_roles;
 pub use api_key::{GeneratedKey, KEY_PREFIX, hash_key, id_of};
 pub use key_ring::{DEFAULT_KEY_REFRESH, KeyRing};
 pub use layer::AuthLayer;
-pub use rpc_roles::{OPEN_SERVICES, required_role};

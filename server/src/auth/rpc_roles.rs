@@ -2,15 +2,7 @@
 //! a method added later is closed until someone decides otherwise.
 
 use crate::domain::Role;
-
-/// Services anyone may call, with or without a key: probes and tools must
-/// reach them (health tells nothing about the data; reflection describes
-/// the public contract).
-pub const OPEN_SERVICES: [&str; 3] = [
-    "/grpc.health.v1.Health/",
-    "/grpc.reflection.v1.ServerReflection/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-];
+use crate::transport::is_infrastructure;
 
 const READ: [&str; 7] = [
     "/fathom.v1.Collections/GetCollection",
@@ -28,9 +20,13 @@ const WRITE: [&str; 3] = [
     "/fathom.v1.Documents/Delete",
 ];
 
-/// The role the RPC at `path` needs; `None` for an open service.
+/// The role the RPC at `path` needs; `None` for health and reflection,
+/// which anyone may call, with or without a key.
 pub fn required_role(path: &str) -> Option<Role> {
-    if OPEN_SERVICES.iter().any(|service| path.starts_with(service)) {
+    // Probes and tools must reach them, and neither tells anything about the
+    // data: health answers for the database, reflection describes the public
+    // contract.
+    if is_infrastructure(path) {
         None
     } else if READ.contains(&path) {
         Some(Role::Read)

@@ -15,14 +15,8 @@ use futures::future::BoxFuture;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::body::Body;
 
+use super::is_infrastructure;
 use super::observed_body::{FrameObserver, ObservedBody};
-
-/// Services a probe or a tool must always reach.
-const UNLIMITED_SERVICES: [&str; 3] = [
-    "/grpc.health.v1.Health/",
-    "/grpc.reflection.v1.ServerReflection/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-];
 
 /// Layer admitting at most `limit` requests at once across all connections.
 #[derive(Clone)]
@@ -78,7 +72,8 @@ where
 
     fn call(&mut self, request: http::Request<RequestBody>) -> Self::Future {
         let path = request.uri().path();
-        if UNLIMITED_SERVICES.iter().any(|service| path.starts_with(service)) {
+        // A probe or a tool must always get through.
+        if is_infrastructure(path) {
             return Box::pin(self.inner.call(request));
         }
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {

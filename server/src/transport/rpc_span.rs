@@ -8,20 +8,16 @@ use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::TraceContextExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// Services called often and by machines (probes, tools): their spans are
-/// at DEBUG, so a trace backend is not flooded by health checks.
-const QUIET_SERVICES: [&str; 3] = [
-    "grpc.health.v1.Health",
-    "grpc.reflection.v1.ServerReflection",
-    "grpc.reflection.v1alpha.ServerReflection",
-];
+use super::INFRASTRUCTURE_SERVICES;
 
 /// The span for `request` (for tonic's `Server::trace_fn`).
 pub fn rpc_span(request: &http::Request<()>) -> tracing::Span {
     let path = request.uri().path();
     let name = path.strip_prefix('/').unwrap_or(path);
     let (service, method) = name.split_once('/').unwrap_or((name, ""));
-    let span = if QUIET_SERVICES.contains(&service) {
+    // Probes and tools call often: their spans are at DEBUG, so a trace
+    // backend is not flooded by health checks.
+    let span = if INFRASTRUCTURE_SERVICES.contains(&service) {
         tracing::debug_span!(
             "grpc",
             otel.name = name,
