@@ -39,7 +39,7 @@ pub async fn probe_database(
         })
         .await
         .is_ok_and(|r| r.is_ok());
-        crate::fathom_metrics::postgres_up(healthy);
+        crate::metrics::postgres_up(healthy);
         if !healthy {
             connection = None;
             store.record_outage();

@@ -71,7 +71,7 @@ impl DocumentsApi {
             Some(&tenant),
             &format!("{written} documents written"),
         );
-        crate::fathom_metrics::batch_committed(crate::fathom_metrics::UpsertPath::Upsert, written);
+        crate::metrics::batch_committed(crate::metrics::UpsertPath::Upsert, written);
         Ok(pb::UpsertResponse {
             documents_written: written as u32,
         })

@@ -16,7 +16,7 @@ use crate::domain::{
     Tenant, VectorRules, Violations, ef_search_for, search_defaults,
 };
 use crate::error::ApiError;
-use crate::fathom_metrics::SearchKind;
+use crate::metrics::SearchKind;
 use crate::store::Store;
 
 /// Fields a hit carries when the request does not say.
@@ -56,7 +56,7 @@ impl SearchApi {
         let kind = SearchKind::of(query.vector.is_some(), query.text.is_some());
         let started = std::time::Instant::now();
         let hits = self.documents.store.search(collection, query).await?;
-        crate::fathom_metrics::search_finished(kind, started.elapsed());
+        crate::metrics::search_finished(kind, started.elapsed());
         Ok(Box::pin(futures::stream::unfold(hits, |mut hits| async move {
             let next = hits.next().await?;
             Some((

@@ -25,7 +25,7 @@ use crate::domain::{
     Sequence, StreamId, StreamProgress, Tenant,
 };
 use crate::error::{ApiError, code_of};
-use crate::fathom_metrics::{self, UpsertPath};
+use crate::metrics::{self, UpsertPath};
 use crate::store::{BatchOutcome, Store};
 
 /// Acknowledgements buffered towards the client. Acks are small; the bound
@@ -289,7 +289,7 @@ impl Session {
         };
         tracing::debug!(collection = %collection.spec.name, stream_id = ?stream_id, committed = progress.committed, "upsert stream opened");
         if progress.committed > 0 {
-            fathom_metrics::stream_resumed();
+            metrics::stream_resumed();
         }
         let session = Self {
             store,
@@ -352,7 +352,7 @@ impl Session {
                 Ok(written) => written,
                 Err(error) => return error.as_refusal().map_or(Err(error.into()), refuse),
             };
-            fathom_metrics::batch_committed(UpsertPath::Stream, written);
+            metrics::batch_committed(UpsertPath::Stream, written);
             self.committed += written;
             return Ok(ack(sequence, written, self.committed));
         };
@@ -374,11 +374,11 @@ impl Session {
         self.committed = outcome.committed();
         Ok(match outcome {
             BatchOutcome::Written { written, committed } => {
-                fathom_metrics::batch_committed(UpsertPath::ResumableStream, written);
+                metrics::batch_committed(UpsertPath::ResumableStream, written);
                 ack(sequence, written, committed)
             }
             BatchOutcome::AlreadyCommitted { committed } => {
-                fathom_metrics::batch_already_committed();
+                metrics::batch_already_committed();
                 pb::BatchAck {
                     already_committed: true,
                     ..ack(sequence, 0, committed)

@@ -226,10 +226,10 @@ impl Store {
         StoreError::from(error)
     }
 
-    /// Sets the connection pool gauges (see [`crate::fathom_metrics::pool_connections`]).
+    /// Sets the connection pool gauges (see [`crate::metrics::pool_connections`]).
     pub fn record_pool_metrics(&self) {
         let (size, idle) = (self.pool.size(), self.pool.num_idle() as u32);
-        crate::fathom_metrics::pool_connections(size.saturating_sub(idle), idle);
+        crate::metrics::pool_connections(size.saturating_sub(idle), idle);
     }
 
     /// Begins a transaction on a pooled connection, whether or not the

@@ -1,8 +1,14 @@
-//! Fathom's own metrics, beside the gRPC series of
-//! [`grpc_metrics`](crate::grpc_metrics): what was committed, how streams
-//! resume, how long searches take, and the database's state. Each is one
-//! call at the place that knows the outcome; without a recorder installed
-//! (no `--metrics-listen`) each call does nothing.
+//! Prometheus metrics: the gRPC series of every RPC, recorded by a tower
+//! layer ([`grpc`]); Fathom's own, here: what was committed, how streams
+//! resume, how long searches take, and the database's state; and the
+//! `GET /metrics` listener that serves them ([`endpoint`]).
+//!
+//! Each of Fathom's own is one call at the place that knows the outcome;
+//! without a recorder installed (no `--metrics-listen`) each call does
+//! nothing.
+
+pub(crate) mod endpoint;
+pub(crate) mod grpc;
 
 use std::time::Duration;
 
