@@ -10,7 +10,6 @@
 pub mod api;
 pub mod auth;
 pub mod domain;
-pub mod error;
 pub mod health;
 mod metrics;
 pub mod server;

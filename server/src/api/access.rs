@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use tonic::{Request, Status};
 
+use super::error::ApiError;
 use crate::domain::{Access, Collection, CollectionName, Limits, Tenant};
-use crate::error::ApiError;
 use crate::store::Store;
 
 /// The access the auth layer resolved for `request`. A request without one

@@ -5,11 +5,11 @@ use pb::collections_server::Collections;
 use tonic::{Request, Response, Status};
 
 use super::access::{access_of, audit};
+use super::error::ApiError;
 use crate::domain::{
     Collection, CollectionName, CollectionSpec, IndexPrecision, IndexState, InvalidRequest, KeywordRanking, Metric,
     TextLanguage, VectorIndex, Violations,
 };
-use crate::error::ApiError;
 use crate::store::Store;
 
 /// Handlers of the Collections service.

@@ -13,9 +13,9 @@ use super::ResponseStream;
 use super::access::{access_of, audit, scope};
 use super::deadline::deadline_of;
 use super::document_proto::{batch_from_proto, check_ids, document_to_proto, fields_of};
+use super::error::ApiError;
 use super::filter_proto::filter_from_proto;
 use crate::domain::{Access, Collection, Deadline, DocumentFields, Filter, InvalidRequest, Limits, Tenant};
-use crate::error::ApiError;
 use crate::store::Store;
 
 /// Handlers of the Documents service.

@@ -1,11 +1,13 @@
 //! gRPC handlers. Each converts its request into domain values, calls the
-//! store, and converts the result back; nothing else happens here.
+//! store, and converts the result back; nothing else happens here. What a
+//! handler fails with becomes a `tonic::Status` in one place, [`error`].
 
 mod access;
 mod collections;
 mod deadline;
 mod document_proto;
 mod documents;
+mod error;
 mod filter_proto;
 mod metadata_json;
 mod search;

@@ -10,12 +10,12 @@ use super::ResponseStream;
 use super::access::access_of;
 use super::document_proto::{fields_of, hit_to_proto};
 use super::documents::DocumentsApi;
+use super::error::ApiError;
 use super::filter_proto::filter_from_proto;
 use crate::domain::{
     Access, Collection, DocumentFields, Fusion, InvalidRequest, KeywordQuery, Limits, MAX_EF_SEARCH, SearchQuery,
     Tenant, VectorRules, Violations, ef_search_for, search_defaults,
 };
-use crate::error::ApiError;
 use crate::metrics::SearchKind;
 use crate::store::Store;
 

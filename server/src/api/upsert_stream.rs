@@ -20,11 +20,11 @@ use tonic::{Status, Streaming};
 
 use super::access::{audit, scope};
 use super::document_proto::batch_from_proto;
+use super::error::{ApiError, code_of};
 use crate::domain::{
     Access, BatchPosition, Collection, Deadline, InvalidKind, InvalidRequest, Limits, MIN_BUFFERED_MESSAGE_BYTES,
     Sequence, StreamId, StreamProgress, Tenant,
 };
-use crate::error::{ApiError, code_of};
 use crate::metrics::{self, UpsertPath};
 use crate::store::{BatchOutcome, Store};
 
