@@ -54,7 +54,7 @@ pub struct ServeArgs {
     statement_timeout_seconds: u64,
     /// Most requests in progress at once (an open stream counts until it
     /// ends); more get RESOURCE_EXHAUSTED. Health checks are not counted.
-    #[arg(long, env = "FATHOM_MAX_CONCURRENT_REQUESTS", default_value_t = fathom_server::server::DEFAULT_MAX_CONCURRENT_REQUESTS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, env = "FATHOM_MAX_CONCURRENT_REQUESTS", default_value_t = fathom_server::DEFAULT_MAX_CONCURRENT_REQUESTS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_concurrent_requests: usize,
     /// Least `maintenance_work_mem`, in MiB, that building a deferred vector
     /// index (BuildIndex) gets; the database's own setting if higher. An

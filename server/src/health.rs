@@ -20,7 +20,7 @@ pub const SERVICES: [&str; 4] = ["", "fathom.v1.Collections", "fathom.v1.Documen
 /// Probes every `interval` until `stop` is cancelled. A probe that takes
 /// longer than `interval` counts as a failure, so a hung database turns
 /// NOT_SERVING as quickly as a stopped one.
-pub async fn probe_database(
+pub(crate) async fn probe_database(
     options: PgConnectOptions,
     reporter: HealthReporter,
     store: Store,

@@ -1,20 +1,23 @@
 //! Fathom: a gRPC vector search server on PostgreSQL + pgvector.
 //!
-//! Layers, top to bottom: [`api`] (gRPC handlers: proto in, proto out),
-//! [`domain`] (valid values), [`store`] (all SQL). [`server`] wires them into
-//! a tonic server with health and reflection, behind the `transport` layers
-//! (and TLS, if configured).
+//! Layers, top to bottom: `api` (gRPC handlers: proto in, proto out),
+//! [`domain`] (valid values), [`store`] (all SQL). [`Server`] wires them into
+//! a tonic server with [`health`] and reflection, behind the `transport`
+//! layers (TLS, the concurrency limit, the RPC span), [`auth`] and `metrics`.
 //! The database Fathom runs itself when none is given is crate
 //! `fathom-embedded-postgres`.
+//!
+//! Modules are private unless the command line, the benchmark or the tests
+//! use them: what they need of the rest is re-exported here.
 
-pub mod api;
+mod api;
 pub mod auth;
 pub mod domain;
 pub mod health;
 mod metrics;
-pub mod server;
+mod server;
 pub mod store;
 mod transport;
 
-pub use server::{Authentication, Config, Server};
+pub use server::{Authentication, Config, DEFAULT_MAX_CONCURRENT_REQUESTS, Server};
 pub use transport::tls::{TlsError, TlsSettings};

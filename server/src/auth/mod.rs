@@ -1,8 +1,8 @@
 //! Authentication by API key, and the role each RPC needs.
 //!
 //! Keys live hashed in PostgreSQL ([`crate::store::ApiKeyRecord`]); each
-//! server keeps the active ones in a [`KeyRing`] refreshed from the
-//! database, and the [`AuthLayer`] tower layer resolves every request's key
+//! server keeps the active ones in a `KeyRing` refreshed from the
+//! database, and the `AuthLayer` tower layer resolves every request's key
 //! to an [`Access`](crate::domain::Access) before a handler runs. Handlers
 //! enforce a key's tenant and collection bindings through that `Access`.
 
@@ -11,6 +11,6 @@ mod key_ring;
 mod layer;
 mod rpc_roles;
 
-pub use api_key::{GeneratedKey, KEY_PREFIX, hash_key, id_of};
-pub use key_ring::{DEFAULT_KEY_REFRESH, KeyRing};
-pub use layer::AuthLayer;
+pub use api_key::{GeneratedKey, id_of};
+pub(crate) use key_ring::{DEFAULT_KEY_REFRESH, KeyRing};
+pub(crate) use layer::AuthLayer;
