@@ -1,6 +1,7 @@
 //! Starting and running the gRPC server. Tests start the same server, on
 //! port 0, through [`Server::build`] and [`Server::run`].
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,19 +10,25 @@ use std::time::Duration;
 use fathom_api::v1::collections_server::CollectionsServer;
 use fathom_api::v1::documents_server::DocumentsServer;
 use fathom_api::v1::search_server::SearchServer;
+use sqlx::postgres::PgConnectOptions;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tonic::body::Body;
 use tonic::codec::CompressionEncoding;
+use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
+use tonic_health::pb::health_server::{Health, HealthServer};
+use tower::{Layer, Service, ServiceBuilder};
 
 use crate::api::{CollectionsApi, DocumentsApi, SearchApi};
 use crate::auth::{AuthLayer, KeyRing};
 use crate::domain::Limits;
-use crate::health::probe_database;
 use crate::metrics::endpoint::MetricsEndpoint;
 use crate::metrics::grpc::GrpcMetricsLayer;
 use crate::store::Store;
 use crate::transport::concurrency_limit::ConcurrencyLimitLayer;
+use crate::transport::oversize::refusals_get_client_codes;
+use crate::transport::rpc_span::rpc_span;
 use crate::transport::tls::TlsSettings;
 
 /// HTTP/2 receive window of a connection, shared by its streams.
@@ -29,6 +36,10 @@ const CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
 
 /// HTTP/2 receive window of one stream (hyper's default).
 const STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
+
+/// The file descriptor sets of every service served: what reflection
+/// describes, and where the gRPC metrics find the methods to count.
+const DESCRIPTOR_SETS: [&[u8]; 2] = [fathom_api::FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET];
 
 /// What a server needs to start.
 #[derive(Debug, Clone)]
@@ -153,118 +164,26 @@ impl Server {
             config,
             metrics,
         } = self;
-        let limits = Arc::new(config.limits.clone());
-        let max_message = limits.max_message_bytes;
-
-        let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        // Until the first probe answers, nothing is known to work.
-        for service in crate::health::SERVICES {
-            health_reporter
-                .set_service_status(service, tonic_health::ServingStatus::NotServing)
-                .await;
-        }
-        let probe_stop = CancellationToken::new();
-        // Named, so `fathom serve` can tell a cluster some fathom is serving from.
-        let probe_options = config
-            .database_url
-            .parse::<sqlx::postgres::PgConnectOptions>()?
-            .application_name("fathom-health");
-        let probe = tokio::spawn(probe_database(
-            probe_options,
-            health_reporter,
-            store.clone(),
-            config.health_interval,
-            probe_stop.clone(),
-        ));
-
-        let auth = match config.authentication {
-            Authentication::Off => {
-                tracing::info!("authentication is off: every client may do everything");
-                AuthLayer::disabled()
-            }
-            Authentication::ApiKeys => {
-                let ring = KeyRing::default();
-                let keys = ring.load(&store).await?;
-                if keys == 0 {
-                    tracing::warn!(
-                        "authentication is on but no API key is active: create one with `fathom keys create`"
-                    );
-                } else {
-                    tracing::info!(active_keys = keys, "authentication is on: API keys required");
-                }
-                tokio::spawn(
-                    ring.clone()
-                        .refresh_every(store.clone(), config.key_refresh, probe_stop.clone()),
-                );
-                AuthLayer::with_keys(ring)
-            }
-        };
-        let metrics_stop = CancellationToken::new();
+        // Stops what runs beside the gRPC server (the health probe, the key
+        // refresh, the metrics listener) once the server has stopped.
+        let background = CancellationToken::new();
+        let database = config.database_url.parse::<PgConnectOptions>()?;
+        let (health, probe) =
+            crate::health::start(database, store.clone(), config.health_interval, background.clone()).await;
+        let auth = authentication(&config, &store, background.clone()).await?;
         if let Some(endpoint) = metrics {
             tracing::info!(address = %endpoint.local_addr(), "fathom is serving metrics at /metrics");
             let pool = store.clone();
-            tokio::spawn(endpoint.serve(move || pool.record_pool_metrics(), metrics_stop.clone()));
+            tokio::spawn(endpoint.serve(move || pool.record_pool_metrics(), background.clone()));
         }
-        let grpc_metrics =
-            GrpcMetricsLayer::new(&[fathom_api::FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET])?;
-
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(fathom_api::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(fathom_api::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()?;
-
-        let collections = CollectionsServer::new(CollectionsApi::new(store.clone()));
+        let layers = layers(auth, config.max_concurrent_requests)?;
+        // Cancelled on shutdown: the server stops accepting, and upsert
+        // streams end after their batch in flight.
         let stopping = CancellationToken::new();
-        let documents =
-            DocumentsServer::new(DocumentsApi::new(store.clone(), limits.clone()).stop_streams_on(stopping.clone()))
-                .max_decoding_message_size(max_message)
-                .accept_compressed(CompressionEncoding::Gzip)
-                .send_compressed(CompressionEncoding::Gzip);
-        let search = SearchServer::new(SearchApi::new(store.clone(), limits.clone()))
-            .max_decoding_message_size(max_message)
-            .accept_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Gzip);
-
-        let mut builder = tonic::transport::Server::builder();
-        let address = listener.local_addr()?;
-        match &config.tls {
-            Some(tls) => {
-                builder = builder.tls_config(tls.server_tls_config())?;
-                let mode = if tls.requires_client_certificates() {
-                    "mutual TLS (client certificates required)"
-                } else {
-                    "TLS"
-                };
-                tracing::info!(%address, tls = mode, "fathom is serving gRPC");
-            }
-            None => tracing::info!(%address, tls = "off (plain-text HTTP/2)", "fathom is serving gRPC"),
-        }
-        let served = builder
-            // h2 closes a connection whose unread small DATA frames cost more
-            // than half its connection window (GOAWAY too_many_data_frames).
-            // hyper's 1 MiB window lets a client pipelining small batches
-            // trip that before the stream's reader catches up; per-stream
-            // windows stay at 1 MiB, so memory per stream does not grow.
-            .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
-            .initial_stream_window_size(STREAM_WINDOW_BYTES)
-            .trace_fn(crate::transport::rpc_span::rpc_span)
-            // Outermost, so it counts the codes clients get, refusals included.
-            .layer(grpc_metrics)
-            .layer(tower::util::MapResponseLayer::new(
-                crate::transport::oversize::refusals_get_client_codes,
-            ))
-            .layer(auth)
-            .layer(ConcurrencyLimitLayer::new(config.max_concurrent_requests))
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(collections)
-            .add_service(documents)
-            .add_service(search)
+        let routes = services(health, &store, &config.limits, stopping.clone())?;
+        let served = grpc_server(&config, listener.local_addr()?)?
+            .layer(layers)
+            .add_routes(routes)
             // Without TCP_NODELAY, Nagle's algorithm holds a small response
             // until the client's delayed ACK: ~40 ms on every request.
             .serve_with_incoming_shutdown(
@@ -272,27 +191,141 @@ impl Server {
                 stopping.clone().cancelled_owned(),
             );
         tokio::pin!(served);
-        let served = tokio::select! {
-            served = &mut served => served,
-            () = shutdown => {
-                let grace = config.shutdown_grace;
-                tracing::info!(?grace, "shutting down: streams end after their batch in flight");
-                stopping.cancel();
-                match tokio::time::timeout(grace, &mut served).await {
-                    Ok(served) => served,
-                    Err(_) => {
-                        tracing::warn!(?grace, "requests still open after the shutdown grace; cutting them off");
-                        Ok(())
-                    }
-                }
-            }
-        };
-        probe_stop.cancel();
-        metrics_stop.cancel();
+        let served = serve_until_shutdown(served.as_mut(), shutdown, &stopping, config.shutdown_grace).await;
+        background.cancel();
         let _ = probe.await;
         // A request cut off may still hold a connection; do not wait for it.
         let _ = tokio::time::timeout(Duration::from_secs(1), store.close()).await;
         served?;
         Ok(())
+    }
+}
+
+/// The authentication layer `config` asks for. With API keys, the active
+/// keys are read now, and re-read until `stop` is cancelled.
+async fn authentication(config: &Config, store: &Store, stop: CancellationToken) -> anyhow::Result<AuthLayer> {
+    match config.authentication {
+        Authentication::Off => {
+            tracing::info!("authentication is off: every client may do everything");
+            Ok(AuthLayer::disabled())
+        }
+        Authentication::ApiKeys => {
+            let ring = KeyRing::default();
+            let keys = ring.load(store).await?;
+            if keys == 0 {
+                tracing::warn!("authentication is on but no API key is active: create one with `fathom keys create`");
+            } else {
+                tracing::info!(active_keys = keys, "authentication is on: API keys required");
+            }
+            tokio::spawn(ring.clone().refresh_every(store.clone(), config.key_refresh, stop));
+            Ok(AuthLayer::with_keys(ring))
+        }
+    }
+}
+
+/// The tower layers around every service, outermost first. The gRPC
+/// metrics are outermost, so they count the codes clients get, refusals
+/// included.
+fn layers(
+    auth: AuthLayer,
+    max_concurrent_requests: usize,
+) -> anyhow::Result<
+    impl Layer<
+        Routes,
+        Service: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible, Future: Send>
+                     + Clone
+                     + Send
+                     + 'static,
+    > + Clone,
+> {
+    Ok(ServiceBuilder::new()
+        .layer(GrpcMetricsLayer::new(&DESCRIPTOR_SETS)?)
+        .map_response(refusals_get_client_codes::<Body>)
+        .layer(auth)
+        .layer(ConcurrencyLimitLayer::new(max_concurrent_requests)))
+}
+
+/// The services a server answers: Fathom's three, health, and reflection
+/// (both versions: tools still ask for v1alpha). Upsert streams end when
+/// `stopping` is cancelled.
+fn services(
+    health: HealthServer<impl Health>,
+    store: &Store,
+    limits: &Limits,
+    stopping: CancellationToken,
+) -> anyhow::Result<Routes> {
+    let limits = Arc::new(limits.clone());
+    let max_message = limits.max_message_bytes;
+    let reflection = || {
+        DESCRIPTOR_SETS.into_iter().fold(
+            tonic_reflection::server::Builder::configure(),
+            tonic_reflection::server::Builder::register_encoded_file_descriptor_set,
+        )
+    };
+    let documents = DocumentsServer::new(DocumentsApi::new(store.clone(), limits.clone()).stop_streams_on(stopping))
+        .max_decoding_message_size(max_message)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    let search = SearchServer::new(SearchApi::new(store.clone(), limits))
+        .max_decoding_message_size(max_message)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    Ok(Routes::new(health)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
+        .add_service(CollectionsServer::new(CollectionsApi::new(store.clone())))
+        .add_service(documents)
+        .add_service(search))
+}
+
+/// tonic's server for `config`, with TLS if it is configured; logs the
+/// address it serves on and how.
+fn grpc_server(config: &Config, address: SocketAddr) -> anyhow::Result<tonic::transport::Server> {
+    let mut server = tonic::transport::Server::builder()
+        // h2 closes a connection whose unread small DATA frames cost more
+        // than half its connection window (GOAWAY too_many_data_frames).
+        // hyper's 1 MiB window lets a client pipelining small batches
+        // trip that before the stream's reader catches up; per-stream
+        // windows stay at 1 MiB, so memory per stream does not grow.
+        .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
+        .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .trace_fn(rpc_span);
+    let tls = match &config.tls {
+        Some(tls) => {
+            server = server.tls_config(tls.server_tls_config())?;
+            if tls.requires_client_certificates() {
+                "mutual TLS (client certificates required)"
+            } else {
+                "TLS"
+            }
+        }
+        None => "off (plain-text HTTP/2)",
+    };
+    tracing::info!(%address, tls, "fathom is serving gRPC");
+    Ok(server)
+}
+
+/// Waits until `served` ends, or `shutdown` completes. Then `stopping` is
+/// cancelled and the requests still open get `grace` to finish; past it,
+/// this stops waiting for them.
+async fn serve_until_shutdown(
+    mut served: impl Future<Output = Result<(), tonic::transport::Error>> + Unpin,
+    shutdown: impl Future<Output = ()>,
+    stopping: &CancellationToken,
+    grace: Duration,
+) -> Result<(), tonic::transport::Error> {
+    tokio::select! {
+        served = &mut served => served,
+        () = shutdown => {
+            tracing::info!(?grace, "shutting down: streams end after their batch in flight");
+            stopping.cancel();
+            match tokio::time::timeout(grace, &mut served).await {
+                Ok(served) => served,
+                Err(_) => {
+                    tracing::warn!(?grace, "requests still open after the shutdown grace; cutting them off");
+                    Ok(())
+                }
+            }
+        }
     }
 }
