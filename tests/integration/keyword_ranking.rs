@@ -3,9 +3,10 @@
 //! the hits of an exhaustive BM25 ranking of the documents in scope.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use fathom_api::v1 as pb;
-use fathom_tests::TestServer;
+use fathom_tests::{PrivateCluster, TestServer, fresh_database};
 use pb::field_condition::Condition;
 
 use crate::support::filter::{self, field};
@@ -88,6 +89,53 @@ async fn exhaustive_bm25(
     rows.into_iter().filter(|(_, score)| *score > 0.0).collect()
 }
 
+/// Whether a hit's score is the oracle's: the index keeps scores in single
+/// precision.
+fn same_score(hit: f64, oracle: f64) -> bool {
+    (hit - oracle).abs() <= 1e-6 * oracle.abs().max(1.0)
+}
+
+/// How a server's searches are planned: reading the bm25 index, or
+/// sorting rows each scored from its text, where the score an index scan
+/// leaves behind is not the row's (fathom must notice and score the rows
+/// itself).
+#[derive(Debug, Clone, Copy)]
+enum Plans {
+    ReadTheIndex,
+    Sort,
+}
+
+impl Plans {
+    /// A server on a fresh database planned this way.
+    async fn server(self) -> TestServer {
+        let database_url = fresh_database().await;
+        if let Plans::Sort = self {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&database_url)
+                .await
+                .unwrap();
+            let (_, name) = database_url.rsplit_once('/').unwrap();
+            sqlx::query(&format!("ALTER DATABASE {name} SET enable_indexscan = off"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        TestServer::start_with(fathom_server::Config::new("127.0.0.1:0".parse().unwrap(), database_url)).await
+    }
+}
+
+/// Gathers the planner's statistics on `collection`, as autovacuum would on
+/// a table in use (fresh, the planner sorts a bitmap scan of it instead of
+/// reading the bm25 index).
+async fn analyze(server: &TestServer, collection: &str) {
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&server.database_url)
+        .await
+        .unwrap();
+    sqlx::query(&format!("ANALYZE fathom_data.{collection}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
 /// Asserts that keyword hits are the `limit` best of `oracle`: the same
 /// scores in the same order, each hit with its own document's score (so
 /// documents tied at the cut may stand for each other).
@@ -98,12 +146,12 @@ fn assert_top_of(hits: &[pb::SearchHit], oracle: &[(String, f64)], limit: usize,
     let by_id: HashMap<&str, f64> = oracle.iter().map(|(id, s)| (id.as_str(), *s)).collect();
     for (rank, (hit, want)) in hits.iter().zip(&expected).enumerate() {
         assert!(
-            (hit.score - want).abs() < 1e-6,
+            same_score(hit.score, *want),
             "{what}: rank {rank}: {scores:?} vs {expected:?}"
         );
         let own = by_id.get(hit.id.as_str()).copied();
         assert!(
-            own.is_some_and(|s| (s - hit.score).abs() < 1e-6),
+            own.is_some_and(|s| same_score(hit.score, s)),
             "{what}: {} scored {own:?}",
             hit.id
         );
@@ -166,7 +214,12 @@ async fn a_cluster_with_pg_textsearch_ranks_by_bm25_and_one_without_by_ts_rank()
 
 #[tokio::test]
 async fn bm25_keyword_hits_are_the_best_of_an_exhaustive_ranking_and_see_updates() {
-    let server = TestServer::start().await;
+    for plans in [Plans::ReadTheIndex, Plans::Sort] {
+        bm25_keyword_hits_of(plans.server().await, plans).await;
+    }
+}
+
+async fn bm25_keyword_hits_of(server: TestServer, plans: Plans) {
     server
         .collections()
         .await
@@ -180,6 +233,7 @@ async fn bm25_keyword_hits_are_the_best_of_an_exhaustive_ranking_and_see_updates
         (0..600).map(|i| document(format!("d{i}"), i, false)).collect(),
     )
     .await;
+    analyze(&server, "kw").await;
     for (text, words, condition) in [
         ("river", "river", "true"),
         ("river stone", "river stone", "true"),
@@ -189,7 +243,7 @@ async fn bm25_keyword_hits_are_the_best_of_an_exhaustive_ranking_and_see_updates
     ] {
         let hits = search(&server, keyword("kw", "", text, None)).await.unwrap();
         let oracle = exhaustive_bm25(&server, "kw", "", words, condition).await;
-        assert_top_of(&hits, &oracle, 10, text);
+        assert_top_of(&hits, &oracle, 10, &format!("{text} ({plans:?})"));
     }
 
     // Rewritten documents are ranked by their new text, at once.
@@ -205,12 +259,17 @@ async fn bm25_keyword_hits_are_the_best_of_an_exhaustive_ranking_and_see_updates
     assert_eq!(hits[0].id, "new");
     assert!(hits.iter().all(|h| h.id != best), "{best} no longer holds the word");
     let oracle = exhaustive_bm25(&server, "kw", "", "river", "true").await;
-    assert_top_of(&hits, &oracle, 10, "after the rewrite");
+    assert_top_of(&hits, &oracle, 10, &format!("after the rewrite ({plans:?})"));
 }
 
 #[tokio::test]
 async fn filtered_and_tenant_bm25_searches_return_the_hits_of_an_exhaustive_ranking_of_their_scope() {
-    let server = TestServer::start().await;
+    for plans in [Plans::ReadTheIndex, Plans::Sort] {
+        scoped_bm25_hits_of(plans.server().await, plans).await;
+    }
+}
+
+async fn scoped_bm25_hits_of(server: TestServer, plans: Plans) {
     let mut request = collection_request("shared", 3, pb::DistanceMetric::Cosine);
     request.multi_tenant = true;
     server.collections().await.create_collection(request).await.unwrap();
@@ -231,6 +290,7 @@ async fn filtered_and_tenant_bm25_searches_return_the_hits_of_an_exhaustive_rank
         (0..40).map(|i| document(format!("s{i}"), 5000 + i, true)).collect(),
     )
     .await;
+    analyze(&server, "shared").await;
 
     let group = |n: f64| field("group", Condition::Eq(filter::number(n)));
     let cases: Vec<(&str, Option<pb::Filter>, &str)> = vec![
@@ -251,7 +311,7 @@ async fn filtered_and_tenant_bm25_searches_return_the_hits_of_an_exhaustive_rank
     ];
     for text in ["river stone", "forest"] {
         for (tenant, filter, condition) in &cases {
-            let what = format!("{text:?} in {tenant} where {condition}");
+            let what = format!("{text:?} in {tenant} where {condition} ({plans:?})");
             let hits = search(&server, keyword("shared", tenant, text, filter.clone()))
                 .await
                 .unwrap();
@@ -274,7 +334,7 @@ async fn filtered_and_tenant_bm25_searches_return_the_hits_of_an_exhaustive_rank
     assert!(!legs.is_empty());
     for (id, leg) in legs {
         let (position, (_, score)) = oracle.iter().enumerate().find(|(_, (o, _))| *o == id).unwrap();
-        assert!((leg.score - score).abs() < 1e-6, "{id}: {} vs {score}", leg.score);
+        assert!(same_score(leg.score, *score), "{id}: {} vs {score}", leg.score);
         let tied_from = oracle.iter().position(|(_, s)| (s - score).abs() < 1e-6).unwrap();
         assert!(
             (tied_from + 1..=position + 1).contains(&(leg.rank as usize)),
@@ -318,4 +378,68 @@ async fn a_collection_without_its_bm25_index_gets_it_when_a_server_starts() {
     let hits = search(&server, keyword("older", "", "garden", None)).await.unwrap();
     let oracle = exhaustive_bm25(&server, "older", "", "garden", "true").await;
     assert_top_of(&hits, &oracle, 10, "after the index was rebuilt");
+}
+
+#[tokio::test]
+async fn bm25_keyword_hits_are_whole_after_postgres_restarts() {
+    // pg_textsearch 1.0.0 loses a bm25 index's corpus statistics when
+    // PostgreSQL restarts, and its scans then find nothing; fathom rebuilds
+    // the indexes before a connection to the restarted PostgreSQL is used.
+    let cluster = std::sync::Arc::new(PrivateCluster::start());
+    let server = TestServer::start_with(fathom_server::Config::new(
+        "127.0.0.1:0".parse().unwrap(),
+        cluster.url(),
+    ))
+    .await;
+    server
+        .collections()
+        .await
+        .create_collection(collection_request("kw", 3, pb::DistanceMetric::Cosine))
+        .await
+        .unwrap();
+    upsert(
+        &server,
+        "kw",
+        "",
+        (0..600).map(|i| document(format!("d{i}"), i, false)).collect(),
+    )
+    .await;
+    let oracle = exhaustive_bm25(&server, "kw", "", "river stone", "true").await;
+    assert_top_of(
+        &search(&server, keyword("kw", "", "river stone", None)).await.unwrap(),
+        &oracle,
+        10,
+        "before the restarts",
+    );
+
+    for restart in ["crash", "clean"] {
+        let restarted = cluster.clone();
+        tokio::task::spawn_blocking(move || {
+            if restart == "crash" {
+                restarted.kill_postmaster();
+                restarted.restart_after_crash();
+            } else {
+                restarted.pg.stop(true).unwrap();
+                restarted.pg.restart().unwrap();
+            }
+        })
+        .await
+        .unwrap();
+        // Requests on connections the restart broke fail until the pool
+        // has replaced them.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let hits = loop {
+            match search(&server, keyword("kw", "", "river stone", None)).await {
+                Ok(hits) => break hits,
+                Err(status) => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "no answer after the {restart} restart: {status:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        assert_top_of(&hits, &oracle, 10, &format!("after a {restart} restart"));
+    }
 }

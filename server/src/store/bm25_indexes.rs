@@ -18,7 +18,7 @@ use super::{Store, StoreError};
 use crate::domain::{Collection, CollectionName, KeywordRanking};
 
 /// The extension, as `CREATE EXTENSION` and `pg_extension` name it.
-const EXTENSION: &str = "pg_textsearch";
+pub(super) const EXTENSION: &str = "pg_textsearch";
 
 /// `fathom_data."name:bm25"`, the collection's BM25 index, as
 /// `to_bm25query` and `to_regclass` read it.
@@ -45,7 +45,9 @@ pub(super) fn bm25_index_ddl(collection: &Collection) -> String {
 
 impl Store {
     /// Makes BM25 ranking available where pg_textsearch's library is
-    /// loaded: creates the extension if needed, and the `bm25` index of
+    /// loaded: creates the extension if needed, rebuilds the `bm25` indexes
+    /// if PostgreSQL restarted since they were last rebuilt (see
+    /// [`super::bm25_restarts`]), and builds the `bm25` index of
     /// every collection without one (each on a connection without
     /// statement timeout: over a large collection the build takes a while).
     /// Returns the ranking collections created from now on get, and logs
@@ -69,6 +71,14 @@ impl Store {
             }
         };
         self.new_collection_ranking = ranking;
+        // Before building missing indexes, which are then built for this
+        // start of PostgreSQL already.
+        let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
+        self.bm25_restarts
+            .rebuild_if_restarted(&mut conn)
+            .await
+            .map_err(|e| self.error(e))?;
+        drop(conn);
         if ranking == KeywordRanking::Bm25 {
             self.create_missing_bm25_indexes().await?;
         }

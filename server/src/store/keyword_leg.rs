@@ -11,7 +11,7 @@ use sqlx::{Postgres, QueryBuilder};
 
 use super::bm25_indexes::bm25_index_name;
 use super::documents::push_scope;
-use crate::domain::{Collection, Fusion, KeywordQuery, KeywordRanking, SearchQuery};
+use crate::domain::{Collection, KeywordQuery, KeywordRanking, SearchQuery};
 
 /// Most documents a scoped (filtered or tenant) BM25 leg reads from the
 /// index, best first, looking for its candidates among them; past that the
@@ -21,18 +21,20 @@ const SCOPED_BM25_SCAN_MIN: i64 = 1000;
 /// The multiple of the candidates a scoped BM25 leg reads from the index.
 const SCOPED_BM25_SCAN_PER_CANDIDATE: i64 = 20;
 
-/// What the final projection must still do for the keyword leg.
+/// Where the statement reads the keyword leg from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum KeywordScores {
-    /// The leg scored its candidates.
-    InLeg,
-    /// The leg ranked its candidates by the index's order without scoring
-    /// them; the hits returned are scored (a handful, not every candidate).
-    ForHitsOnly,
+pub(super) enum TextLeg {
+    /// The CTE `text_leg`.
+    Cte,
+    /// A subquery in the statement's main query, pushed where it is read
+    /// ([`push_text_leg`]): an unscoped BM25 leg (see
+    /// [`push_unscoped_bm25_leg`] for why it cannot be a CTE).
+    Inline,
 }
 
-/// Pushes `text_query` and `text_leg` (and the CTEs they need) for the
-/// query's `keywords`, ranking at most `n` candidates.
+/// Pushes the CTEs of the keyword leg for the query's `keywords`, ranking
+/// at most `n` candidates: `text_terms` and `text_query`, and `text_leg`
+/// with the CTEs it needs unless the leg is [`TextLeg::Inline`].
 pub(super) fn push_keyword_leg(
     qb: &mut QueryBuilder<'static, Postgres>,
     collection: &Collection,
@@ -40,17 +42,52 @@ pub(super) fn push_keyword_leg(
     keywords: &KeywordQuery,
     query: &SearchQuery,
     n: i64,
-) -> KeywordScores {
+) -> TextLeg {
     let bm25_words = (collection.keyword_ranking == KeywordRanking::Bm25).then(|| bm25_words(keywords));
     push_text_query(qb, collection.spec.language.as_str(), keywords, bm25_words);
-    qb.push(", ");
     match collection.keyword_ranking {
         KeywordRanking::TsRank => {
+            qb.push(", ");
             push_ts_rank_leg(qb, t, keywords, query, n);
-            KeywordScores::InLeg
+            TextLeg::Cte
         }
-        KeywordRanking::Bm25 => push_bm25_leg(qb, collection, t, keywords, query, n),
+        KeywordRanking::Bm25 if is_scoped(collection, keywords, query) => {
+            qb.push(", ");
+            push_scoped_bm25_leg(qb, collection, t, keywords, query, n);
+            TextLeg::Cte
+        }
+        KeywordRanking::Bm25 => TextLeg::Inline,
     }
+}
+
+/// Pushes where the keyword leg is read from: `text_leg`, or the inline
+/// leg itself.
+pub(super) fn push_text_leg(
+    qb: &mut QueryBuilder<'static, Postgres>,
+    text_leg: TextLeg,
+    collection: &Collection,
+    t: &str,
+    keywords: &KeywordQuery,
+    query: &SearchQuery,
+    n: i64,
+) {
+    match text_leg {
+        TextLeg::Cte => {
+            qb.push("text_leg");
+        }
+        TextLeg::Inline => push_unscoped_bm25_leg(qb, collection, t, keywords, query, n),
+    }
+}
+
+/// Whether a BM25 leg ranks a scope (a filter, a tenant, or the documents
+/// holding a quoted phrase) rather than the whole collection.
+fn is_scoped(collection: &Collection, keywords: &KeywordQuery, query: &SearchQuery) -> bool {
+    query.filter.is_some() || collection.spec.multi_tenant || has_phrase(keywords)
+}
+
+/// Whether a term is a quoted phrase.
+fn has_phrase(keywords: &KeywordQuery) -> bool {
+    keywords.any_of.iter().any(|term| term.starts_with('"'))
 }
 
 /// Pushes `to_bm25query(text, index)`: the query's words as one text, for
@@ -58,11 +95,7 @@ pub(super) fn push_keyword_leg(
 /// text configuration. A phrase is scored as its words (the index keeps no
 /// positions); the leg matches it as a phrase, and leaves out excluded
 /// terms, through [`push_text_query`]'s tsqueries.
-pub(super) fn push_bm25_query(
-    qb: &mut QueryBuilder<'static, Postgres>,
-    collection: &Collection,
-    keywords: &KeywordQuery,
-) {
+fn push_bm25_query(qb: &mut QueryBuilder<'static, Postgres>, collection: &Collection, keywords: &KeywordQuery) {
     qb.push("to_bm25query(")
         .push_bind(bm25_words(keywords))
         .push("::text, ")
@@ -130,121 +163,169 @@ fn push_text_query(
     );
 }
 
-/// The BM25 leg. Unscoped, it is the index's own top `n`: the index scan
-/// returns the best documents first (Block-Max WAND), scoring only what
-/// can still place. Scoped by a filter or a tenant, the index's best
-/// documents are read until `n` of them are in scope, up to a bound
-/// ([`SCOPED_BM25_SCAN_MIN`]); if the scope leaves fewer, its own matching
-/// documents are ranked exactly instead (the one-time filter keeps the other
-/// branch from running), as the vector leg does. Either way the hits are
-/// those of an exhaustive BM25 ranking of the documents in scope.
+/// Pushes `-(d.body <@> …)` over `d.id = {row}.id`: a document's BM25 score
+/// computed from its text (negative, as `<@>` returns it), for one row of
+/// `row`, in a subquery of its own.
+fn push_exact_score(
+    qb: &mut QueryBuilder<'static, Postgres>,
+    collection: &Collection,
+    t: &str,
+    keywords: &KeywordQuery,
+    query: &SearchQuery,
+    row: &str,
+) {
+    qb.push("(SELECT d.body <@> ");
+    push_bm25_query(qb, collection, keywords);
+    qb.push(format_args!(" FROM {t} d WHERE d.tenant = "))
+        .push_bind(query.tenant.as_str().to_owned())
+        .push(format_args!(" AND d.id = {row}.id)"));
+}
+
+/// The BM25 leg of a search of the whole collection: the index's own top
+/// `n` (the index scan returns the best documents first, Block-Max WAND,
+/// scoring only what can still place), less documents with an excluded
+/// term. Hits are those of an exhaustive BM25 ranking.
 ///
-/// The index orders by BM25 but does not hand its scores to the rest of the
-/// statement; a score in the select list is computed again, from the
-/// document's text. So candidates are scored here only where fusion or a
-/// score threshold needs every candidate's score, and otherwise ranked in
-/// the index's order, with the returned hits scored at the end.
-fn push_bm25_leg(
+/// Scores come from the index scan itself: pg_textsearch keeps the score
+/// of the row it returned last for `bm25_get_current_score()`, read in the
+/// scan's own projection. A `<@>` anywhere else computes the score again
+/// from the document's text (tokenised anew: about 40 µs a row on the
+/// bench's corpus, ten times what the index scan costs a row), and so does
+/// the ORDER BY's own `<@>`, unless pg_textsearch's planner hook swaps it
+/// for the cached score, which it does only in a statement's main query:
+/// not in a CTE, and a CTE holding a volatile function (as
+/// `bm25_get_current_score` is) is never folded into the main query. So
+/// this leg is a subquery, pushed where the statement reads it.
+///
+/// The cached score is the row's own only where the plan reads the index;
+/// a plan without it (a sort, over a small table) leaves the last score of
+/// an earlier scan there, the same for every row. So the first and the
+/// last row are scored from their text too: rows come best first in either
+/// plan, so if both agree, every row between holds its own score (to the
+/// index's single precision); otherwise every row is scored from its text.
+/// Rows scoring zero (no word of the query, which only a plan without the
+/// index returns) are left out. `OFFSET 0` keeps the planner from folding
+/// the two end rows' scores into the expressions that read them, which
+/// would compute each more than once.
+fn push_unscoped_bm25_leg(
     qb: &mut QueryBuilder<'static, Postgres>,
     collection: &Collection,
     t: &str,
     keywords: &KeywordQuery,
     query: &SearchQuery,
     n: i64,
-) -> KeywordScores {
-    let scores = if query.is_hybrid()
-        && matches!(query.fusion, Fusion::ReciprocalRank { .. })
-        && query.score_threshold.is_none()
-    {
-        KeywordScores::ForHitsOnly
-    } else {
-        KeywordScores::InLeg
-    };
-    let score = |qb: &mut QueryBuilder<'static, Postgres>| match scores {
-        KeywordScores::InLeg => {
-            qb.push("-(d.body <@> ");
-            push_bm25_query(qb, collection, keywords);
-            qb.push(")::float8 AS score");
-        }
-        KeywordScores::ForHitsOnly => {
-            qb.push("NULL::float8 AS score");
-        }
-    };
-    // The documents the leg ranks: those BM25 scores above zero (the index
-    // returns no others, but a plan without it, over a small table, would
-    // score every row), less excluded terms. A quoted phrase matches only
-    // where its words stand together, which the index cannot tell: with
-    // one, documents must match the terms as `ts_rank` would (`q`, which
-    // leaves out excluded terms too), and the leg is scoped like a filter.
-    // Where the index is to order the documents, the match is written so
-    // that no index can serve it (`coalesce`): as an indexable `@@`, it
-    // offered the planner the GIN index, and a generic plan that took it
-    // scored every matching document to sort them (a hundred milliseconds
-    // on the bench's corpus instead of a few).
-    let has_phrase = keywords.any_of.iter().any(|term| term.starts_with('"'));
+) {
+    qb.push(
+        "(SELECT id, score, rank, min(score) OVER () AS smin, max(score) OVER () AS smax FROM (\
+         SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank FROM (\
+         SELECT id, -bm25 AS score FROM (\
+         SELECT id, CASE WHEN bool_and(exact IS NULL OR abs(cached - exact) <= 1e-5 * (1 + abs(exact))) OVER () \
+         THEN cached ELSE coalesce(exact, ",
+    );
+    push_exact_score(qb, collection, t, keywords, query, "text_ends");
+    qb.push(
+        ") END AS bm25 FROM (\
+         SELECT id, cached, CASE WHEN place = 1 OR place = placed THEN ",
+    );
+    push_exact_score(qb, collection, t, keywords, query, "text_placed");
+    qb.push(
+        " END AS exact FROM (\
+         SELECT id, cached, row_number() OVER () AS place, count(*) OVER () AS placed FROM (\
+         SELECT d.id, bm25_get_current_score() AS cached FROM ",
+    );
+    qb.push(t).push(" d");
+    push_scope(qb, &query.tenant, None);
+    if !keywords.none_of.is_empty() {
+        qb.push(" AND NOT coalesce(d.body_tsv @@ (SELECT none_q FROM text_query), false)");
+    }
+    qb.push(" ORDER BY d.body <@> ");
+    push_bm25_query(qb, collection, keywords);
+    qb.push(format_args!(
+        " LIMIT {n}) text_scan) text_placed OFFSET 0) text_ends) text_checked WHERE bm25 < 0) text_scored) text_ranked)"
+    ));
+}
+
+/// The BM25 leg of a search of a scope (a filter, a tenant, or a quoted
+/// phrase's matches), as CTEs ending in `text_leg`: the index's best
+/// documents are read until `n` of them are in scope, up to a bound
+/// ([`SCOPED_BM25_SCAN_MIN`]); if the scope leaves fewer, its own matching
+/// documents are ranked exactly instead (the one-time filter keeps the other
+/// branch from running), as the vector leg does. Either way the hits are
+/// those of an exhaustive BM25 ranking of the documents in scope.
+///
+/// Scores are the index scan's, checked at both ends, as in
+/// [`push_unscoped_bm25_leg`]. Being CTEs (the fallback must count the
+/// scan's rows), the scan here pays for pg_textsearch's ORDER BY
+/// expression on every row it reads.
+fn push_scoped_bm25_leg(
+    qb: &mut QueryBuilder<'static, Postgres>,
+    collection: &Collection,
+    t: &str,
+    keywords: &KeywordQuery,
+    query: &SearchQuery,
+    n: i64,
+) {
+    // A quoted phrase matches only where its words stand together, which
+    // the index cannot tell: with one, documents must match the terms as
+    // `ts_rank` would (`q`, which leaves out excluded terms too). Where the
+    // bm25 index orders the documents, the match is written so that no
+    // index can serve it (`coalesce`): as an indexable `@@`, it offered the
+    // planner the GIN index, and a generic plan that took it scored every
+    // matching document to sort them (a hundred milliseconds on the bench's
+    // corpus instead of a few). Where the leg ranks the scope exactly, the
+    // match is the GIN index's way to the scope's documents with a word of
+    // the query.
+    let has_phrase = has_phrase(keywords);
     let excluded = !keywords.none_of.is_empty();
     let push_match = |qb: &mut QueryBuilder<'static, Postgres>, indexable: bool| {
         let tsquery = if has_phrase { "q" } else { "lexemes_q" };
         if indexable {
             qb.push(format_args!(" AND d.body_tsv @@ (SELECT {tsquery} FROM text_query)"));
-        } else {
-            qb.push(format_args!(
-                " AND coalesce(d.body_tsv @@ (SELECT {tsquery} FROM text_query), false)"
-            ));
+        } else if has_phrase {
+            qb.push(" AND coalesce(d.body_tsv @@ (SELECT q FROM text_query), false)");
         }
         if excluded && !has_phrase {
             qb.push(" AND NOT coalesce(d.body_tsv @@ (SELECT none_q FROM text_query), false)");
         }
     };
-    let scoped = query.filter.is_some() || collection.spec.multi_tenant || has_phrase;
-    qb.push("text_hits AS MATERIALIZED (SELECT d.id, ");
-    score(qb);
-    if scoped {
-        let bound = (n * SCOPED_BM25_SCAN_PER_CANDIDATE).max(SCOPED_BM25_SCAN_MIN);
-        qb.push(format_args!(" FROM (SELECT * FROM {t} d ORDER BY d.body <@> "));
-        push_bm25_query(qb, collection, keywords);
-        qb.push(format_args!(" LIMIT {bound}) d"));
-        push_scope(qb, &query.tenant, query.filter.as_ref());
-        push_match(qb, false);
-        qb.push(format_args!(" LIMIT {n}), "));
-        // The scope's own matches, ranked exactly, only if the index's best
-        // held fewer than `n` of them. `score` is not the `<@>` operator the
-        // index orders by, so this ranks by scoring, not by the index.
-        qb.push(format_args!("text_exact AS (SELECT d.id, -(d.body <@> "));
-        push_bm25_query(qb, collection, keywords);
-        qb.push(format_args!(")::float8 AS score FROM {t} d"));
-        push_scope(qb, &query.tenant, query.filter.as_ref());
-        push_match(qb, true);
-        qb.push(format_args!(
-            " AND (SELECT count(*) FROM text_hits) < {n} ORDER BY score DESC, d.id LIMIT {n}), "
-        ));
-    } else {
-        qb.push(format_args!(" FROM {t} d"));
-        push_scope(qb, &query.tenant, None);
-        push_match(qb, false);
-        qb.push(" ORDER BY d.body <@> ");
-        push_bm25_query(qb, collection, keywords);
-        qb.push(format_args!(" LIMIT {n}), "));
-    }
-    // The index's order is BM25's; with scores at hand, ties go by id.
-    let rank = match scores {
-        KeywordScores::InLeg => "row_number() OVER (ORDER BY score DESC, id)",
-        KeywordScores::ForHitsOnly => "row_number() OVER ()",
-    };
+    let bound = (n * SCOPED_BM25_SCAN_PER_CANDIDATE).max(SCOPED_BM25_SCAN_MIN);
     qb.push(format_args!(
-        "text_ranked AS (SELECT id, score, {rank} AS rank FROM text_hits"
+        "text_hits AS MATERIALIZED (SELECT d.id, d.cached FROM (SELECT d.*, bm25_get_current_score() AS cached \
+         FROM {t} d ORDER BY d.body <@> "
     ));
-    if scoped {
-        qb.push(format_args!(
-            " WHERE (SELECT count(*) FROM text_hits) >= {n} UNION ALL SELECT id, score, \
-             row_number() OVER (ORDER BY score DESC, id) AS rank FROM text_exact"
-        ));
-    }
+    push_bm25_query(qb, collection, keywords);
+    qb.push(format_args!(" LIMIT {bound}) d"));
+    push_scope(qb, &query.tenant, query.filter.as_ref());
+    push_match(qb, false);
+    qb.push(format_args!(
+        " LIMIT {n}), text_ends AS MATERIALIZED (SELECT id, cached, CASE WHEN place = 1 OR place = placed THEN "
+    ));
+    push_exact_score(qb, collection, t, keywords, query, "p");
     qb.push(
-        "), text_leg AS (SELECT id, score, rank, min(score) OVER () AS smin, max(score) OVER () AS smax \
-         FROM text_ranked)",
+        " END AS exact FROM (SELECT id, cached, row_number() OVER () AS place, count(*) OVER () AS placed \
+         FROM text_hits) p), \
+         text_scored AS MATERIALIZED (SELECT id, -bm25 AS score FROM (SELECT id, \
+         CASE WHEN (SELECT coalesce(bool_and(exact IS NULL OR abs(cached - exact) <= 1e-5 * (1 + abs(exact))), true) \
+         FROM text_ends) THEN cached ELSE coalesce(exact, ",
     );
-    scores
+    push_exact_score(qb, collection, t, keywords, query, "e");
+    qb.push(") END AS bm25 FROM text_ends e) s WHERE bm25 < 0), ");
+    // The scope's own matches, ranked exactly, only if the index's best
+    // held fewer than `n` of them. `score` is not the `<@>` operator the
+    // index orders by, so this ranks by scoring, not by the index.
+    qb.push("text_exact AS (SELECT d.id, -(d.body <@> ");
+    push_bm25_query(qb, collection, keywords);
+    qb.push(format_args!(")::float8 AS score FROM {t} d"));
+    push_scope(qb, &query.tenant, query.filter.as_ref());
+    push_match(qb, true);
+    qb.push(format_args!(
+        " AND (SELECT count(*) FROM text_scored) < {n} ORDER BY score DESC, d.id LIMIT {n}), \
+         text_ranked AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank FROM text_scored \
+         WHERE (SELECT count(*) FROM text_scored) >= {n} UNION ALL SELECT id, score, \
+         row_number() OVER (ORDER BY score DESC, id) AS rank FROM text_exact), \
+         text_leg AS (SELECT id, score, rank, min(score) OVER () AS smin, max(score) OVER () AS smax \
+         FROM text_ranked)"
+    ));
 }
 
 /// The `ts_rank` leg: documents with any of the query's terms and none of

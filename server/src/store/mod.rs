@@ -7,6 +7,7 @@
 
 mod api_keys;
 mod bm25_indexes;
+mod bm25_restarts;
 mod collections_catalog;
 mod documents;
 mod error;
@@ -68,6 +69,9 @@ pub struct Store {
     /// How collections created from now on rank keyword searches (see
     /// [`Store::prepare_keyword_ranking`]).
     new_collection_ranking: KeywordRanking,
+    /// BM25 indexes rebuilt once per PostgreSQL start, before a new
+    /// connection to it is used.
+    bm25_restarts: Arc<bm25_restarts::Bm25Restarts>,
 }
 
 /// Least `maintenance_work_mem` for an index build unless configured: an
@@ -146,6 +150,8 @@ impl Store {
         }
         let outages = Arc::new(outages::Outages::default());
         let outdated = outages.clone();
+        let bm25_restarts = Arc::new(bm25_restarts::Bm25Restarts::new(build_options.clone()));
+        let restarts = bm25_restarts.clone();
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(CONNECT_TIMEOUT)
@@ -165,6 +171,10 @@ impl Store {
                 let usable = !outdated.predates_last(meta.age);
                 Box::pin(async move { Ok(usable) })
             })
+            .after_connect(move |conn, _| {
+                let restarts = restarts.clone();
+                Box::pin(async move { restarts.rebuild_if_restarted(conn).await })
+            })
             .connect_with(options)
             .await
             .map_err(StoreError::from)?;
@@ -178,6 +188,7 @@ impl Store {
             build_options,
             index_build_memory_bytes: DEFAULT_INDEX_BUILD_MEMORY_BYTES as i64,
             new_collection_ranking: KeywordRanking::TsRank,
+            bm25_restarts,
         })
     }
 

@@ -1,9 +1,9 @@
 //! Vector, keyword and hybrid search as one SQL statement per request.
 //!
-//! The statement is a chain of CTEs: the vector leg (an HNSW scan, with an
-//! exact fallback for selective filters), the keyword leg (BM25 or
-//! `ts_rank`, see [`super::keyword_leg`]), their fusion, and a final join for
-//! the requested fields. One statement, one snapshot; the fields of hits past the first
+//! The statement is a chain of CTEs and subqueries: the vector leg (an HNSW
+//! scan, with an exact fallback for selective filters), the keyword leg (BM25
+//! or `ts_rank`, see [`super::keyword_leg`]), their fusion, and a final join
+//! for the requested fields. One statement, one snapshot; the fields of hits past the first
 //! page of bytes are read as the client reaches them (see [`SearchHits`]).
 
 use std::collections::{HashMap, VecDeque};
@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use super::collections_catalog::indexed_embedding;
 use super::documents::{PAGE_BYTES, document_columns, push_scope, size_of_fields};
-use super::keyword_leg::{KeywordScores, push_bm25_query, push_keyword_leg};
+use super::keyword_leg::{TextLeg, push_keyword_leg, push_text_leg};
 use super::sql_identifiers::table;
 use super::sql_spans::sql;
 use super::{Store, StoreError};
@@ -249,40 +249,53 @@ fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -
     }
 
     let has_text_leg = query.text.is_some();
-    let mut keyword_scores = KeywordScores::InLeg;
+    let mut text_leg = TextLeg::Cte;
     if let Some(keywords) = &query.text {
         if has_vector_leg {
             qb.push(", ");
         }
-        keyword_scores = push_keyword_leg(&mut qb, collection, &t, keywords, query, n);
+        text_leg = push_keyword_leg(&mut qb, collection, &t, keywords, query, n);
     }
-    let scores_hits = keyword_scores == KeywordScores::ForHitsOnly;
+    qb.push(" ");
 
-    // The candidates with their per-leg placings and final score.
-    qb.push(", ranked AS (");
-    match (has_vector_leg, has_text_leg) {
-        (true, true) => {
-            qb.push(
-                "SELECT COALESCE(v.id, k.id) AS id, v.rank AS vector_rank, v.score AS vector_score, \
-                 k.rank AS text_rank, k.score AS text_score, ",
-            );
-            push_fusion(&mut qb, query.fusion);
-            qb.push(" AS score FROM vector_leg v FULL OUTER JOIN text_leg k ON v.id = k.id");
+    // The candidates with their per-leg placings and final score: a
+    // subquery of the main query (see `TextLeg::Inline`), pushed where the
+    // main query reads it.
+    let push_ranked = |qb: &mut QueryBuilder<'static, Postgres>| {
+        let push_text = |qb: &mut QueryBuilder<'static, Postgres>| {
+            if let Some(keywords) = &query.text {
+                push_text_leg(qb, text_leg, collection, &t, keywords, query, n);
+            }
+        };
+        qb.push("(");
+        match (has_vector_leg, has_text_leg) {
+            (true, true) => {
+                qb.push(
+                    "SELECT COALESCE(v.id, k.id) AS id, v.rank AS vector_rank, v.score AS vector_score, \
+                     k.rank AS text_rank, k.score AS text_score, ",
+                );
+                push_fusion(qb, query.fusion);
+                qb.push(" AS score FROM vector_leg v FULL OUTER JOIN ");
+                push_text(qb);
+                qb.push(" k ON v.id = k.id");
+            }
+            (true, false) => {
+                qb.push(
+                    "SELECT id, rank AS vector_rank, score AS vector_score, NULL::int8 AS text_rank, \
+                     NULL::float8 AS text_score, score FROM vector_leg",
+                );
+            }
+            (false, _) => {
+                qb.push(
+                    "SELECT id, NULL::int8 AS vector_rank, NULL::float8 AS vector_score, rank AS text_rank, \
+                     score AS text_score, score FROM ",
+                );
+                push_text(qb);
+                qb.push(" k");
+            }
         }
-        (true, false) => {
-            qb.push(
-                "SELECT id, rank AS vector_rank, score AS vector_score, NULL::int8 AS text_rank, \
-                 NULL::float8 AS text_score, score FROM vector_leg",
-            );
-        }
-        (false, _) => {
-            qb.push(
-                "SELECT id, NULL::int8 AS vector_rank, NULL::float8 AS vector_score, rank AS text_rank, \
-                 score AS text_score, score FROM text_leg",
-            );
-        }
-    }
-    qb.push(") ");
+        qb.push(")");
+    };
 
     // The best hits with their fields, then the fields of those past the
     // first PAGE_BYTES left out (`pending`), to be read as the client reads.
@@ -296,25 +309,19 @@ fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -
             format!(" ORDER BY {alias}.score DESC, {alias}.id")
         }
     };
-    qb.push(if scores_hits {
-        "SELECT h.id, h.vector_rank, h.vector_score, h.text_rank, h.hit_text_score AS text_score, h.score, h.size, \
-         h.before >= "
-    } else {
-        "SELECT h.id, h.vector_rank, h.vector_score, h.text_rank, h.text_score, h.score, h.size, \
-         h.before >= "
-    })
-    .push_bind(PAGE_BYTES)
-    .push(" AS pending, CASE WHEN h.before < ")
-    .push_bind(PAGE_BYTES)
-    .push(" THEN h.body END AS body, CASE WHEN h.before < ")
-    .push_bind(PAGE_BYTES)
-    .push(" THEN h.metadata END AS metadata, CASE WHEN h.before < ")
-    .push_bind(PAGE_BYTES)
-    .push(format_args!(
-        " THEN h.embedding END AS embedding FROM (SELECT p.*, sum(p.size) OVER ({} ROWS UNBOUNDED PRECEDING) \
+    qb.push("SELECT h.id, h.vector_rank, h.vector_score, h.text_rank, h.text_score, h.score, h.size, h.before >= ")
+        .push_bind(PAGE_BYTES)
+        .push(" AS pending, CASE WHEN h.before < ")
+        .push_bind(PAGE_BYTES)
+        .push(" THEN h.body END AS body, CASE WHEN h.before < ")
+        .push_bind(PAGE_BYTES)
+        .push(" THEN h.metadata END AS metadata, CASE WHEN h.before < ")
+        .push_bind(PAGE_BYTES)
+        .push(format_args!(
+            " THEN h.embedding END AS embedding FROM (SELECT p.*, sum(p.size) OVER ({} ROWS UNBOUNDED PRECEDING) \
          - p.size AS before FROM (",
-        order("p").trim_start()
-    ));
+            order("p").trim_start()
+        ));
     // Only the `limit` best are joined for their fields: a hybrid search
     // ranks up to twice its candidates (100 for 10 hits), and reading the
     // fields of all of them would read documents that are then dropped.
@@ -328,12 +335,9 @@ fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -
             "0::int8".to_owned()
         },
     ));
-    if let (true, Some(keywords)) = (scores_hits, &query.text) {
-        qb.push(", CASE WHEN r.text_rank IS NOT NULL THEN -(d.body <@> ");
-        push_bm25_query(&mut qb, collection, keywords);
-        qb.push(")::float8 END AS hit_text_score");
-    }
-    qb.push(" FROM (SELECT * FROM ranked r");
+    qb.push(" FROM (SELECT * FROM ");
+    push_ranked(&mut qb);
+    qb.push(" r");
     if let Some(threshold) = query.score_threshold {
         qb.push(if smaller_is_better {
             " WHERE r.score <= "
@@ -344,7 +348,7 @@ fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -
     }
     qb.push(order("r"));
     qb.push(format_args!(" LIMIT {}) r", query.limit));
-    if fields_requested || scores_hits {
+    if fields_requested {
         qb.push(" JOIN ").push(&t).push(" d ON d.tenant = ");
         qb.push_bind(query.tenant.as_str().to_owned()).push(" AND d.id = r.id");
     }
@@ -508,23 +512,23 @@ mod tests {
     fn only_the_hits_returned_are_joined_for_their_fields() {
         let sql = build_search(&collection(false), &query(None, Some("fox")), true).into_sql();
         assert!(
-            sql.contains("FROM (SELECT * FROM ranked r ORDER BY r.score DESC, r.id LIMIT 10) r JOIN"),
+            sql.contains("k ON v.id = k.id) r ORDER BY r.score DESC, r.id LIMIT 10) r JOIN"),
             "{sql}"
         );
     }
 
     #[test]
-    fn an_unscoped_bm25_leg_is_the_index_top_n_and_a_hybrid_one_scores_only_the_hits_returned() {
+    fn an_unscoped_bm25_leg_is_the_index_top_n_in_the_main_query_scored_by_the_scan_and_checked_at_both_ends() {
         let sql = build_search(&bm25_collection(false), &query(None, Some("vector database")), true).into_sql();
         assert!(
-            sql.contains("text_hits AS MATERIALIZED (SELECT d.id, NULL::float8 AS score FROM fathom_data.\"docs\" d")
-                && sql.contains("ORDER BY d.body <@> to_bm25query(")
-                && !sql.contains("text_exact"),
-            "{sql}"
-        );
-        assert!(
-            sql.contains("CASE WHEN r.text_rank IS NOT NULL THEN -(d.body <@> to_bm25query(")
-                && sql.contains("h.hit_text_score AS text_score"),
+            sql.contains(
+                "SELECT d.id, bm25_get_current_score() AS cached FROM fathom_data.\"docs\" d WHERE d.tenant = "
+            ) && sql.contains("ORDER BY d.body <@> to_bm25query(")
+                && sql.contains("CASE WHEN place = 1 OR place = placed THEN (SELECT d.body <@> to_bm25query(")
+                && sql.contains("FULL OUTER JOIN (SELECT id, score, rank")
+                && !sql.contains("text_leg")
+                && !sql.contains("text_exact")
+                && !sql.contains("lexemes_q FROM text_query"),
             "{sql}"
         );
         let keyword_only = build_search(
@@ -537,8 +541,8 @@ mod tests {
         )
         .into_sql();
         assert!(
-            keyword_only.contains("text_hits AS MATERIALIZED (SELECT d.id, -(d.body <@> to_bm25query(")
-                && !keyword_only.contains("hit_text_score"),
+            keyword_only.contains("score AS text_score, score FROM (SELECT id, score, rank")
+                && !keyword_only.contains(" AS MATERIALIZED (SELECT d.id"),
             "{keyword_only}"
         );
     }
@@ -549,10 +553,12 @@ mod tests {
             let filter = (!collection.spec.multi_tenant).then(|| Filter::All(vec![]));
             let sql = build_search(&collection, &query(filter, Some("vector database")), true).into_sql();
             assert!(
-                sql.contains("FROM (SELECT * FROM fathom_data.\"docs\" d ORDER BY d.body <@> to_bm25query(")
-                    && sql.contains("LIMIT 1000) d WHERE d.tenant = ")
+                sql.contains(
+                    "FROM (SELECT d.*, bm25_get_current_score() AS cached FROM fathom_data.\"docs\" d \
+                     ORDER BY d.body <@> to_bm25query("
+                ) && sql.contains("LIMIT 1000) d WHERE d.tenant = ")
                     && sql.contains("text_exact AS (SELECT d.id, -(d.body <@> to_bm25query(")
-                    && sql.contains("(SELECT count(*) FROM text_hits) < 10"),
+                    && sql.contains("(SELECT count(*) FROM text_scored) < 10"),
                 "{sql}"
             );
         }
