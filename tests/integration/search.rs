@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use fathom_api::v1 as pb;
-use fathom_server::domain::DEFAULT_EF_SEARCH;
+use fathom_server::domain::EfSearch;
 use fathom_server::store::SearchHits;
 use fathom_tests::TestServer;
 use pb::field_condition::Condition;
@@ -732,13 +732,13 @@ async fn a_requests_own_ef_search_ends_with_it_on_its_pooled_connection() {
     upsert_all(&server, "breadth", documents.collect()).await;
     let (store, collection) = single_connection_store(&server, "breadth").await;
     let mut query = store_query(vec![1.0, 0.0, 0.0], None);
-    query.ef_search = 1000;
+    query.ef_search = EfSearch::MAX;
     assert_eq!(read_all(store.search(collection, query).await.unwrap()).await, 10);
     let breadth: String = sqlx::query_scalar("SELECT current_setting('hnsw.ef_search')")
         .fetch_one(store.pool())
         .await
         .unwrap();
-    assert_eq!(breadth, DEFAULT_EF_SEARCH.to_string());
+    assert_eq!(breadth, EfSearch::DEFAULT.to_string());
 }
 
 /// Reads every hit of an in-process search; how many there were.

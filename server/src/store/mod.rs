@@ -109,7 +109,7 @@ impl Store {
         // Searches at the default breadth need no setting of their own, so
         // they are one round trip; iterative scans let a filtered or
         // tenant-scoped index scan go on until it has its LIMIT of rows.
-        let ef_search = crate::domain::DEFAULT_EF_SEARCH.to_string();
+        let ef_search = crate::domain::EfSearch::DEFAULT.to_string();
         // A BM25 index scan scores as many documents as the statement's
         // LIMIT, which pg_textsearch learns when the statement is planned;
         // a cached plan is not planned again, and the scan would score its

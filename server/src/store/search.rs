@@ -22,8 +22,8 @@ use super::sql_identifiers::table;
 use super::sql_spans::sql;
 use super::{Store, StoreError};
 use crate::domain::{
-    Collection, CollectionSpec, DEFAULT_EF_SEARCH, DocumentFields, Fusion, IndexPrecision, Metric, SearchHitRow,
-    SearchQuery, StoredDocument, Tenant, VectorIndex,
+    Collection, CollectionSpec, DocumentFields, EfSearch, Fusion, IndexPrecision, Metric, SearchHitRow, SearchQuery,
+    StoredDocument, Tenant, VectorIndex,
 };
 
 /// pgvector's distance operator for each metric.
@@ -141,8 +141,8 @@ impl Store {
         let uses_hnsw =
             query.vector.is_some() && !query.exact && matches!(collection.spec.index, VectorIndex::Hnsw { .. });
         let statement = build_search(&collection, &query, uses_hnsw);
-        let rows = if uses_hnsw && query.ef_search != DEFAULT_EF_SEARCH {
-            // BEGIN and the breadth (a u32 the request validated, formatted)
+        let rows = if uses_hnsw && query.ef_search != EfSearch::DEFAULT {
+            // BEGIN and the breadth (an EfSearch, formatted)
             // in one round trip. SET LOCAL: no pooled connection carries
             // another request's breadth. The transaction only reads, so it
             // is not committed: dropped, it is rolled back as its connection
@@ -432,7 +432,7 @@ mod tests {
             limit: 10,
             score_threshold: None,
             include: DocumentFields::ALL,
-            ef_search: 200,
+            ef_search: EfSearch::parse("ef_search", 200).unwrap(),
             exact: false,
         }
     }
