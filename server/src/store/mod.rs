@@ -14,6 +14,7 @@ mod filter_sql;
 mod index_builds;
 mod keyword_leg;
 mod outages;
+mod read_transactions;
 mod search;
 mod sql_identifiers;
 mod sql_spans;
@@ -240,27 +241,13 @@ impl Store {
     /// statements would run in it and hold their locks, and after one error
     /// every statement on the connection would fail. Begun in a task of its
     /// own, a transaction whose caller is gone is dropped there, which rolls
-    /// it back.
+    /// it back. (Reads begin theirs in [`Store::read_with`].)
     pub(super) async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
-        self.begin_with(None).await
-    }
-
-    /// [`Self::begin`] with `statement` sent instead of a bare BEGIN, in
-    /// the same round trip (`BEGIN; SET LOCAL …`).
-    pub(super) async fn begin_with(
-        &self,
-        statement: Option<String>,
-    ) -> Result<Transaction<'static, Postgres>, StoreError> {
         let pool = self.pool.clone();
-        tokio::spawn(async move {
-            match statement {
-                Some(statement) => pool.begin_with(statement).await,
-                None => pool.begin().await,
-            }
-        })
-        .await
-        .map_err(|e| StoreError::TaskFailed(format!("beginning a transaction: {e}")))?
-        .map_err(|e| self.error(e))
+        tokio::spawn(async move { pool.begin().await })
+            .await
+            .map_err(|e| StoreError::TaskFailed(format!("beginning a transaction: {e}")))?
+            .map_err(|e| self.error(e))
     }
 
     /// The connection pool, for tests and tools that look at what the
