@@ -336,7 +336,7 @@ impl MatchedRecall<'_> {
         recall_queries: usize,
     ) -> anyhow::Result<HybridComparison> {
         let defaults = search_defaults(LIMIT, true);
-        let sql = self.connect(defaults.ef_search).await?;
+        let sql = self.connect(defaults.ef_search.get()).await?;
         let hand_written_ids = in_order(recall_queries, |i| {
             let (sql, queries) = (sql.clone(), self.queries.clone());
             async move {
@@ -380,7 +380,7 @@ impl MatchedRecall<'_> {
         sql.close().await;
         Ok(HybridComparison {
             candidates: defaults.candidates,
-            ef_search: defaults.ef_search,
+            ef_search: defaults.ef_search.get(),
             overlap,
             fathom: LatencySpread::of(&fathom),
             hand_written: LatencySpread::of(&hand_written),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use fathom_api::v1 as pb;
 use fathom_server::Config;
+use fathom_server::domain::EfSearch;
 use fathom_tests::{TestServer, eventually, fresh_database};
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -191,7 +192,7 @@ async fn a_request_abandoned_during_its_begin_leaves_its_pooled_connection_outsi
         state.as_deref() == Some("idle in transaction")
     };
     let mut query = store_query(vec![1.0, 0.0, 0.0], None);
-    query.ef_search += 1;
+    query.ef_search = EfSearch::MAX;
     let mut search = Box::pin(store.search(collection, query));
     let mut begun = false;
     // A poll may stop before BEGIN (waiting for the pooled connection); the

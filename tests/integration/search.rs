@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 
 use fathom_api::v1 as pb;
-use fathom_server::domain::DEFAULT_EF_SEARCH;
-use fathom_server::store::SearchHits;
+use fathom_server::domain::{CollectionName, EfSearch};
+use fathom_server::store::{SearchHits, StoreError};
 use fathom_tests::TestServer;
 use pb::field_condition::Condition;
 use sqlx::Row;
@@ -732,13 +732,64 @@ async fn a_requests_own_ef_search_ends_with_it_on_its_pooled_connection() {
     upsert_all(&server, "breadth", documents.collect()).await;
     let (store, collection) = single_connection_store(&server, "breadth").await;
     let mut query = store_query(vec![1.0, 0.0, 0.0], None);
-    query.ef_search = 1000;
+    query.ef_search = EfSearch::MAX;
     assert_eq!(read_all(store.search(collection, query).await.unwrap()).await, 10);
     let breadth: String = sqlx::query_scalar("SELECT current_setting('hnsw.ef_search')")
         .fetch_one(store.pool())
         .await
         .unwrap();
-    assert_eq!(breadth, DEFAULT_EF_SEARCH.to_string());
+    assert_eq!(breadth, EfSearch::DEFAULT.to_string());
+}
+
+/// A search whose statement fails inside the transaction its own
+/// ef_search takes (another server dropped its collection behind this
+/// store's back) leaves no transaction behind: the pool's one connection
+/// serves the next search, and is idle outside any transaction. Had the
+/// failed transaction not been rolled back, every statement on that
+/// connection would fail ("current transaction is aborted").
+#[tokio::test]
+async fn a_search_failing_in_its_own_transaction_hands_the_next_borrower_a_connection_outside_it() {
+    let server = server_with_collection("dropped", 3).await;
+    let mut collections = server.collections().await;
+    collections
+        .create_collection(collection_request("kept", 3, pb::DistanceMetric::Cosine))
+        .await
+        .unwrap();
+    upsert_all(&server, "kept", corpus()).await;
+    let (store, dropped) = single_connection_store(&server, "dropped").await;
+    let kept = store
+        .collection(&CollectionName::parse("name", "kept").unwrap())
+        .await
+        .unwrap();
+    collections
+        .delete_collection(pb::DeleteCollectionRequest { name: "dropped".into() })
+        .await
+        .unwrap();
+
+    let mut query = store_query(vec![1.0, 0.0, 0.0], None);
+    query.ef_search = EfSearch::MAX;
+    let failed = store.search(dropped, query.clone()).await.err();
+    assert!(matches!(failed, Some(StoreError::CollectionNotFound(_))), "{failed:?}");
+
+    let hits = store.search(kept.clone(), query).await.unwrap();
+    assert_eq!(read_all(hits).await, corpus().len());
+    let hits = store
+        .search(kept, store_query(vec![1.0, 0.0, 0.0], None))
+        .await
+        .unwrap();
+    assert_eq!(read_all(hits).await, corpus().len());
+    let mut conn = store.pool().acquire().await.unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    let observer = sqlx::PgPool::connect(&server.database_url).await.unwrap();
+    let state: Option<String> = sqlx::query_scalar("SELECT state FROM pg_stat_activity WHERE pid = $1")
+        .bind(pid)
+        .fetch_one(&observer)
+        .await
+        .unwrap();
+    assert_eq!(state.as_deref(), Some("idle"));
 }
 
 /// Reads every hit of an in-process search; how many there were.

@@ -5,6 +5,7 @@ use pb::collections_server::Collections;
 use tonic::{Request, Response, Status};
 
 use super::access::{access_of, audit};
+use super::deadline::deadline_of;
 use super::error::ApiError;
 use crate::domain::{
     Collection, CollectionName, CollectionSpec, IndexPrecision, IndexState, InvalidRequest, KeywordRanking, Metric,
@@ -31,6 +32,7 @@ impl Collections for CollectionsApi {
         request: Request<pb::CreateCollectionRequest>,
     ) -> Result<Response<pb::CreateCollectionResponse>, Status> {
         let access = access_of(&request)?;
+        let deadline = deadline_of(request.metadata());
         let defer_index = request.get_ref().defer_index;
         let spec = collection_spec(request.into_inner())?;
         access.check_collection(&spec.name).map_err(ApiError::from)?;
@@ -39,7 +41,7 @@ impl Collections for CollectionsApi {
             .map_err(ApiError::from)?;
         let created = self
             .store
-            .create_collection(spec, defer_index)
+            .create_collection(spec, defer_index, deadline)
             .await
             .map_err(ApiError::from)?;
         audit(&access, "create_collection", &created.spec.name, None, "created");
@@ -84,7 +86,10 @@ impl Collections for CollectionsApi {
         access
             .check_every_tenant("deleting a collection")
             .map_err(ApiError::from)?;
-        self.store.delete_collection(&name).await.map_err(ApiError::from)?;
+        self.store
+            .delete_collection(&name, deadline_of(request.metadata()))
+            .await
+            .map_err(ApiError::from)?;
         audit(&access, "delete_collection", &name, None, "deleted");
         Ok(Response::new(pb::DeleteCollectionResponse {}))
     }

@@ -13,8 +13,8 @@ use super::documents::DocumentsApi;
 use super::error::ApiError;
 use super::filter_proto::filter_from_proto;
 use crate::domain::{
-    Access, Collection, DocumentFields, Fusion, InvalidRequest, KeywordQuery, Limits, MAX_EF_SEARCH, SearchQuery,
-    Tenant, VectorRules, Violations, ef_search_for, search_defaults,
+    Access, Collection, DocumentFields, EfSearch, Fusion, InvalidRequest, KeywordQuery, Limits, SearchQuery, Tenant,
+    VectorRules, Violations, search_defaults,
 };
 use crate::metrics::SearchKind;
 use crate::store::Store;
@@ -133,15 +133,8 @@ fn search_query(
     };
     let params = request.params.unwrap_or_default();
     let ef_search = match params.ef_search {
-        0 => ef_search_for(candidates),
-        n if n > MAX_EF_SEARCH => {
-            violations.add(
-                "params.ef_search",
-                format!("ef_search is {n}; the maximum is {MAX_EF_SEARCH}"),
-            );
-            n
-        }
-        n => n,
+        0 => Some(EfSearch::for_candidates(candidates)),
+        n => violations.take(EfSearch::parse("params.ef_search", n)),
     };
     let fusion = violations.take(fusion_of(request.fusion));
     if let Some(threshold) = request.score_threshold
@@ -163,7 +156,7 @@ fn search_query(
         limit,
         score_threshold: request.score_threshold,
         include: fields_of(request.include, DEFAULT_HIT_FIELDS),
-        ef_search,
+        ef_search: ef_search.expect("ef_search is present when nothing was refused"),
         exact: params.exact,
     })
 }

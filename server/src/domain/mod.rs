@@ -29,9 +29,6 @@ pub use filter::{
 };
 pub use invalid::{FieldViolation, InvalidKind, InvalidRequest, Violations};
 pub use keyword_query::KeywordQuery;
-pub use search::{
-    DEFAULT_EF_SEARCH, Fusion, MAX_EF_SEARCH, MIN_HYBRID_CANDIDATES, SearchDefaults, SearchHitRow, SearchQuery,
-    ef_search_for, search_defaults,
-};
+pub use search::{EfSearch, Fusion, MIN_HYBRID_CANDIDATES, SearchDefaults, SearchHitRow, SearchQuery, search_defaults};
 pub use stream_progress::{BatchPosition, IdsDigest, MAX_POSITION, Sequence, StreamProgress};
 pub use vector_rules::{MAX_SQUARED_NORM, VectorRules};

@@ -1,6 +1,8 @@
 //! Search requests and the rows they produce.
 
-use super::{DocumentFields, Filter, KeywordQuery, Tenant};
+use std::fmt;
+
+use super::{DocumentFields, Filter, InvalidRequest, KeywordQuery, Tenant};
 
 /// How a hybrid search combines its two legs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -31,14 +33,56 @@ impl Default for Fusion {
     }
 }
 
-/// `hnsw.ef_search` of a search that sets none, unless it asks for more
-/// candidates. pgvector's own default (40) gives recall@10 of about 0.79 on
-/// `make bench`'s embedding-like 100,000 × 768 data; this is the lowest
-/// value of the bench's sweep that reaches 0.95 there (docs/benchmarks.md).
-pub const DEFAULT_EF_SEARCH: u32 = 100;
+/// How many candidates an HNSW scan keeps as it walks the graph
+/// (pgvector's `hnsw.ef_search`): 1 to [`EfSearch::MAX`]. Wider finds more
+/// of the true nearest neighbours, at the cost of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EfSearch(u32);
 
-/// pgvector's largest `hnsw.ef_search`.
-pub const MAX_EF_SEARCH: u32 = 1000;
+impl EfSearch {
+    /// The breadth of a search that sets none, unless it asks for more
+    /// candidates. pgvector's own default (40) gives recall@10 of about 0.79
+    /// on `make bench`'s embedding-like 100,000 × 768 data; this is the
+    /// lowest value of the bench's sweep that reaches 0.95 there
+    /// (docs/benchmarks.md).
+    pub const DEFAULT: EfSearch = EfSearch(100);
+
+    /// pgvector's largest `hnsw.ef_search`.
+    pub const MAX: EfSearch = EfSearch(1000);
+
+    /// Parses a requested breadth; `field` names the request field in the
+    /// refusal.
+    pub fn parse(field: &str, ef_search: u32) -> Result<Self, InvalidRequest> {
+        if ef_search == 0 {
+            Err(InvalidRequest::field(field, "ef_search is 0; the least is 1"))
+        } else if ef_search > Self::MAX.0 {
+            Err(InvalidRequest::field(
+                field,
+                format!("ef_search is {ef_search}; the maximum is {}", Self::MAX.0),
+            ))
+        } else {
+            Ok(Self(ef_search))
+        }
+    }
+
+    /// The breadth of a leg of `candidates` that sets none: [`Self::DEFAULT`],
+    /// or the candidates if more (up to [`Self::MAX`]), as pgvector needs
+    /// `ef_search ≥ LIMIT` for a full answer in one scan.
+    pub fn for_candidates(candidates: u32) -> Self {
+        Self(candidates.clamp(Self::DEFAULT.0, Self::MAX.0))
+    }
+
+    /// The breadth as a number.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for EfSearch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// Candidates per leg of a hybrid search, per hit asked for: enough that a
 /// document in both legs' top `limit` is in both legs' candidates.
@@ -53,13 +97,12 @@ pub struct SearchDefaults {
     /// Candidates per leg.
     pub candidates: u32,
     /// HNSW search breadth.
-    pub ef_search: u32,
+    pub ef_search: EfSearch,
 }
 
 /// The defaults for a search of `limit` hits: a vector search ranks exactly
 /// `limit` candidates; a hybrid one `5 × limit` per leg (at least 50).
-/// `ef_search` is [`DEFAULT_EF_SEARCH`], or the candidates if more, as
-/// pgvector needs `ef_search ≥ LIMIT` for a full answer in one scan.
+/// `ef_search` follows the candidates (see [`EfSearch::for_candidates`]).
 pub fn search_defaults(limit: u32, hybrid: bool) -> SearchDefaults {
     let candidates = if hybrid {
         limit
@@ -70,13 +113,8 @@ pub fn search_defaults(limit: u32, hybrid: bool) -> SearchDefaults {
     };
     SearchDefaults {
         candidates,
-        ef_search: ef_search_for(candidates),
+        ef_search: EfSearch::for_candidates(candidates),
     }
-}
-
-/// The default `ef_search` for a leg of `candidates`.
-pub fn ef_search_for(candidates: u32) -> u32 {
-    candidates.clamp(DEFAULT_EF_SEARCH, MAX_EF_SEARCH)
 }
 
 /// A validated search.
@@ -101,7 +139,7 @@ pub struct SearchQuery {
     /// Fields returned with each hit.
     pub include: DocumentFields,
     /// HNSW search breadth.
-    pub ef_search: u32,
+    pub ef_search: EfSearch,
     /// Skip the vector index.
     pub exact: bool,
 }
@@ -169,15 +207,25 @@ mod tests {
             search_defaults(10, false),
             SearchDefaults {
                 candidates: 10,
-                ef_search: DEFAULT_EF_SEARCH
+                ef_search: EfSearch::DEFAULT
             }
         );
     }
 
     #[test]
     fn breadth_follows_the_candidates_past_the_default_up_to_pgvectors_maximum() {
-        assert_eq!(search_defaults(500, false).ef_search, 500);
-        assert_eq!(search_defaults(1000, true).ef_search, MAX_EF_SEARCH);
+        assert_eq!(search_defaults(500, false).ef_search.get(), 500);
+        assert_eq!(search_defaults(1000, true).ef_search, EfSearch::MAX);
+    }
+
+    #[test]
+    fn a_breadth_is_one_to_pgvectors_maximum() {
+        assert_eq!(EfSearch::parse("ef_search", 1).map(EfSearch::get), Ok(1));
+        assert_eq!(EfSearch::parse("ef_search", 1000), Ok(EfSearch::MAX));
+        for refused in [0, 1001, u32::MAX] {
+            let refusal = EfSearch::parse("params.ef_search", refused).unwrap_err();
+            assert_eq!(refusal.violations[0].field, "params.ef_search");
+        }
     }
 
     #[test]

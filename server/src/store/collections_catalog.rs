@@ -13,7 +13,8 @@ use super::sql_identifiers::{index, quote_literal, table};
 use super::sql_spans::sql;
 use super::{Store, StoreError};
 use crate::domain::{
-    Collection, CollectionName, CollectionSpec, IndexPrecision, KeywordRanking, Metric, TextLanguage, VectorIndex,
+    Collection, CollectionName, CollectionSpec, Deadline, IndexPrecision, KeywordRanking, Metric, TextLanguage,
+    VectorIndex,
 };
 
 /// Sizes and counts of one collection.
@@ -124,67 +125,74 @@ pub(super) fn indexed_embedding(alias: &str, dimension: u32, precision: IndexPre
 
 impl Store {
     /// Creates a collection: its catalog row, table and indexes, in one
-    /// transaction; with `defer_index`, without its vector index (see
+    /// transaction bounded by `deadline` (see [`Store::write_within`]);
+    /// with `defer_index`, without its vector index (see
     /// [`Store::build_index`]).
     pub async fn create_collection(
         &self,
         spec: CollectionSpec,
         defer_index: bool,
+        deadline: Deadline,
     ) -> Result<Arc<Collection>, StoreError> {
-        let mut tx = self.begin().await?;
-        let language_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = $1)")
-            .bind(spec.language.as_str())
-            .fetch_one(&mut *tx)
-            .instrument(sql("SELECT", "text language exists"))
+        let collection = self
+            .write_within(deadline, |mut tx| async move {
+                let language_exists: bool =
+                    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = $1)")
+                        .bind(spec.language.as_str())
+                        .fetch_one(&mut *tx)
+                        .instrument(sql("SELECT", "text language exists"))
+                        .await?;
+                if !language_exists {
+                    return Err(StoreError::UnknownLanguage(spec.language.as_str().to_owned()));
+                }
+                let (index_kind, m, ef, precision) = match spec.index {
+                    VectorIndex::Hnsw {
+                        m,
+                        ef_construction,
+                        precision,
+                    } => (
+                        "hnsw",
+                        Some(m as i32),
+                        Some(ef_construction as i32),
+                        Some(precision.as_str()),
+                    ),
+                    VectorIndex::None => ("none", None, None, None),
+                };
+                let row: Option<CatalogRow> = sqlx::query_as(&format!(
+                    "INSERT INTO fathom.collections \
+                       (name, dimension, metric, index_kind, hnsw_m, hnsw_ef_construction, hnsw_precision, \
+                        text_language, multi_tenant) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (name) DO NOTHING \
+                     RETURNING {CATALOG_COLUMNS}"
+                ))
+                .bind(spec.name.as_str())
+                .bind(spec.dimension as i32)
+                .bind(spec.metric.as_str())
+                .bind(index_kind)
+                .bind(m)
+                .bind(ef)
+                .bind(precision)
+                .bind(spec.language.as_str())
+                .bind(spec.multi_tenant)
+                .fetch_optional(&mut *tx)
+                .instrument(sql("INSERT", "insert collection"))
+                .await?;
+                let Some(row) = row else {
+                    return Err(StoreError::CollectionExists(spec.name));
+                };
+                let mut collection = row.into_collection()?;
+                collection.keyword_ranking = self.new_collection_ranking;
+                let collection = Arc::new(collection);
+                create_table_and_indexes(&mut tx, &collection, defer_index).await?;
+                tx.commit().instrument(sql("COMMIT", "create collection")).await?;
+                Ok(collection)
+            })
             .await?;
-        if !language_exists {
-            return Err(StoreError::UnknownLanguage(spec.language.as_str().to_owned()));
-        }
-        let (index_kind, m, ef, precision) = match spec.index {
-            VectorIndex::Hnsw {
-                m,
-                ef_construction,
-                precision,
-            } => (
-                "hnsw",
-                Some(m as i32),
-                Some(ef_construction as i32),
-                Some(precision.as_str()),
-            ),
-            VectorIndex::None => ("none", None, None, None),
-        };
-        let row: Option<CatalogRow> = sqlx::query_as(&format!(
-            "INSERT INTO fathom.collections \
-               (name, dimension, metric, index_kind, hnsw_m, hnsw_ef_construction, hnsw_precision, \
-                text_language, multi_tenant) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (name) DO NOTHING \
-             RETURNING {CATALOG_COLUMNS}"
-        ))
-        .bind(spec.name.as_str())
-        .bind(spec.dimension as i32)
-        .bind(spec.metric.as_str())
-        .bind(index_kind)
-        .bind(m)
-        .bind(ef)
-        .bind(precision)
-        .bind(spec.language.as_str())
-        .bind(spec.multi_tenant)
-        .fetch_optional(&mut *tx)
-        .instrument(sql("INSERT", "insert collection"))
-        .await?;
-        let Some(row) = row else {
-            return Err(StoreError::CollectionExists(spec.name));
-        };
-        let mut collection = row.into_collection()?;
-        collection.keyword_ranking = self.new_collection_ranking;
-        let collection = Arc::new(collection);
-        create_table_and_indexes(&mut tx, &collection, defer_index).await?;
-        tx.commit().instrument(sql("COMMIT", "create collection")).await?;
         self.catalog
             .write()
             .expect("catalog lock")
-            .insert(spec.name, collection.clone());
+            .insert(collection.spec.name.clone(), collection.clone());
         Ok(collection)
     }
 
@@ -226,25 +234,28 @@ impl Store {
         rows.into_iter().map(CatalogRow::into_collection).collect()
     }
 
-    /// Drops a collection with its documents, indexes and stream progress.
-    pub async fn delete_collection(&self, name: &CollectionName) -> Result<(), StoreError> {
+    /// Drops a collection with its documents, indexes and stream progress,
+    /// in one transaction bounded by `deadline` (see [`Store::write_within`]).
+    pub async fn delete_collection(&self, name: &CollectionName, deadline: Deadline) -> Result<(), StoreError> {
         self.forget(name);
-        let mut tx = self.begin().await?;
-        let deleted = sqlx::query("DELETE FROM fathom.collections WHERE name = $1")
-            .bind(name.as_str())
-            .execute(&mut *tx)
-            .instrument(sql("DELETE", "delete collection"))
-            .await?
-            .rows_affected();
-        if deleted == 0 {
-            return Err(StoreError::CollectionNotFound(name.clone()));
-        }
-        sqlx::query(&format!("DROP TABLE IF EXISTS {}", table(name)))
-            .execute(&mut *tx)
-            .instrument(sql("DROP", "drop collection table"))
-            .await?;
-        tx.commit().instrument(sql("COMMIT", "delete collection")).await?;
-        Ok(())
+        self.write_within(deadline, |mut tx| async move {
+            let deleted = sqlx::query("DELETE FROM fathom.collections WHERE name = $1")
+                .bind(name.as_str())
+                .execute(&mut *tx)
+                .instrument(sql("DELETE", "delete collection"))
+                .await?
+                .rows_affected();
+            if deleted == 0 {
+                return Err(StoreError::CollectionNotFound(name.clone()));
+            }
+            sqlx::query(&format!("DROP TABLE IF EXISTS {}", table(name)))
+                .execute(&mut *tx)
+                .instrument(sql("DROP", "drop collection table"))
+                .await?;
+            tx.commit().instrument(sql("COMMIT", "delete collection")).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Document count and sizes of a collection.

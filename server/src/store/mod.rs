@@ -15,6 +15,7 @@ mod filter_sql;
 mod index_builds;
 mod keyword_leg;
 mod outages;
+mod read_transactions;
 mod search;
 mod sql_identifiers;
 mod sql_spans;
@@ -113,7 +114,7 @@ impl Store {
         // Searches at the default breadth need no setting of their own, so
         // they are one round trip; iterative scans let a filtered or
         // tenant-scoped index scan go on until it has its LIMIT of rows.
-        let ef_search = crate::domain::DEFAULT_EF_SEARCH.to_string();
+        let ef_search = crate::domain::EfSearch::DEFAULT.to_string();
         // A BM25 index scan scores as many documents as the statement's
         // LIMIT, which pg_textsearch learns when the statement is planned;
         // a cached plan is not planned again, and the scan would score its
@@ -251,27 +252,13 @@ impl Store {
     /// statements would run in it and hold their locks, and after one error
     /// every statement on the connection would fail. Begun in a task of its
     /// own, a transaction whose caller is gone is dropped there, which rolls
-    /// it back.
+    /// it back. (Reads begin theirs in [`Store::read_with`].)
     pub(super) async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
-        self.begin_with(None).await
-    }
-
-    /// [`Self::begin`] with `statement` sent instead of a bare BEGIN, in
-    /// the same round trip (`BEGIN; SET LOCAL …`).
-    pub(super) async fn begin_with(
-        &self,
-        statement: Option<String>,
-    ) -> Result<Transaction<'static, Postgres>, StoreError> {
         let pool = self.pool.clone();
-        tokio::spawn(async move {
-            match statement {
-                Some(statement) => pool.begin_with(statement).await,
-                None => pool.begin().await,
-            }
-        })
-        .await
-        .map_err(|e| StoreError::TaskFailed(format!("beginning a transaction: {e}")))?
-        .map_err(|e| self.error(e))
+        tokio::spawn(async move { pool.begin().await })
+            .await
+            .map_err(|e| StoreError::TaskFailed(format!("beginning a transaction: {e}")))?
+            .map_err(|e| self.error(e))
     }
 
     /// The connection pool, for tests and tools that look at what the

@@ -18,12 +18,13 @@ use tracing::Instrument;
 use super::collections_catalog::indexed_embedding;
 use super::documents::{PAGE_BYTES, document_columns, push_scope, size_of_fields};
 use super::keyword_leg::{TextLeg, push_keyword_leg, push_text_leg};
+use super::read_transactions::ReadSettings;
 use super::sql_identifiers::table;
 use super::sql_spans::sql;
 use super::{Store, StoreError};
 use crate::domain::{
-    Collection, CollectionSpec, DEFAULT_EF_SEARCH, DocumentFields, Fusion, IndexPrecision, Metric, SearchHitRow,
-    SearchQuery, StoredDocument, Tenant, VectorIndex,
+    Collection, CollectionSpec, DocumentFields, Fusion, IndexPrecision, Metric, SearchHitRow, SearchQuery,
+    StoredDocument, Tenant, VectorIndex,
 };
 
 /// pgvector's distance operator for each metric.
@@ -141,25 +142,19 @@ impl Store {
         let uses_hnsw =
             query.vector.is_some() && !query.exact && matches!(collection.spec.index, VectorIndex::Hnsw { .. });
         let statement = build_search(&collection, &query, uses_hnsw);
-        let rows = if uses_hnsw && query.ef_search != DEFAULT_EF_SEARCH {
-            // BEGIN and the breadth (a u32 the request validated, formatted)
-            // in one round trip. SET LOCAL: no pooled connection carries
-            // another request's breadth. The transaction only reads, so it
-            // is not committed: dropped, it is rolled back as its connection
-            // goes back to the pool, off this request's path.
-            let set_breadth = format!("BEGIN; SET LOCAL hnsw.ef_search = {}", query.ef_search);
-            let mut tx = self.begin_with(Some(set_breadth)).await?;
-            let rows = run_search(statement, &mut tx)
-                .await
-                .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))?;
-            drop(tx);
-            rows
+        // Only an HNSW scan reads the breadth.
+        let settings = if uses_hnsw {
+            ReadSettings::hnsw_scan(query.ef_search)
         } else {
-            let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
-            run_search(statement, &mut conn)
-                .await
-                .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))?
+            ReadSettings::NONE
         };
+        let rows = self
+            .read_with(settings, async |conn| {
+                run_search(statement, conn)
+                    .await
+                    .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))
+            })
+            .await?;
         let hits = rows
             .iter()
             .map(|row| RankedHit {
@@ -399,7 +394,8 @@ fn read_hit(row: &PgRow, query: &SearchQuery) -> SearchHitRow {
 mod tests {
     use super::*;
     use crate::domain::{
-        CollectionName, CollectionSpec, DocumentFields, Filter, KeywordQuery, KeywordRanking, Tenant, TextLanguage,
+        CollectionName, CollectionSpec, DocumentFields, EfSearch, Filter, KeywordQuery, KeywordRanking, Tenant,
+        TextLanguage,
     };
 
     fn collection(multi_tenant: bool) -> Collection {
@@ -436,7 +432,7 @@ mod tests {
             limit: 10,
             score_threshold: None,
             include: DocumentFields::ALL,
-            ef_search: 200,
+            ef_search: EfSearch::parse("ef_search", 200).unwrap(),
             exact: false,
         }
     }

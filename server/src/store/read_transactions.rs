@@ -1,0 +1,84 @@
+//! Reads that change a session setting for themselves alone.
+//!
+//! Every pooled session starts with the settings most reads want (see
+//! [`Store::connect_with`]). A read that wants another value sets it with
+//! `SET LOCAL` in a transaction of its own, so it ends with that
+//! transaction and no later borrower of the connection inherits it; a
+//! read that wants none takes a pooled connection and no transaction.
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgConnection, Postgres};
+
+use super::{Store, StoreError};
+use crate::domain::EfSearch;
+
+/// Session settings a read sets for itself alone. The `SET LOCAL` text is
+/// formatted from these typed values only, never from request text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct ReadSettings {
+    /// `hnsw.ef_search`, if it differs from the sessions' own.
+    pub(super) ef_search: Option<EfSearch>,
+}
+
+impl ReadSettings {
+    /// A read as the pooled session is: no transaction of its own.
+    pub(super) const NONE: ReadSettings = ReadSettings { ef_search: None };
+
+    /// The settings of a read that scans an HNSW graph `ef_search` wide:
+    /// none at [`EfSearch::DEFAULT`], which every pooled session has.
+    pub(super) fn hnsw_scan(ef_search: EfSearch) -> Self {
+        Self {
+            ef_search: (ef_search != EfSearch::DEFAULT).then_some(ef_search),
+        }
+    }
+
+    /// BEGIN and the `SET LOCAL`s, as one simple query (one round trip);
+    /// `None` when there is nothing to set.
+    fn begin_statement(self) -> Option<String> {
+        let ef_search = self.ef_search?;
+        Some(format!("BEGIN; SET LOCAL hnsw.ef_search = {}", ef_search.get()))
+    }
+}
+
+/// A pooled connection while its read transaction is being begun. sqlx
+/// (0.8.6) counts a transaction only once BEGIN's reply says one is open:
+/// when the caller is dropped before the reply is read (sqlx issue 4385),
+/// or when the statement fails after BEGIN (a `SET LOCAL` refused), nothing
+/// rolls back, and the connection would go back to the pool inside a
+/// transaction, open or aborted, that the next borrower's statements would
+/// run in or fail in. Such a connection is closed instead.
+struct BeginningRead {
+    conn: PoolConnection<Postgres>,
+    begun: bool,
+}
+
+impl Drop for BeginningRead {
+    fn drop(&mut self) {
+        if !self.begun {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+impl Store {
+    /// Runs the read-only `work` on a pooled connection with `settings`:
+    /// with none, outside any transaction; otherwise in a transaction begun
+    /// with them in BEGIN's round trip, and rolled back, not committed,
+    /// once `work` ends or is dropped. The rollback is sent as the
+    /// connection goes back to the pool, off the caller's path.
+    pub(super) async fn read_with<T>(
+        &self,
+        settings: ReadSettings,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
+        let Some(begin) = settings.begin_statement() else {
+            return work(&mut *conn).await;
+        };
+        let mut beginning = BeginningRead { conn, begun: false };
+        let mut tx = beginning.conn.begin_with(begin).await.map_err(|e| self.error(e))?;
+        // From here sqlx knows the transaction: dropping it queues its ROLLBACK.
+        beginning.begun = true;
+        work(&mut *tx).await
+    }
+}
