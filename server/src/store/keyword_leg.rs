@@ -1,6 +1,7 @@
-//! The keyword leg of a search: the `text_leg` CTE, with columns `id`,
-//! `score` (larger is better), `rank` (1 is best), and `smin`/`smax` (the
-//! leg's lowest and highest score, for relative-score fusion).
+//! The keyword leg of a search: the `text_leg` CTE, or a subquery of the
+//! main query ([`TextLeg`]), with columns `id`, `score` (larger is better),
+//! `rank` (1 is best), and `smin`/`smax` (the leg's lowest and highest
+//! score, for relative-score fusion).
 //!
 //! Two rankings, chosen per collection ([`KeywordRanking`]): BM25 through
 //! the collection's `bm25` index (pg_textsearch), which hands over the best
