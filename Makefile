@@ -5,7 +5,7 @@ PG_INSTALL := .fathom/postgres
 PG_STAMP := $(PG_INSTALL)/.installed-18.6.3-pg_textsearch-1.0.0
 PYTHON ?= python3
 
-.PHONY: help run test postgres lint proto-lint deploy-lint install bench bench-quality clean-data
+.PHONY: help run test postgres lint proto-lint deploy-lint install bench bench-sdk bench-quality clean-data
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,10 +38,15 @@ test: postgres lint ## Lint, then every test (Rust, Python, TypeScript) against 
 	cargo build -p fathom-cli --bin fathom
 	scripts/test.sh
 
-bench: postgres ## Benchmark ingest and search (~25 min; BENCH_QUICK=1 for ~3), then retrieval quality (bench-quality). See docs/benchmarks.md.
+bench: postgres ## Benchmark ingest and search (~25 min; BENCH_QUICK=1 for ~3), then the vector leg through the Python SDK (bench-sdk) and retrieval quality (bench-quality). See docs/benchmarks.md.
 	cargo build --release -p fathom-cli -p fathom-bench --bin fathom --bin fathom-bench
 	target/release/fathom-bench --install-dir $(PG_INSTALL) --fathom-bin target/release/fathom
+	$(MAKE) --no-print-directory bench-sdk
 	$(MAKE) --no-print-directory bench-quality
+
+bench-sdk: postgres ## The vector leg through the Python SDK against hand-written pgvector SQL (bench/sdk), p50 per ef_search and QPS at recall 0.95.
+	cargo build --release -p fathom-cli --bin fathom
+	FATHOM=target/release/fathom bench/sdk/bench.sh
 
 bench-quality: postgres ## nDCG@10 and recall@100 of keyword, vector and hybrid search, and BM25 agreement, on Debian's package descriptions (bench/quality).
 	cargo build --release -p fathom-cli --bin fathom

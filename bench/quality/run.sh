@@ -6,7 +6,8 @@
 #   bench/quality/run.sh --database-url postgres://postgres@127.0.0.1:55432/quality_bench \
 #       --fathom 127.0.0.1:50440 --json target/quality/results.json
 #
-# QUALITY_VENV overrides the venv folder (default target/quality-venv).
+# QUALITY_VENV overrides the venv folder (default target/quality-venv);
+# QUALITY_SCRIPT the script run in it (default run.py; bench/sdk uses it).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -34,4 +35,4 @@ rm -rf "$tmp/client/.venv" "$tmp/client/build"
 
 # Nothing may come from a model hub at run time: the weights are in a package.
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-"$venv/bin/python" "$here/run.py" "$@"
+"$venv/bin/python" "${QUALITY_SCRIPT:-$here/run.py}" "$@"

@@ -27,10 +27,23 @@ const SCOPED_BM25_SCAN_PER_CANDIDATE: i64 = 20;
 pub(super) enum TextLeg {
     /// The CTE `text_leg`.
     Cte,
-    /// A subquery in the statement's main query, pushed where it is read
-    /// ([`push_text_leg`]): an unscoped BM25 leg (see
-    /// [`push_unscoped_bm25_leg`] for why it cannot be a CTE).
-    Inline,
+    /// A BM25 leg as a subquery in the statement's main query, pushed where
+    /// it is read ([`push_text_leg`]; see [`push_bm25_leg`] for why it
+    /// cannot be a CTE), with a column `found`, how many candidates it
+    /// holds. `scoped`: it looked for them among the index's best
+    /// documents only, so with fewer than `n` the scope may hold others,
+    /// and the search is to be run again with [`KeywordScope::Exact`].
+    Inline { scoped: bool },
+}
+
+/// How a BM25 leg of a scoped search finds its candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum KeywordScope {
+    /// Among the index's best documents, up to a bound.
+    IndexPrefix,
+    /// By ranking every matching document in scope: for a scope the index's
+    /// best documents held too few of.
+    Exact,
 }
 
 /// Pushes the CTEs of the keyword leg for the query's `keywords`, ranking
@@ -43,6 +56,7 @@ pub(super) fn push_keyword_leg(
     keywords: &KeywordQuery,
     query: &SearchQuery,
     n: i64,
+    scope: KeywordScope,
 ) -> TextLeg {
     let bm25_words = (collection.keyword_ranking == KeywordRanking::Bm25).then(|| bm25_words(keywords));
     push_text_query(qb, collection.spec.language.as_str(), keywords, bm25_words);
@@ -52,12 +66,16 @@ pub(super) fn push_keyword_leg(
             push_ts_rank_leg(qb, t, keywords, query, n);
             TextLeg::Cte
         }
-        KeywordRanking::Bm25 if is_scoped(collection, keywords, query) => {
-            qb.push(", ");
-            push_scoped_bm25_leg(qb, collection, t, keywords, query, n);
-            TextLeg::Cte
+        KeywordRanking::Bm25 => {
+            let scoped = is_scoped(collection, keywords, query);
+            if scoped && scope == KeywordScope::Exact {
+                qb.push(", ");
+                push_exact_bm25_leg(qb, collection, t, keywords, query, n);
+                TextLeg::Cte
+            } else {
+                TextLeg::Inline { scoped }
+            }
         }
-        KeywordRanking::Bm25 => TextLeg::Inline,
     }
 }
 
@@ -76,7 +94,7 @@ pub(super) fn push_text_leg(
         TextLeg::Cte => {
             qb.push("text_leg");
         }
-        TextLeg::Inline => push_unscoped_bm25_leg(qb, collection, t, keywords, query, n),
+        TextLeg::Inline { .. } => push_bm25_leg(qb, collection, t, keywords, query, n),
     }
 }
 
@@ -182,10 +200,37 @@ fn push_exact_score(
         .push(format_args!(" AND d.id = {row}.id)"));
 }
 
-/// The BM25 leg of a search of the whole collection: the index's own top
-/// `n` (the index scan returns the best documents first, Block-Max WAND,
-/// scoring only what can still place), less documents with an excluded
-/// term. Hits are those of an exhaustive BM25 ranking.
+/// A quoted phrase matches only where its words stand together, which the
+/// index cannot tell: with one, documents must match the terms as
+/// `ts_rank` would (`q`, which leaves out excluded terms too). Where the
+/// bm25 index orders the documents, the match is written so that no index
+/// can serve it (`coalesce`): as an indexable `@@`, it offered the planner
+/// the GIN index, and a generic plan that took it scored every matching
+/// document to sort them (a hundred milliseconds on the bench's corpus
+/// instead of a few). Where the leg ranks the scope exactly, the match is
+/// the GIN index's way to the scope's documents with a word of the query.
+fn push_match(qb: &mut QueryBuilder<'static, Postgres>, keywords: &KeywordQuery, indexable: bool) {
+    let has_phrase = has_phrase(keywords);
+    let tsquery = if has_phrase { "q" } else { "lexemes_q" };
+    if indexable {
+        qb.push(format_args!(" AND d.body_tsv @@ (SELECT {tsquery} FROM text_query)"));
+    } else if has_phrase {
+        qb.push(" AND coalesce(d.body_tsv @@ (SELECT q FROM text_query), false)");
+    }
+    if !keywords.none_of.is_empty() && !has_phrase {
+        qb.push(" AND NOT coalesce(d.body_tsv @@ (SELECT none_q FROM text_query), false)");
+    }
+}
+
+/// The BM25 leg, as a subquery: the index's own top `n` (the index scan
+/// returns the best documents first, Block-Max WAND, scoring only what can
+/// still place), less documents with an excluded term. Scoped by a filter,
+/// a tenant or a phrase, the index's best documents are read until `n` of
+/// them are in scope, up to a bound ([`SCOPED_BM25_SCAN_MIN`]); if the
+/// scope leaves fewer, the caller runs the search again with the scope's
+/// own matches ranked exactly ([`push_exact_bm25_leg`]), as the vector
+/// leg falls back to an exact scan. Either way the hits are those of an
+/// exhaustive BM25 ranking of the documents in scope.
 ///
 /// Scores come from the index scan itself: pg_textsearch keeps the score
 /// of the row it returned last for `bm25_get_current_score()`, read in the
@@ -196,7 +241,8 @@ fn push_exact_score(
 /// for the cached score, which it does only in a statement's main query:
 /// not in a CTE, and a CTE holding a volatile function (as
 /// `bm25_get_current_score` is) is never folded into the main query. So
-/// this leg is a subquery, pushed where the statement reads it.
+/// this leg is a subquery, pushed where the statement reads it (a scoped
+/// scan of 1,000 documents: 2 ms so, 56 ms in a CTE).
 ///
 /// The cached score is the row's own only where the plan reads the index;
 /// a plan without it (a sort, over a small table) leaves the last score of
@@ -208,7 +254,7 @@ fn push_exact_score(
 /// index returns) are left out. `OFFSET 0` keeps the planner from folding
 /// the two end rows' scores into the expressions that read them, which
 /// would compute each more than once.
-fn push_unscoped_bm25_leg(
+fn push_bm25_leg(
     qb: &mut QueryBuilder<'static, Postgres>,
     collection: &Collection,
     t: &str,
@@ -217,7 +263,8 @@ fn push_unscoped_bm25_leg(
     n: i64,
 ) {
     qb.push(
-        "(SELECT id, score, rank, min(score) OVER () AS smin, max(score) OVER () AS smax FROM (\
+        "(SELECT id, score, rank, min(score) OVER () AS smin, max(score) OVER () AS smax, \
+         count(*) OVER () AS found FROM (\
          SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank FROM (\
          SELECT id, -bm25 AS score FROM (\
          SELECT id, CASE WHEN bool_and(exact IS NULL OR abs(cached - exact) <= 1e-5 * (1 + abs(exact))) OVER () \
@@ -231,34 +278,36 @@ fn push_unscoped_bm25_leg(
     push_exact_score(qb, collection, t, keywords, query, "text_placed");
     qb.push(
         " END AS exact FROM (\
-         SELECT id, cached, row_number() OVER () AS place, count(*) OVER () AS placed FROM (\
-         SELECT d.id, bm25_get_current_score() AS cached FROM ",
+         SELECT id, cached, row_number() OVER () AS place, count(*) OVER () AS placed FROM (",
     );
-    qb.push(t).push(" d");
-    push_scope(qb, &query.tenant, None);
-    if !keywords.none_of.is_empty() {
-        qb.push(" AND NOT coalesce(d.body_tsv @@ (SELECT none_q FROM text_query), false)");
+    if is_scoped(collection, keywords, query) {
+        let bound = (n * SCOPED_BM25_SCAN_PER_CANDIDATE).max(SCOPED_BM25_SCAN_MIN);
+        qb.push(format_args!(
+            "SELECT d.id, d.cached FROM (SELECT d.*, bm25_get_current_score() AS cached FROM {t} d \
+             ORDER BY d.body <@> "
+        ));
+        push_bm25_query(qb, collection, keywords);
+        qb.push(format_args!(" LIMIT {bound}) d"));
+        push_scope(qb, &query.tenant, query.filter.as_ref());
+        push_match(qb, keywords, false);
+    } else {
+        qb.push(format_args!(
+            "SELECT d.id, bm25_get_current_score() AS cached FROM {t} d"
+        ));
+        push_scope(qb, &query.tenant, None);
+        push_match(qb, keywords, false);
+        qb.push(" ORDER BY d.body <@> ");
+        push_bm25_query(qb, collection, keywords);
     }
-    qb.push(" ORDER BY d.body <@> ");
-    push_bm25_query(qb, collection, keywords);
     qb.push(format_args!(
         " LIMIT {n}) text_scan) text_placed OFFSET 0) text_ends) text_checked WHERE bm25 < 0) text_scored) text_ranked)"
     ));
 }
 
-/// The BM25 leg of a search of a scope (a filter, a tenant, or a quoted
-/// phrase's matches), as CTEs ending in `text_leg`: the index's best
-/// documents are read until `n` of them are in scope, up to a bound
-/// ([`SCOPED_BM25_SCAN_MIN`]); if the scope leaves fewer, its own matching
-/// documents are ranked exactly instead (the one-time filter keeps the other
-/// branch from running), as the vector leg does. Either way the hits are
-/// those of an exhaustive BM25 ranking of the documents in scope.
-///
-/// Scores are the index scan's, checked at both ends, as in
-/// [`push_unscoped_bm25_leg`]. Being CTEs (the fallback must count the
-/// scan's rows), the scan here pays for pg_textsearch's ORDER BY
-/// expression on every row it reads.
-fn push_scoped_bm25_leg(
+/// The BM25 leg of a scoped search whose scope the index's best documents
+/// held too few of (see [`push_bm25_leg`]), as the CTE `text_leg`: the
+/// scope's own matching documents, each scored from its text, best first.
+fn push_exact_bm25_leg(
     qb: &mut QueryBuilder<'static, Postgres>,
     collection: &Collection,
     t: &str,
@@ -266,66 +315,15 @@ fn push_scoped_bm25_leg(
     query: &SearchQuery,
     n: i64,
 ) {
-    // A quoted phrase matches only where its words stand together, which
-    // the index cannot tell: with one, documents must match the terms as
-    // `ts_rank` would (`q`, which leaves out excluded terms too). Where the
-    // bm25 index orders the documents, the match is written so that no
-    // index can serve it (`coalesce`): as an indexable `@@`, it offered the
-    // planner the GIN index, and a generic plan that took it scored every
-    // matching document to sort them (a hundred milliseconds on the bench's
-    // corpus instead of a few). Where the leg ranks the scope exactly, the
-    // match is the GIN index's way to the scope's documents with a word of
-    // the query.
-    let has_phrase = has_phrase(keywords);
-    let excluded = !keywords.none_of.is_empty();
-    let push_match = |qb: &mut QueryBuilder<'static, Postgres>, indexable: bool| {
-        let tsquery = if has_phrase { "q" } else { "lexemes_q" };
-        if indexable {
-            qb.push(format_args!(" AND d.body_tsv @@ (SELECT {tsquery} FROM text_query)"));
-        } else if has_phrase {
-            qb.push(" AND coalesce(d.body_tsv @@ (SELECT q FROM text_query), false)");
-        }
-        if excluded && !has_phrase {
-            qb.push(" AND NOT coalesce(d.body_tsv @@ (SELECT none_q FROM text_query), false)");
-        }
-    };
-    let bound = (n * SCOPED_BM25_SCAN_PER_CANDIDATE).max(SCOPED_BM25_SCAN_MIN);
-    qb.push(format_args!(
-        "text_hits AS MATERIALIZED (SELECT d.id, d.cached FROM (SELECT d.*, bm25_get_current_score() AS cached \
-         FROM {t} d ORDER BY d.body <@> "
-    ));
-    push_bm25_query(qb, collection, keywords);
-    qb.push(format_args!(" LIMIT {bound}) d"));
-    push_scope(qb, &query.tenant, query.filter.as_ref());
-    push_match(qb, false);
-    qb.push(format_args!(
-        " LIMIT {n}), text_ends AS MATERIALIZED (SELECT id, cached, CASE WHEN place = 1 OR place = placed THEN "
-    ));
-    push_exact_score(qb, collection, t, keywords, query, "p");
-    qb.push(
-        " END AS exact FROM (SELECT id, cached, row_number() OVER () AS place, count(*) OVER () AS placed \
-         FROM text_hits) p), \
-         text_scored AS MATERIALIZED (SELECT id, -bm25 AS score FROM (SELECT id, \
-         CASE WHEN (SELECT coalesce(bool_and(exact IS NULL OR abs(cached - exact) <= 1e-5 * (1 + abs(exact))), true) \
-         FROM text_ends) THEN cached ELSE coalesce(exact, ",
-    );
-    push_exact_score(qb, collection, t, keywords, query, "e");
-    qb.push(") END AS bm25 FROM text_ends e) s WHERE bm25 < 0), ");
-    // The scope's own matches, ranked exactly, only if the index's best
-    // held fewer than `n` of them. `score` is not the `<@>` operator the
-    // index orders by, so this ranks by scoring, not by the index.
     qb.push("text_exact AS (SELECT d.id, -(d.body <@> ");
     push_bm25_query(qb, collection, keywords);
     qb.push(format_args!(")::float8 AS score FROM {t} d"));
     push_scope(qb, &query.tenant, query.filter.as_ref());
-    push_match(qb, true);
+    push_match(qb, keywords, true);
     qb.push(format_args!(
-        " AND (SELECT count(*) FROM text_scored) < {n} ORDER BY score DESC, d.id LIMIT {n}), \
-         text_ranked AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank FROM text_scored \
-         WHERE (SELECT count(*) FROM text_scored) >= {n} UNION ALL SELECT id, score, \
-         row_number() OVER (ORDER BY score DESC, id) AS rank FROM text_exact), \
-         text_leg AS (SELECT id, score, rank, min(score) OVER () AS smin, max(score) OVER () AS smax \
-         FROM text_ranked)"
+        " ORDER BY score DESC, d.id LIMIT {n}), \
+         text_leg AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank, \
+         min(score) OVER () AS smin, max(score) OVER () AS smax FROM text_exact WHERE score > 0)"
     ));
 }
 

@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use super::collections_catalog::indexed_embedding;
 use super::documents::{PAGE_BYTES, document_columns, push_scope, size_of_fields};
-use super::keyword_leg::{TextLeg, push_keyword_leg, push_text_leg};
+use super::keyword_leg::{KeywordScope, TextLeg, push_keyword_leg, push_text_leg};
 use super::read_transactions::ReadSettings;
 use super::sql_identifiers::table;
 use super::sql_spans::sql;
@@ -141,20 +141,33 @@ impl Store {
     pub async fn search(&self, collection: Arc<Collection>, query: SearchQuery) -> Result<SearchHits, StoreError> {
         let uses_hnsw =
             query.vector.is_some() && !query.exact && matches!(collection.spec.index, VectorIndex::Hnsw { .. });
-        let statement = build_search(&collection, &query, uses_hnsw);
         // Only an HNSW scan reads the breadth.
         let settings = if uses_hnsw {
             ReadSettings::hnsw_scan(query.ef_search)
         } else {
             ReadSettings::NONE
         };
-        let rows = self
-            .read_with(settings, async |conn| {
-                run_search(statement, conn)
-                    .await
-                    .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))
-            })
-            .await?;
+        let run = async |scope: KeywordScope| {
+            let (statement, text_leg) = build_statement(&collection, &query, uses_hnsw, scope);
+            let rows = self
+                .read_with(settings, async |conn| {
+                    run_search(statement, conn)
+                        .await
+                        .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))
+                })
+                .await?;
+            Ok::<_, StoreError>((rows, text_leg))
+        };
+        let (mut rows, text_leg) = run(KeywordScope::IndexPrefix).await?;
+        if text_leg == (TextLeg::Inline { scoped: true }) {
+            // The scope held fewer than the candidates among the index's
+            // best documents: it may hold others further down, so its own
+            // matches are ranked exactly, in a statement of their own.
+            let found = rows.first().and_then(|row| row.get::<Option<i64>, _>("text_found"));
+            if found.is_none_or(|found| found < i64::from(query.candidates)) {
+                rows = run(KeywordScope::Exact).await?.0;
+            }
+        }
         let hits = rows
             .iter()
             .map(|row| RankedHit {
@@ -170,6 +183,12 @@ impl Store {
             hits,
         })
     }
+}
+
+/// The statement of a search whose scoped BM25 leg reads the index.
+#[cfg(test)]
+fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -> QueryBuilder<'static, Postgres> {
+    build_statement(collection, query, uses_hnsw, KeywordScope::IndexPrefix).0
 }
 
 async fn run_search(
@@ -192,7 +211,16 @@ async fn run_search(
 /// and sorts a sequential scan instead of reading the HNSW index, so with
 /// binds every search was planned afresh; with literals the cached generic
 /// plan serves (docs/benchmarks.md has the cost of planning).
-fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -> QueryBuilder<'static, Postgres> {
+///
+/// Returns it with where it reads its keyword leg from: a scoped BM25 leg
+/// read from the index ([`TextLeg::Inline`] `{ scoped: true }`) reports how
+/// many candidates it found, in column `text_found`.
+fn build_statement(
+    collection: &Collection,
+    query: &SearchQuery,
+    uses_hnsw: bool,
+    scope: KeywordScope,
+) -> (QueryBuilder<'static, Postgres>, TextLeg) {
     let spec = &collection.spec;
     let t = table(&spec.name);
     let metric = spec.metric;
@@ -249,7 +277,7 @@ fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -
         if has_vector_leg {
             qb.push(", ");
         }
-        text_leg = push_keyword_leg(&mut qb, collection, &t, keywords, query, n);
+        text_leg = push_keyword_leg(&mut qb, collection, &t, keywords, query, n, scope);
     }
     qb.push(" ");
 
@@ -262,6 +290,14 @@ fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -
                 push_text_leg(qb, text_leg, collection, &t, keywords, query, n);
             }
         };
+        // How many candidates the keyword leg found, where it counts them.
+        let push_found = |qb: &mut QueryBuilder<'static, Postgres>, found: &str| {
+            if matches!(text_leg, TextLeg::Inline { .. }) {
+                qb.push(format_args!("{found} AS text_found"));
+            } else {
+                qb.push("NULL::int8 AS text_found");
+            }
+        };
         qb.push("(");
         match (has_vector_leg, has_text_leg) {
             (true, true) => {
@@ -270,21 +306,25 @@ fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -
                      k.rank AS text_rank, k.score AS text_score, ",
                 );
                 push_fusion(qb, query.fusion);
-                qb.push(" AS score FROM vector_leg v FULL OUTER JOIN ");
+                qb.push(" AS score, ");
+                push_found(qb, "max(k.found) OVER ()");
+                qb.push(" FROM vector_leg v FULL OUTER JOIN ");
                 push_text(qb);
                 qb.push(" k ON v.id = k.id");
             }
             (true, false) => {
                 qb.push(
                     "SELECT id, rank AS vector_rank, score AS vector_score, NULL::int8 AS text_rank, \
-                     NULL::float8 AS text_score, score FROM vector_leg",
+                     NULL::float8 AS text_score, score, NULL::int8 AS text_found FROM vector_leg",
                 );
             }
             (false, _) => {
                 qb.push(
                     "SELECT id, NULL::int8 AS vector_rank, NULL::float8 AS vector_score, rank AS text_rank, \
-                     score AS text_score, score FROM ",
+                     score AS text_score, score, ",
                 );
+                push_found(qb, "found");
+                qb.push(" FROM ");
                 push_text(qb);
                 qb.push(" k");
             }
@@ -304,19 +344,22 @@ fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -
             format!(" ORDER BY {alias}.score DESC, {alias}.id")
         }
     };
-    qb.push("SELECT h.id, h.vector_rank, h.vector_score, h.text_rank, h.text_score, h.score, h.size, h.before >= ")
-        .push_bind(PAGE_BYTES)
-        .push(" AS pending, CASE WHEN h.before < ")
-        .push_bind(PAGE_BYTES)
-        .push(" THEN h.body END AS body, CASE WHEN h.before < ")
-        .push_bind(PAGE_BYTES)
-        .push(" THEN h.metadata END AS metadata, CASE WHEN h.before < ")
-        .push_bind(PAGE_BYTES)
-        .push(format_args!(
-            " THEN h.embedding END AS embedding FROM (SELECT p.*, sum(p.size) OVER ({} ROWS UNBOUNDED PRECEDING) \
+    qb.push(
+        "SELECT h.id, h.vector_rank, h.vector_score, h.text_rank, h.text_score, h.score, h.text_found, h.size, \
+         h.before >= ",
+    )
+    .push_bind(PAGE_BYTES)
+    .push(" AS pending, CASE WHEN h.before < ")
+    .push_bind(PAGE_BYTES)
+    .push(" THEN h.body END AS body, CASE WHEN h.before < ")
+    .push_bind(PAGE_BYTES)
+    .push(" THEN h.metadata END AS metadata, CASE WHEN h.before < ")
+    .push_bind(PAGE_BYTES)
+    .push(format_args!(
+        " THEN h.embedding END AS embedding FROM (SELECT p.*, sum(p.size) OVER ({} ROWS UNBOUNDED PRECEDING) \
          - p.size AS before FROM (",
-            order("p").trim_start()
-        ));
+        order("p").trim_start()
+    ));
     // Only the `limit` best are joined for their fields: a hybrid search
     // ranks up to twice its candidates (100 for 10 hits), and reading the
     // fields of all of them would read documents that are then dropped.
@@ -348,7 +391,7 @@ fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -
         qb.push_bind(query.tenant.as_str().to_owned()).push(" AND d.id = r.id");
     }
     qb.push(") p) h").push(order("h"));
-    qb
+    (qb, text_leg)
 }
 
 fn push_fusion(qb: &mut QueryBuilder<'static, Postgres>, fusion: Fusion) {
@@ -537,25 +580,37 @@ mod tests {
         )
         .into_sql();
         assert!(
-            keyword_only.contains("score AS text_score, score FROM (SELECT id, score, rank")
+            keyword_only.contains("score AS text_score, score, found AS text_found FROM (SELECT id, score, rank")
                 && !keyword_only.contains(" AS MATERIALIZED (SELECT d.id"),
             "{keyword_only}"
         );
     }
 
     #[test]
-    fn a_scoped_bm25_leg_reads_a_bounded_prefix_of_the_index_and_falls_back_to_exact_ranking() {
+    fn a_scoped_bm25_leg_reads_a_bounded_prefix_of_the_index_and_its_fallback_ranks_the_scope_exactly() {
         for collection in [bm25_collection(true), bm25_collection(false)] {
             let filter = (!collection.spec.multi_tenant).then(|| Filter::All(vec![]));
-            let sql = build_search(&collection, &query(filter, Some("vector database")), true).into_sql();
+            let search = query(filter, Some("vector database"));
+            let (prefix, leg) = build_statement(&collection, &search, true, KeywordScope::IndexPrefix);
+            let prefix = prefix.into_sql();
+            assert_eq!(leg, TextLeg::Inline { scoped: true });
             assert!(
-                sql.contains(
-                    "FROM (SELECT d.*, bm25_get_current_score() AS cached FROM fathom_data.\"docs\" d \
-                     ORDER BY d.body <@> to_bm25query("
-                ) && sql.contains("LIMIT 1000) d WHERE d.tenant = ")
-                    && sql.contains("text_exact AS (SELECT d.id, -(d.body <@> to_bm25query(")
-                    && sql.contains("(SELECT count(*) FROM text_scored) < 10"),
-                "{sql}"
+                prefix.contains(
+                    "SELECT d.id, d.cached FROM (SELECT d.*, bm25_get_current_score() AS cached \
+                     FROM fathom_data.\"docs\" d ORDER BY d.body <@> to_bm25query("
+                ) && prefix.contains("LIMIT 1000) d WHERE d.tenant = ")
+                    && prefix.contains("max(k.found) OVER () AS text_found")
+                    && !prefix.contains("text_exact"),
+                "{prefix}"
+            );
+            let (exact, leg) = build_statement(&collection, &search, true, KeywordScope::Exact);
+            let exact = exact.into_sql();
+            assert_eq!(leg, TextLeg::Cte);
+            assert!(
+                exact.contains("text_exact AS (SELECT d.id, -(d.body <@> to_bm25query(")
+                    && exact.contains("AND d.body_tsv @@ (SELECT lexemes_q FROM text_query)")
+                    && !exact.contains("bm25_get_current_score"),
+                "{exact}"
             );
         }
     }
