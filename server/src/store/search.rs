@@ -3,8 +3,10 @@
 //! The statement is a chain of CTEs and subqueries: the vector leg (an HNSW
 //! scan, with an exact fallback for selective filters), the keyword leg (BM25
 //! or `ts_rank`, see [`super::keyword_leg`]), their fusion, and a final join
-//! for the requested fields. One statement, one snapshot; the fields of hits past the first
-//! page of bytes are read as the client reaches them (see [`SearchHits`]).
+//! for the requested fields. One statement, one snapshot (a BM25 search under
+//! a scope too selective for the index's best documents runs a second one,
+//! whose hits alone are returned); the fields of hits past the first page of
+//! bytes are read as the client reaches them (see [`SearchHits`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
