@@ -152,7 +152,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         });
 
         phase(started, "queries");
-        let scope = if plan.only.is_none() {
+        let scope = if matches!(plan.only, None | Some(Only::Queries)) {
             QueryScope::everything()
         } else {
             QueryScope::vector_and_hybrid_latency()
@@ -190,7 +190,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     }
 
     let mut searchable = None;
-    if plan.only != Some(Only::Matched) {
+    if matches!(plan.only, None | Some(Only::Searchable)) {
         phase(
             started,
             &format!(

@@ -51,8 +51,9 @@ pub struct Options {
     pub keep: bool,
     /// Run only some measurements: `matched` (vector search at matched
     /// recall and hybrid, against hand-written SQL, on a query collection
-    /// loaded by COPY + CREATE INDEX) or `searchable` (time to searchable of
-    /// a fresh load). Every phase runs without it.
+    /// loaded by COPY + CREATE INDEX), `queries` (every query measurement,
+    /// on such a collection) or `searchable` (time to searchable of a fresh
+    /// load). Every phase runs without it.
     #[arg(long, env = "BENCH_ONLY", value_enum)]
     pub only: Option<Only>,
 }
@@ -67,6 +68,11 @@ pub enum Only {
     /// Time to searchable of a fresh load: `fathom import` into a collection
     /// with a deferred index, against COPY + CREATE INDEX.
     Searchable,
+    /// Every query measurement (vector, keyword, hybrid, filtered, recall,
+    /// the `ts_rank` leg, and `matched`'s), on a query collection loaded by
+    /// binary COPY and CREATE INDEX; no ingest, memory or time-to-searchable
+    /// phase.
+    Queries,
 }
 
 /// The sizes and repetitions of one invocation.

@@ -182,6 +182,9 @@ impl Report {
                      concurrency 1, and the comparisons with hand-written SQL.**"
                 }
                 Some(Only::Searchable) => " **`BENCH_ONLY=searchable`: only the time to searchable of a fresh load.**",
+                Some(Only::Queries) => {
+                    " **`BENCH_ONLY=queries`: only the query measurements, on a query collection loaded by COPY.**"
+                }
                 None => "",
             }
         );
