@@ -82,3 +82,53 @@ impl Store {
         work(&mut *tx).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `make test` runs every test with a database (scripts/test.sh).
+    fn database_url() -> String {
+        std::env::var("FATHOM_TEST_DATABASE_URL").expect("FATHOM_TEST_DATABASE_URL (make test sets it)")
+    }
+
+    #[tokio::test]
+    async fn a_set_local_that_fails_leaves_the_next_borrower_of_its_connection_working() {
+        // One connection, so the next read borrows the one the failure was on.
+        let store = Store::connect(&database_url(), 1).await.unwrap();
+        // pgvector checks hnsw.ef_search once its library is loaded in the
+        // session; before, the setting is a placeholder that takes anything.
+        store
+            .read_with(ReadSettings::NONE, async |conn| {
+                sqlx::query("LOAD 'vector'").execute(conn).await?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+
+        let refused = ReadSettings {
+            ef_search: Some(EfSearch::unchecked(5000)),
+        };
+        let error = store.read_with(refused, async |_| Ok(())).await.unwrap_err();
+        assert!(format!("{error:?}").contains("hnsw.ef_search"), "{error:?}");
+
+        // Outside any transaction block: SAVEPOINT is refused as such
+        // (25P01), not as a statement in an aborted transaction (25P02), and
+        // with the sessions' own breadth.
+        let (savepoint, ef_search): (Option<String>, String) = store
+            .read_with(ReadSettings::NONE, async |conn| {
+                let savepoint = match sqlx::query("SAVEPOINT probe").execute(&mut *conn).await {
+                    Err(sqlx::Error::Database(error)) => error.code().map(|code| code.into_owned()),
+                    other => panic!("SAVEPOINT outside a transaction block: {other:?}"),
+                };
+                let ef_search = sqlx::query_scalar("SELECT current_setting('hnsw.ef_search')")
+                    .fetch_one(conn)
+                    .await?;
+                Ok((savepoint, ef_search))
+            })
+            .await
+            .unwrap();
+        assert_eq!(savepoint.as_deref(), Some("25P01"));
+        assert_eq!(ef_search, EfSearch::DEFAULT.get().to_string());
+    }
+}
