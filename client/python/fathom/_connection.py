@@ -145,10 +145,19 @@ def connection(
 
 
 def channel_options(extra: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, Any]]:
-    """gRPC channel options: 64 MiB messages (the server's limit), plus ``extra``."""
+    """gRPC channel options: 64 MiB messages (the server's limit), server
+    streams (a search's hits, a scroll's pages) read on the calling thread,
+    plus ``extra``.
+
+    grpcio's sync channels otherwise start a thread for each server-streaming
+    call made while no other call is open: a search through the sync client
+    then took 5.4–6.3 ms at the median against 4.4–4.7 ms with the option
+    (400 searches of 10 hits on one machine). grpc.aio channels ignore it.
+    """
     return [
         ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
         ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+        (grpc.experimental.ChannelOptions.SingleThreadedUnaryStream, 1),
         *extra,
     ]
 
