@@ -212,6 +212,23 @@ async fn a_cluster_with_pg_textsearch_ranks_by_bm25_and_one_without_by_ts_rank()
     }
 }
 
+/// Creates collection `kw` and fills it with 600 short documents.
+async fn create_kw_with_600_documents(server: &TestServer) {
+    server
+        .collections()
+        .await
+        .create_collection(collection_request("kw", 3, pb::DistanceMetric::Cosine))
+        .await
+        .unwrap();
+    upsert(
+        server,
+        "kw",
+        "",
+        (0..600).map(|i| document(format!("d{i}"), i, false)).collect(),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn bm25_keyword_hits_are_the_best_of_an_exhaustive_ranking_and_see_updates() {
     for plans in [Plans::ReadTheIndex, Plans::Sort] {
@@ -220,19 +237,7 @@ async fn bm25_keyword_hits_are_the_best_of_an_exhaustive_ranking_and_see_updates
 }
 
 async fn bm25_keyword_hits_of(server: TestServer, plans: Plans) {
-    server
-        .collections()
-        .await
-        .create_collection(collection_request("kw", 3, pb::DistanceMetric::Cosine))
-        .await
-        .unwrap();
-    upsert(
-        &server,
-        "kw",
-        "",
-        (0..600).map(|i| document(format!("d{i}"), i, false)).collect(),
-    )
-    .await;
+    create_kw_with_600_documents(&server).await;
     analyze(&server, "kw").await;
     for (text, words, condition) in [
         ("river", "river", "true"),
@@ -391,19 +396,7 @@ async fn bm25_keyword_hits_are_whole_after_postgres_restarts() {
         cluster.url(),
     ))
     .await;
-    server
-        .collections()
-        .await
-        .create_collection(collection_request("kw", 3, pb::DistanceMetric::Cosine))
-        .await
-        .unwrap();
-    upsert(
-        &server,
-        "kw",
-        "",
-        (0..600).map(|i| document(format!("d{i}"), i, false)).collect(),
-    )
-    .await;
+    create_kw_with_600_documents(&server).await;
     let oracle = exhaustive_bm25(&server, "kw", "", "river stone", "true").await;
     assert_top_of(
         &search(&server, keyword("kw", "", "river stone", None)).await.unwrap(),
