@@ -182,9 +182,9 @@ fn push_text_query(
     );
 }
 
-/// Pushes `-(d.body <@> …)` over `d.id = {row}.id`: a document's BM25 score
-/// computed from its text (negative, as `<@>` returns it), for one row of
-/// `row`, in a subquery of its own.
+/// Pushes `(SELECT d.body <@> … WHERE d.id = {row}.id)`: the BM25 score of
+/// the document of row `row`, computed from its text, negative as `<@>`
+/// returns it.
 fn push_exact_score(
     qb: &mut QueryBuilder<'static, Postgres>,
     collection: &Collection,
