@@ -52,10 +52,21 @@ pub struct ServeArgs {
     /// this many seconds; the request gets DEADLINE_EXCEEDED and writes nothing.
     #[arg(long, env = "FATHOM_STATEMENT_TIMEOUT_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     statement_timeout_seconds: u64,
-    /// Most requests in progress at once (an open stream counts until it
-    /// ends); more get RESOURCE_EXHAUSTED. Health checks are not counted.
+    /// Most calls at work at once: unary calls until they end, streaming
+    /// calls while their handler runs (a search's statement); more get
+    /// RESOURCE_EXHAUSTED. Health checks are not counted.
     #[arg(long, env = "FATHOM_MAX_CONCURRENT_REQUESTS", default_value_t = fathom_server::DEFAULT_MAX_CONCURRENT_REQUESTS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_concurrent_requests: usize,
+    /// Most streaming calls (UpsertStream, Scroll, Search) open at once,
+    /// however idle; more get RESOURCE_EXHAUSTED. Open streams never take
+    /// the budget of --max-concurrent-requests from unary calls.
+    #[arg(long, env = "FATHOM_MAX_OPEN_STREAMS", default_value_t = fathom_server::DEFAULT_MAX_OPEN_STREAMS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_open_streams: usize,
+    /// An UpsertStream that sends no message for this many seconds is
+    /// ended with UNAVAILABLE; what it committed stays, and it resumes by
+    /// its stream_id (the SDKs do so on their own).
+    #[arg(long, env = "FATHOM_STREAM_IDLE_TIMEOUT_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    stream_idle_timeout_seconds: u64,
     /// Least `maintenance_work_mem`, in MiB, that building a deferred vector
     /// index (BuildIndex) gets; the database's own setting if higher. An
     /// HNSW build is fastest when its graph fits (100,000 × 768: ~400 MiB).
@@ -121,6 +132,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.shutdown_grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
     config.statement_timeout = std::time::Duration::from_secs(args.statement_timeout_seconds);
     config.max_concurrent_requests = args.max_concurrent_requests;
+    config.max_open_streams = args.max_open_streams;
+    config.limits.stream_idle_timeout = std::time::Duration::from_secs(args.stream_idle_timeout_seconds);
     config.index_build_memory_bytes = args.index_build_memory_mb.saturating_mul(1024 * 1024);
     if args.auth {
         config.authentication = Authentication::ApiKeys;

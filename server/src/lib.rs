@@ -19,5 +19,5 @@ mod server;
 pub mod store;
 mod transport;
 
-pub use server::{Authentication, Config, DEFAULT_MAX_CONCURRENT_REQUESTS, Server};
+pub use server::{Authentication, Config, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_OPEN_STREAMS, Server};
 pub use transport::tls::{TlsError, TlsSettings};

@@ -17,17 +17,19 @@ use tonic::body::Body;
 use tonic::codec::CompressionEncoding;
 use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
-use tonic_health::pb::health_server::{Health, HealthServer};
+use tonic_health::pb::health_server::HealthServer;
 use tower::{Layer, Service, ServiceBuilder};
 
 use crate::api::{CollectionsApi, DocumentsApi, SearchApi};
 use crate::auth::{AuthLayer, KeyRing};
 use crate::domain::Limits;
+use crate::health::{DrainingHealth, ServerHealth};
 use crate::metrics::endpoint::MetricsEndpoint;
 use crate::metrics::grpc::GrpcMetricsLayer;
 use crate::store::Store;
 use crate::transport::concurrency_limit::ConcurrencyLimitLayer;
 use crate::transport::oversize::refusals_get_client_codes;
+use crate::transport::rpc_methods::{RpcMethod, rpc_methods};
 use crate::transport::rpc_span::rpc_span;
 use crate::transport::tls::TlsSettings;
 
@@ -60,10 +62,13 @@ pub struct Config {
     /// How long one SQL statement may run before PostgreSQL cancels it
     /// (less when the request's deadline comes first).
     pub statement_timeout: Duration,
-    /// Most requests in progress at once, server-wide (an open stream counts
-    /// until it ends); more are refused with RESOURCE_EXHAUSTED. Health and
-    /// reflection are not counted.
+    /// Most calls at work at once, server-wide: unary calls until they
+    /// end, streaming calls while their handler runs; more are refused with
+    /// RESOURCE_EXHAUSTED. Health and reflection are not counted.
     pub max_concurrent_requests: usize,
+    /// Most streaming calls (UpsertStream, Scroll, Search) open at once,
+    /// server-wide, however idle; more are refused with RESOURCE_EXHAUSTED.
+    pub max_open_streams: usize,
     /// Least `maintenance_work_mem` a vector index build gets (BuildIndex).
     pub index_build_memory_bytes: u64,
     /// TLS on the listener (mutual TLS if it has a client CA); `None`
@@ -89,10 +94,19 @@ pub enum Authentication {
     ApiKeys,
 }
 
-/// Requests in progress at once unless configured otherwise: enough for a
-/// large fleet of clients, few enough that the memory open streams may
-/// buffer (up to `Limits::stream_buffered_bytes` each) stays bounded.
+/// Calls at work at once unless configured otherwise: enough for a large
+/// fleet of clients; the pool's connections bound the statements anyway.
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
+
+/// Streams open at once unless configured otherwise: enough for a large
+/// fleet of importers, few enough that the memory open streams may buffer
+/// (up to `Limits::stream_buffered_bytes` each) stays bounded.
+pub const DEFAULT_MAX_OPEN_STREAMS: usize = 256;
+
+/// Most calls one HTTP/2 connection may have open at once (its
+/// SETTINGS_MAX_CONCURRENT_STREAMS): a client past it waits for one of its
+/// own calls to end, so one connection cannot hold every stream permit.
+const MAX_CALLS_PER_CONNECTION: u32 = 128;
 
 impl Config {
     /// A config with default limits for `database_url`, listening on `listen`.
@@ -105,6 +119,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(10),
             statement_timeout: crate::store::DEFAULT_STATEMENT_TIMEOUT,
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            max_open_streams: DEFAULT_MAX_OPEN_STREAMS,
             index_build_memory_bytes: crate::store::DEFAULT_INDEX_BUILD_MEMORY_BYTES,
             authentication: Authentication::Off,
             key_refresh: crate::auth::DEFAULT_KEY_REFRESH,
@@ -164,23 +179,22 @@ impl Server {
             config,
             metrics,
         } = self;
-        // Stops what runs beside the gRPC server (the health probe, the key
-        // refresh, the metrics listener) once the server has stopped.
+        // Stops what runs beside the gRPC server (the key refresh, the
+        // metrics listener) once the server has stopped.
         let background = CancellationToken::new();
         let database = config.database_url.parse::<PgConnectOptions>()?;
-        let (health, probe) =
-            crate::health::start(database, store.clone(), config.health_interval, background.clone()).await;
+        let (health, health_service) = ServerHealth::start(database, store.clone(), config.health_interval).await;
         let auth = authentication(&config, &store, background.clone()).await?;
         if let Some(endpoint) = metrics {
             tracing::info!(address = %endpoint.local_addr(), "fathom is serving metrics at /metrics");
             let pool = store.clone();
             tokio::spawn(endpoint.serve(move || pool.record_pool_metrics(), background.clone()));
         }
-        let layers = layers(auth, config.max_concurrent_requests)?;
+        let layers = layers(auth, config.max_concurrent_requests, config.max_open_streams)?;
         // Cancelled on shutdown: the server stops accepting, and upsert
         // streams end after their batch in flight.
         let stopping = CancellationToken::new();
-        let routes = services(health, &store, &config.limits, stopping.clone())?;
+        let routes = services(health_service, &store, &config.limits, stopping.clone())?;
         let served = grpc_server(&config, listener.local_addr()?)?
             .layer(layers)
             .add_routes(routes)
@@ -191,9 +205,8 @@ impl Server {
                 stopping.clone().cancelled_owned(),
             );
         tokio::pin!(served);
-        let served = serve_until_shutdown(served.as_mut(), shutdown, &stopping, config.shutdown_grace).await;
+        let served = serve_until_shutdown(served.as_mut(), shutdown, health, &stopping, config.shutdown_grace).await;
         background.cancel();
-        let _ = probe.await;
         // A request cut off may still hold a connection; do not wait for it.
         let _ = tokio::time::timeout(Duration::from_secs(1), store.close()).await;
         served?;
@@ -229,6 +242,7 @@ async fn authentication(config: &Config, store: &Store, stop: CancellationToken)
 fn layers(
     auth: AuthLayer,
     max_concurrent_requests: usize,
+    max_open_streams: usize,
 ) -> anyhow::Result<
     impl Layer<
         Routes,
@@ -238,18 +252,27 @@ fn layers(
                      + 'static,
     > + Clone,
 > {
+    let streaming = rpc_methods(&DESCRIPTOR_SETS)?
+        .into_iter()
+        .filter(RpcMethod::streams)
+        .map(|method| method.path())
+        .collect();
     Ok(ServiceBuilder::new()
         .layer(GrpcMetricsLayer::new(&DESCRIPTOR_SETS)?)
         .map_response(refusals_get_client_codes::<Body>)
         .layer(auth)
-        .layer(ConcurrencyLimitLayer::new(max_concurrent_requests)))
+        .layer(ConcurrencyLimitLayer::new(
+            max_concurrent_requests,
+            max_open_streams,
+            streaming,
+        )))
 }
 
 /// The services a server answers: Fathom's three, health, and reflection
 /// (both versions: tools still ask for v1alpha). Upsert streams end when
 /// `stopping` is cancelled.
 fn services(
-    health: HealthServer<impl Health>,
+    health: HealthServer<DrainingHealth>,
     store: &Store,
     limits: &Limits,
     stopping: CancellationToken,
@@ -289,6 +312,7 @@ fn grpc_server(config: &Config, address: SocketAddr) -> anyhow::Result<tonic::tr
         // windows stay at 1 MiB, so memory per stream does not grow.
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
         .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .max_concurrent_streams(MAX_CALLS_PER_CONNECTION)
         .trace_fn(rpc_span);
     let tls = match &config.tls {
         Some(tls) => {
@@ -305,19 +329,26 @@ fn grpc_server(config: &Config, address: SocketAddr) -> anyhow::Result<tonic::tr
     Ok(server)
 }
 
-/// Waits until `served` ends, or `shutdown` completes. Then `stopping` is
-/// cancelled and the requests still open get `grace` to finish; past it,
-/// this stops waiting for them.
+/// Waits until `served` ends, or `shutdown` completes. Then health turns
+/// NOT_SERVING and its watches end, `stopping` is cancelled, and the
+/// requests still open get `grace` to finish; past it, this stops waiting
+/// for them.
 async fn serve_until_shutdown(
     mut served: impl Future<Output = Result<(), tonic::transport::Error>> + Unpin,
     shutdown: impl Future<Output = ()>,
+    health: ServerHealth,
     stopping: &CancellationToken,
     grace: Duration,
 ) -> Result<(), tonic::transport::Error> {
     tokio::select! {
-        served = &mut served => served,
+        served = &mut served => {
+            health.drain().await;
+            served
+        }
         () = shutdown => {
             tracing::info!(?grace, "shutting down: streams end after their batch in flight");
+            // First, so that no probe or load balancer sends new work.
+            health.drain().await;
             stopping.cancel();
             match tokio::time::timeout(grace, &mut served).await {
                 Ok(served) => served,

@@ -137,18 +137,30 @@ async fn a_stream_abandoned_mid_batch_has_its_statement_cancelled_and_writes_not
 }
 
 #[tokio::test]
-async fn past_the_concurrency_limit_requests_are_resource_exhausted_while_health_answers() {
+async fn past_the_request_limit_calls_are_resource_exhausted_while_health_answers() {
     let mut config = Config::new("127.0.0.1:0".parse().unwrap(), fresh_database().await);
     config.max_concurrent_requests = 1;
     let server = server_with_docs(config).await;
-    let mut documents = server.documents().await;
-    // An open stream holds the one place until it ends.
-    let stream = UpsertSession::open(&mut documents, "docs", "", "").await.unwrap();
+    let documents = server.documents().await;
+    // A Count held by a lock on the table holds the one place until it ends.
+    let locker = lock_docs_table(&server.database_url).await;
+    let held = tokio::spawn({
+        let mut documents = documents.clone();
+        async move { documents.count(count_request()).await }
+    });
+    let observer = sqlx::PgPool::connect(&server.database_url).await.unwrap();
+    let waiting = eventually(PATIENCE, || {
+        let observer = observer.clone();
+        async move { fathom_sessions(&observer, "wait_event_type = 'Lock'").await == 1 }
+    })
+    .await;
+    assert!(waiting, "the first Count never waited on the lock");
 
-    let status = documents.count(count_request()).await.unwrap_err();
+    let status = documents.clone().count(count_request()).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert!(
-        status.message().contains("limit of 1 requests") && status.message().contains("--max-concurrent-requests"),
+        status.message().contains("limit of 1 requests in progress")
+            && status.message().contains("--max-concurrent-requests"),
         "{status:?}"
     );
     // Health is not limited: it answers, and turns SERVING once the probe
@@ -159,13 +171,56 @@ async fn past_the_concurrency_limit_requests_are_resource_exhausted_while_health
     .await;
     assert!(serving, "health never answered SERVING while the limit was reached");
 
+    drop(locker);
+    assert_eq!(held.await.unwrap().unwrap().into_inner().count, 0);
+    documents
+        .clone()
+        .count(count_request())
+        .await
+        .expect("the place the Count held is given back when it ends");
+}
+
+#[tokio::test]
+async fn past_the_stream_limit_streams_are_resource_exhausted_and_an_open_stream_leaves_unary_calls_their_place() {
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), fresh_database().await);
+    config.max_concurrent_requests = 1;
+    config.max_open_streams = 1;
+    let server = server_with_docs(config).await;
+    let mut documents = server.documents().await;
+    let stream = UpsertSession::open(&mut documents, "docs", "", "").await.unwrap();
+
+    let refused = UpsertSession::open(&mut documents, "docs", "", "")
+        .await
+        .err()
+        .expect("a second stream is refused");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused.message().contains("limit of 1 open streams") && refused.message().contains("--max-open-streams"),
+        "{refused:?}"
+    );
+    let search = pb::SearchRequest {
+        collection: "docs".into(),
+        vector: vec![1.0, 0.0, 0.0],
+        ..Default::default()
+    };
+    let refused = server.search().await.search(search.clone()).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Code::ResourceExhausted,
+        "a search streams too: {refused:?}"
+    );
+    // The open stream does not hold the one place of work.
+    let count = documents.count(count_request()).await.expect("Count is answered");
+    assert_eq!(count.into_inner().count, 0);
+
     stream.finish().await.unwrap();
-    let answered = eventually(PATIENCE, || {
-        let mut documents = documents.clone();
-        async move { documents.count(count_request()).await.is_ok() }
+    let searched = eventually(PATIENCE, || {
+        let server = &server;
+        let search = search.clone();
+        async move { server.search().await.search(search).await.is_ok() }
     })
     .await;
-    assert!(answered, "the place the stream held was never given back");
+    assert!(searched, "the stream's place was never given back");
 }
 
 /// sqlx 0.8 counts a transaction only once BEGIN's reply is read; a request

@@ -84,17 +84,7 @@ async fn once_serving_after_a_postgres_crash_the_first_requests_succeed_on_a_poo
     let cluster = PrivateCluster::start();
     let mut config = fathom_server::Config::new("127.0.0.1:0".parse().unwrap(), cluster.url());
     config.max_connections = 4;
-    let server = TestServer::start_with(config).await;
-    server
-        .collections()
-        .await
-        .create_collection(crate::support::collection_request(
-            "docs",
-            4,
-            pb::DistanceMetric::Cosine,
-        ))
-        .await
-        .unwrap();
+    let server = crate::support::configured_server_with_collection(config, "docs", 4).await;
     let count = || {
         let server = &server;
         async move {
@@ -189,6 +179,146 @@ async fn watch_streams_the_change_to_not_serving() {
         .await
         .expect("an update within 5 s");
     assert_eq!(next.unwrap().unwrap().status(), ServingStatus::NotServing);
+}
+
+#[tokio::test]
+async fn while_health_says_the_database_is_down_calls_fail_at_once_with_unavailable() {
+    use fathom_api::v1 as pb;
+    let cluster = PrivateCluster::start();
+    let config = fathom_server::Config::new("127.0.0.1:0".parse().unwrap(), cluster.url());
+    let server = crate::support::configured_server_with_collection(config, "docs", 3).await;
+    let stop = cluster.pg.clone();
+    tokio::task::spawn_blocking(move || stop.stop(true))
+        .await
+        .unwrap()
+        .unwrap();
+    let down = || async { status_of(&server, "").await == Some(ServingStatus::NotServing) };
+    assert!(
+        eventually(Duration::from_secs(30), down).await,
+        "health never said NOT_SERVING"
+    );
+
+    // Refused by what the probe knows, not after waiting out the pool's
+    // connect timeout: the message says so.
+    let started = std::time::Instant::now();
+    let refusals = [
+        server
+            .documents()
+            .await
+            .count(pb::CountRequest {
+                collection: "docs".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err(),
+        server
+            .collections()
+            .await
+            .list_collections(pb::ListCollectionsRequest {})
+            .await
+            .unwrap_err(),
+        server
+            .search()
+            .await
+            .search(pb::SearchRequest {
+                collection: "docs".into(),
+                vector: vec![1.0, 0.0, 0.0],
+                ..Default::default()
+            })
+            .await
+            .unwrap_err(),
+    ];
+    let refused_in = started.elapsed();
+    for status in refusals {
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+        assert!(
+            status.message().contains("the database is down") && status.message().contains("retry with backoff"),
+            "{status:?}"
+        );
+    }
+    eprintln!("three calls refused in {refused_in:?} while the database was down");
+
+    let start = cluster.pg.clone();
+    tokio::task::spawn_blocking(move || start.restart())
+        .await
+        .unwrap()
+        .unwrap();
+    let up = || async { status_of(&server, "").await == Some(ServingStatus::Serving) };
+    assert!(
+        eventually(Duration::from_secs(30), up).await,
+        "health never said SERVING again"
+    );
+    server
+        .collections()
+        .await
+        .list_collections(pb::ListCollectionsRequest {})
+        .await
+        .expect("once SERVING, calls are served again");
+}
+
+#[tokio::test]
+async fn on_sigterm_an_open_watch_sees_not_serving_and_ends_and_fathom_exits_without_waiting_out_its_grace() {
+    // A grace long enough that waiting it out would fail the test.
+    let mut server = crate::serve_process::ServeProcess::start_with(&["--shutdown-grace-seconds", "120"]).await;
+    let mut watch = HealthClient::new(server.channel().await)
+        .watch(HealthCheckRequest { service: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(watch.next().await.unwrap().unwrap().status(), ServingStatus::Serving);
+    let mut search_watch = HealthClient::new(server.channel().await)
+        .watch(HealthCheckRequest {
+            service: "fathom.v1.Search".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        search_watch.next().await.unwrap().unwrap().status(),
+        ServingStatus::Serving
+    );
+
+    server.terminate();
+    let terminated = std::time::Instant::now();
+    for watch in [&mut watch, &mut search_watch] {
+        let last = tokio::time::timeout(Duration::from_secs(60), watch.next())
+            .await
+            .expect("the watch hears of the shutdown");
+        assert_eq!(last.unwrap().unwrap().status(), ServingStatus::NotServing);
+        let end = tokio::time::timeout(Duration::from_secs(60), watch.next())
+            .await
+            .expect("the watch ends");
+        assert!(end.is_none(), "the watch ends cleanly: {end:?}");
+    }
+    let exit = server
+        .exited_within(Duration::from_secs(60))
+        .await
+        .expect("fathom exits without waiting out its 120 s grace for the watches");
+    assert!(exit.success(), "{exit:?}");
+    eprintln!(
+        "with two watches open, fathom exited {:?} after SIGTERM",
+        terminated.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn on_sigterm_an_idle_fathom_with_a_client_connected_exits_without_waiting_out_its_grace() {
+    let mut server = crate::serve_process::ServeProcess::start_with(&["--shutdown-grace-seconds", "120"]).await;
+    // A client that made a call and keeps its connection.
+    let channel = server.channel().await;
+    fathom_api::v1::collections_client::CollectionsClient::new(channel.clone())
+        .list_collections(fathom_api::v1::ListCollectionsRequest {})
+        .await
+        .unwrap();
+    server.terminate();
+    let terminated = std::time::Instant::now();
+    let exit = server
+        .exited_within(Duration::from_secs(60))
+        .await
+        .expect("an idle fathom exits without waiting out its grace");
+    assert!(exit.success(), "{exit:?}");
+    eprintln!("idle fathom exited {:?} after SIGTERM", terminated.elapsed());
+    drop(channel);
 }
 
 #[tokio::test]

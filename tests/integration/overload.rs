@@ -14,14 +14,7 @@ use crate::serve_process::ServeProcess;
 use crate::support::collection_request;
 
 pub(crate) async fn server_with_docs(config: Config) -> TestServer {
-    let server = TestServer::start_with(config).await;
-    server
-        .collections()
-        .await
-        .create_collection(collection_request("docs", 3, pb::DistanceMetric::Cosine))
-        .await
-        .unwrap();
-    server
+    crate::support::configured_server_with_collection(config, "docs", 3).await
 }
 
 pub(crate) fn count_request() -> pb::CountRequest {
@@ -50,6 +43,17 @@ pub(crate) async fn fathom_sessions(observer: &sqlx::PgPool, condition: &str) ->
          AND {condition}"
     );
     sqlx::query_scalar(&sql).fetch_one(observer).await.unwrap()
+}
+
+/// Whether, within 30 s, no pooled session of fathom on this database is
+/// running a statement or holding a transaction open.
+async fn no_statement_of_fathom_runs(database_url: &str) -> bool {
+    let observer = sqlx::PgPool::connect(database_url).await.unwrap();
+    eventually(Duration::from_secs(30), || {
+        let observer = observer.clone();
+        async move { fathom_sessions(&observer, "state <> 'idle'").await == 0 }
+    })
+    .await
 }
 
 /// The server's overall health status, as a probe asks it.
@@ -333,12 +337,7 @@ async fn never_read_searches_and_scrolls_of_megabyte_documents_pin_no_connection
     assert_eq!(count, 30);
     // Each stream's first page is read as tonic polls for its first
     // message; then nothing of theirs runs or holds a connection.
-    let observer = sqlx::PgPool::connect(&server.database_url).await.unwrap();
-    let settled = eventually(Duration::from_secs(30), || {
-        let observer = observer.clone();
-        async move { fathom_sessions(&observer, "state <> 'idle'").await == 0 }
-    })
-    .await;
+    let settled = no_statement_of_fathom_runs(&server.database_url).await;
     assert!(settled, "statements of unread streams still hold connections");
     let after = resident_bytes(server.child.id());
     let grown = after.saturating_sub(before);
@@ -376,4 +375,102 @@ async fn a_statement_past_the_statement_timeout_is_cancelled_with_deadline_excee
     sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
     let stored = documents.count(count_request()).await.unwrap().into_inner().count;
     assert_eq!(stored, 0, "the cancelled upsert wrote nothing");
+}
+
+/// An UpsertStream opened on `channel` that sends nothing, not even its
+/// open message; its sender is returned to keep it so.
+async fn idle_stream(
+    channel: tonic::transport::Channel,
+) -> Result<
+    (
+        tokio::sync::mpsc::Sender<pb::UpsertStreamRequest>,
+        tonic::Streaming<pb::UpsertStreamResponse>,
+    ),
+    tonic::Status,
+> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    let responses = pb::documents_client::DocumentsClient::new(channel)
+        .upsert_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
+        .await?
+        .into_inner();
+    Ok((sender, responses))
+}
+
+#[tokio::test]
+async fn never_read_searches_and_idle_streams_leave_other_clients_the_database_and_health_the_truth() {
+    const UNREAD_SEARCHES: usize = 20;
+    const IDLE_STREAMS: usize = 300;
+    let config = Config::new("127.0.0.1:0".parse().unwrap(), fresh_database().await);
+    let (max_streams, pool) = (config.max_open_streams, config.max_connections as usize);
+    let server = server_with_docs(config).await;
+    // 100 KB texts: a search of them all is far more than HTTP/2 lets the
+    // server send to a client that does not read.
+    let text = "one slow reader must not take the database from the others ".repeat(100_000 / 60);
+    let mut documents = server.documents().await.max_encoding_message_size(64 * 1024 * 1024);
+    documents
+        .upsert(pb::UpsertRequest {
+            collection: "docs".into(),
+            tenant: String::new(),
+            documents: (0..60)
+                .map(|i| pb::Document {
+                    text: text.clone(),
+                    ..tiny(i)
+                })
+                .collect(),
+        })
+        .await
+        .unwrap();
+    let search = pb::SearchRequest {
+        collection: "docs".into(),
+        vector: vec![1.0, 2.0, 0.5],
+        limit: 1000,
+        ..Default::default()
+    };
+    let mut unread = Vec::new();
+    for _ in 0..UNREAD_SEARCHES {
+        let mut client = pb::search_client::SearchClient::new(server.channel().await);
+        unread.push(
+            client
+                .search(search.clone())
+                .await
+                .expect("a search is admitted")
+                .into_inner(),
+        );
+    }
+    // 300 streams over 5 connections (each may hold 128 calls).
+    let connections = futures::future::join_all((0..5).map(|_| server.channel())).await;
+    let opened = futures::future::join_all((0..IDLE_STREAMS).map(|i| idle_stream(connections[i % 5].clone()))).await;
+    let (idle, refused): (Vec<_>, Vec<_>) = opened.into_iter().partition(Result::is_ok);
+    assert_eq!(
+        idle.len(),
+        max_streams - UNREAD_SEARCHES,
+        "streams are admitted up to the stream limit, searches included"
+    );
+    for refusal in refused.into_iter().map(|r| r.err().unwrap()) {
+        assert_eq!(refusal.code(), Code::ResourceExhausted, "{refusal:?}");
+        assert!(refusal.message().contains("--max-open-streams"), "{refusal:?}");
+    }
+
+    // Another client: answered, with a pooled connection to spare.
+    let mut other = pb::documents_client::DocumentsClient::new(server.channel().await);
+    let started = std::time::Instant::now();
+    let count = other
+        .count(count_request())
+        .await
+        .expect("Count is answered")
+        .into_inner()
+        .count;
+    let answered_in = started.elapsed();
+    assert_eq!(count, 60);
+    assert_eq!(overall_health(&server).await, ServingStatus::Serving as i32);
+    let settled = no_statement_of_fathom_runs(&server.database_url).await;
+    assert!(
+        settled,
+        "unread searches or idle streams hold some of the pool's {pool} connections"
+    );
+    eprintln!(
+        "{UNREAD_SEARCHES} unread searches and {} idle streams open: Count answered in {answered_in:?}",
+        idle.len()
+    );
+    drop((unread, idle));
 }

@@ -340,3 +340,40 @@ async fn sigterm_while_a_stream_sends_a_batch_a_second_exits_within_the_grace_an
     let stored = sql_count(&server.database_url, "SELECT count(*) FROM fathom_data.docs").await;
     assert_eq!(stored as u64, acked, "every acked document is stored, and nothing else");
 }
+
+#[tokio::test]
+async fn a_stream_that_sends_nothing_for_the_idle_limit_ends_unavailable_and_resumes_where_it_stopped() {
+    let mut config = fathom_server::Config::new("127.0.0.1:0".parse().unwrap(), fathom_tests::fresh_database().await);
+    config.limits.stream_idle_timeout = std::time::Duration::from_secs(1);
+    let server = crate::support::configured_server_with_collection(config, "docs", DIM).await;
+    let mut client = server.documents().await;
+    let mut session = UpsertSession::open(&mut client, "docs", "", "idle").await.unwrap();
+    session.send_at(1, 0, batch(0, 10)).await;
+    assert_eq!(session.next_ack().await.unwrap().unwrap().committed_documents, 10);
+
+    // Then nothing, with the stream held open.
+    let ended = session.next_ack().await.expect_err("the idle stream is ended");
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    assert!(
+        ended.message().contains("idle limit") && ended.message().contains("--stream-idle-timeout-seconds"),
+        "{ended:?}"
+    );
+    let resumed = UpsertSession::open(&mut client, "docs", "", "idle").await.unwrap();
+    assert_eq!(resumed.opened.committed_documents, 10, "what was acked is kept");
+    resumed.send_at(2, 10, batch(10, 10)).await;
+    assert_eq!(resumed.finish().await.unwrap().last().unwrap().committed_documents, 20);
+
+    // A stream that never sends its open message ends the same way.
+    let (_sender, receiver) = tokio::sync::mpsc::channel::<pb::UpsertStreamRequest>(1);
+    let mut silent = client
+        .upsert_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
+        .await
+        .unwrap()
+        .into_inner();
+    let ended = silent.message().await.expect_err("the silent stream is ended");
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    assert_eq!(
+        sql_count(&server.database_url, "SELECT count(*) FROM fathom_data.docs").await,
+        20
+    );
+}

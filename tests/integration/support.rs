@@ -100,7 +100,17 @@ pub fn embedding_like_vector(dimension: usize, seed: u64) -> Vec<f32> {
 
 /// A server with one empty cosine collection of `dimension`.
 pub async fn server_with_collection(name: &str, dimension: usize) -> fathom_tests::TestServer {
-    let server = fathom_tests::TestServer::start().await;
+    let config = fathom_server::Config::new("127.0.0.1:0".parse().unwrap(), fathom_tests::fresh_database().await);
+    configured_server_with_collection(config, name, dimension).await
+}
+
+/// A server as `config` says, with one empty cosine collection of `dimension`.
+pub async fn configured_server_with_collection(
+    config: fathom_server::Config,
+    name: &str,
+    dimension: usize,
+) -> fathom_tests::TestServer {
+    let server = fathom_tests::TestServer::start_with(config).await;
     server
         .collections()
         .await

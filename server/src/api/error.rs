@@ -85,6 +85,10 @@ impl From<ApiError> for Status {
                 tracing::warn!(%error, "database unavailable");
                 Status::unavailable("the database is unavailable; retry when it is back")
             }
+            ApiError::Store(StoreError::DatabaseDown) => Status::unavailable(
+                "the database is down (the server's health probe cannot reach it; grpc.health.v1 says \
+                 NOT_SERVING); retry with backoff",
+            ),
             ApiError::Store(
                 error @ (StoreError::Migration(_)
                 | StoreError::TaskFailed(_)

@@ -65,12 +65,11 @@ async fn run(
     mut inbound: Streaming<pb::UpsertStreamRequest>,
     acks: &mpsc::Sender<Result<pb::UpsertStreamResponse, Status>>,
 ) -> Result<(), Status> {
-    let open = match inbound
-        .message()
+    let idle_timeout = limits.stream_idle_timeout;
+    let first = tokio::time::timeout(idle_timeout, inbound.message())
         .await
-        .map_err(decoding_status)?
-        .and_then(|m| m.request)
-    {
+        .map_err(|_| idle_status(idle_timeout))?;
+    let open = match first.map_err(decoding_status)?.and_then(|m| m.request) {
         Some(Message::Open(open)) => open,
         Some(Message::Batch(_)) | None => {
             return Err(ApiError::from(InvalidRequest::field(
@@ -143,6 +142,7 @@ async fn run(
                     ));
                 }
                 message = pending.recv() => message,
+                () = tokio::time::sleep(idle_timeout) => return Err(idle_status(idle_timeout)),
             };
             let Some((message, held)) = message else { break };
             drop(held);
@@ -197,6 +197,17 @@ async fn run(
         ),
     );
     outcome
+}
+
+/// How a stream that sent nothing for `idle_timeout` ends: UNAVAILABLE, as
+/// a connection closed for idleness would, so clients resume it as they
+/// would after a dropped connection.
+fn idle_status(idle_timeout: std::time::Duration) -> Status {
+    Status::unavailable(format!(
+        "the stream sent no message for {} s, the server's idle limit (--stream-idle-timeout-seconds); every \
+         acknowledged batch is stored (open the stream again with the same stream_id to resume)",
+        idle_timeout.as_secs_f64()
+    ))
 }
 
 /// The byte budget of a stream's read-ahead: each buffered message holds

@@ -38,6 +38,10 @@ pub struct Limits {
     /// HTTP/2's buffers, their small frames would trip its guard against
     /// small-frame floods and close the whole connection.
     pub stream_buffered_bytes: usize,
+    /// How long an UpsertStream may go without a message from its client
+    /// before it is ended (UNAVAILABLE, resumable): an idle stream holds a
+    /// stream permit that others could use.
+    pub stream_idle_timeout: std::time::Duration,
 }
 
 /// The least a buffered UpsertStream message counts against
@@ -59,6 +63,7 @@ impl Default for Limits {
             max_candidates: 10_000,
             max_query_text_bytes: 4096,
             stream_buffered_bytes: 64 * 1024 * 1024,
+            stream_idle_timeout: std::time::Duration::from_secs(60),
         }
     }
 }

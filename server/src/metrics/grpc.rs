@@ -26,11 +26,11 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use http_body::Frame;
 use metrics::{Counter, Histogram};
-use prost::Message;
 use tonic::body::Body;
 use tonic::{Code, Status};
 
 use crate::transport::observed_body::{FrameObserver, ObservedBody};
+use crate::transport::rpc_methods::rpc_methods;
 
 /// go-grpc-prometheus's names of the codes, indexed by code number.
 const CODE_NAMES: [&str; 17] = [
@@ -65,24 +65,18 @@ impl GrpcMetricsLayer {
     /// (as generated for reflection). Metric handles are taken from the
     /// recorder installed now, so install it first.
     pub fn new(descriptor_sets: &[&[u8]]) -> anyhow::Result<Self> {
-        let mut methods = HashMap::new();
-        for encoded in descriptor_sets {
-            let set = prost_types::FileDescriptorSet::decode(*encoded)?;
-            for file in &set.file {
-                for service in &file.service {
-                    let service_name = format!("{}.{}", file.package(), service.name());
-                    for method in &service.method {
-                        let metrics = MethodMetrics::new(
-                            &service_name,
-                            method.name(),
-                            method.client_streaming(),
-                            method.server_streaming(),
-                        );
-                        methods.insert(format!("/{service_name}/{}", method.name()), Arc::new(metrics));
-                    }
-                }
-            }
-        }
+        let methods = rpc_methods(descriptor_sets)?
+            .into_iter()
+            .map(|method| {
+                let metrics = MethodMetrics::new(
+                    &method.service,
+                    &method.name,
+                    method.client_streaming,
+                    method.server_streaming,
+                );
+                (method.path(), Arc::new(metrics))
+            })
+            .collect();
         Ok(Self {
             methods: Arc::new(methods),
         })

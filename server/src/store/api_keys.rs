@@ -74,7 +74,7 @@ impl Store {
         .bind(&key.grant.tenant)
         .bind(&collections)
         .bind(&key.description)
-        .fetch_one(&self.pool)
+        .fetch_one(self.reachable_pool()?)
         .await
         .map_err(|e| self.error(e))?;
         record(row)
@@ -85,7 +85,7 @@ impl Store {
         let rows: Vec<KeyRow> = sqlx::query_as(&format!(
             "SELECT {KEY_COLUMNS} FROM fathom.api_keys ORDER BY created_at, id"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(self.reachable_pool()?)
         .await
         .map_err(|e| self.error(e))?;
         rows.into_iter().map(record).collect()
@@ -98,7 +98,7 @@ impl Store {
             "UPDATE fathom.api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING {KEY_COLUMNS}"
         ))
         .bind(id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reachable_pool()?)
         .await
         .map_err(|e| self.error(e))?;
         row.map(record).transpose()
@@ -109,7 +109,7 @@ impl Store {
         let rows: Vec<ActiveKeyRow> = sqlx::query_as(
             "SELECT secret_sha256, id, role, tenant, collections FROM fathom.api_keys WHERE revoked_at IS NULL",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.reachable_pool()?)
         .await
         .map_err(|e| self.error(e))?;
         rows.into_iter()

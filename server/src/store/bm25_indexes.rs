@@ -73,7 +73,7 @@ impl Store {
         self.new_collection_ranking = ranking;
         // Before building missing indexes, which are then built for this
         // start of PostgreSQL already.
-        let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
+        let mut conn = self.reachable_pool()?.acquire().await.map_err(|e| self.error(e))?;
         self.bm25_restarts
             .rebuild_if_restarted(&mut conn)
             .await
@@ -94,7 +94,7 @@ impl Store {
              AND EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = $1)",
         )
         .bind(EXTENSION)
-        .fetch_one(&self.pool)
+        .fetch_one(self.reachable_pool()?)
         .instrument(sql("SELECT", "pg_textsearch installed"))
         .await
         .map_err(|e| self.error(e))?;
@@ -103,13 +103,13 @@ impl Store {
         }
         // IF NOT EXISTS: another fathom may be starting too.
         sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_textsearch")
-            .execute(&self.pool)
+            .execute(self.reachable_pool()?)
             .instrument(sql("CREATE", "create extension pg_textsearch"))
             .await
             .map_err(|e| self.error(e))?;
         sqlx::query_scalar("SELECT extversion FROM pg_extension WHERE extname = $1")
             .bind(EXTENSION)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reachable_pool()?)
             .await
             .map_err(|e| self.error(e))
     }

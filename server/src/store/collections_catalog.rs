@@ -206,7 +206,7 @@ impl Store {
             catalog_columns_and_ranking()
         ))
         .bind(name.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reachable_pool()?)
         .instrument(sql("SELECT", "collection"))
         .await
         .map_err(|e| self.error(e))?;
@@ -227,7 +227,7 @@ impl Store {
             "SELECT {} FROM fathom.collections ORDER BY name",
             catalog_columns_and_ranking()
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(self.reachable_pool()?)
         .instrument(sql("SELECT", "list collections"))
         .await
         .map_err(|e| self.error(e))?;
@@ -266,7 +266,7 @@ impl Store {
             t = table(name)
         ))
         .bind(table(name))
-        .fetch_one(&self.pool)
+        .fetch_one(self.reachable_pool()?)
         .instrument(sql("SELECT", "collection stats"))
         .await
         .map_err(|e| self.missing_table_is_not_found(name, e))?;

@@ -74,7 +74,7 @@ impl ScrollCursor {
             .push(" ORDER BY w.id");
         let rows = qb
             .build()
-            .fetch_all(&self.store.pool)
+            .fetch_all(self.store.reachable_pool()?)
             .instrument(sql("SELECT", "scroll page"))
             .await
             .map_err(|e| self.store.missing_table_is_not_found(&self.collection.spec.name, e))?;
@@ -142,7 +142,7 @@ impl Store {
         qb.push(" AND d.id = ANY(").push_bind(ids.to_vec()).push("::text[])");
         let rows = qb
             .build()
-            .fetch_all(&self.pool)
+            .fetch_all(self.reachable_pool()?)
             .instrument(sql("SELECT", "get documents"))
             .await
             .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))?;
@@ -190,7 +190,7 @@ impl Store {
         push_scope(&mut qb, tenant, filter);
         let count: i64 = qb
             .build_query_scalar()
-            .fetch_one(&self.pool)
+            .fetch_one(self.reachable_pool()?)
             .instrument(sql("SELECT", "count documents"))
             .await
             .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))?;

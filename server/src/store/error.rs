@@ -59,6 +59,9 @@ pub enum StoreError {
     /// The database cannot be reached or went away.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// The health probe lost the database and has not reached it since.
+    #[error("the database is down: the health probe cannot reach it")]
+    DatabaseDown,
     /// Migrations failed.
     #[error("migration failed: {0}")]
     Migration(String),
@@ -89,7 +92,10 @@ impl StoreError {
 
     /// Whether the error means the database is unreachable, so a retry later may succeed.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_) | StoreError::CannotConnect { .. })
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::CannotConnect { .. } | StoreError::DatabaseDown
+        )
     }
 }
 

@@ -42,7 +42,7 @@ impl Store {
              FROM pg_index i WHERE i.indexrelid = to_regclass($1)",
         )
         .bind(hnsw_index_name(collection))
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reachable_pool()?)
         .instrument(sql("SELECT", "index state"))
         .await
         .map_err(|e| self.error(e))?;

@@ -200,9 +200,25 @@ impl Store {
     }
 
     /// Records that the database failed (the health probe lost it), so no
-    /// connection opened before now is used again.
+    /// connection opened before now is used again, and requests are
+    /// refused at once until [`Store::record_recovery`].
     pub fn record_outage(&self) {
         self.outages.record();
+    }
+
+    /// Records that the database answers again (the health probe reached it).
+    pub fn record_recovery(&self) {
+        self.outages.record_recovery();
+    }
+
+    /// The pool, unless the database is known to be down: then waiting for
+    /// a connection would only wait out the connect timeout, so the
+    /// request is refused at once, and the client's backoff does the waiting.
+    fn reachable_pool(&self) -> Result<&PgPool, StoreError> {
+        if self.outages.is_down() {
+            return Err(StoreError::DatabaseDown);
+        }
+        Ok(&self.pool)
     }
 
     /// Applies pending migrations.
@@ -254,7 +270,7 @@ impl Store {
     /// own, a transaction whose caller is gone is dropped there, which rolls
     /// it back. (Reads begin theirs in [`Store::read_with`].)
     pub(super) async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
-        let pool = self.pool.clone();
+        let pool = self.reachable_pool()?.clone();
         tokio::spawn(async move { pool.begin().await })
             .await
             .map_err(|e| StoreError::TaskFailed(format!("beginning a transaction: {e}")))?

@@ -71,7 +71,7 @@ impl Store {
         settings: ReadSettings,
         work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
+        let mut conn = self.reachable_pool()?.acquire().await.map_err(|e| self.error(e))?;
         let Some(begin) = settings.begin_statement() else {
             return work(&mut *conn).await;
         };

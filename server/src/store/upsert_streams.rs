@@ -101,7 +101,7 @@ impl Store {
         .bind(collection.id)
         .bind(stream_id.as_str())
         .bind(tenant.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reachable_pool()?)
         .instrument(sql("INSERT", "open upsert stream"))
         .await
         .map_err(|e| self.error(e))?;
@@ -213,9 +213,13 @@ impl Store {
     async fn collection_gone(&self, collection: &Collection) -> StoreError {
         let name = &collection.spec.name;
         self.forget(name);
+        let pool = match self.reachable_pool() {
+            Ok(pool) => pool,
+            Err(error) => return error,
+        };
         let current: Result<Option<i64>, _> = sqlx::query_scalar("SELECT id FROM fathom.collections WHERE name = $1")
             .bind(name.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(pool)
             .instrument(sql("SELECT", "collection id"))
             .await;
         match current {

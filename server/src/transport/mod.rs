@@ -7,6 +7,7 @@
 pub(crate) mod concurrency_limit;
 pub(crate) mod observed_body;
 pub(crate) mod oversize;
+pub(crate) mod rpc_methods;
 pub(crate) mod rpc_span;
 pub(crate) mod tls;
 
