@@ -223,14 +223,14 @@ async fn authentication(config: &Config, store: &Store, stop: CancellationToken)
             Ok(AuthLayer::disabled())
         }
         Authentication::ApiKeys => {
-            let ring = KeyRing::default();
-            let keys = ring.load(store).await?;
+            let ring = KeyRing::new(store.clone());
+            let keys = ring.load().await?;
             if keys == 0 {
                 tracing::warn!("authentication is on but no API key is active: create one with `fathom keys create`");
             } else {
                 tracing::info!(active_keys = keys, "authentication is on: API keys required");
             }
-            tokio::spawn(ring.clone().refresh_every(store.clone(), config.key_refresh, stop));
+            tokio::spawn(ring.clone().refresh_every(config.key_refresh, stop));
             Ok(AuthLayer::with_keys(ring))
         }
     }

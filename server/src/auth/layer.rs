@@ -9,13 +9,13 @@
 
 use std::task::{Context, Poll};
 
-use futures::future::Either;
+use futures::future::{BoxFuture, Either};
 use tonic::body::Body;
 
 use super::api_key::id_of;
 use super::key_ring::KeyRing;
 use super::rpc_roles::required_role;
-use crate::domain::Access;
+use crate::domain::{Access, Role};
 
 /// Layer authenticating requests against `ring`, or letting every request
 /// through unrestricted when there is none (authentication off).
@@ -56,11 +56,14 @@ pub struct Authenticate<S> {
 
 impl<S, RequestBody> tower::Service<http::Request<RequestBody>> for Authenticate<S>
 where
-    S: tower::Service<http::Request<RequestBody>, Response = http::Response<Body>>,
+    S: tower::Service<http::Request<RequestBody>, Response = http::Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    RequestBody: Send + 'static,
 {
     type Response = http::Response<Body>;
     type Error = S::Error;
-    type Future = Either<S::Future, std::future::Ready<Result<Self::Response, Self::Error>>>;
+    type Future = Either<S::Future, BoxFuture<'static, Result<Self::Response, Self::Error>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -70,65 +73,106 @@ where
         let Some(role) = required_role(request.uri().path()) else {
             return Either::Left(self.inner.call(request));
         };
-        let access = match &self.ring {
-            None => Ok(Access::unrestricted()),
-            Some(ring) => authenticate(ring, &request).and_then(|access| {
-                if access.has_role(role) {
-                    Ok(access)
-                } else {
-                    let path = request.uri().path();
-                    tracing::warn!(
-                        target: "fathom::audit",
-                        key = %access.who(),
-                        role = %access.role(),
-                        rpc = path,
-                        outcome = "permission_denied",
-                        "refused: role too low"
-                    );
-                    Err(tonic::Status::permission_denied(format!(
-                        "{} has role {}; {path} needs role {role}",
-                        access.who(),
-                        access.role()
-                    )))
-                }
-            }),
-        };
+        let presented = self.ring.is_some().then(|| presented_key(&request).map(str::to_owned));
         let headers = request.headers_mut();
         headers.remove(http::header::AUTHORIZATION);
         headers.remove("api-key");
-        match access {
-            Ok(access) => {
-                request.extensions_mut().insert(access);
-                Either::Left(self.inner.call(request))
-            }
-            Err(refusal) => Either::Right(std::future::ready(Ok(refusal.into_http()))),
+        let (Some(ring), Some(presented)) = (&self.ring, presented) else {
+            request.extensions_mut().insert(Access::unrestricted());
+            return Either::Left(self.inner.call(request));
+        };
+        let path = request.uri().path().to_owned();
+        let refuse = |refusal: tonic::Status| Either::Right(refused(refusal));
+        let key = match presented {
+            Ok(key) => key,
+            Err(refusal) => return refuse(refusal),
+        };
+        if let Some(access) = ring.access(&key) {
+            return match authorize(access, role, &path) {
+                Ok(access) => {
+                    request.extensions_mut().insert(access);
+                    Either::Left(self.inner.call(request))
+                }
+                Err(refusal) => refuse(refusal),
+            };
         }
+        let Some(id) = id_of(&key).map(str::to_owned) else {
+            tracing::warn!(target: "fathom::audit", key = "(not a fathom key)", rpc = path, outcome = "unauthenticated", "refused: key not valid");
+            return refuse(tonic::Status::unauthenticated(
+                "the API key is not valid: a fathom key looks like fathom_<id>_<secret>",
+            ));
+        };
+        // Perhaps a key created since the ring was read: read it again.
+        let ring = ring.clone();
+        let inner = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, inner);
+        Either::Right(Box::pin(async move {
+            let access = match ring.access_or_reload(&key).await {
+                Ok(Some(access)) => authorize(access, role, &path),
+                Ok(None) => {
+                    // The id is the key's public part; the rest is never logged.
+                    tracing::warn!(target: "fathom::audit", key = id, rpc = path, outcome = "unauthenticated", "refused: key not valid");
+                    Err(tonic::Status::unauthenticated(format!(
+                        "API key {id} is not valid: it was revoked or never existed"
+                    )))
+                }
+                Err(error) => {
+                    tracing::warn!(%error, key = id, "cannot read the API keys to check an unknown key");
+                    Err(tonic::Status::unavailable(
+                        "the API key could not be checked: the database is unavailable; retry with backoff",
+                    ))
+                }
+            };
+            match access {
+                Ok(access) => {
+                    request.extensions_mut().insert(access);
+                    inner.call(request).await
+                }
+                Err(refusal) => Ok(refusal.into_http()),
+            }
+        }))
     }
 }
 
-/// The access the request's key grants, or why it has none.
-fn authenticate<B>(ring: &KeyRing, request: &http::Request<B>) -> Result<Access, tonic::Status> {
-    let path = request.uri().path();
-    let presented = presented_key(request.headers()).map_err(|problem| {
+/// A refusal as a ready response future.
+fn refused<E: Send + 'static>(refusal: tonic::Status) -> BoxFuture<'static, Result<http::Response<Body>, E>> {
+    Box::pin(std::future::ready(Ok(refusal.into_http())))
+}
+
+/// `access`, if its role suffices for `path`, which needs `role`.
+fn authorize(access: Access, role: Role, path: &str) -> Result<Access, tonic::Status> {
+    if access.has_role(role) {
+        return Ok(access);
+    }
+    tracing::warn!(
+        target: "fathom::audit",
+        key = %access.who(),
+        role = %access.role(),
+        rpc = path,
+        outcome = "permission_denied",
+        "refused: role too low"
+    );
+    Err(tonic::Status::permission_denied(format!(
+        "{} has role {}; {path} needs role {role}",
+        access.who(),
+        access.role()
+    )))
+}
+
+/// The key the request presents, or why it presents none.
+fn presented_key<B>(request: &http::Request<B>) -> Result<&str, tonic::Status> {
+    key_in_headers(request.headers()).map_err(|problem| {
+        let path = request.uri().path();
         tracing::warn!(target: "fathom::audit", rpc = path, outcome = "unauthenticated", problem, "refused: no key");
         tonic::Status::unauthenticated(format!(
             "{problem}: this server requires an API key, sent as `authorization: Bearer <key>` (or `api-key: \
              <key>`); an operator creates keys with `fathom keys create`"
         ))
-    })?;
-    ring.access(presented).ok_or_else(|| {
-        // The id is the key's public part; the rest is never logged.
-        let id = id_of(presented).unwrap_or("(not a fathom key)");
-        tracing::warn!(target: "fathom::audit", key = id, rpc = path, outcome = "unauthenticated", "refused: key not valid");
-        tonic::Status::unauthenticated(match id_of(presented) {
-            Some(id) => format!("API key {id} is not valid: it was revoked or never existed"),
-            None => "the API key is not valid: a fathom key looks like fathom_<id>_<secret>".to_owned(),
-        })
     })
 }
 
 /// The key in `authorization: Bearer …` or else `api-key`.
-fn presented_key(headers: &http::HeaderMap) -> Result<&str, &'static str> {
+fn key_in_headers(headers: &http::HeaderMap) -> Result<&str, &'static str> {
     if let Some(value) = headers.get(http::header::AUTHORIZATION) {
         let value = value.to_str().map_err(|_| "the authorization header is not text")?;
         let (scheme, key) = value
