@@ -377,3 +377,50 @@ async fn a_stream_that_sends_nothing_for_the_idle_limit_ends_unavailable_and_res
         20
     );
 }
+
+#[tokio::test]
+async fn four_clients_opening_one_stream_id_at_once_with_the_same_input_each_write_or_hear_already_committed() {
+    const ROUNDS: usize = 100;
+    const WRITERS: usize = 4;
+    let server = server_with_collection("docs").await;
+    audit_rewrites(&server.database_url).await;
+    let channels = futures::future::join_all((0..WRITERS).map(|_| server.channel())).await;
+    for round in 0..ROUNDS {
+        let stream_id = format!("race-{round}");
+        let writers = channels.iter().map(|channel| {
+            let mut client = pb::documents_client::DocumentsClient::new(channel.clone());
+            let stream_id = stream_id.clone();
+            async move {
+                let session = UpsertSession::open(&mut client, "docs", "", &stream_id).await?;
+                for n in 0..3u64 {
+                    session
+                        .send_at(n + 1, n * 10, batch(round * 30 + n as usize * 10, 10))
+                        .await;
+                }
+                session.finish().await
+            }
+        });
+        for outcome in futures::future::join_all(writers).await {
+            let acks = outcome.unwrap_or_else(|status| panic!("round {round}: {status:?}"));
+            assert_eq!(acks.len(), 3, "round {round}: {acks:?}");
+            for ack in &acks {
+                assert!(ack.rejection.is_none(), "round {round}: {ack:?}");
+                assert!(
+                    ack.already_committed == (ack.documents_written == 0),
+                    "round {round}: {ack:?}"
+                );
+            }
+            assert_eq!(acks[2].committed_documents, 30, "round {round}");
+        }
+    }
+    let stored = sql_count(&server.database_url, "SELECT count(*) FROM fathom_data.docs").await;
+    assert_eq!(stored as usize, ROUNDS * 30);
+    let committed = sql_count(
+        &server.database_url,
+        "SELECT sum(committed_documents)::bigint FROM fathom.upsert_streams",
+    )
+    .await;
+    assert_eq!(committed, stored, "the streams' committed counts equal the rows");
+    let rewrites = sql_count(&server.database_url, "SELECT count(*) FROM public.rewrites").await;
+    assert_eq!(rewrites, 0, "no document was written twice");
+}

@@ -86,7 +86,39 @@ impl Store {
         stream_id: &StreamId,
         tenant: &Tenant,
     ) -> Result<StreamProgress, StoreError> {
-        let row: Option<ProgressRow> = sqlx::query_as(
+        // Two clients opening one new stream id at once: the later INSERT
+        // waits for the earlier one's commit, then conflicts, and the SELECT
+        // of the same statement, whose snapshot predates that commit, cannot
+        // see the row it conflicted with. A second statement can; only when
+        // it finds nothing either is the collection gone.
+        let mut row = None;
+        for _ in 0..2 {
+            row = self.insert_or_read_stream(collection, stream_id, tenant).await?;
+            if row.is_some() {
+                break;
+            }
+        }
+        let Some(row) = row else {
+            return Err(self.collection_gone(collection).await);
+        };
+        if row.tenant != tenant.as_str() {
+            return Err(StoreError::StreamTenantMismatch {
+                stream_id: stream_id.as_str().to_owned(),
+                owner: row.tenant,
+            });
+        }
+        row.into_progress(stream_id)
+    }
+
+    /// Records a new stream (if its collection is still there) or reads
+    /// the one recorded; None if neither statement part returned a row.
+    async fn insert_or_read_stream(
+        &self,
+        collection: &Collection,
+        stream_id: &StreamId,
+        tenant: &Tenant,
+    ) -> Result<Option<ProgressRow>, StoreError> {
+        sqlx::query_as(
             "WITH inserted AS ( \
                INSERT INTO fathom.upsert_streams (collection, collection_id, stream_id, tenant) \
                SELECT name, id, $2, $3 FROM fathom.collections WHERE id = $1 \
@@ -104,17 +136,7 @@ impl Store {
         .fetch_optional(self.reachable_pool()?)
         .instrument(sql("INSERT", "open upsert stream"))
         .await
-        .map_err(|e| self.error(e))?;
-        let Some(row) = row else {
-            return Err(self.collection_gone(collection).await);
-        };
-        if row.tenant != tenant.as_str() {
-            return Err(StoreError::StreamTenantMismatch {
-                stream_id: stream_id.as_str().to_owned(),
-                owner: row.tenant,
-            });
-        }
-        row.into_progress(stream_id)
+        .map_err(|e| self.error(e))
     }
 
     /// Writes a batch that no stream position places (a unary Upsert or a
