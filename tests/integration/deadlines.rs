@@ -79,7 +79,7 @@ async fn writes_past_their_grpc_timeout_are_deadline_exceeded_cancelled_in_the_d
 }
 
 #[tokio::test]
-async fn an_abandoned_upsert_has_its_statement_cancelled_and_writes_nothing() {
+async fn an_abandoned_upsert_has_its_statement_cancelled_its_connection_closed_and_writes_nothing() {
     let server = default_server().await;
     let observer = sqlx::PgPool::connect(&server.database_url).await.unwrap();
     let mut locker = lock_docs_table(&server.database_url).await;
@@ -90,6 +90,12 @@ async fn an_abandoned_upsert_has_its_statement_cancelled_and_writes_nothing() {
         until_waiting_on_lock(&observer, 1).await,
         "the upsert never reached the lock"
     );
+    let backend: i32 = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'fathom' AND wait_event_type = 'Lock'",
+    )
+    .fetch_one(&observer)
+    .await
+    .unwrap();
     // The client gives up: its call is reset, and the server must stop
     // waiting too, long before the statement timeout.
     abandoned.abort();
@@ -97,6 +103,21 @@ async fn an_abandoned_upsert_has_its_statement_cancelled_and_writes_nothing() {
         until_waiting_on_lock(&observer, 0).await,
         "the abandoned upsert's statement still waits on the lock"
     );
+    // Its connection is closed, not pooled: the cancel sent for it can
+    // never land on another request's statement.
+    let closed = eventually(PATIENCE, || {
+        let observer = observer.clone();
+        async move {
+            let sessions: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = $1")
+                .bind(backend)
+                .fetch_one(&observer)
+                .await
+                .unwrap();
+            sessions == 0
+        }
+    })
+    .await;
+    assert!(closed, "the abandoned upsert's connection went back to the pool");
 
     sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
     let stored = server

@@ -135,7 +135,7 @@ impl Store {
         deadline: Deadline,
     ) -> Result<Arc<Collection>, StoreError> {
         let collection = self
-            .write_within(deadline, |mut tx| async move {
+            .write_within(deadline, async |mut tx: Transaction<'_, Postgres>| {
                 let language_exists: bool =
                     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = $1)")
                         .bind(spec.language.as_str())
@@ -238,7 +238,7 @@ impl Store {
     /// in one transaction bounded by `deadline` (see [`Store::write_within`]).
     pub async fn delete_collection(&self, name: &CollectionName, deadline: Deadline) -> Result<(), StoreError> {
         self.forget(name);
-        self.write_within(deadline, |mut tx| async move {
+        self.write_within(deadline, async |mut tx: Transaction<'_, Postgres>| {
             let deleted = sqlx::query("DELETE FROM fathom.collections WHERE name = $1")
                 .bind(name.as_str())
                 .execute(&mut *tx)

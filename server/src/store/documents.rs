@@ -3,7 +3,7 @@
 use pgvector::Vector;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row, Transaction};
 use tracing::Instrument;
 
 use super::filter_sql::push_filter;
@@ -165,7 +165,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let mut qb = QueryBuilder::new(format!("DELETE FROM {} d", table(&collection.spec.name)));
         push_scope(&mut qb, tenant, Some(filter));
-        self.write_within(deadline, |mut tx| async move {
+        self.write_within(deadline, async |mut tx: Transaction<'_, Postgres>| {
             let deleted = qb
                 .build()
                 .execute(&mut *tx)

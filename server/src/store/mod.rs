@@ -30,8 +30,8 @@ pub use api_keys::{ActiveApiKey, ApiKeyRecord, NewApiKey};
 pub use documents::ScrollCursor;
 pub use error::StoreError;
 pub use search::SearchHits;
+use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Transaction};
 pub use upsert_streams::BatchOutcome;
 
 use crate::domain::{Collection, CollectionName, KeywordRanking};
@@ -258,23 +258,6 @@ impl Store {
     pub fn record_pool_metrics(&self) {
         let (size, idle) = (self.pool.size(), self.pool.num_idle() as u32);
         crate::metrics::pool_connections(size.saturating_sub(idle), idle);
-    }
-
-    /// Begins a transaction on a pooled connection, whether or not the
-    /// caller waits for it. sqlx 0.8's `begin` counts the transaction only
-    /// once BEGIN's reply is read, so a caller dropped in between (a client
-    /// that went away) would return the connection to the pool inside a
-    /// transaction nobody owns (sqlx issue 4385): the next borrower's
-    /// statements would run in it and hold their locks, and after one error
-    /// every statement on the connection would fail. Begun in a task of its
-    /// own, a transaction whose caller is gone is dropped there, which rolls
-    /// it back. (Reads begin theirs in [`Store::read_with`].)
-    pub(super) async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
-        let pool = self.reachable_pool()?.clone();
-        tokio::spawn(async move { pool.begin().await })
-            .await
-            .map_err(|e| StoreError::TaskFailed(format!("beginning a transaction: {e}")))?
-            .map_err(|e| self.error(e))
     }
 
     /// The connection pool, for tests and tools that look at what the

@@ -6,13 +6,13 @@
 //! connection and its locks, until it ends or times out. So each write
 //! transaction records its backend's pid and start, and a guard that is
 //! dropped before the work ends asks PostgreSQL, on a connection of its
-//! own, to cancel that backend's statement. The start identifies the
-//! transaction: a backend that finished it and went on to another
-//! request's work is left alone.
+//! own, to cancel that backend's statement. The abandoned connection is
+//! closed rather than pooled: no other request's statement ever runs on
+//! that backend, so the cancel cannot reach one, however late it lands.
 
-use std::future::Future;
 use std::sync::Arc;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
 
@@ -71,30 +71,35 @@ async fn cancel_statement(options: &PgConnectOptions, pid: i32, start: i64) -> R
     Ok(cancelled.unwrap_or(false))
 }
 
-impl Store {
-    /// Runs `work` in a transaction bounded by `deadline` (see
-    /// [`Store::begin_within`]); its statement is cancelled in the database
-    /// if this future is dropped before `work` ends. `work` commits.
-    pub(super) async fn write_within<T, Work, Done>(&self, deadline: Deadline, work: Work) -> Result<T, StoreError>
-    where
-        Work: FnOnce(Transaction<'static, Postgres>) -> Done,
-        Done: Future<Output = Result<T, StoreError>>,
-    {
-        let (tx, cancel) = self.begin_within(deadline).await?;
-        let outcome = work(tx).await;
-        cancel.disarm();
-        outcome
-    }
+/// A pooled connection while a write runs on it: closed, not pooled, if
+/// the write is dropped before it ends (see the module documentation).
+struct WriteConnection {
+    conn: PoolConnection<Postgres>,
+    finished: bool,
+}
 
-    /// Begins a transaction whose statements may each run until the
-    /// deadline (or the server's statement timeout, if sooner), with the
-    /// guard that cancels it if the caller is dropped first. One round trip
-    /// besides BEGIN.
-    async fn begin_within(
+impl Drop for WriteConnection {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+impl Store {
+    /// Runs `work` in a transaction bounded by `deadline`, whose statements
+    /// may each run until the deadline (or the server's statement timeout,
+    /// if sooner). If this future is dropped before `work` ends, the
+    /// statement is cancelled in the database and the connection closed.
+    /// `work` commits.
+    pub(super) async fn write_within<T>(
         &self,
         deadline: Deadline,
-    ) -> Result<(Transaction<'static, Postgres>, StatementCancel), StoreError> {
-        let mut tx = self.begin().await?;
+        work: impl AsyncFnOnce(Transaction<'_, Postgres>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.reachable_pool()?.acquire().await.map_err(|e| self.error(e))?;
+        let mut write = WriteConnection { conn, finished: false };
+        let mut tx = write.conn.begin().await.map_err(|e| self.error(e))?;
         let timeout = deadline.statement_timeout(self.statement_timeout);
         let (backend_pid, transaction_start_micros): (i32, i64) = sqlx::query_as(
             "SELECT pg_backend_pid(), (extract(epoch FROM now()) * 1000000)::int8, \
@@ -110,6 +115,9 @@ impl Store {
             transaction_start_micros,
             armed: true,
         };
-        Ok((tx, cancel))
+        let outcome = work(tx).await;
+        cancel.disarm();
+        write.finished = true;
+        outcome
     }
 }

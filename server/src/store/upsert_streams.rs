@@ -149,16 +149,21 @@ impl Store {
         batch: DocumentBatch,
         deadline: Deadline,
     ) -> Result<u64, StoreError> {
-        self.write_within(deadline, |mut tx| async move {
-            if !lock_collection(&mut tx, collection).await? {
-                drop(tx);
-                return Err(self.collection_gone(collection).await);
-            }
-            let written = self.insert_documents(&mut tx, collection, tenant, batch).await?;
-            tx.commit().instrument(sql("COMMIT", "upsert batch")).await?;
-            Ok(written)
-        })
-        .await
+        let written = self
+            .write_within(deadline, async |mut tx: Transaction<'_, Postgres>| {
+                if !lock_collection(&mut tx, collection).await? {
+                    return Ok(None);
+                }
+                let written = self.insert_documents(&mut tx, collection, tenant, batch).await?;
+                tx.commit().instrument(sql("COMMIT", "upsert batch")).await?;
+                Ok(Some(written))
+            })
+            .await?;
+        // Told apart once the write's connection is back in the pool.
+        match written {
+            Some(written) => Ok(written),
+            None => Err(self.collection_gone(collection).await),
+        }
     }
 
     /// Writes the part of a resumable stream's batch past its committed
@@ -173,61 +178,16 @@ impl Store {
         batch: DocumentBatch,
         deadline: Deadline,
     ) -> Result<BatchOutcome, StoreError> {
-        self.write_within(deadline, |tx| {
-            self.write_stream_batch_in(tx, collection, tenant, stream_id, position, batch)
-        })
-        .await
-    }
-
-    async fn write_stream_batch_in(
-        &self,
-        mut tx: Transaction<'static, Postgres>,
-        collection: &Collection,
-        tenant: &Tenant,
-        stream_id: &StreamId,
-        position: BatchPosition,
-        mut batch: DocumentBatch,
-    ) -> Result<BatchOutcome, StoreError> {
-        let Some(progress) = lock_stream(&mut tx, collection, stream_id).await? else {
-            drop(tx);
-            return Err(self.collection_gone(collection).await);
-        };
-        let progress = progress.into_progress(stream_id)?;
-        let committed = progress.committed;
-        if position.end() <= committed {
-            return Ok(BatchOutcome::AlreadyCommitted { committed });
+        let outcome = self
+            .write_within(deadline, async |tx: Transaction<'_, Postgres>| {
+                write_stream_batch_in(self, tx, collection, stream_id, tenant, position, batch).await
+            })
+            .await?;
+        // Told apart once the write's connection is back in the pool.
+        match outcome {
+            Some(outcome) => Ok(outcome),
+            None => Err(self.collection_gone(collection).await),
         }
-        if position.first() > committed {
-            return Ok(BatchOutcome::Gap { committed });
-        }
-        let overlap = (committed - position.first()) as usize;
-        if overlap > 0 && batch.ids[overlap - 1] != progress.last_id {
-            return Ok(BatchOutcome::Mismatch {
-                committed,
-                last_id: progress.last_id,
-            });
-        }
-        batch.drop_first(overlap);
-        let mut digest = progress.digest;
-        digest.extend(batch.ids.iter().map(String::as_str));
-        let last_id = batch.ids.last().cloned().unwrap_or_default();
-        let written = self.insert_documents(&mut tx, collection, tenant, batch).await?;
-        let committed = position.end();
-        sqlx::query(
-            "UPDATE fathom.upsert_streams \
-             SET committed_documents = $3, last_id = $4, ids_digest = $5, updated_at = now() \
-             WHERE collection_id = $1 AND stream_id = $2",
-        )
-        .bind(collection.id)
-        .bind(stream_id.as_str())
-        .bind(committed as i64)
-        .bind(last_id)
-        .bind(digest.as_bytes().as_slice())
-        .execute(&mut *tx)
-        .instrument(sql("UPDATE", "record stream progress"))
-        .await?;
-        tx.commit().instrument(sql("COMMIT", "stream batch")).await?;
-        Ok(BatchOutcome::Written { written, committed })
     }
 
     /// The error for a collection whose catalog row is gone: dropped, or
@@ -250,6 +210,58 @@ impl Store {
             Err(error) => StoreError::from(error),
         }
     }
+}
+
+/// The part of [`Store::write_stream_batch`] inside its transaction; None
+/// if the stream's row is gone (its collection was dropped).
+async fn write_stream_batch_in(
+    store: &Store,
+    mut tx: Transaction<'_, Postgres>,
+    collection: &Collection,
+    stream_id: &StreamId,
+    tenant: &Tenant,
+    position: BatchPosition,
+    mut batch: DocumentBatch,
+) -> Result<Option<BatchOutcome>, StoreError> {
+    let Some(progress) = lock_stream(&mut tx, collection, stream_id).await? else {
+        return Ok(None);
+    };
+    let progress = progress.into_progress(stream_id)?;
+    let committed = progress.committed;
+    if position.end() <= committed {
+        return Ok(Some(BatchOutcome::AlreadyCommitted { committed }));
+    }
+    if position.first() > committed {
+        return Ok(Some(BatchOutcome::Gap { committed }));
+    }
+    let overlap = (committed - position.first()) as usize;
+    if overlap > 0 && batch.ids[overlap - 1] != progress.last_id {
+        return Ok(Some(BatchOutcome::Mismatch {
+            committed,
+            last_id: progress.last_id,
+        }));
+    }
+    batch.drop_first(overlap);
+    let mut digest = progress.digest;
+    digest.extend(batch.ids.iter().map(String::as_str));
+    let last_id = batch.ids.last().cloned().unwrap_or_default();
+    let written = store.insert_documents(&mut tx, collection, tenant, batch).await?;
+    let committed = position.end();
+    sqlx::query(
+        "UPDATE fathom.upsert_streams \
+             SET committed_documents = $3, last_id = $4, ids_digest = $5, updated_at = now() \
+             WHERE collection_id = $1 AND stream_id = $2",
+    )
+    .bind(collection.id)
+    .bind(stream_id.as_str())
+    .bind(committed as i64)
+    .bind(last_id)
+    .bind(digest.as_bytes().as_slice())
+    .execute(&mut *tx)
+    .instrument(sql("UPDATE", "record stream progress"))
+    .await?;
+    tx.commit().instrument(sql("COMMIT", "stream batch")).await?;
+    Ok(Some(BatchOutcome::Written { written, committed }))
 }
 
 /// Locks the collection's catalog row against a drop until the transaction
