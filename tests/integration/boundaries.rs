@@ -359,3 +359,140 @@ async fn the_largest_documented_filter_runs_and_matches_exactly() {
         2
     );
 }
+
+/// A collection of dimension 3 with no vector index.
+fn unindexed(name: &str, metric: pb::DistanceMetric) -> pb::CreateCollectionRequest {
+    pb::CreateCollectionRequest {
+        index: Some(pb::IndexSettings {
+            kind: Some(pb::index_settings::Kind::None(pb::NoIndex {})),
+        }),
+        ..collection_request(name, 3, metric)
+    }
+}
+
+/// Sends one batch on a new stream without id; its ack.
+async fn stream_batch(server: &TestServer, collection: &str, documents: Vec<pb::Document>) -> pb::BatchAck {
+    let mut client = server.documents().await;
+    let mut session = crate::support::UpsertSession::open(&mut client, collection, "", "")
+        .await
+        .unwrap();
+    session.send(1, documents).await;
+    session.next_ack().await.unwrap().expect("an ack")
+}
+
+/// The fields a batch rejection names.
+fn rejected_fields(ack: &pb::BatchAck) -> Vec<String> {
+    let rejection = ack.rejection.as_ref().expect("the batch is refused");
+    rejection.violations.iter().map(|v| v.field.clone()).collect()
+}
+
+#[tokio::test]
+async fn cosine_vectors_whose_squared_norm_float32_cannot_hold_are_refused_at_the_boundary() {
+    use pb::DistanceMetric::{Cosine, L2};
+    let server = TestServer::start().await;
+    let single = hnsw_request("single", 3, Cosine, pb::IndexPrecision::Single as i32);
+    for request in [unindexed("flat", Cosine), single, unindexed("l2", L2)] {
+        server.collections().await.create_collection(request).await.unwrap();
+    }
+    // 2⁻⁶³ squares to 2⁻¹²⁶, float32's smallest normal number; the float
+    // just below it squares to a subnormal, which has lost digits.
+    let smallest = 2f32.powi(-63);
+    let below = f32::from_bits(smallest.to_bits() - 1);
+    for collection in ["flat", "single"] {
+        // The float32 squares of 1e-30 are 0, although its double-precision norm is not.
+        for (refused, why) in [
+            ([below, 0.0, 0.0], "below float32's smallest normal"),
+            ([1e-30; 3], "rounds to zero"),
+        ] {
+            let status = upsert(
+                &server,
+                collection,
+                vec![doc("ok", [1.0, 0.0, 0.0]), doc("tiny", refused)],
+            )
+            .await
+            .unwrap_err();
+            assert_violation(&status, Code::InvalidArgument, "documents[1].vector");
+            assert!(
+                status.message().contains(why) && status.message().contains("single precision"),
+                "{status:?}"
+            );
+            let ack = stream_batch(
+                &server,
+                collection,
+                vec![doc("ok", [1.0, 0.0, 0.0]), doc("tiny", refused)],
+            )
+            .await;
+            assert_eq!(rejected_fields(&ack), ["documents[1].vector"]);
+            assert_eq!(ack.rejection.unwrap().code, Code::InvalidArgument as i32);
+            let status = search(&server, vector_search(collection, refused)).await.unwrap_err();
+            assert_violation(&status, Code::InvalidArgument, "vector");
+            assert!(status.message().contains(why), "{status:?}");
+        }
+        assert_eq!(
+            rows(&server, collection).await,
+            0,
+            "nothing of a refused batch is written"
+        );
+
+        // The smallest accepted vectors score what they should.
+        let documents = vec![
+            doc("along", [smallest, 0.0, 0.0]),
+            doc("diagonal", [smallest; 3]),
+            doc("across", [0.0, 1.0, 0.0]),
+        ];
+        assert_eq!(upsert(&server, collection, documents).await.unwrap(), 3);
+        for query in [[1.0, 0.0, 0.0], [smallest, 0.0, 0.0]] {
+            let hits = search(&server, vector_search(collection, query)).await.unwrap();
+            let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+            assert_eq!(ids, ["along", "diagonal", "across"], "{hits:?}");
+            assert!((hits[0].score - 1.0).abs() < 1e-6, "{hits:?}");
+            assert!((hits[1].score - 1.0 / 3f64.sqrt()).abs() < 1e-6, "{hits:?}");
+            assert!(hits[2].score.abs() < 1e-6, "{hits:?}");
+        }
+    }
+    // L2 divides by no norm: a tiny vector is a point near the origin.
+    assert_eq!(upsert(&server, "l2", vec![doc("tiny", [1e-30; 3])]).await.unwrap(), 1);
+
+    // At the other end, a component whose float32 square overflows to
+    // infinity (3e19² > 3.4e38) makes every distance infinite and every
+    // cosine NaN; the norm limit refuses it in every metric.
+    for collection in ["flat", "l2"] {
+        let status = upsert(&server, collection, vec![doc("huge", [3e19, 0.0, 0.0])])
+            .await
+            .unwrap_err();
+        assert_violation(&status, Code::InvalidArgument, "documents[0].vector");
+        assert!(status.message().contains("limit is 9.223e18"), "{status:?}");
+        let status = search(&server, vector_search(collection, [3e19, 0.0, 0.0]))
+            .await
+            .unwrap_err();
+        assert_violation(&status, Code::InvalidArgument, "vector");
+    }
+    assert_eq!(rows(&server, "flat").await, 3);
+    assert_eq!(rows(&server, "l2").await, 1);
+}
+
+#[tokio::test]
+async fn a_half_precision_graph_refuses_cosine_vectors_that_round_to_zero_in_half() {
+    let server = TestServer::start().await;
+    let half = hnsw_request("half", 3, pb::DistanceMetric::Cosine, pb::IndexPrecision::Half as i32);
+    server.collections().await.create_collection(half).await.unwrap();
+    // 2⁻²⁵ rounds to zero in half precision; the next float up does not.
+    let rounds_to_zero = 2f32.powi(-25);
+    let smallest = f32::from_bits(rounds_to_zero.to_bits() + 1);
+    let status = upsert(&server, "half", vec![doc("tiny", [rounds_to_zero; 3])])
+        .await
+        .unwrap_err();
+    assert_violation(&status, Code::InvalidArgument, "documents[0].vector");
+    assert!(status.message().contains("half precision rounds to zero"), "{status:?}");
+    let status = search(&server, vector_search("half", [rounds_to_zero; 3]))
+        .await
+        .unwrap_err();
+    assert_violation(&status, Code::InvalidArgument, "vector");
+    assert_eq!(rows(&server, "half").await, 0);
+    assert_eq!(
+        upsert(&server, "half", vec![doc("small", [smallest, 0.0, 0.0])])
+            .await
+            .unwrap(),
+        1
+    );
+}

@@ -32,7 +32,11 @@ export type Document = Message<"fathom.v1.Document"> & {
 
   /**
    * The dense vector; its length must equal the collection's dimension and
-   * every component must be finite.
+   * every component must be finite. Its norm is at most about 9.2e18, so that
+   * every distance stays finite in float32. In a cosine collection its squared
+   * norm, summed in float32 as pgvector sums it, must be at least 2^-126
+   * (about 1.18e-38, float32's smallest normal number): below it the
+   * similarity loses its digits or is NaN.
    *
    * @generated from field: repeated float vector = 2;
    */
