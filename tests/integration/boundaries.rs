@@ -9,7 +9,7 @@ use sqlx::Connection;
 use tonic::Code;
 
 use crate::support::filter::field;
-use crate::support::{assert_violation, collection_request, hnsw_request, search, upsert_all};
+use crate::support::{assert_violation, collection_request, hnsw_request, search, upsert_all, violated_fields};
 
 async fn server_with(collections: &[(&str, pb::DistanceMetric)]) -> TestServer {
     let server = TestServer::start().await;
@@ -270,41 +270,6 @@ async fn requests_that_cannot_be_decoded_are_invalid_argument_not_internal() {
 }
 
 #[tokio::test]
-async fn a_text_beyond_what_postgres_can_index_is_refused_and_the_stream_goes_on() {
-    let server = server_with(&[("docs", pb::DistanceMetric::Cosine)]).await;
-    // Under the 1 MiB text limit, but so many distinct words that the
-    // tsvector passes PostgreSQL's 1 MB.
-    let mut text = String::new();
-    let mut word = 0u64;
-    while text.len() < 1_000_000 {
-        text.push_str(&format!("w{word:x} "));
-        word += 1;
-    }
-    let wordy = pb::Document {
-        text,
-        ..doc("wordy", [1.0, 0.0, 0.0])
-    };
-    let status = upsert(&server, "docs", vec![doc("a", [1.0, 0.0, 0.0]), wordy.clone()])
-        .await
-        .unwrap_err();
-    assert_violation(&status, Code::ResourceExhausted, "documents");
-    assert!(status.message().contains("tsvector"), "{status:?}");
-    assert_eq!(rows(&server, "docs").await, 0);
-
-    let mut client = server.documents().await;
-    let mut session = crate::support::UpsertSession::open(&mut client, "docs", "", "")
-        .await
-        .unwrap();
-    session.send(1, vec![wordy]).await;
-    session.send(2, vec![doc("b", [0.0, 1.0, 0.0])]).await;
-    let refused = session.next_ack().await.unwrap().unwrap();
-    let rejection = refused.rejection.expect("refused");
-    assert_eq!(rejection.code, Code::ResourceExhausted as i32);
-    assert_eq!(session.next_ack().await.unwrap().unwrap().documents_written, 1);
-    assert_eq!(rows(&server, "docs").await, 1);
-}
-
-#[tokio::test]
 async fn the_largest_documented_filter_runs_and_matches_exactly() {
     let server = server_with(&[("docs", pb::DistanceMetric::Cosine)]).await;
     let documents = (0..300)
@@ -494,5 +459,77 @@ async fn a_half_precision_graph_refuses_cosine_vectors_that_round_to_zero_in_hal
             .await
             .unwrap(),
         1
+    );
+}
+
+/// A text under the 1 MiB text limit whose distinct words make a tsvector
+/// past PostgreSQL's 1 MiB (`w0 w1 … w1d0ef`: 119,536 words).
+fn wordy_text() -> String {
+    let mut text = String::new();
+    let mut word = 0u64;
+    while text.len() < 1_000_000 {
+        text.push_str(&format!("w{word:x} "));
+        word += 1;
+    }
+    text
+}
+
+#[tokio::test]
+async fn a_text_postgres_cannot_index_is_named_by_index_on_every_upsert_path() {
+    let server = server_with(&[("docs", pb::DistanceMetric::Cosine)]).await;
+    let wordy = pb::Document {
+        text: wordy_text(),
+        ..doc("wordy", [1.0, 0.0, 0.0])
+    };
+    let others = |n: usize| {
+        (0..n)
+            .map(|i| doc(&format!("d{i}"), [1.0, i as f32, 0.0]))
+            .collect::<Vec<_>>()
+    };
+
+    // Upsert: the document is found wherever it is in the batch.
+    for position in [0, 1, 6, 9] {
+        let mut documents = others(9);
+        documents.insert(position, wordy.clone());
+        let status = upsert(&server, "docs", documents).await.unwrap_err();
+        assert_violation(&status, Code::InvalidArgument, &format!("documents[{position}].text"));
+        assert_eq!(violated_fields(&status).len(), 1, "{status:?}");
+        assert!(
+            status.message().contains("string is too long for tsvector") && status.message().contains("1048575"),
+            "{status:?}"
+        );
+        assert_eq!(rows(&server, "docs").await, 0, "nothing of the batch is written");
+    }
+
+    // UpsertStream without id: the batch is refused the same way, and the stream goes on.
+    let mut client = server.documents().await;
+    let mut session = crate::support::UpsertSession::open(&mut client, "docs", "", "")
+        .await
+        .unwrap();
+    session.send(1, vec![doc("a", [1.0, 0.0, 0.0]), wordy.clone()]).await;
+    session.send(2, vec![doc("b", [0.0, 1.0, 0.0])]).await;
+    let refused = session.next_ack().await.unwrap().unwrap();
+    assert_eq!(rejected_fields(&refused), ["documents[1].text"]);
+    assert_eq!(refused.rejection.unwrap().code, Code::InvalidArgument as i32);
+    assert_eq!(session.next_ack().await.unwrap().unwrap().documents_written, 1);
+    assert_eq!(rows(&server, "docs").await, 1);
+
+    // A resumable stream resending a committed prefix: the index is the
+    // document's place in the batch as sent.
+    let mut session = crate::support::UpsertSession::open(&mut client, "docs", "", "wordy-stream")
+        .await
+        .unwrap();
+    session.send_at(1, 0, others(2)).await;
+    assert_eq!(session.next_ack().await.unwrap().unwrap().documents_written, 2);
+    let mut documents = others(3);
+    documents.push(wordy.clone());
+    session.send_at(2, 0, documents).await;
+    let refused = session.next_ack().await.unwrap().unwrap();
+    assert_eq!(rejected_fields(&refused), ["documents[3].text"]);
+    assert_eq!(refused.committed_documents, 2, "{refused:?}");
+    assert_eq!(
+        rows(&server, "docs").await,
+        3,
+        "b, d0 and d1; not d2 of the refused batch"
     );
 }

@@ -124,7 +124,7 @@ impl Store {
         &self,
         collection: &Collection,
         tenant: &Tenant,
-        batch: DocumentBatch,
+        mut batch: DocumentBatch,
         deadline: Deadline,
     ) -> Result<u64, StoreError> {
         self.write_within(deadline, |mut tx| async move {
@@ -132,7 +132,13 @@ impl Store {
                 drop(tx);
                 return Err(self.collection_gone(collection).await);
             }
-            let written = self.insert_documents(&mut tx, collection, tenant, batch).await?;
+            let written = match self.insert_documents(&mut tx, collection, tenant, &mut batch).await {
+                Err(StoreError::TextTooLongForIndex { cause, .. }) => {
+                    drop(tx);
+                    return Err(self.locate_text_too_long(collection, &batch.texts, 0, cause).await);
+                }
+                written => written?,
+            };
             tx.commit().instrument(sql("COMMIT", "upsert batch")).await?;
             Ok(written)
         })
@@ -189,7 +195,15 @@ impl Store {
         let mut digest = progress.digest;
         digest.extend(batch.ids.iter().map(String::as_str));
         let last_id = batch.ids.last().cloned().unwrap_or_default();
-        let written = self.insert_documents(&mut tx, collection, tenant, batch).await?;
+        let written = match self.insert_documents(&mut tx, collection, tenant, &mut batch).await {
+            Err(StoreError::TextTooLongForIndex { cause, .. }) => {
+                drop(tx);
+                return Err(self
+                    .locate_text_too_long(collection, &batch.texts, overlap, cause)
+                    .await);
+            }
+            written => written?,
+        };
         let committed = position.end();
         sqlx::query(
             "UPDATE fathom.upsert_streams \

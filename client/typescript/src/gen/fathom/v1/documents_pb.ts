@@ -44,7 +44,9 @@ export type Document = Message<"fathom.v1.Document"> & {
 
   /**
    * The text, indexed for keyword search in the collection's language. May be
-   * empty. No NUL characters.
+   * empty. No NUL characters. Its keyword index entry (distinct words and
+   * their positions) must fit PostgreSQL's tsvector, 1,048,575 bytes; a text
+   * beyond it is refused whole, never stored in part.
    *
    * @generated from field: string text = 3;
    */
@@ -793,6 +795,10 @@ export const ScrollResponseSchema: GenMessage<ScrollResponse> = /*@__PURE__*/
  * documents and 32 MiB (encoded); an id is 1 to 256 bytes of UTF-8; a text is at most
  * 1 MiB; metadata is at most 64 KiB as JSON; a gRPC message is at most 64 MiB.
  * Exceeding a size limit gets RESOURCE_EXHAUSTED, with a message naming the limit.
+ * Fixed limits, which get INVALID_ARGUMENT naming the document's field: a text's
+ * keyword index entry (PostgreSQL's tsvector: its distinct words and their
+ * positions) is at most 1,048,575 bytes, which a text of many distinct words
+ * (about 100,000) reaches below 1 MiB.
  *
  * @generated from service fathom.v1.Documents
  */
