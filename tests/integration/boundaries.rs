@@ -229,13 +229,14 @@ async fn requests_that_cannot_be_decoded_are_invalid_argument_not_internal() {
         ..Default::default()
     };
     let status = server.documents().await.count(count).await.unwrap_err();
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_violation(&status, Code::InvalidArgument, "filter");
     assert!(status.message().contains("recursion limit"), "{status:?}");
+    assert!(status.message().len() < 200, "not the decoder's path: {status:?}");
 
     let mut deep_search = vector_search("docs", [1.0, 0.0, 0.0]);
     deep_search.filter = Some(nested_filter(150));
     let status = search(&server, deep_search).await.unwrap_err();
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_violation(&status, Code::InvalidArgument, "filter");
 
     let mut grpc = tonic::client::Grpc::new(server.channel().await);
     grpc.ready().await.unwrap();
@@ -532,4 +533,65 @@ async fn a_text_postgres_cannot_index_is_named_by_index_on_every_upsert_path() {
         3,
         "b, d0 and d1; not d2 of the refused batch"
     );
+}
+
+/// Metadata nested `depth` levels deep: `{"a": {"a": … {"leaf": 1}}}`.
+fn nested_metadata(depth: usize) -> Option<prost_types::Struct> {
+    let mut json = serde_json::json!({"leaf": 1});
+    for _ in 1..depth {
+        json = serde_json::json!({ "a": json });
+    }
+    crate::support::metadata(json)
+}
+
+#[tokio::test]
+async fn metadata_nested_past_the_limit_is_refused_naming_the_document_however_deep() {
+    let server = server_with(&[("docs", pb::DistanceMetric::Cosine)]).await;
+    let deep = |id: &str, depth: usize| pb::Document {
+        metadata: nested_metadata(depth),
+        ..doc(id, [1.0, 0.0, 0.0])
+    };
+    // 21 is checked by the server; 34 and 100 pass prost's recursion limit
+    // (three nested messages a level), so the codec finds the document.
+    for depth in [21, 33, 34, 100] {
+        let status = upsert(&server, "docs", vec![doc("ok", [1.0, 0.0, 0.0]), deep("deep", depth)])
+            .await
+            .unwrap_err();
+        assert_violation(&status, Code::InvalidArgument, "documents[1].metadata");
+        assert_eq!(
+            status.message(),
+            "documents[1].metadata: metadata is nested more than 20 levels deep (objects and lists); the limit is 20",
+            "depth {depth}"
+        );
+    }
+    assert_eq!(rows(&server, "docs").await, 0, "nothing of a refused batch is written");
+
+    // A stream refuses a batch it can decode, and goes on...
+    let ack = stream_batch(&server, "docs", vec![deep("deep", 21)]).await;
+    assert_eq!(rejected_fields(&ack), ["documents[0].metadata"]);
+    // ... and ends on one it cannot, naming the document all the same.
+    let mut client = server.documents().await;
+    let mut session = crate::support::UpsertSession::open(&mut client, "docs", "", "")
+        .await
+        .unwrap();
+    session
+        .send(1, vec![doc("ok", [1.0, 0.0, 0.0]), deep("deep", 100)])
+        .await;
+    let status = session.next_ack().await.unwrap_err();
+    assert_violation(&status, Code::InvalidArgument, "batch.documents[1].metadata");
+    assert!(status.message().contains("the limit is 20"), "{status:?}");
+    assert_eq!(rows(&server, "docs").await, 0);
+
+    // The limit itself is accepted, by Upsert and by a stream.
+    assert_eq!(upsert(&server, "docs", vec![deep("at-limit", 20)]).await.unwrap(), 1);
+    let ack = stream_batch(&server, "docs", vec![deep("streamed", 20)]).await;
+    assert_eq!(ack.documents_written, 1, "{ack:?}");
+    let mut db = sqlx::PgConnection::connect(&server.database_url).await.unwrap();
+    let depth_stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM fathom_data.docs WHERE metadata #> '{a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,leaf}' = '1'",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(depth_stored, 2, "both stored whole");
 }

@@ -35,7 +35,7 @@ class DocumentsStub:
     Fixed limits, which get INVALID_ARGUMENT naming the document's field: a text's
     keyword index entry (PostgreSQL's tsvector: its distinct words and their
     positions) is at most 1,048,575 bytes, which a text of many distinct words
-    (about 100,000) reaches below 1 MiB.
+    (about 100,000) reaches below 1 MiB; metadata nests at most 20 levels.
     """
 
     def __init__(self, channel):
@@ -86,7 +86,7 @@ class DocumentsServicer:
     Fixed limits, which get INVALID_ARGUMENT naming the document's field: a text's
     keyword index entry (PostgreSQL's tsvector: its distinct words and their
     positions) is at most 1,048,575 bytes, which a text of many distinct words
-    (about 100,000) reaches below 1 MiB.
+    (about 100,000) reaches below 1 MiB; metadata nests at most 20 levels.
     """
 
     def UpsertStream(self, request_iterator, context):
@@ -210,7 +210,7 @@ class Documents:
     Fixed limits, which get INVALID_ARGUMENT naming the document's field: a text's
     keyword index entry (PostgreSQL's tsvector: its distinct words and their
     positions) is at most 1,048,575 bytes, which a text of many distinct words
-    (about 100,000) reaches below 1 MiB.
+    (about 100,000) reaches below 1 MiB; metadata nests at most 20 levels.
     """
 
     @staticmethod

@@ -54,7 +54,9 @@ export type Document = Message<"fathom.v1.Document"> & {
 
   /**
    * Metadata, a JSON object, used by filters. Unset means an empty object.
-   * Strings and keys must not contain NUL characters.
+   * Strings and keys must not contain NUL characters. Nested at most 20
+   * levels: the object itself is level 1, each object or list within it one
+   * more.
    *
    * @generated from field: google.protobuf.Struct metadata = 4;
    */
@@ -798,7 +800,7 @@ export const ScrollResponseSchema: GenMessage<ScrollResponse> = /*@__PURE__*/
  * Fixed limits, which get INVALID_ARGUMENT naming the document's field: a text's
  * keyword index entry (PostgreSQL's tsvector: its distinct words and their
  * positions) is at most 1,048,575 bytes, which a text of many distinct words
- * (about 100,000) reaches below 1 MiB.
+ * (about 100,000) reaches below 1 MiB; metadata nests at most 20 levels.
  *
  * @generated from service fathom.v1.Documents
  */
