@@ -22,6 +22,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("fathom_descriptor.bin"),
         prost::Message::encode_to_vec(&descriptors),
     )?;
-    tonic_prost_build::configure().compile_fds(descriptors)?;
+    // Every RPC decodes through `request_codec`, which names the field of a
+    // request nested past prost's recursion limit.
+    tonic_prost_build::configure()
+        .codec_path("crate::request_codec::FathomCodec")
+        .compile_fds(descriptors)?;
     Ok(())
 }

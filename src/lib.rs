@@ -3,7 +3,8 @@
 //! `Collections`, `Documents` and `Search` services, and the encoded file
 //! descriptor set that servers expose through gRPC reflection; and
 //! [`struct_json`], the mapping between `google.protobuf.Struct` (document
-//! metadata) and JSON.
+//! metadata) and JSON; and [`request_codec`], the codec every RPC decodes
+//! with, and the metadata nesting limit it words refusals for.
 
 /// Generated code for the `fathom.v1` package.
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
@@ -12,6 +13,7 @@ pub mod v1 {
     tonic::include_proto!("fathom.v1");
 }
 
+pub mod request_codec;
 pub mod struct_json;
 
 /// The encoded `FileDescriptorSet` of every `fathom.v1` proto file, for

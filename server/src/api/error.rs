@@ -67,7 +67,7 @@ impl From<ApiError> for Status {
             ApiError::Store(error @ StoreError::StreamTenantMismatch { .. }) => Status::from(ApiError::Invalid(
                 InvalidRequest::with_kind(InvalidKind::FailedPrecondition, "open.stream_id", error.to_string()),
             )),
-            ApiError::Store(error @ StoreError::TextTooLongForIndex(_)) => {
+            ApiError::Store(error @ StoreError::TextTooLongForIndex { .. }) => {
                 Status::from(ApiError::Invalid(error.as_refusal().expect("a refusal")))
             }
             ApiError::Store(StoreError::StatementTimeout) => Status::deadline_exceeded(

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::io;
 
+use fathom_api::request_codec::{MAX_METADATA_DEPTH, metadata_too_deep};
 use fathom_api::struct_json;
 use prost_types::value::Kind;
 use prost_types::{Struct, Value};
@@ -12,13 +13,17 @@ use serde::Serialize;
 use crate::domain::InvalidRequest;
 
 /// Renders metadata as JSON text for a jsonb column. Refuses what
-/// PostgreSQL's jsonb cannot hold (NUL characters) and what JSON cannot
-/// (NaN, infinity: the shared mapping would store them as null); the
-/// violation's field is the path inside the metadata ("a.b[2]").
+/// PostgreSQL's jsonb cannot hold (NUL characters), what JSON cannot (NaN,
+/// infinity: the shared mapping would store them as null), and nesting past
+/// [`MAX_METADATA_DEPTH`]; the violation's field is the path inside the
+/// metadata ("a.b[2]"), empty for the nesting.
 pub fn struct_to_json(metadata: Option<&Struct>) -> Result<String, InvalidRequest> {
     let Some(object) = metadata else {
         return Ok("{}".to_owned());
     };
+    if depth_of_object(object, MAX_METADATA_DEPTH + 1) > MAX_METADATA_DEPTH {
+        return Err(InvalidRequest::field("", metadata_too_deep()));
+    }
     check_object(object, &mut String::new())?;
     let mut json = Vec::new();
     struct_json::struct_to_json(object)
@@ -36,6 +41,37 @@ struct PlainDecimal;
 impl serde_json::ser::Formatter for PlainDecimal {
     fn write_f64<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
         write!(writer, "{value}")
+    }
+}
+
+/// How deeply `object` nests, itself counted as 1 and each object or list
+/// within one more; counting stops at `stop`.
+fn depth_of_object(object: &Struct, stop: usize) -> usize {
+    if stop <= 1 {
+        return 1;
+    }
+    1 + object
+        .fields
+        .values()
+        .map(|value| depth_of_value(value, stop - 1))
+        .max()
+        .unwrap_or(0)
+}
+
+/// How deeply `value` nests: 0 for a scalar, else as [`depth_of_object`].
+fn depth_of_value(value: &Value, stop: usize) -> usize {
+    match &value.kind {
+        Some(Kind::StructValue(object)) => depth_of_object(object, stop),
+        Some(Kind::ListValue(_)) if stop <= 1 => 1,
+        Some(Kind::ListValue(list)) => {
+            1 + list
+                .values
+                .iter()
+                .map(|item| depth_of_value(item, stop - 1))
+                .max()
+                .unwrap_or(0)
+        }
+        _ => 0,
     }
 }
 
@@ -166,5 +202,23 @@ mod tests {
         };
         let err = struct_to_json(Some(&outer)).unwrap_err();
         assert_eq!(err.violations[0].field, "o.k");
+    }
+
+    #[test]
+    fn metadata_nests_at_most_the_limit_counting_objects_and_lists() {
+        let objects = |depth: usize| {
+            let mut json = serde_json::json!({"leaf": 1});
+            for _ in 1..depth {
+                json = serde_json::json!({ "a": json });
+            }
+            json
+        };
+        assert!(struct_to_json(Some(&json_to_struct(objects(MAX_METADATA_DEPTH)))).is_ok());
+        // A list is a level too: an object, a list, then MAX - 1 levels.
+        let past = serde_json::json!({ "a": [objects(MAX_METADATA_DEPTH - 1)] });
+        let error = struct_to_json(Some(&json_to_struct(past))).unwrap_err();
+        assert_eq!(error.violations[0].field, "", "the caller names the metadata");
+        assert!(error.violations[0].description.contains("the limit is 20"), "{error}");
+        assert!(struct_to_json(Some(&json_to_struct(objects(100)))).is_err());
     }
 }

@@ -1,19 +1,40 @@
-//! What a vector must be for every score computed from it to be a number.
+//! What a vector must be for every score computed from it to be a number,
+//! and the right one.
 //!
-//! pgvector computes in float32. A cosine similarity with an all-zero vector
-//! is 0/0, NaN, and PostgreSQL sorts NaN above every number, so such a
-//! document would outrank the true nearest neighbour; a vector whose squared
-//! norm overflows float32 makes distances infinite and similarities NaN.
-//! Bounding the squared norm by a quarter of float32's maximum keeps every
-//! distance and inner product between two valid vectors finite:
-//! |a - b|² ≤ (|a| + |b|)² ≤ 4 · max(|a|², |b|²). A collection whose HNSW
-//! graph holds half-precision vectors also needs every component to fit in
-//! a half, or PostgreSQL refuses the row (and the query vector) outright.
+//! pgvector computes in float32: a distance or similarity sums float32
+//! products in float32. Two ends of that range break scores.
+//!
+//! * A squared norm that overflows float32 makes distances infinite and
+//!   similarities NaN. Bounding the squared norm by a quarter of float32's
+//!   maximum keeps every distance and inner product between two valid
+//!   vectors finite: |a - b|² ≤ (|a| + |b|)² ≤ 4 · max(|a|², |b|²).
+//! * A cosine similarity divides by the norms, and pgvector sums the squares
+//!   in float32 too. Where that sum is zero (every component below about
+//!   2.6e-23, whose square float32 rounds to zero, although the norm in
+//!   double precision is not) the similarity is 0/0, NaN, and PostgreSQL
+//!   sorts NaN above every number; where the sum is subnormal, below
+//!   float32's smallest normal number, it has lost digits and similarities
+//!   come out wrong (`[3e-23; 3]` scores 0.46 against `[1, 0, 0]`, not
+//!   0.577). So a cosine collection refuses every vector whose squared norm,
+//!   summed as pgvector sums it, is below [`MIN_COSINE_SQUARED_NORM`], in
+//!   every form pgvector scores it: the float32 vector the document keeps,
+//!   and, in a half-precision HNSW graph, the vector rounded to half
+//!   precision (there a vector whose every component rounds to zero has no
+//!   direction, and pgvector leaves it out of the graph).
+//!
+//! A collection whose HNSW graph holds half-precision vectors also needs
+//! every component to fit in a half, or PostgreSQL refuses the row (and the
+//! query vector) outright.
 
 use super::{CollectionSpec, IndexPrecision, Metric};
 
 /// The largest squared norm a vector may have: float32's maximum / 4.
 pub const MAX_SQUARED_NORM: f64 = f32::MAX as f64 / 4.0;
+
+/// The smallest squared norm, summed in float32 as pgvector sums it, that a
+/// vector of a cosine collection may have: float32's smallest normal number
+/// (2⁻¹²⁶, about 1.18e-38). Below it the sum is subnormal or zero.
+pub const MIN_COSINE_SQUARED_NORM: f32 = f32::MIN_POSITIVE;
 
 /// What a collection asks of every vector, stored or searched for.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,6 +60,9 @@ impl VectorRules {
     /// Checks a vector; the description of the first problem, naming the limit.
     pub fn check(&self, vector: &[f32]) -> Result<(), String> {
         check_vector(vector, self.dimension, self.metric)?;
+        if self.metric == Metric::Cosine {
+            self.check_direction(vector)?;
+        }
         if !self.half_precision {
             return Ok(());
         }
@@ -51,18 +75,61 @@ impl VectorRules {
                 vector[position]
             ));
         }
-        // pgvector leaves a vector without a direction out of a cosine graph,
-        // so only exact search would find it.
-        if self.metric == Metric::Cosine && vector.iter().all(|x| x.abs() <= IndexPrecision::HALF_ROUNDS_TO_ZERO) {
+        Ok(())
+    }
+
+    /// Checks that pgvector can compute the cosine similarity of `vector`
+    /// (already finite, not all zeros, of the right dimension): its squared
+    /// norm, in every form pgvector scores it, is a normal float32.
+    fn check_direction(&self, vector: &[f32]) -> Result<(), String> {
+        let single = squared_norm_in_float32(vector.iter().copied());
+        if single < MIN_COSINE_SQUARED_NORM {
+            let rounds = if single == 0.0 {
+                "rounds to zero in single precision (float32), where pgvector computes cosine similarity, so \
+                 every similarity to it would be NaN"
+                    .to_owned()
+            } else {
+                format!(
+                    "is {single:e} in single precision (float32), where pgvector computes cosine similarity: \
+                     below float32's smallest normal number, its similarities lose their digits"
+                )
+            };
             return Err(format!(
-                "every component is at most {:e} in magnitude, which half precision rounds to zero, and the \
-                 collection's HNSW index holds vectors in half precision: scale the vector up (its cosine \
-                 similarities do not change)",
+                "the vector's squared norm {rounds}; the smallest accepted is {MIN_COSINE_SQUARED_NORM:e}: scale \
+                 the vector up (its cosine similarities do not change)"
+            ));
+        }
+        if !self.half_precision {
+            return Ok(());
+        }
+        let half = squared_norm_in_float32(vector.iter().map(|&x| {
+            // Every half above zero squares to a normal float32 (2⁻⁴⁸ at
+            // least), so only which components vanish matters here.
+            if x.abs() <= IndexPrecision::HALF_ROUNDS_TO_ZERO {
+                0.0
+            } else {
+                x
+            }
+        }));
+        if half < MIN_COSINE_SQUARED_NORM {
+            return Err(format!(
+                "every component is at most {:e} in magnitude, which half precision rounds to zero, so the \
+                 vector's norm rounds to zero in the collection's half-precision HNSW index: scale the vector \
+                 up (its cosine similarities do not change)",
                 IndexPrecision::HALF_ROUNDS_TO_ZERO
             ));
         }
         Ok(())
     }
+}
+
+/// The squared norm of `components` as pgvector computes it: each square
+/// rounded to float32 and summed in float32. pgvector's compiler may add in
+/// any order, but every term is non-negative, so whether the sum is below
+/// float32's smallest normal number is the same in every order: below it,
+/// float32 adds exactly.
+fn squared_norm_in_float32(components: impl Iterator<Item = f32>) -> f32 {
+    components.map(|x| x * x).sum()
 }
 
 /// Checks a vector for a collection of `dimension` and `metric`; the
@@ -146,6 +213,44 @@ mod tests {
         assert!(rules(Metric::Cosine, true).check(&[1e-8, 1e-7]).is_ok());
         assert!(rules(Metric::Cosine, false).check(&tiny).is_ok());
         assert!(rules(Metric::L2, true).check(&tiny).is_ok());
+    }
+
+    #[test]
+    fn cosine_refuses_squared_norms_that_float32_sums_below_its_smallest_normal() {
+        let cosine = |half_precision| VectorRules {
+            dimension: 3,
+            metric: Metric::Cosine,
+            half_precision,
+        };
+        // 2⁻⁶³ squares to 2⁻¹²⁶, float32's smallest normal number, exactly.
+        let smallest = 2f32.powi(-63);
+        let below = f32::from_bits(smallest.to_bits() - 1);
+        assert!(cosine(false).check(&[smallest, 0.0, 0.0]).is_ok());
+        let error = cosine(false).check(&[below, 0.0, 0.0]).unwrap_err();
+        assert!(error.contains("below float32's smallest normal"), "{error}");
+        assert!(error.contains("1.1754944e-38"), "{error}");
+        // Each square rounds to zero in float32, not in double precision.
+        let error = cosine(false).check(&[1e-30; 3]).unwrap_err();
+        assert!(error.contains("rounds to zero in single precision"), "{error}");
+        // Many small squares add up to a normal sum.
+        assert!(cosine(false).check(&[smallest * 0.6; 3]).is_ok());
+        // L2 and inner product divide by no norm.
+        for metric in [Metric::L2, Metric::InnerProduct] {
+            let rules = VectorRules {
+                metric,
+                ..cosine(false)
+            };
+            assert!(rules.check(&[1e-30; 3]).is_ok());
+        }
+        // The half-precision graph rounds each component first.
+        let half_zero = IndexPrecision::HALF_ROUNDS_TO_ZERO;
+        assert!(
+            cosine(true)
+                .check(&[half_zero; 3])
+                .unwrap_err()
+                .contains("half precision rounds")
+        );
+        assert!(cosine(false).check(&[half_zero; 3]).is_ok());
     }
 
     #[test]

@@ -97,13 +97,16 @@ impl ScrollCursor {
 impl Store {
     /// Writes a batch on `conn` (inside the caller's transaction) as one
     /// statement over binary arrays: an insert of the new ids and an update
-    /// of the existing ones. Returns the number of documents written.
+    /// of the existing ones. Returns the number of documents written. The
+    /// vectors are moved into the bind, not copied; the rest of the batch
+    /// stays with the caller, which needs the texts to name one PostgreSQL
+    /// cannot index ([`Store::locate_text_too_long`]).
     pub(super) async fn insert_documents(
         &self,
         conn: &mut PgConnection,
         collection: &Collection,
         tenant: &Tenant,
-        batch: DocumentBatch,
+        batch: &mut DocumentBatch,
     ) -> Result<u64, StoreError> {
         let name = &collection.spec.name;
         let statement = format!(
@@ -114,19 +117,76 @@ impl Store {
              SET embedding = EXCLUDED.embedding, body = EXCLUDED.body, metadata = EXCLUDED.metadata",
             table(name)
         );
-        let vectors: Vec<Vector> = batch.vectors.into_iter().map(Vector::from).collect();
+        let vectors: Vec<Vector> = std::mem::take(&mut batch.vectors)
+            .into_iter()
+            .map(Vector::from)
+            .collect();
         let written = sqlx::query(&statement)
             .bind(tenant.as_str())
-            .bind(batch.ids)
+            .bind(&batch.ids)
             .bind(vectors)
-            .bind(batch.texts)
-            .bind(batch.metadata)
+            .bind(&batch.texts)
+            .bind(&batch.metadata)
             .execute(conn)
             .instrument(sql("INSERT", "upsert documents"))
             .await
             .map_err(|e| self.missing_table_is_not_found(name, e))?
             .rows_affected();
         Ok(written)
+    }
+
+    /// The refusal of a batch whose keyword index entries PostgreSQL
+    /// refused (`cause`), naming the document: the batch is written by one
+    /// statement, whose error names no row. `texts` are the batch's texts
+    /// as written, the first at position `offset` of the request. Halves
+    /// them until one is left, asking PostgreSQL to index each first half,
+    /// so no more text is sent again than the batch holds; runs only after
+    /// that refusal, outside the batch's (rolled back) transaction.
+    pub(super) async fn locate_text_too_long(
+        &self,
+        collection: &Collection,
+        texts: &[String],
+        offset: usize,
+        cause: String,
+    ) -> StoreError {
+        // The first text PostgreSQL refuses lies in texts[first..end].
+        let (mut first, mut end) = (0, texts.len());
+        while end - first > 1 {
+            let middle = first + (end - first) / 2;
+            match self.indexes_every_text(collection, &texts[first..middle]).await {
+                Ok(true) => first = middle,
+                Ok(false) => end = middle,
+                Err(error) => return error,
+            }
+        }
+        let found = match texts.get(first) {
+            Some(text) => self.indexes_every_text(collection, std::slice::from_ref(text)).await,
+            None => Ok(true),
+        };
+        match found {
+            Ok(false) => StoreError::TextTooLongForIndex {
+                index: Some(offset + first),
+                cause,
+            },
+            Ok(true) => StoreError::TextTooLongForIndex { index: None, cause },
+            Err(error) => error,
+        }
+    }
+
+    /// Whether PostgreSQL makes a keyword index entry of every text, as the
+    /// collection's table would.
+    async fn indexes_every_text(&self, collection: &Collection, texts: &[String]) -> Result<bool, StoreError> {
+        let indexed = sqlx::query("SELECT count(to_tsvector($1::regconfig, t)) FROM unnest($2::text[]) AS t")
+            .bind(collection.spec.language.as_str())
+            .bind(texts)
+            .execute(self.reachable_pool()?)
+            .instrument(sql("SELECT", "find the text too long to index"))
+            .await;
+        match indexed.map_err(StoreError::from) {
+            Ok(_) => Ok(true),
+            Err(StoreError::TextTooLongForIndex { .. }) => Ok(false),
+            Err(error) => Err(error),
+        }
     }
 
     /// The documents with these ids, in the order of `ids`; missing ids are skipped.

@@ -2,6 +2,11 @@
 
 use crate::domain::{CollectionName, InvalidKind, InvalidRequest};
 
+/// The most bytes of lexemes and positions one tsvector may hold:
+/// PostgreSQL's `MAXSTRPOS` (2²⁰ - 1). `to_tsvector` refuses a text whose
+/// entry would be larger.
+pub const MAX_TSVECTOR_BYTES: usize = (1 << 20) - 1;
+
 /// What can go wrong below the handlers.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -28,13 +33,20 @@ pub enum StoreError {
     /// The collection was dropped and created again after the request found it.
     #[error("collection {0:?} was dropped and created again")]
     CollectionRecreated(CollectionName),
-    /// A document's text yields a tsvector above PostgreSQL's 1 MB limit
-    /// (with many distinct words, well below the text size limit).
+    /// A document's text yields a tsvector above PostgreSQL's limit,
+    /// [`MAX_TSVECTOR_BYTES`] (with many distinct words, below the text size
+    /// limit). Nothing of the batch was written.
     #[error(
-        "a document's text makes a keyword index entry larger than PostgreSQL allows ({0}); split or shorten \
-         that text"
+        "text makes a keyword index entry larger than PostgreSQL allows ({cause}): its distinct words and \
+         their positions must fit in {MAX_TSVECTOR_BYTES} bytes, which a text of many distinct words reaches \
+         below the 1 MiB text limit (about 100,000 distinct words); shorten or split the text"
     )]
-    TextTooLongForIndex(String),
+    TextTooLongForIndex {
+        /// The document's position in the request, once found.
+        index: Option<usize>,
+        /// PostgreSQL's words, with the entry's size.
+        cause: String,
+    },
     /// A stream id recorded by a Fathom that counted batches, not documents.
     #[error("stream id {0:?} was recorded by an older Fathom by batch number; its position is unknown")]
     LegacyStream(String),
@@ -81,9 +93,9 @@ impl StoreError {
     /// one: the request can never succeed as it is, and nothing was written.
     pub fn as_refusal(&self) -> Option<InvalidRequest> {
         match self {
-            StoreError::TextTooLongForIndex(_) => Some(InvalidRequest::with_kind(
-                InvalidKind::ResourceExhausted,
-                "documents",
+            StoreError::TextTooLongForIndex { index, .. } => Some(InvalidRequest::with_kind(
+                InvalidKind::InvalidArgument,
+                index.map_or_else(|| "documents".to_owned(), |i| format!("documents[{i}].text")),
                 self.to_string(),
             )),
             _ => None,
@@ -105,7 +117,10 @@ impl From<sqlx::Error> for StoreError {
             && db.code().as_deref() == Some("54000")
             && db.message().contains("tsvector")
         {
-            return StoreError::TextTooLongForIndex(db.message().to_owned());
+            return StoreError::TextTooLongForIndex {
+                index: None,
+                cause: db.message().to_owned(),
+            };
         }
         if let sqlx::Error::Database(db) = &error
             && db.code().as_deref() == Some("57014")

@@ -146,7 +146,7 @@ impl Store {
         &self,
         collection: &Collection,
         tenant: &Tenant,
-        batch: DocumentBatch,
+        mut batch: DocumentBatch,
         deadline: Deadline,
     ) -> Result<u64, StoreError> {
         let written = self
@@ -154,15 +154,19 @@ impl Store {
                 if !lock_collection(&mut tx, collection).await? {
                     return Ok(None);
                 }
-                let written = self.insert_documents(&mut tx, collection, tenant, batch).await?;
+                let written = self.insert_documents(&mut tx, collection, tenant, &mut batch).await?;
                 tx.commit().instrument(sql("COMMIT", "upsert batch")).await?;
                 Ok(Some(written))
             })
-            .await?;
+            .await;
         // Told apart once the write's connection is back in the pool.
         match written {
-            Some(written) => Ok(written),
-            None => Err(self.collection_gone(collection).await),
+            Ok(Some(written)) => Ok(written),
+            Ok(None) => Err(self.collection_gone(collection).await),
+            Err(StoreError::TextTooLongForIndex { cause, .. }) => {
+                Err(self.locate_text_too_long(collection, &batch.texts, 0, cause).await)
+            }
+            Err(error) => Err(error),
         }
     }
 
@@ -175,18 +179,26 @@ impl Store {
         tenant: &Tenant,
         stream_id: &StreamId,
         position: BatchPosition,
-        batch: DocumentBatch,
+        mut batch: DocumentBatch,
         deadline: Deadline,
     ) -> Result<BatchOutcome, StoreError> {
         let outcome = self
             .write_within(deadline, async |tx: Transaction<'_, Postgres>| {
-                write_stream_batch_in(self, tx, collection, stream_id, tenant, position, batch).await
+                write_stream_batch_in(self, tx, collection, stream_id, tenant, position, &mut batch).await
             })
-            .await?;
+            .await;
         // Told apart once the write's connection is back in the pool.
         match outcome {
-            Some(outcome) => Ok(outcome),
-            None => Err(self.collection_gone(collection).await),
+            Ok(Some(outcome)) => Ok(outcome),
+            Ok(None) => Err(self.collection_gone(collection).await),
+            Err(StoreError::TextTooLongForIndex { cause, .. }) => {
+                // The batch lost its committed prefix before it was written.
+                let skipped = (position.end() - position.first()) as usize - batch.ids.len();
+                Err(self
+                    .locate_text_too_long(collection, &batch.texts, skipped, cause)
+                    .await)
+            }
+            Err(error) => Err(error),
         }
     }
 
@@ -221,7 +233,7 @@ async fn write_stream_batch_in(
     stream_id: &StreamId,
     tenant: &Tenant,
     position: BatchPosition,
-    mut batch: DocumentBatch,
+    batch: &mut DocumentBatch,
 ) -> Result<Option<BatchOutcome>, StoreError> {
     let Some(progress) = lock_stream(&mut tx, collection, stream_id).await? else {
         return Ok(None);

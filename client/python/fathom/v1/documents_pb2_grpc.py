@@ -32,6 +32,10 @@ class DocumentsStub:
     documents and 32 MiB (encoded); an id is 1 to 256 bytes of UTF-8; a text is at most
     1 MiB; metadata is at most 64 KiB as JSON; a gRPC message is at most 64 MiB.
     Exceeding a size limit gets RESOURCE_EXHAUSTED, with a message naming the limit.
+    Fixed limits, which get INVALID_ARGUMENT naming the document's field: a text's
+    keyword index entry (PostgreSQL's tsvector: its distinct words and their
+    positions) is at most 1,048,575 bytes, which a text of many distinct words
+    (about 100,000) reaches below 1 MiB; metadata nests at most 20 levels.
     """
 
     def __init__(self, channel):
@@ -79,6 +83,10 @@ class DocumentsServicer:
     documents and 32 MiB (encoded); an id is 1 to 256 bytes of UTF-8; a text is at most
     1 MiB; metadata is at most 64 KiB as JSON; a gRPC message is at most 64 MiB.
     Exceeding a size limit gets RESOURCE_EXHAUSTED, with a message naming the limit.
+    Fixed limits, which get INVALID_ARGUMENT naming the document's field: a text's
+    keyword index entry (PostgreSQL's tsvector: its distinct words and their
+    positions) is at most 1,048,575 bytes, which a text of many distinct words
+    (about 100,000) reaches below 1 MiB; metadata nests at most 20 levels.
     """
 
     def UpsertStream(self, request_iterator, context):
@@ -199,6 +207,10 @@ class Documents:
     documents and 32 MiB (encoded); an id is 1 to 256 bytes of UTF-8; a text is at most
     1 MiB; metadata is at most 64 KiB as JSON; a gRPC message is at most 64 MiB.
     Exceeding a size limit gets RESOURCE_EXHAUSTED, with a message naming the limit.
+    Fixed limits, which get INVALID_ARGUMENT naming the document's field: a text's
+    keyword index entry (PostgreSQL's tsvector: its distinct words and their
+    positions) is at most 1,048,575 bytes, which a text of many distinct words
+    (about 100,000) reaches below 1 MiB; metadata nests at most 20 levels.
     """
 
     @staticmethod

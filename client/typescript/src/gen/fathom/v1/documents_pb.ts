@@ -32,7 +32,11 @@ export type Document = Message<"fathom.v1.Document"> & {
 
   /**
    * The dense vector; its length must equal the collection's dimension and
-   * every component must be finite.
+   * every component must be finite. Its norm is at most about 9.2e18, so that
+   * every distance stays finite in float32. In a cosine collection its squared
+   * norm, summed in float32 as pgvector sums it, must be at least 2^-126
+   * (about 1.18e-38, float32's smallest normal number): below it the
+   * similarity loses its digits or is NaN.
    *
    * @generated from field: repeated float vector = 2;
    */
@@ -40,7 +44,9 @@ export type Document = Message<"fathom.v1.Document"> & {
 
   /**
    * The text, indexed for keyword search in the collection's language. May be
-   * empty. No NUL characters.
+   * empty. No NUL characters. Its keyword index entry (distinct words and
+   * their positions) must fit PostgreSQL's tsvector, 1,048,575 bytes; a text
+   * beyond it is refused whole, never stored in part.
    *
    * @generated from field: string text = 3;
    */
@@ -48,7 +54,9 @@ export type Document = Message<"fathom.v1.Document"> & {
 
   /**
    * Metadata, a JSON object, used by filters. Unset means an empty object.
-   * Strings and keys must not contain NUL characters.
+   * Strings and keys must not contain NUL characters. Nested at most 20
+   * levels: the object itself is level 1, each object or list within it one
+   * more.
    *
    * @generated from field: google.protobuf.Struct metadata = 4;
    */
@@ -789,6 +797,10 @@ export const ScrollResponseSchema: GenMessage<ScrollResponse> = /*@__PURE__*/
  * documents and 32 MiB (encoded); an id is 1 to 256 bytes of UTF-8; a text is at most
  * 1 MiB; metadata is at most 64 KiB as JSON; a gRPC message is at most 64 MiB.
  * Exceeding a size limit gets RESOURCE_EXHAUSTED, with a message naming the limit.
+ * Fixed limits, which get INVALID_ARGUMENT naming the document's field: a text's
+ * keyword index entry (PostgreSQL's tsvector: its distinct words and their
+ * positions) is at most 1,048,575 bytes, which a text of many distinct words
+ * (about 100,000) reaches below 1 MiB; metadata nests at most 20 levels.
  *
  * @generated from service fathom.v1.Documents
  */

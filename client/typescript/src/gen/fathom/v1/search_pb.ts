@@ -38,7 +38,8 @@ export type SearchRequest = Message<"fathom.v1.SearchRequest"> & {
   tenant: string;
 
   /**
-   * The query vector, of the collection's dimension, all components finite.
+   * The query vector, of the collection's dimension, all components finite,
+   * under the same norm limits as a document's vector (Document.vector).
    * Empty means no vector leg.
    *
    * @generated from field: repeated float vector = 3;
