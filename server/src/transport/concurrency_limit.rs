@@ -7,6 +7,9 @@
 //! queue would only move the wait to where the client cannot see it, and
 //! would stall health checks behind the load. Health and reflection are
 //! never limited, so probes keep telling the truth under load.
+//!
+//! [`busy`] is the one shape of every "busy, retry" refusal of the server
+//! (this limit's, and the database pool's).
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -14,6 +17,7 @@ use std::task::{Context, Poll};
 use futures::future::BoxFuture;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::body::Body;
+use tonic_types::{ErrorDetails, StatusExt};
 
 use super::is_infrastructure;
 use super::observed_body::{FrameObserver, ObservedBody};
@@ -78,7 +82,7 @@ where
         }
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
             tracing::warn!(limit = self.limit, path, "request refused: concurrency limit reached");
-            let refusal = tonic::Status::resource_exhausted(format!(
+            let refusal = busy(format!(
                 "the server is at its limit of {} requests in progress (--max-concurrent-requests); retry with \
                  backoff",
                 self.limit
@@ -91,6 +95,19 @@ where
             Ok(response.map(|body| ObservedBody::wrap(body, HeldPermit { _permit: permit })))
         })
     }
+}
+
+/// A refusal because the server is busy: RESOURCE_EXHAUSTED with a
+/// `google.rpc.RetryInfo` detail, the mark the clients retry on (the retry
+/// table in docs/retries.md). The server's other RESOURCE_EXHAUSTED refusals (a
+/// batch, a text or a message too large) carry none: retrying them cannot
+/// succeed. The detail names no delay; the clients back off by their table.
+pub(crate) fn busy(message: String) -> tonic::Status {
+    tonic::Status::with_error_details(
+        tonic::Code::ResourceExhausted,
+        message,
+        ErrorDetails::with_retry_info(None),
+    )
 }
 
 /// Returns its request's permit when the response body ends or is dropped.
