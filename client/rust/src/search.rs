@@ -110,13 +110,15 @@ impl SearchBuilder {
         self.request
     }
 
-    /// Runs the search. Starting it is retried on UNAVAILABLE; the hits then
-    /// stream as the server produces them.
+    /// Runs the search. Starting it is retried as the retry table says
+    /// (`docs/retries.md`); the hits then stream as the server produces them.
     pub async fn send(self) -> Result<HitStream, Error> {
         let client = self.client;
         let request = self.request;
-        let stream =
-            idempotent(|| async { Ok(client.search_stub().search(request.clone()).await?.into_inner()) }).await?;
+        let stream = idempotent(client.retry, || async {
+            Ok(client.search_stub().search(request.clone()).await?.into_inner())
+        })
+        .await?;
         Ok(Box::pin(stream.map(|hit| hit.map_err(Error::from))))
     }
 }
