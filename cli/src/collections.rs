@@ -115,16 +115,20 @@ pub async fn run(client: Client, command: CollectionsCommand) -> anyhow::Result<
             } else {
                 create.send().await?
             };
-            print_collection(&collection);
+            print_collection(&collection)?;
         }
         CollectionsCommand::List => {
             let all = client.list_collections().await?;
-            println!(
+            outln!(
                 "{:<32} {:>9} {:<14} {:<30} {:<10} tenants",
-                "name", "dimension", "metric", "index", "language"
-            );
+                "name",
+                "dimension",
+                "metric",
+                "index",
+                "language"
+            )?;
             for c in &all {
-                println!(
+                outln!(
                     "{:<32} {:>9} {:<14} {:<30} {:<10} {}",
                     c.name,
                     c.dimension,
@@ -132,41 +136,42 @@ pub async fn run(client: Client, command: CollectionsCommand) -> anyhow::Result<
                     index_name(c),
                     c.text_language,
                     if c.multi_tenant { "yes" } else { "no" }
-                );
+                )?;
             }
             if all.is_empty() {
-                println!("(no collections: create one with `fathom collections create NAME --dimension N`)");
+                outln!("(no collections: create one with `fathom collections create NAME --dimension N`)")?;
             }
         }
-        CollectionsCommand::Get { name } => print_collection(&client.get_collection(&name).await?),
+        CollectionsCommand::Get { name } => print_collection(&client.get_collection(&name).await?)?,
         CollectionsCommand::BuildIndex { name } => {
             let built = build_index(&client, &name).await?;
-            print_collection(&built);
+            print_collection(&built)?;
         }
         CollectionsCommand::Delete { name } => {
             client.delete_collection(&name).await?;
-            println!("deleted {name}");
+            outln!("deleted {name}")?;
         }
         CollectionsCommand::Stats { name } => {
             let stats = client.collection_stats(&name).await?;
-            println!("collection  {}", stats.name);
-            println!("documents   {}", stats.document_count);
-            println!("table       {}", human_bytes(stats.table_bytes));
-            println!("indexes     {}", human_bytes(stats.index_bytes));
-            println!("total       {}", human_bytes(stats.total_bytes));
+            outln!("collection  {}", stats.name)?;
+            outln!("documents   {}", stats.document_count)?;
+            outln!("table       {}", human_bytes(stats.table_bytes))?;
+            outln!("indexes     {}", human_bytes(stats.index_bytes))?;
+            outln!("total       {}", human_bytes(stats.total_bytes))?;
         }
     }
     Ok(())
 }
 
-fn print_collection(c: &proto::Collection) {
-    println!("name        {}", c.name);
-    println!("dimension   {}", c.dimension);
-    println!("metric      {}", metric_name(c.metric()));
-    println!("index       {}", index_name(c));
-    println!("language    {}", c.text_language);
-    println!("keywords    {}", keyword_ranking_name(c.keyword_ranking()));
-    println!("tenants     {}", if c.multi_tenant { "yes" } else { "no" });
+fn print_collection(c: &proto::Collection) -> std::io::Result<()> {
+    outln!("name        {}", c.name)?;
+    outln!("dimension   {}", c.dimension)?;
+    outln!("metric      {}", metric_name(c.metric()))?;
+    outln!("index       {}", index_name(c))?;
+    outln!("language    {}", c.text_language)?;
+    outln!("keywords    {}", keyword_ranking_name(c.keyword_ranking()))?;
+    outln!("tenants     {}", if c.multi_tenant { "yes" } else { "no" })?;
+    Ok(())
 }
 
 fn keyword_ranking_name(ranking: proto::KeywordRanking) -> &'static str {

@@ -36,6 +36,6 @@ pub async fn health(server: &str, connection: &ConnectionArgs, args: HealthArgs)
     if status != ServingStatus::Serving {
         anyhow::bail!("not serving: {}", status.as_str_name());
     }
-    println!("{}", status.as_str_name());
+    outln!("{}", status.as_str_name())?;
     Ok(())
 }

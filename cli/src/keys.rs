@@ -103,7 +103,7 @@ async fn create(
             description,
         })
         .await?;
-    println!("{}", key.text);
+    outln!("{}", key.text)?;
     eprintln!(
         "created key {} ({}); it is shown only now, so store it safely. Clients send it as `authorization: Bearer \
          <key>` (FATHOM_API_KEY for the CLI and SDKs).",
@@ -119,12 +119,17 @@ async fn list(store: &Store) -> anyhow::Result<()> {
         eprintln!("no keys: create one with `fathom keys create --role admin`");
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<12}  {:<6}  {:<16}  {:<24}  {:<20}  {:<20}  DESCRIPTION",
-        "ID", "ROLE", "TENANT", "COLLECTIONS", "CREATED", "REVOKED"
-    );
+        "ID",
+        "ROLE",
+        "TENANT",
+        "COLLECTIONS",
+        "CREATED",
+        "REVOKED"
+    )?;
     for key in &keys {
-        println!(
+        outln!(
             "{:<12}  {:<6}  {:<16}  {:<24}  {:<20}  {:<20}  {}",
             key.id,
             key.grant.role,
@@ -137,7 +142,7 @@ async fn list(store: &Store) -> anyhow::Result<()> {
             key.revoked_at
                 .map_or("-".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
             key.description
-        );
+        )?;
     }
     Ok(())
 }

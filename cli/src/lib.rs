@@ -3,6 +3,16 @@
 //! client's (`collections`, `import`, `export`, `search`, `health`, through
 //! `fathom-client`).
 
+/// `println!` that returns the write's error instead of panicking: a
+/// closed stdout (`fathom collections list | head -1`) becomes an error that
+/// [`run`] turns into a quiet exit, as it does for `search` and `export`.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod collections;
 mod connection;
 mod database;
@@ -248,7 +258,7 @@ fn postgres(command: PostgresCommand) -> anyhow::Result<()> {
             };
             let pg = EmbeddedPostgres::new(&cluster.install_dir, &cluster.home, cluster.port, durability)?;
             pg.start(&database)?;
-            println!("{}", pg.url(&database));
+            outln!("{}", pg.url(&database))?;
         }
         PostgresCommand::Stop { cluster } => {
             EmbeddedPostgres::new(&cluster.install_dir, &cluster.home, cluster.port, Durability::Durable)?

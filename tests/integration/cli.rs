@@ -320,6 +320,67 @@ async fn search_prints_hybrid_hits_with_per_leg_ranks_and_json_that_parses() {
     );
 }
 
+/// Runs `fathom --server URL ARGS` (with `env`) with its stdout a pipe
+/// whose read end is closed before fathom starts, so its first write fails.
+async fn into_closed_pipe(url: &str, args: Vec<&'static str>, env: &[(&str, &str)]) -> (Output, Vec<&'static str>) {
+    let url = url.to_owned();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(fathom_binary())
+            .arg("--server")
+            .arg(&url)
+            .args(&args)
+            .envs(env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running fathom");
+        drop(child.stdout.take());
+        (child.wait_with_output().expect("waiting for fathom"), args)
+    })
+    .await
+    .unwrap()
+}
+
+/// `fathom collections list | true`, `… stats | head -1`, `fathom keys list
+/// | head`: every command that prints to stdout ends quietly, with status
+/// 0, when the reader has gone, as `search` and `export` do.
+#[tokio::test]
+async fn every_printing_command_into_a_closed_pipe_exits_zero_without_a_panic() {
+    let server = server_with_collection().await;
+    let url = server.url();
+    let database = [("DATABASE_URL", server.database_url.as_str())];
+    // (arguments, whether the command reads DATABASE_URL)
+    let commands = [
+        (vec!["collections", "list"], false),
+        (vec!["collections", "get", "docs"], false),
+        (vec!["collections", "stats", "docs"], false),
+        (vec!["collections", "create", "piped", "--dimension", "3"], false),
+        (vec!["collections", "build-index", "piped"], false),
+        (vec!["collections", "delete", "piped"], false),
+        (vec!["health"], false),
+        (vec!["keys", "create", "--role", "read"], true),
+        (vec!["keys", "list"], true),
+    ];
+    for (args, reads_database) in commands {
+        let env: &[(&str, &str)] = if reads_database { &database } else { &[] };
+        let (output, args) = into_closed_pipe(&url, args, env).await;
+        assert!(
+            output.status.success(),
+            "fathom {}: {:?}, stderr: {}",
+            args.join(" "),
+            output.status,
+            stderr(&output)
+        );
+        assert!(
+            !stderr(&output).contains("panicked"),
+            "fathom {}: {}",
+            args.join(" "),
+            stderr(&output)
+        );
+    }
+}
+
 /// `fathom search … | head` and `fathom export … | head`: the reader
 /// going away is the end of the output, not an error. The pipe's read end
 /// is closed before fathom starts, so its first write fails.
@@ -345,22 +406,7 @@ async fn search_and_export_into_a_closed_pipe_exit_zero_without_a_panic() {
         vec!["export", "--collection", "docs"],
     ];
     for args in commands {
-        let url = url.clone();
-        let output = tokio::task::spawn_blocking(move || {
-            let mut child = Command::new(fathom_binary())
-                .arg("--server")
-                .arg(&url)
-                .args(&args)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("running fathom");
-            drop(child.stdout.take());
-            (args, child.wait_with_output().expect("waiting for fathom"))
-        })
-        .await
-        .unwrap();
-        let (args, output) = output;
+        let (output, args) = into_closed_pipe(&url, args, &[]).await;
         assert!(
             output.status.success(),
             "fathom {}: {:?}, stderr: {}",

@@ -5,9 +5,12 @@ use std::time::Duration;
 
 use fathom_client::filter::field;
 use fathom_client::{Client, Document, Filter, proto};
-use fathom_tests::{PrivateCluster, TestServer};
+use fathom_tests::{PrivateCluster, TestServer, eventually};
 use futures::StreamExt;
 
+use crate::metrics::{self, DOCUMENTS, scrape, value, with_code};
+use crate::overload::{fathom_sessions, lock_docs_table};
+use crate::serve_process::ServeProcess;
 use crate::support::pseudo_random_vector;
 
 fn documents(n: usize) -> impl futures::Stream<Item = Document> + Unpin + Send {
@@ -218,4 +221,86 @@ async fn a_refused_batch_stops_the_stream_with_its_violations() {
         1,
         "the batch before is stored"
     );
+}
+
+/// A `fathom serve` process with `args` and a metrics endpoint of its own
+/// (the in-process servers share one recorder), and that endpoint.
+async fn serve_with_metrics(args: &[&str]) -> (ServeProcess, std::net::SocketAddr) {
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let listen = metrics_addr.to_string();
+    let args: Vec<&str> = args.iter().copied().chain(["--metrics-listen", &listen]).collect();
+    (ServeProcess::start_with(&args).await, metrics_addr)
+}
+
+/// How many `method` calls of the Documents service the server answered with `code`.
+async fn handled(metrics_addr: std::net::SocketAddr, method: &str, code: &str) -> f64 {
+    let labels = with_code(metrics::method("unary", DOCUMENTS, method), code);
+    value(&scrape(metrics_addr).await, "grpc_server_handled_total", &labels)
+}
+
+/// The retry table (docs/retries.md): a pool-busy refusal is
+/// RESOURCE_EXHAUSTED marked with RetryInfo, and the client retries it. The
+/// server has one pooled connection, held by a Count waiting behind a table
+/// lock; a second Count waits for the pool and is refused as busy; once the
+/// server has counted that refusal the lock goes, and the retry succeeds.
+#[tokio::test]
+async fn a_pool_busy_refusal_is_retried_and_the_retry_succeeds() {
+    let (process, metrics_addr) = serve_with_metrics(&["--max-connections", "1"]).await;
+    let client = Client::connect(process.url()).await.unwrap();
+    client.create_collection("docs", 3).send().await.unwrap();
+    let mut locker = lock_docs_table(&process.database_url).await;
+    let holder = tokio::spawn({
+        let client = client.clone();
+        async move { client.count("docs", "", None).await }
+    });
+    let observer = sqlx::PgPool::connect(&process.database_url).await.unwrap();
+    let blocked = eventually(Duration::from_secs(30), || {
+        let observer = observer.clone();
+        async move { fathom_sessions(&observer, "wait_event_type = 'Lock'").await == 1 }
+    })
+    .await;
+    assert!(blocked, "the first Count never held the pooled connection");
+
+    let retried = tokio::spawn({
+        let client = client.clone();
+        async move { client.count("docs", "", None).await }
+    });
+    let refused = eventually(Duration::from_secs(30), || async {
+        handled(metrics_addr, "Count", "ResourceExhausted").await >= 1.0
+    })
+    .await;
+    assert!(refused, "the second Count was never refused as busy");
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+
+    assert_eq!(holder.await.unwrap().unwrap(), 0);
+    assert_eq!(retried.await.unwrap().unwrap(), 0, "the busy refusal was not retried");
+    assert_eq!(handled(metrics_addr, "Count", "ResourceExhausted").await, 1.0);
+    assert_eq!(handled(metrics_addr, "Count", "OK").await, 2.0);
+}
+
+/// The retry table's permanent errors reach the caller after one attempt:
+/// INVALID_ARGUMENT, and a RESOURCE_EXHAUSTED without the busy mark (a batch
+/// past the server's limit), which no retry could change.
+#[tokio::test]
+async fn permanent_errors_are_not_retried() {
+    let (process, metrics_addr) = serve_with_metrics(&["--max-batch-documents", "2"]).await;
+    let client = Client::connect(process.url()).await.unwrap();
+    client.create_collection("docs", 3).send().await.unwrap();
+
+    let invalid = client.count("Not A Name", "", None).await.unwrap_err();
+    assert_eq!(invalid.code(), Some(tonic::Code::InvalidArgument), "{invalid}");
+    assert!(!invalid.is_retryable());
+
+    let documents: Vec<Document> = (0..3)
+        .map(|i| Document::new(format!("d{i}"), vec![1.0, 0.0, i as f32]))
+        .collect();
+    let too_large = client.upsert("docs", "", documents).await.unwrap_err();
+    assert_eq!(too_large.code(), Some(tonic::Code::ResourceExhausted), "{too_large}");
+    assert!(!too_large.is_busy() && !too_large.is_retryable(), "{too_large:?}");
+
+    assert_eq!(handled(metrics_addr, "Count", "InvalidArgument").await, 1.0);
+    assert_eq!(handled(metrics_addr, "Upsert", "ResourceExhausted").await, 1.0);
 }

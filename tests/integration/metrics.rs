@@ -23,11 +23,11 @@ use crate::serve_process::ServeProcess;
 use crate::support::{UpsertSession, collection_request, document};
 
 const COLLECTIONS: &str = "fathom.v1.Collections";
-const DOCUMENTS: &str = "fathom.v1.Documents";
+pub(crate) const DOCUMENTS: &str = "fathom.v1.Documents";
 const SEARCH: &str = "fathom.v1.Search";
 
 /// The body of `GET /metrics`, over a plain TCP connection.
-async fn scrape(addr: SocketAddr) -> String {
+pub(crate) async fn scrape(addr: SocketAddr) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("connecting to /metrics");
@@ -44,7 +44,7 @@ async fn scrape(addr: SocketAddr) -> String {
 }
 
 /// The sum of the samples of `name` whose labels include `labels`.
-fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .filter_map(|line| {
@@ -68,7 +68,7 @@ fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 /// The labels of one method.
-fn method<'a>(grpc_type: &'a str, service: &'a str, name: &'a str) -> [(&'a str, &'a str); 3] {
+pub(crate) fn method<'a>(grpc_type: &'a str, service: &'a str, name: &'a str) -> [(&'a str, &'a str); 3] {
     [
         ("grpc_type", grpc_type),
         ("grpc_service", service),
@@ -76,7 +76,7 @@ fn method<'a>(grpc_type: &'a str, service: &'a str, name: &'a str) -> [(&'a str,
     ]
 }
 
-fn with_code<'a>(labels: [(&'a str, &'a str); 3], code: &'a str) -> [(&'a str, &'a str); 4] {
+pub(crate) fn with_code<'a>(labels: [(&'a str, &'a str); 3], code: &'a str) -> [(&'a str, &'a str); 4] {
     let [a, b, c] = labels;
     [a, b, c, ("grpc_code", code)]
 }

@@ -72,6 +72,11 @@ impl ServeProcess {
         process
     }
 
+    /// The URL clients connect to.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
     pub(crate) async fn channel(&self) -> tonic::transport::Channel {
         tonic::transport::Channel::from_shared(self.url.clone())
             .unwrap()

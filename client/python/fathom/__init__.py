@@ -14,6 +14,7 @@ The generated protobuf modules live in :mod:`fathom.v1`.
 """
 
 from fathom._connection import TLS
+from fathom._retry import RetryPolicy
 from fathom.aio import AsyncClient, AsyncCollection
 from fathom.client import DEFAULT_TARGET, Client, Collection
 from fathom.errors import (
@@ -68,6 +69,7 @@ __all__ = [
     "NoIndex",
     "RRF",
     "RelativeScore",
+    "RetryPolicy",
     "ResumeMismatchError",
     "UpsertError",
     "UpsertInputError",

@@ -1,6 +1,6 @@
 """Connection options shared by :class:`fathom.Client` and
 :class:`fathom.AsyncClient`: the server address, TLS, the API key, gRPC
-channel options and the reconnect policy."""
+and gRPC channel options (the retry policy is :mod:`fathom._retry`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ __all__ = [
     "TLS",
     "Connection",
     "PemSource",
-    "ReconnectBudget",
     "api_key_metadata",
     "channel_options",
     "connection",
@@ -160,32 +159,6 @@ def channel_options(extra: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, An
         (grpc.experimental.ChannelOptions.SingleThreadedUnaryStream, 1),
         *extra,
     ]
-
-
-class ReconnectBudget:
-    """The reconnect policy of both clients, for resumable upserts and scrolls.
-
-    After a failure that may be retried, the caller pauses for
-    :meth:`next_pause` seconds and tries again; when the pauses run out it
-    gives up. Progress (an acknowledged batch, a received document) refills
-    the budget, so only failures in a row count.
-    """
-
-    def __init__(self, delays: Sequence[float]) -> None:
-        self._delays = tuple(delays)
-        self._failures = 0
-
-    def progressed(self) -> None:
-        """Starts the budget afresh: the last attempt got somewhere."""
-        self._failures = 0
-
-    def next_pause(self) -> float | None:
-        """The pause before the next attempt, or ``None``: give up."""
-        if self._failures >= len(self._delays):
-            return None
-        pause = self._delays[self._failures]
-        self._failures += 1
-        return pause
 
 
 def _pem(option: str, source: PemSource | None) -> bytes | None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from fathom._retry import is_retryable
 from fathom.errors import (
     FathomError,
     FieldViolation,
@@ -38,11 +39,6 @@ from fathom.errors import (
 )
 from fathom.models import UpsertSummary
 from fathom.v1 import documents_pb2
-
-RECONNECT_DELAYS: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0)
-"""Default pauses before each reconnect attempt of a resumable stream (and
-of a scroll); its length is the number of attempts without progress before
-giving up."""
 
 DEFAULT_BATCH_SIZE = 500
 """Most documents per batch (the server's limit is 1000 by default)."""
@@ -59,21 +55,6 @@ skipped on resume."""
 EMPTY_DIGEST = bytes(32)
 """The ids digest of zero documents."""
 
-_TRANSPORT_MARKERS = (
-    "h2 protocol error",
-    "rst_stream",
-    "transport",
-    "stream removed",
-    "socket closed",
-    "connection reset",
-    "connection closed",
-    "broken pipe",
-    "goaway",
-    "channel closed",
-    "end of stream",
-)
-
-
 def next_ids_digest(digest: bytes, doc_id: str) -> bytes:
     """One step of the ids digest: SHA-256(digest || UTF-8 bytes of the id)."""
     return hashlib.sha256(digest + doc_id.encode("utf-8")).digest()
@@ -87,19 +68,6 @@ def ids_digest(ids: Iterable[str]) -> bytes:
     for doc_id in ids:
         digest = next_ids_digest(digest, doc_id)
     return digest
-
-
-def is_transport_failure(code: grpc.StatusCode, details: str) -> bool:
-    """Whether a failed stream broke in transport (the connection or the
-    server went away) rather than being refused: UNAVAILABLE, or UNKNOWN /
-    INTERNAL reporting an HTTP/2 or socket failure. A resumable upsert
-    reconnects after these."""
-    if code == grpc.StatusCode.UNAVAILABLE:
-        return True
-    if code not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL):
-        return False
-    text = details.lower()
-    return any(marker in text for marker in _TRANSPORT_MARKERS)
 
 
 def protocol_error(message: str) -> FathomError:
@@ -229,12 +197,14 @@ class UpsertSession:
 
     def can_reconnect(self, error: FathomError) -> bool:
         """Whether to reopen the stream after it failed with ``error``: only a
-        resumable stream, only after a transport failure, and not after a
-        refused batch (nothing after it can be committed any more)."""
+        resumable stream, only after a failure the retry table retries (a
+        transport failure, a busy server: :func:`fathom._retry.is_retryable`),
+        and not after a refused batch (nothing after it can be committed any
+        more)."""
         return (
             self.resumable
             and not isinstance(self._failure, UpsertRejectedError)
-            and is_transport_failure(error.code, error.message)
+            and is_retryable(error)
         )
 
     # -- opening ---------------------------------------------------------------

@@ -34,11 +34,11 @@ from fathom import _convert
 from fathom._connection import (
     DEFAULT_TARGET,
     TLS,
-    ReconnectBudget,
     channel_options,
     connection,
     parse_target,
 )
+from fathom._retry import Backoff, RetryPolicy
 from fathom._transport import (
     AsyncDocumentSource,
     AsyncUpsertCall,
@@ -50,7 +50,6 @@ from fathom._transport import (
 from fathom._upsert import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_SIZE,
-    RECONNECT_DELAYS,
     ProgressCallback,
     UpsertSession,
     protocol_error,
@@ -104,10 +103,13 @@ class AsyncClient:
         options: Extra gRPC channel options.
         channel: Use this channel instead of opening one (the other
             connection arguments are then ignored; ``close`` closes it).
-        reconnect_delays: Pauses (seconds) before each reconnect of a
-            resumable upsert (after UNAVAILABLE or a broken connection) or of
-            a scroll (after UNAVAILABLE); the length is the number of
-            attempts without progress. Default ``(0.2, 0.5, 1, 2, 4)``.
+        retry: Which failed calls are retried and how long to wait: a
+            :class:`fathom.RetryPolicy` (``RetryPolicy.never()`` turns retries
+            off). Reads, ``upsert_batch``, ``delete``, the start of a search,
+            scrolls and resumable upserts are retried after UNAVAILABLE (or a
+            broken connection) and after a busy server's RESOURCE_EXHAUSTED,
+            with jittered backoff within a time budget; the table is
+            ``docs/retries.md``.
 
     The client may be shared by threads (the sync client) or by the tasks
     of one event loop (the asyncio client). Use it as a context manager, or
@@ -125,7 +127,7 @@ class AsyncClient:
         metadata: Sequence[tuple[str, str]] = (),
         options: Sequence[tuple[str, Any]] = (),
         channel: grpc.aio.Channel | None = None,
-        reconnect_delays: Sequence[float] = RECONNECT_DELAYS,
+        retry: RetryPolicy = RetryPolicy(),
     ) -> None:
         settings = connection(
             target, api_key=api_key, tls=tls, credentials=credentials, metadata=metadata
@@ -140,7 +142,7 @@ class AsyncClient:
         self.target = target
         self.timeout = timeout
         self.metadata: tuple[tuple[str, str], ...] = settings.metadata
-        self.reconnect_delays: tuple[float, ...] = tuple(reconnect_delays)
+        self.retry = retry
         self._channel = channel
         self._collections = collections_pb2_grpc.CollectionsStub(channel)  # type: ignore[no-untyped-call]
         self._documents = documents_pb2_grpc.DocumentsStub(channel)  # type: ignore[no-untyped-call]
@@ -199,7 +201,7 @@ class AsyncClient:
         request = _convert.create_collection_request(
             name, dimension, metric, language, multi_tenant, index, defer_index
         )
-        await self._unary(self._collections.CreateCollection, request)
+        await self._unary(self._collections.CreateCollection, request, retried=False)
         return AsyncCollection(self, name)
 
     async def get_or_create_collection(
@@ -263,7 +265,9 @@ class AsyncClient:
     async def delete_collection(self, name: str) -> None:
         """Drops a collection and all its documents. Raises FathomError NOT_FOUND."""
         await self._unary(
-            self._collections.DeleteCollection, collections_pb2.DeleteCollectionRequest(name=name)
+            self._collections.DeleteCollection,
+            collections_pb2.DeleteCollectionRequest(name=name),
+            retried=False,
         )
 
     async def collection_stats(self, name: str) -> CollectionStats:
@@ -302,18 +306,33 @@ class AsyncClient:
 
     # -- plumbing used by the collection handles --------------------------------
 
-    async def _unary(self, method: Callable[..., Awaitable[T]], request: Any) -> T:
-        """Makes a unary call with the client's timeout."""
-        return await self._call(method, request, self.timeout)
+    async def _unary(
+        self, method: Callable[..., Awaitable[T]], request: Any, *, retried: bool = True
+    ) -> T:
+        """Makes a unary call with the client's timeout (see :meth:`_call`)."""
+        return await self._call(method, request, self.timeout, retried=retried)
 
     async def _call(
-        self, method: Callable[..., Awaitable[T]], request: Any, timeout: float | None
+        self,
+        method: Callable[..., Awaitable[T]],
+        request: Any,
+        timeout: float | None,
+        *,
+        retried: bool = True,
     ) -> T:
-        """Makes a unary call, raising gRPC's errors as :class:`FathomError`."""
-        try:
-            return await method(request, timeout=timeout, metadata=self.metadata)
-        except grpc.RpcError as error:
-            raise FathomError.from_rpc_error(error) from error
+        """Makes a unary call, raising gRPC's errors as :class:`FathomError`;
+        with ``retried`` (calls the retry table retries: not CreateCollection
+        nor DeleteCollection), retries it as the client's policy says."""
+        backoff = Backoff.call(self.retry if retried else RetryPolicy.never())
+        while True:
+            try:
+                return await method(request, timeout=timeout, metadata=self.metadata)
+            except grpc.RpcError as error:
+                failure = FathomError.from_rpc_error(error)
+                pause = backoff.next_pause(failure)
+                if pause is None:
+                    raise failure from error
+            await asyncio.sleep(pause)
 
     async def _stream(
         self, method: Callable[..., Any], request: Any, timeout: float | None
@@ -333,8 +352,8 @@ class AsyncClient:
         self, session: UpsertSession, source: AsyncDocumentSource, cutter: _convert.BatchCutter
     ) -> UpsertSummary:
         """Runs an upsert session, reopening a resumable stream after a
-        transport failure (see :meth:`UpsertSession.can_reconnect`)."""
-        budget = ReconnectBudget(self.reconnect_delays)
+        failure the retry table retries (see :meth:`UpsertSession.can_reconnect`)."""
+        backoff = Backoff.stream(self.retry)
         while True:
             progress_before = session.acks
             try:
@@ -342,12 +361,12 @@ class AsyncClient:
                 return session.finish()
             except (grpc.RpcError, WriteFailed) as failure:
                 if session.acks > progress_before:
-                    budget.progressed()
+                    backoff.progressed()
                 if isinstance(failure, WriteFailed):
                     error = failure.error()
                 else:
                     error = FathomError.from_rpc_error(failure)
-                pause = budget.next_pause() if session.can_reconnect(error) else None
+                pause = backoff.next_pause(error) if session.can_reconnect(error) else None
                 if pause is None:
                     raise session.failed(error) from failure
                 await asyncio.sleep(pause)
@@ -715,8 +734,8 @@ class AsyncCollection:
     ) -> AsyncIterator[Document]:
         """Yields every document matching the filter, in id order, exactly once.
 
-        If the connection drops (UNAVAILABLE), the scroll resumes after the
-        last document received. Stopping the iteration early cancels the call.
+        After a failure the retry table retries (the connection dropped, the
+        server was busy), the scroll resumes after the last document received. Stopping the iteration early cancels the call.
         """
         fields = None if include is None else list(include)
         _convert.include_pb(fields)  # fail now, not at the first next()
@@ -731,7 +750,7 @@ class AsyncCollection:
         tenant: str | None,
     ) -> AsyncIterator[Document]:
         received = 0
-        budget = ReconnectBudget(self.client.reconnect_delays)
+        backoff = Backoff.stream(self.client.retry)
         last_id = after_id
         while True:
             remaining = None if limit is None else limit - received
@@ -747,11 +766,11 @@ class AsyncCollection:
                     document = _convert.document_from_pb(response.document)
                     last_id = document.id
                     received += 1
-                    budget.progressed()
+                    backoff.progressed()
                     yield document
                 return
             except FathomError as error:
-                pause = budget.next_pause() if error.code == grpc.StatusCode.UNAVAILABLE else None
+                pause = backoff.next_pause(error)
                 if pause is None:
                     raise
                 await asyncio.sleep(pause)
@@ -831,7 +850,20 @@ class AsyncCollection:
     )
 
     async def _hits(self, request: search_pb2.SearchRequest) -> AsyncIterator[Hit]:
-        async for hit in self.client._stream(
-            self.client._search.Search, request, self.client.timeout
-        ):
-            yield _convert.hit_from_pb(hit)
+        """The hits of a search; starting it is retried as the retry table
+        says, hits once yielded are not taken back."""
+        backoff = Backoff.call(self.client.retry)
+        while True:
+            started = False
+            try:
+                async for hit in self.client._stream(
+                    self.client._search.Search, request, self.client.timeout
+                ):
+                    started = True
+                    yield _convert.hit_from_pb(hit)
+                return
+            except FathomError as error:
+                pause = None if started else backoff.next_pause(error)
+                if pause is None:
+                    raise
+                await asyncio.sleep(pause)

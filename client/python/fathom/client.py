@@ -28,11 +28,11 @@ from fathom import _convert
 from fathom._connection import (
     DEFAULT_TARGET,
     TLS,
-    ReconnectBudget,
     channel_options,
     connection,
     parse_target,
 )
+from fathom._retry import Backoff, RetryPolicy
 from fathom._transport import (
     DocumentSource,
     UpsertCall,
@@ -44,7 +44,6 @@ from fathom._transport import (
 from fathom._upsert import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_SIZE,
-    RECONNECT_DELAYS,
     ProgressCallback,
     UpsertSession,
     protocol_error,
@@ -98,10 +97,13 @@ class Client:
         options: Extra gRPC channel options.
         channel: Use this channel instead of opening one (the other
             connection arguments are then ignored; ``close`` closes it).
-        reconnect_delays: Pauses (seconds) before each reconnect of a
-            resumable upsert (after UNAVAILABLE or a broken connection) or of
-            a scroll (after UNAVAILABLE); the length is the number of
-            attempts without progress. Default ``(0.2, 0.5, 1, 2, 4)``.
+        retry: Which failed calls are retried and how long to wait: a
+            :class:`fathom.RetryPolicy` (``RetryPolicy.never()`` turns retries
+            off). Reads, ``upsert_batch``, ``delete``, the start of a search,
+            scrolls and resumable upserts are retried after UNAVAILABLE (or a
+            broken connection) and after a busy server's RESOURCE_EXHAUSTED,
+            with jittered backoff within a time budget; the table is
+            ``docs/retries.md``.
 
     The client may be shared by threads (the sync client) or by the tasks
     of one event loop (the asyncio client). Use it as a context manager, or
@@ -119,7 +121,7 @@ class Client:
         metadata: Sequence[tuple[str, str]] = (),
         options: Sequence[tuple[str, Any]] = (),
         channel: grpc.Channel | None = None,
-        reconnect_delays: Sequence[float] = RECONNECT_DELAYS,
+        retry: RetryPolicy = RetryPolicy(),
     ) -> None:
         settings = connection(
             target, api_key=api_key, tls=tls, credentials=credentials, metadata=metadata
@@ -134,7 +136,7 @@ class Client:
         self.target = target
         self.timeout = timeout
         self.metadata: tuple[tuple[str, str], ...] = settings.metadata
-        self.reconnect_delays: tuple[float, ...] = tuple(reconnect_delays)
+        self.retry = retry
         self._channel = channel
         self._collections = collections_pb2_grpc.CollectionsStub(channel)  # type: ignore[no-untyped-call]
         self._documents = documents_pb2_grpc.DocumentsStub(channel)  # type: ignore[no-untyped-call]
@@ -193,7 +195,7 @@ class Client:
         request = _convert.create_collection_request(
             name, dimension, metric, language, multi_tenant, index, defer_index
         )
-        self._unary(self._collections.CreateCollection, request)
+        self._unary(self._collections.CreateCollection, request, retried=False)
         return Collection(self, name)
 
     def get_or_create_collection(
@@ -257,7 +259,9 @@ class Client:
     def delete_collection(self, name: str) -> None:
         """Drops a collection and all its documents. Raises FathomError NOT_FOUND."""
         self._unary(
-            self._collections.DeleteCollection, collections_pb2.DeleteCollectionRequest(name=name)
+            self._collections.DeleteCollection,
+            collections_pb2.DeleteCollectionRequest(name=name),
+            retried=False,
         )
 
     def collection_stats(self, name: str) -> CollectionStats:
@@ -296,18 +300,33 @@ class Client:
 
     # -- plumbing used by the collection handles --------------------------------
 
-    def _unary(self, method: Callable[..., T], request: Any) -> T:
-        """Makes a unary call with the client's timeout."""
-        return self._call(method, request, self.timeout)
+    def _unary(
+        self, method: Callable[..., T], request: Any, *, retried: bool = True
+    ) -> T:
+        """Makes a unary call with the client's timeout (see :meth:`_call`)."""
+        return self._call(method, request, self.timeout, retried=retried)
 
     def _call(
-        self, method: Callable[..., T], request: Any, timeout: float | None
+        self,
+        method: Callable[..., T],
+        request: Any,
+        timeout: float | None,
+        *,
+        retried: bool = True,
     ) -> T:
-        """Makes a unary call, raising gRPC's errors as :class:`FathomError`."""
-        try:
-            return method(request, timeout=timeout, metadata=self.metadata)
-        except grpc.RpcError as error:
-            raise FathomError.from_rpc_error(error) from error
+        """Makes a unary call, raising gRPC's errors as :class:`FathomError`;
+        with ``retried`` (calls the retry table retries: not CreateCollection
+        nor DeleteCollection), retries it as the client's policy says."""
+        backoff = Backoff.call(self.retry if retried else RetryPolicy.never())
+        while True:
+            try:
+                return method(request, timeout=timeout, metadata=self.metadata)
+            except grpc.RpcError as error:
+                failure = FathomError.from_rpc_error(error)
+                pause = backoff.next_pause(failure)
+                if pause is None:
+                    raise failure from error
+            time.sleep(pause)
 
     def _stream(
         self, method: Callable[..., Any], request: Any, timeout: float | None
@@ -327,8 +346,8 @@ class Client:
         self, session: UpsertSession, source: DocumentSource, cutter: _convert.BatchCutter
     ) -> UpsertSummary:
         """Runs an upsert session, reopening a resumable stream after a
-        transport failure (see :meth:`UpsertSession.can_reconnect`)."""
-        budget = ReconnectBudget(self.reconnect_delays)
+        failure the retry table retries (see :meth:`UpsertSession.can_reconnect`)."""
+        backoff = Backoff.stream(self.retry)
         while True:
             progress_before = session.acks
             try:
@@ -336,12 +355,12 @@ class Client:
                 return session.finish()
             except (grpc.RpcError, WriteFailed) as failure:
                 if session.acks > progress_before:
-                    budget.progressed()
+                    backoff.progressed()
                 if isinstance(failure, WriteFailed):
                     error = failure.error()
                 else:
                     error = FathomError.from_rpc_error(failure)
-                pause = budget.next_pause() if session.can_reconnect(error) else None
+                pause = backoff.next_pause(error) if session.can_reconnect(error) else None
                 if pause is None:
                     raise session.failed(error) from failure
                 time.sleep(pause)
@@ -709,8 +728,8 @@ class Collection:
     ) -> Iterator[Document]:
         """Yields every document matching the filter, in id order, exactly once.
 
-        If the connection drops (UNAVAILABLE), the scroll resumes after the
-        last document received. Stopping the iteration early cancels the call.
+        After a failure the retry table retries (the connection dropped, the
+        server was busy), the scroll resumes after the last document received. Stopping the iteration early cancels the call.
         """
         fields = None if include is None else list(include)
         _convert.include_pb(fields)  # fail now, not at the first next()
@@ -725,7 +744,7 @@ class Collection:
         tenant: str | None,
     ) -> Iterator[Document]:
         received = 0
-        budget = ReconnectBudget(self.client.reconnect_delays)
+        backoff = Backoff.stream(self.client.retry)
         last_id = after_id
         while True:
             remaining = None if limit is None else limit - received
@@ -741,11 +760,11 @@ class Collection:
                     document = _convert.document_from_pb(response.document)
                     last_id = document.id
                     received += 1
-                    budget.progressed()
+                    backoff.progressed()
                     yield document
                 return
             except FathomError as error:
-                pause = budget.next_pause() if error.code == grpc.StatusCode.UNAVAILABLE else None
+                pause = backoff.next_pause(error)
                 if pause is None:
                     raise
                 time.sleep(pause)
@@ -825,7 +844,20 @@ class Collection:
     )
 
     def _hits(self, request: search_pb2.SearchRequest) -> Iterator[Hit]:
-        for hit in self.client._stream(
-            self.client._search.Search, request, self.client.timeout
-        ):
-            yield _convert.hit_from_pb(hit)
+        """The hits of a search; starting it is retried as the retry table
+        says, hits once yielded are not taken back."""
+        backoff = Backoff.call(self.client.retry)
+        while True:
+            started = False
+            try:
+                for hit in self.client._stream(
+                    self.client._search.Search, request, self.client.timeout
+                ):
+                    started = True
+                    yield _convert.hit_from_pb(hit)
+                return
+            except FathomError as error:
+                pause = None if started else backoff.next_pause(error)
+                if pause is None:
+                    raise
+                time.sleep(pause)

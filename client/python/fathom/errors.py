@@ -3,7 +3,8 @@
 Every failed RPC surfaces as a :class:`FathomError` carrying the gRPC status
 code, the server's message and, when the server sent them, the field
 violations of a ``google.rpc.BadRequest`` detail (sent in the
-``grpc-status-details-bin`` trailer).
+``grpc-status-details-bin`` trailer), and whether the server refused because
+it was busy (a ``google.rpc.RetryInfo`` detail; see ``docs/retries.md``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class FathomError(Exception):
         code: The gRPC status code, such as ``grpc.StatusCode.NOT_FOUND``.
         message: The server's human-readable message.
         violations: Field violations sent by the server (empty if none).
+        busy: Whether the server refused because it was busy
+            (RESOURCE_EXHAUSTED with a ``google.rpc.RetryInfo`` detail: its
+            database pool or its request limit); such a refusal did nothing,
+            and the client retries it (``docs/retries.md``).
     """
 
     def __init__(
@@ -50,10 +55,13 @@ class FathomError(Exception):
         code: grpc.StatusCode,
         message: str,
         violations: Iterable[FieldViolation] = (),
+        *,
+        busy: bool = False,
     ) -> None:
         self.code = code
         self.message = message
         self.violations: list[FieldViolation] = list(violations)
+        self.busy = busy
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -66,14 +74,16 @@ class FathomError(Exception):
     def from_rpc_error(cls, error: grpc.RpcError) -> FathomError:
         """Builds a :class:`FathomError` from a failed gRPC call.
 
-        Works for both ``grpc`` and ``grpc.aio`` errors. Field violations are
-        read from the ``google.rpc.Status`` in the ``grpc-status-details-bin``
-        trailer, when present.
+        Works for both ``grpc`` and ``grpc.aio`` errors. Field violations and
+        the busy mark are read from the ``google.rpc.Status`` in the
+        ``grpc-status-details-bin`` trailer, when present.
         """
         call: Any = error  # grpc.RpcError raised by a call is also a grpc.Call
         code: grpc.StatusCode = call.code() if hasattr(call, "code") else grpc.StatusCode.UNKNOWN
         message: str = (call.details() if hasattr(call, "details") else None) or str(error)
-        return cls(code, message, _violations_of(call))
+        status = _rich_status(call)
+        busy = code == grpc.StatusCode.RESOURCE_EXHAUSTED and _has_retry_info(status)
+        return cls(code, message, _violations_of(status), busy=busy)
 
 
 class UpsertError(FathomError):
@@ -235,8 +245,14 @@ def status_code_from_int(value: int) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN
 
 
-def _violations_of(call: Any) -> list[FieldViolation]:
-    status = _rich_status(call)
+def _has_retry_info(status: status_pb2.Status | None) -> bool:
+    """Whether the status carries a ``google.rpc.RetryInfo`` detail."""
+    return status is not None and any(
+        detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR) for detail in status.details
+    )
+
+
+def _violations_of(status: status_pb2.Status | None) -> list[FieldViolation]:
     if status is None:
         return []
     found: list[FieldViolation] = []

@@ -35,10 +35,10 @@ from typing import Any
 # Run from a checkout without installing: the SDK is the parent folder.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fathom import Client, UpsertError  # noqa: E402
+from fathom import Client, RetryPolicy, UpsertError  # noqa: E402
 
-RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0)
-"""About 28 s of reconnect attempts without progress: a server or database
+RETRY = RetryPolicy(max_stream_attempts=20, max_backoff=4.0, budget=30.0)
+"""Up to 30 s of reconnect attempts without progress: a server or database
 restart fits in."""
 
 
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             read += 1
             yield record
 
-    with Client(args.server, reconnect_delays=RECONNECT_DELAYS) as client:
+    with Client(args.server, retry=RETRY) as client:
         try:
             summary = client.collection(args.collection).upsert_iter(
                 counted(), batch_size=args.batch_size, stream_id=args.stream_id

@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 import pytest
 
-from fathom import TLS, AsyncClient, Client, FathomError
+from fathom import TLS, AsyncClient, Client, FathomError, RetryPolicy
 from fathom._connection import api_key_metadata, connection
 
 
@@ -86,7 +86,7 @@ CALLS = (
 
 def test_the_api_key_is_sent_on_unary_and_streaming_calls(recorder: tuple[str, _Recorder]) -> None:
     target, recording = recorder
-    with Client(target, api_key="test-key-123", reconnect_delays=()) as client:
+    with Client(target, api_key="test-key-123", retry=RetryPolicy.never()) as client:
         with pytest.raises(FathomError):
             client.list_collections()
         with pytest.raises(FathomError):
@@ -101,7 +101,7 @@ def test_the_async_client_sends_the_api_key_too(recorder: tuple[str, _Recorder])
     target, recording = recorder
 
     async def calls() -> None:
-        async with AsyncClient(target, api_key="test-key-123", reconnect_delays=()) as client:
+        async with AsyncClient(target, api_key="test-key-123", retry=RetryPolicy.never()) as client:
             with pytest.raises(FathomError):
                 await client.list_collections()
             with pytest.raises(FathomError):

@@ -25,6 +25,7 @@ from fathom import (
     FathomError,
     FieldViolation,
     ResumeMismatchError,
+    RetryPolicy,
     UpsertError,
     UpsertInputError,
     UpsertRejectedError,
@@ -389,7 +390,7 @@ def test_cut_connection_resumes_inside_the_call(
     n, size = 3000, 50
     docs = make_docs(n, seed=6)
     stream_id = f"cut-{collection.name}"
-    with CuttableLink(server_target) as link, face.connect(link.target, reconnect_delays=(0.2,) * 10) as client:
+    with CuttableLink(server_target) as link, face.connect(link.target, retry=RetryPolicy(max_stream_attempts=11, initial_backoff=0.2, max_backoff=0.2)) as client:
         handle = client.collection(collection.name)
         acked = 0
 
@@ -411,7 +412,7 @@ def test_cut_connection_resumes_inside_the_call(
 
 
 def test_cut_connection_without_stream_id_fails(face: Face, server_target: str, collection: Collection) -> None:
-    with CuttableLink(server_target) as link, face.connect(link.target, reconnect_delays=(0.0,) * 3) as client:
+    with CuttableLink(server_target) as link, face.connect(link.target, retry=RetryPolicy(max_stream_attempts=4, initial_backoff=0.0)) as client:
         acked = 0
 
         def on_ack(documents: int) -> None:
@@ -434,7 +435,7 @@ def test_async_cut_connection_resumes_inside_the_call(server_target: str, live: 
     stream_id = f"acut-{collection.name}"
 
     async def scenario(link: CuttableLink) -> None:
-        async with AsyncClient(link.target, timeout=60, reconnect_delays=(0.2,) * 10) as client:
+        async with AsyncClient(link.target, timeout=60, retry=RetryPolicy(max_stream_attempts=11, initial_backoff=0.2, max_backoff=0.2)) as client:
             acked = 0
 
             def on_ack(documents: int) -> None:
@@ -457,7 +458,7 @@ def test_async_cut_connection_resumes_inside_the_call(server_target: str, live: 
 
 
 def test_reconnects_give_up_without_a_server(face: Face) -> None:
-    with face.connect("127.0.0.1:1", timeout=2, reconnect_delays=(0.0, 0.0)) as client:
+    with face.connect("127.0.0.1:1", timeout=2, retry=RetryPolicy(max_stream_attempts=3, initial_backoff=0.0)) as client:
         with pytest.raises(UpsertError) as caught:
             client.collection("docs").upsert(["a"], [[1.0]], stream_id="never")
     assert caught.value.code == grpc.StatusCode.UNAVAILABLE

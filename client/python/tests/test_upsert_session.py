@@ -12,11 +12,11 @@ import pytest
 
 from fathom import ResumeMismatchError, UpsertError, UpsertInputError, UpsertRejectedError
 from fathom import _convert
+from fathom._retry import is_transport_failure
 from fathom._upsert import (
     EMPTY_DIGEST,
     UpsertSession,
     ids_digest,
-    is_transport_failure,
 )
 from fathom.client import _next_batch as next_batch
 from fathom.client import _skip_committed as skip_committed

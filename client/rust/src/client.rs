@@ -9,7 +9,7 @@ use pb::search_client::SearchClient;
 use tokio_stream::{Stream, StreamExt};
 
 use crate::connection::{ClientBuilder, Transport};
-use crate::retry::idempotent;
+use crate::retry::{Backoff, RetryPolicy, idempotent};
 use crate::{Document, Error, Filter, SearchBuilder, UpsertStreamBuilder};
 
 /// Largest message the client accepts (scrolls of big vectors, large gets).
@@ -21,6 +21,8 @@ pub struct Client {
     pub(crate) transport: Transport,
     /// Deadline of unary calls.
     timeout: Duration,
+    /// Which failures are retried, and how (`docs/retries.md`).
+    pub(crate) retry: RetryPolicy,
 }
 
 impl Client {
@@ -52,13 +54,24 @@ impl Client {
         self.transport.clone()
     }
 
-    pub(crate) fn from_transport(transport: Transport, timeout: Duration) -> Self {
-        Self { transport, timeout }
+    pub(crate) fn from_transport(transport: Transport, timeout: Duration, retry: RetryPolicy) -> Self {
+        Self {
+            transport,
+            timeout,
+            retry,
+        }
     }
 
     /// Sets the deadline of unary calls (default 60 s). Streams have none.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sets the retry policy (default [`RetryPolicy::default`]; the table of
+    /// what is retried is `docs/retries.md`).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
         self
     }
 
@@ -97,7 +110,7 @@ impl Client {
 
     /// One collection's settings.
     pub async fn get_collection(&self, name: &str) -> Result<pb::Collection, Error> {
-        idempotent(|| async {
+        idempotent(self.retry, || async {
             let request = self.request(pb::GetCollectionRequest { name: name.into() });
             let response = self.collections_stub().get_collection(request).await?.into_inner();
             response
@@ -109,7 +122,7 @@ impl Client {
 
     /// Every collection, by name.
     pub async fn list_collections(&self) -> Result<Vec<pb::Collection>, Error> {
-        idempotent(|| async {
+        idempotent(self.retry, || async {
             let request = self.request(pb::ListCollectionsRequest {});
             Ok(self
                 .collections_stub()
@@ -130,7 +143,7 @@ impl Client {
 
     /// Document count and sizes.
     pub async fn collection_stats(&self, name: &str) -> Result<pb::GetCollectionStatsResponse, Error> {
-        idempotent(|| async {
+        idempotent(self.retry, || async {
             let request = self.request(pb::GetCollectionStatsRequest { name: name.into() });
             Ok(self
                 .collections_stub()
@@ -147,7 +160,7 @@ impl Client {
     /// deadline: a build over millions of vectors takes minutes. Searches
     /// are exact meanwhile; a build goes on if this call is dropped.
     pub async fn build_index(&self, name: &str) -> Result<pb::BuildIndexResponse, Error> {
-        idempotent(|| async {
+        idempotent(self.retry, || async {
             let request = tonic::Request::new(pb::BuildIndexRequest { name: name.into() });
             Ok(self.collections_stub().build_index(request).await?.into_inner())
         })
@@ -155,10 +168,10 @@ impl Client {
     }
 
     /// Writes one batch in one transaction. Upserts by id are idempotent,
-    /// so this is retried on UNAVAILABLE.
+    /// so this is retried as the table says (`docs/retries.md`).
     pub async fn upsert(&self, collection: &str, tenant: &str, documents: Vec<Document>) -> Result<u32, Error> {
         let documents: Vec<pb::Document> = documents.into_iter().map(Into::into).collect();
-        idempotent(|| async {
+        idempotent(self.retry, || async {
             let request = self.request(pb::UpsertRequest {
                 collection: collection.into(),
                 tenant: tenant.into(),
@@ -205,7 +218,7 @@ impl Client {
 
     /// The documents with these ids (all fields), in the order asked; missing ids are skipped.
     pub async fn get(&self, collection: &str, tenant: &str, ids: &[String]) -> Result<Vec<pb::Document>, Error> {
-        idempotent(|| async {
+        idempotent(self.retry, || async {
             let request = self.request(pb::GetRequest {
                 collection: collection.into(),
                 tenant: tenant.into(),
@@ -220,7 +233,7 @@ impl Client {
     /// Deletes documents matching `filter`; returns how many went.
     pub async fn delete(&self, collection: &str, tenant: &str, filter: Filter) -> Result<u64, Error> {
         let selector = pb::delete_request::Selector::Filter(filter.into_proto());
-        idempotent(|| async {
+        idempotent(self.retry, || async {
             let request = self.request(pb::DeleteRequest {
                 collection: collection.into(),
                 tenant: tenant.into(),
@@ -234,7 +247,7 @@ impl Client {
     /// Counts documents matching `filter` (all, with `None`).
     pub async fn count(&self, collection: &str, tenant: &str, filter: Option<Filter>) -> Result<u64, Error> {
         let filter = filter.map(Filter::into_proto);
-        idempotent(|| async {
+        idempotent(self.retry, || async {
             let request = self.request(pb::CountRequest {
                 collection: collection.into(),
                 tenant: tenant.into(),
@@ -246,8 +259,9 @@ impl Client {
     }
 
     /// Streams every document matching `request.filter`, in id order. The
-    /// stream resumes by itself after an UNAVAILABLE, from the last id it
-    /// yielded, so each document comes exactly once.
+    /// stream resumes by itself after a failure the retry table retries
+    /// (UNAVAILABLE, a busy server), from the last id it yielded, so each
+    /// document comes exactly once.
     pub fn scroll(
         &self,
         request: pb::ScrollRequest,
@@ -256,7 +270,7 @@ impl Client {
         let (sender, receiver) = tokio::sync::mpsc::channel(256);
         tokio::spawn(async move {
             let mut request = request;
-            let mut failures = 0;
+            let mut backoff = Backoff::with_attempts(client.retry, client.retry.max_stream_attempts);
             loop {
                 let outcome = async {
                     let mut stream = client.documents_stub().scroll(request.clone()).await?.into_inner();
@@ -268,7 +282,7 @@ impl Client {
                         if request.limit > 0 {
                             request.limit -= 1;
                         }
-                        failures = 0;
+                        backoff.progressed();
                         if sender.send(Ok(document)).await.is_err() {
                             return Ok(());
                         }
@@ -277,14 +291,13 @@ impl Client {
                 }
                 .await;
                 match outcome {
-                    Err(error) if error.is_retryable() && failures + 1 < crate::retry::ATTEMPTS => {
-                        tokio::time::sleep(crate::retry::backoff(failures)).await;
-                        failures += 1;
-                    }
-                    Err(error) => {
-                        let _ = sender.send(Err(error)).await;
-                        return;
-                    }
+                    Err(error) => match backoff.next_pause(&error) {
+                        Some(pause) => tokio::time::sleep(pause).await,
+                        None => {
+                            let _ = sender.send(Err(error)).await;
+                            return;
+                        }
+                    },
                     Ok(()) => return,
                 }
             }
@@ -405,6 +418,7 @@ impl CreateCollection {
                     wanted.multi_tenant
                 ),
                 violations: Vec::new(),
+                busy: false,
             });
         }
         Ok(existing)

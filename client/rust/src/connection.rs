@@ -10,7 +10,7 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-use crate::{Client, Error};
+use crate::{Client, Error, RetryPolicy};
 
 /// The service every stub calls through: the connection, with the API key
 /// added to each call's metadata (unary calls and streams alike). Other
@@ -33,6 +33,7 @@ pub struct ClientBuilder {
     server_name: Option<String>,
     connect_timeout: Duration,
     timeout: Duration,
+    retry: RetryPolicy,
 }
 
 impl ClientBuilder {
@@ -45,6 +46,7 @@ impl ClientBuilder {
             server_name: None,
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -84,6 +86,13 @@ impl ClientBuilder {
     /// Sets the deadline of unary calls (default 60 s). Streams have none.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sets the retry policy (default [`RetryPolicy::default`]; the table of
+    /// what is retried is `docs/retries.md`).
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
         self
     }
 
@@ -139,6 +148,7 @@ impl ClientBuilder {
         Ok(Client::from_transport(
             InterceptedService::new(channel, credentials),
             self.timeout,
+            self.retry,
         ))
     }
 }
@@ -154,6 +164,7 @@ impl fmt::Debug for ClientBuilder {
             .field("server_name", &self.server_name)
             .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
             .finish()
     }
 }

@@ -24,6 +24,10 @@ pub enum Error {
         message: String,
         /// Field violations (INVALID_ARGUMENT and friends).
         violations: Vec<FieldViolation>,
+        /// Whether the server refused because it was busy: RESOURCE_EXHAUSTED
+        /// with a `google.rpc.RetryInfo` detail. Such a refusal did nothing,
+        /// and a retry with backoff may succeed (`docs/retries.md`).
+        busy: bool,
     },
     /// A streamed batch was refused; nothing of it was written.
     #[error("batch of documents {first_position}.. refused ({}): {message}{}{}", code_name(*.code), violations_suffix(.message, .violations), ids_suffix(.document_ids))]
@@ -134,10 +138,17 @@ impl Error {
         matches!(self, Error::Status { code: Code::Unavailable, message, .. } if message.starts_with(BROKEN_CONNECTION))
     }
 
-    /// Whether a retry may succeed (the server or database was unavailable,
-    /// or the connection to it broke).
+    /// Whether the server refused because it was busy (RESOURCE_EXHAUSTED
+    /// with a `google.rpc.RetryInfo` detail), not because of the request.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Error::Status { busy: true, .. })
+    }
+
+    /// Whether the retry table (`docs/retries.md`) retries this error: the
+    /// server or database was unavailable, the connection to it broke, or
+    /// the server was busy. See [`crate::retry::is_retryable`].
     pub fn is_retryable(&self) -> bool {
-        self.code() == Some(Code::Unavailable)
+        crate::retry::is_retryable(self)
     }
 }
 
@@ -239,6 +250,7 @@ impl From<tonic::Status> for Error {
                 code: Code::Unavailable,
                 message: format!("TLS handshake failed: {}", tls_advice(tls)),
                 violations,
+                busy: false,
             };
         }
         if is_transport_failure(&status) {
@@ -246,12 +258,14 @@ impl From<tonic::Status> for Error {
                 code: Code::Unavailable,
                 message: format!("{BROKEN_CONNECTION} ({})", status.message()),
                 violations,
+                busy: false,
             };
         }
         Error::Status {
             code: status.code(),
             message: status.message().to_owned(),
             violations,
+            busy: status.code() == Code::ResourceExhausted && status.get_details_retry_info().is_some(),
         }
     }
 }

@@ -30,7 +30,7 @@ mod document;
 mod error;
 pub mod filter;
 mod resume;
-mod retry;
+pub mod retry;
 mod search;
 mod upsert_stream;
 
@@ -41,5 +41,6 @@ pub use error::{Error, FieldViolation};
 pub use fathom_api::struct_json::struct_to_json;
 pub use fathom_api::v1 as proto;
 pub use filter::Filter;
+pub use retry::RetryPolicy;
 pub use search::{HitStream, SearchBuilder};
 pub use upsert_stream::{UpsertError, UpsertStreamBuilder, UpsertSummary};

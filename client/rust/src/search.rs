@@ -110,13 +110,20 @@ impl SearchBuilder {
         self.request
     }
 
-    /// Runs the search. Starting it is retried on UNAVAILABLE; the hits then
-    /// stream as the server produces them.
+    /// Runs the search. Until its first hit it is retried as the retry
+    /// table says (`docs/retries.md`): an error before any hit (a busy pool,
+    /// the database gone) fails the call as a whole. The hits then stream as
+    /// the server produces them; once one is yielded, none is taken back.
     pub async fn send(self) -> Result<HitStream, Error> {
         let client = self.client;
         let request = self.request;
-        let stream =
-            idempotent(|| async { Ok(client.search_stub().search(request.clone()).await?.into_inner()) }).await?;
-        Ok(Box::pin(stream.map(|hit| hit.map_err(Error::from))))
+        let (first, rest) = idempotent(client.retry, || async {
+            let mut hits = client.search_stub().search(request.clone()).await?.into_inner();
+            let first = hits.message().await?;
+            Ok((first, hits))
+        })
+        .await?;
+        let hits = tokio_stream::iter(first.map(Ok)).chain(rest.map(|hit| hit.map_err(Error::from)));
+        Ok(Box::pin(hits))
     }
 }

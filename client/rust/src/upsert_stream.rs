@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tokio_stream::{Stream, StreamExt};
 
 use crate::resume::{IdsDigest, mismatch};
+use crate::retry::Backoff;
 use crate::{Client, Document, Error};
 
 /// What an upsert stream did (so far, when carried by an [`UpsertError`]).
@@ -93,7 +94,7 @@ pub struct UpsertStreamBuilder<'a> {
     batch_documents: usize,
     batch_bytes: usize,
     in_flight: usize,
-    max_reconnects: u32,
+    max_reconnects: Option<u32>,
     progress: Option<ProgressFn>,
 }
 
@@ -109,7 +110,7 @@ impl<'a> UpsertStreamBuilder<'a> {
             batch_documents: 500,
             batch_bytes: 8 * 1024 * 1024,
             in_flight: 4,
-            max_reconnects: 10,
+            max_reconnects: None,
             progress: None,
         }
     }
@@ -153,9 +154,11 @@ impl<'a> UpsertStreamBuilder<'a> {
     }
 
     /// How many reconnects in a row, without an acknowledgement between
-    /// them, before giving up (default 10, about 15 s of backoff).
+    /// them, before giving up (default: the client's
+    /// [`RetryPolicy::max_stream_attempts`](crate::RetryPolicy) less one,
+    /// 9). Pauses and the time budget are the client's policy's.
     pub fn max_reconnects(mut self, n: u32) -> Self {
-        self.max_reconnects = n;
+        self.max_reconnects = Some(n);
         self
     }
 
@@ -177,21 +180,28 @@ impl<'a> UpsertStreamBuilder<'a> {
     pub async fn send(mut self) -> Result<UpsertSummary, UpsertError> {
         let started = Instant::now();
         let mut state = State::new(self.in_flight);
-        let mut failed_attempts = 0;
+        let policy = self.client.retry;
+        let attempts = self
+            .max_reconnects
+            .map_or(policy.max_stream_attempts, |n| n.saturating_add(1));
+        let mut backoff = Backoff::with_attempts(policy, attempts);
         loop {
             let acknowledged = state.summary.batches + state.summary.already_committed_batches;
             let outcome = self.run_connection(&mut state).await;
             if state.summary.batches + state.summary.already_committed_batches > acknowledged {
-                failed_attempts = 0;
+                backoff.progressed();
             }
+            // Only a resumable stream reconnects: without a stream id, a
+            // batch in flight could be written twice.
+            let pause = match &outcome {
+                Err(error) if self.stream_id.is_some() => backoff.next_pause(error),
+                _ => None,
+            };
             match outcome {
                 Ok(()) => break,
-                Err(error)
-                    if self.stream_id.is_some() && error.is_retryable() && failed_attempts < self.max_reconnects =>
-                {
+                Err(error) if pause.is_some() => {
                     tracing::warn!(%error, "upsert stream broke; reconnecting");
-                    tokio::time::sleep(crate::retry::backoff(failed_attempts)).await;
-                    failed_attempts += 1;
+                    tokio::time::sleep(pause.unwrap_or_default()).await;
                     state.summary.reconnects += 1;
                 }
                 Err(error) => {
@@ -487,6 +497,7 @@ impl Call {
                 code: tonic::Code::Unavailable,
                 message: "the stream closed".into(),
                 violations: vec![],
+                busy: false,
             })
         }
     }

@@ -30,6 +30,7 @@ import { resolveConnection, type TlsOptions } from "./connection.js";
 import * as convert from "./convert.js";
 import { Code, FathomError, tlsHandshakeFailure, UpsertError } from "./errors.js";
 import { type FilterSpec, toFilter } from "./filters.js";
+import { Backoff, DEFAULT_RETRY_POLICY, NO_RETRIES, type RetryPolicy } from "./retry.js";
 import type {
   BuildIndexOptions,
   CallOptions,
@@ -53,7 +54,6 @@ import {
   DEFAULT_BATCH_SIZE,
   nextBatch,
   protocolError,
-  RECONNECT_DELAYS_MS,
   skipCommitted,
   UpsertSession,
 } from "./upsert.js";
@@ -87,12 +87,14 @@ export interface ClientOptions {
   /** Use this transport instead of opening one (then `close` does nothing). */
   transport?: Transport;
   /**
-   * Pauses (ms) before each reconnect of a resumable upsert (after UNAVAILABLE
-   * or a broken connection) or of a scroll (after UNAVAILABLE); the length is
-   * the number of attempts without progress.
-   * Default `[200, 500, 1000, 2000, 4000]`.
+   * Which failed calls are retried and how long to wait, over
+   * {@link DEFAULT_RETRY_POLICY} (`NO_RETRIES` turns retries off). Reads,
+   * `upsertBatch`, `delete`, the start of a search, scrolls and resumable
+   * upserts are retried after UNAVAILABLE (or a broken connection) and after
+   * a busy server's RESOURCE_EXHAUSTED, with jittered backoff within a time
+   * budget; the table is `docs/retries.md`.
    */
-  reconnectDelaysMs?: readonly number[];
+  retry?: Partial<RetryPolicy>;
 }
 
 
@@ -115,7 +117,7 @@ export class FathomClient {
   /** @internal */ readonly searchRpc: Client<typeof Search>;
   /** @internal */ readonly timeoutMs: number;
   /** @internal */ readonly headers: Record<string, string>;
-  /** @internal */ readonly reconnectDelaysMs: readonly number[];
+  /** @internal */ readonly retry: RetryPolicy;
   private readonly sessions: Http2SessionManager | undefined;
 
   /**
@@ -127,7 +129,7 @@ export class FathomClient {
     this.baseUrl = connection.baseUrl;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.headers = connection.headers;
-    this.reconnectDelaysMs = options.reconnectDelaysMs ?? RECONNECT_DELAYS_MS;
+    this.retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     let transport = options.transport;
     if (transport === undefined) {
       this.sessions = new Http2SessionManager(this.baseUrl, {}, connection.nodeOptions);
@@ -160,7 +162,7 @@ export class FathomClient {
    */
   async createCollection(name: string, dimension: number, options: CreateCollectionOptions = {}): Promise<Collection> {
     const request = convert.createCollectionRequest(name, dimension, options);
-    await this.unary(() => this.collectionsRpc.createCollection(request, this.callOptions()));
+    await this.unary(() => this.collectionsRpc.createCollection(request, this.callOptions()), undefined, false);
     return new Collection(this, name);
   }
 
@@ -217,7 +219,7 @@ export class FathomClient {
   /** Drops a collection and all its documents. @throws FathomError NOT_FOUND. */
   async deleteCollection(name: string): Promise<void> {
     const request = create(DeleteCollectionRequestSchema, { name });
-    await this.unary(() => this.collectionsRpc.deleteCollection(request, this.callOptions()));
+    await this.unary(() => this.collectionsRpc.deleteCollection(request, this.callOptions()), undefined, false);
   }
 
   /** Returns a collection's document count (all tenants) and sizes. */
@@ -260,23 +262,33 @@ export class FathomClient {
     return options;
   }
 
-  /** @internal Runs a unary call, translating errors (`signal`: the call's, if any). */
-  async unary<T>(call: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    try {
-      return await call();
-    } catch (error) {
-      throw callError(error, signal);
+  /**
+   * @internal Runs a unary call, translating errors (`signal`: the call's, if
+   * any); with `retried` (calls the retry table retries: not CreateCollection
+   * nor DeleteCollection), retries it as the client's policy says.
+   */
+  async unary<T>(call: () => Promise<T>, signal?: AbortSignal, retried = true): Promise<T> {
+    const backoff = Backoff.call(retried ? this.retry : NO_RETRIES);
+    for (;;) {
+      try {
+        return await call();
+      } catch (error) {
+        const failure = callError(error, signal);
+        const pause = signal?.aborted ? undefined : backoff.nextPauseMs(failure);
+        if (pause === undefined) throw failure;
+        await sleep(pause);
+      }
     }
   }
 
-  /** @internal Runs an upsert session, reopening a resumable stream after a transport failure (see {@link UpsertSession.canReconnect}). */
+  /** @internal Runs an upsert session, reopening a resumable stream after a failure the retry table retries (see {@link UpsertSession.canReconnect}). */
   async upsert(
     session: UpsertSession,
     source: AsyncIterator<DocumentMessage>,
     cutter: BatchCutter<DocumentMessage>,
     signal: AbortSignal | undefined,
   ): Promise<UpsertSummary> {
-    let failures = 0;
+    const backoff = Backoff.stream(this.retry);
     for (;;) {
       const progressBefore = session.acks;
       try {
@@ -287,11 +299,10 @@ export class FathomClient {
         if (error instanceof FathomError) throw session.failed(error); // protocol errors
         if (!(error instanceof ConnectError)) throw error;
         const failure = callError(error, signal);
-        if (session.acks > progressBefore) failures = 0;
-        const delays = this.reconnectDelaysMs;
-        if (session.canReconnect(failure) && failures < delays.length && !signal?.aborted) {
-          await sleep(delays[failures]!);
-          failures += 1;
+        if (session.acks > progressBefore) backoff.progressed();
+        const pause = session.canReconnect(failure) && !signal?.aborted ? backoff.nextPauseMs(failure) : undefined;
+        if (pause !== undefined) {
+          await sleep(pause);
           session.summary.reconnects += 1;
           continue;
         }
@@ -501,8 +512,9 @@ export class Collection {
 
   /**
    * Iterates every document matching the filter, in id order, exactly once.
-   * If the connection drops (UNAVAILABLE), the scroll resumes after the last
-   * document received. Breaking out of the loop cancels the call.
+   * After a failure the retry table retries (the connection dropped, the
+   * server was busy), the scroll resumes after the last document received.
+   * Breaking out of the loop cancels the call.
    */
   scroll(options: ScrollOptions = {}): AsyncGenerator<Document, void, undefined> {
     const filter = options.filter !== undefined ? toFilter(options.filter) : undefined;
@@ -516,7 +528,7 @@ export class Collection {
     include: ReturnType<typeof convert.includeToProto>,
   ): AsyncGenerator<Document, void, undefined> {
     let received = 0;
-    let failures = 0;
+    const backoff = Backoff.stream(this.client.retry);
     let lastId = options.afterId ?? "";
     for (;;) {
       const remaining = options.limit === undefined ? 0 : options.limit - received;
@@ -535,18 +547,15 @@ export class Collection {
           const document = convert.documentFromProto(response.document);
           lastId = document.id;
           received += 1;
-          failures = 0;
+          backoff.progressed();
           yield document;
         }
         return;
       } catch (error) {
         const fathomError = callError(error, options.signal);
-        const delays = this.client.reconnectDelaysMs;
-        if (fathomError.code !== Code.Unavailable || failures >= delays.length || options.signal?.aborted) {
-          throw fathomError;
-        }
-        await sleep(delays[failures]!);
-        failures += 1;
+        const pause = options.signal?.aborted ? undefined : backoff.nextPauseMs(fathomError);
+        if (pause === undefined) throw fathomError;
+        await sleep(pause);
       }
     }
   }
@@ -569,13 +578,23 @@ export class Collection {
     return hits;
   }
 
+  /** The hits of a search; starting it is retried as the retry table says, hits once yielded are not taken back. */
   private async *hits(request: SearchRequest, signal: AbortSignal | undefined): AsyncGenerator<Hit, void, undefined> {
-    try {
-      for await (const hit of this.client.searchRpc.search(request, this.client.callOptions(signal))) {
-        yield convert.hitFromProto(hit);
+    const backoff = Backoff.call(this.client.retry);
+    for (;;) {
+      let started = false;
+      try {
+        for await (const hit of this.client.searchRpc.search(request, this.client.callOptions(signal))) {
+          started = true;
+          yield convert.hitFromProto(hit);
+        }
+        return;
+      } catch (error) {
+        const failure = callError(error, signal);
+        const pause = started || signal?.aborted ? undefined : backoff.nextPauseMs(failure);
+        if (pause === undefined) throw failure;
+        await sleep(pause);
       }
-    } catch (error) {
-      throw callError(error, signal);
     }
   }
 

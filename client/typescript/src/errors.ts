@@ -4,7 +4,8 @@
  * Every failed RPC surfaces as a {@link FathomError} carrying the gRPC status
  * code, the server's message and, when the server sent them, the field
  * violations of a `google.rpc.BadRequest` detail (which the server sends in
- * the `grpc-status-details-bin` trailer).
+ * the `grpc-status-details-bin` trailer), and whether the server refused
+ * because it was busy (a `google.rpc.RetryInfo` detail; see `docs/retries.md`).
  */
 
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -29,12 +30,17 @@ export class FathomError extends Error {
    * @param rawMessage The server's message.
    * @param violations Field violations sent by the server.
    * @param cause The underlying error, if any.
+   * @param busy Whether the server refused because it was busy
+   *   (RESOURCE_EXHAUSTED with a `google.rpc.RetryInfo` detail: its database
+   *   pool or its request limit); such a refusal did nothing, and the client
+   *   retries it (`docs/retries.md`).
    */
   constructor(
     readonly code: Code,
     readonly rawMessage: string,
     readonly violations: readonly FieldViolation[] = [],
     cause?: unknown,
+    readonly busy: boolean = false,
   ) {
     super(renderMessage(code, rawMessage, violations), cause === undefined ? undefined : { cause });
   }
@@ -53,6 +59,7 @@ export class FathomError extends Error {
       connectError.rawMessage,
       violationsOf(connectError),
       error,
+      connectError.code === Code.ResourceExhausted && hasRetryInfo(connectError),
     );
   }
 }
@@ -230,6 +237,12 @@ function renderMessage(code: Code, message: string, violations: readonly FieldVi
 }
 
 const BAD_REQUEST = "google.rpc.BadRequest";
+const RETRY_INFO = "google.rpc.RetryInfo";
+
+/** Whether an error carries a `google.rpc.RetryInfo` detail (the server's mark of a busy refusal). */
+function hasRetryInfo(error: ConnectError): boolean {
+  return error.details.some((detail) => "type" in detail && detail.type === RETRY_INFO);
+}
 
 /** Field violations of every `google.rpc.BadRequest` detail of an error. */
 export function violationsOf(error: ConnectError): FieldViolation[] {

@@ -39,5 +39,6 @@ export {
   type ScalarValue,
   toFilter,
 } from "./filters.js";
+export { DEFAULT_RETRY_POLICY, NO_RETRIES, type RetryPolicy } from "./retry.js";
 export type * from "./types.js";
 export * as v1 from "./v1.js";

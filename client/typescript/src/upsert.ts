@@ -31,10 +31,10 @@ import {
   type UpsertStreamResponse,
 } from "./gen/fathom/v1/documents_pb.js";
 import { FathomError, ResumeMismatchError, UpsertError, UpsertInputError, UpsertRejectedError } from "./errors.js";
+import { isRetryable } from "./retry.js";
 import type { UpsertSummary } from "./types.js";
 
-/** Pauses (ms) before each reconnect of a resumable stream; its length is the number of attempts without progress. */
-export const RECONNECT_DELAYS_MS: readonly number[] = [200, 500, 1000, 2000, 4000];
+export { isTransportFailure } from "./retry.js";
 
 /** Most documents per batch by default (the server's limit is 1000). */
 export const DEFAULT_BATCH_SIZE = 500;
@@ -59,22 +59,6 @@ export function idsDigest(ids: Iterable<string>): Uint8Array {
   let digest = EMPTY_DIGEST;
   for (const id of ids) digest = nextIdsDigest(digest, id);
   return digest;
-}
-
-const TRANSPORT_MARKERS =
-  /h2 protocol error|rst_stream|nghttp2|transport|stream removed|socket|econnreset|epipe|connection reset|connection closed|broken pipe|goaway|session closed|premature close|stream closed|end of stream/i;
-
-/**
- * Whether a failed stream broke in transport (the connection or the server
- * went away) rather than being refused: UNAVAILABLE; ABORTED, which
- * connect-node reports for a reset connection (ECONNRESET) or a destroyed
- * HTTP/2 stream (the server never sends it); or UNKNOWN / INTERNAL reporting
- * an HTTP/2 or socket failure. A resumable upsert reconnects after these.
- */
-export function isTransportFailure(code: Code, message: string): boolean {
-  if (code === Code.Unavailable || code === Code.Aborted) return true;
-  if (code !== Code.Unknown && code !== Code.Internal) return false;
-  return TRANSPORT_MARKERS.test(message);
 }
 
 /** An error for a server that broke the UpsertStream protocol. */
@@ -192,12 +176,13 @@ export class UpsertSession {
 
   /**
    * Whether to reopen the stream after it failed with `error`: only a
-   * resumable stream, only after a transport failure, and not after a refused
-   * batch (nothing after it can be committed any more).
+   * resumable stream, only after a failure the retry table retries (a
+   * transport failure, a busy server: {@link isRetryable}), and not after a
+   * refused batch (nothing after it can be committed any more).
    */
   canReconnect(error: FathomError): boolean {
     return (
-      this.resumable && !(this.failure instanceof UpsertRejectedError) && isTransportFailure(error.code, error.rawMessage)
+      this.resumable && !(this.failure instanceof UpsertRejectedError) && isRetryable(error)
     );
   }
 

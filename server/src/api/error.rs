@@ -77,7 +77,7 @@ impl From<ApiError> for Status {
             ),
             ApiError::Store(error @ StoreError::PoolExhausted { .. }) => {
                 tracing::warn!(%error, "database pool exhausted");
-                Status::resource_exhausted(format!(
+                crate::transport::concurrency_limit::busy(format!(
                     "the server is busy: {error}; retry with backoff (the operator can raise --max-connections)"
                 ))
             }

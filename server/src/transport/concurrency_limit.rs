@@ -16,6 +16,9 @@
 //! where the client cannot see it, and would stall health checks behind
 //! the load. Health and reflection are never limited, so probes keep
 //! telling the truth under load.
+//!
+//! [`busy`] is the one shape of every "busy, retry" refusal of the server
+//! (these limits', and the database pool's).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -24,6 +27,7 @@ use std::task::{Context, Poll};
 use futures::future::BoxFuture;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::body::Body;
+use tonic_types::{ErrorDetails, StatusExt};
 
 use super::is_infrastructure;
 use super::observed_body::{FrameObserver, ObservedBody};
@@ -59,7 +63,7 @@ impl Budget {
                 counts = self.counts,
                 "call refused: limit reached"
             );
-            tonic::Status::resource_exhausted(format!(
+            busy(format!(
                 "the server is at its limit of {} {} ({}); retry with backoff",
                 self.limit, self.counts, self.flag
             ))
@@ -156,6 +160,19 @@ where
             Ok(response.map(|body| ObservedBody::wrap(body, HeldPermit { _permit: held })))
         })
     }
+}
+
+/// A refusal because the server is busy: RESOURCE_EXHAUSTED with a
+/// `google.rpc.RetryInfo` detail, the mark the clients retry on (the retry
+/// table in docs/retries.md). The server's other RESOURCE_EXHAUSTED refusals (a
+/// batch, a text or a message too large) carry none: retrying them cannot
+/// succeed. The detail names no delay; the clients back off by their table.
+pub(crate) fn busy(message: String) -> tonic::Status {
+    tonic::Status::with_error_details(
+        tonic::Code::ResourceExhausted,
+        message,
+        ErrorDetails::with_retry_info(None),
+    )
 }
 
 /// Returns its call's permit when the response body ends or is dropped.

@@ -350,7 +350,7 @@ describe("live upsert stream", { skip: server ? false : "FATHOM_SERVER is not se
     const source = makeDocs(n, 6);
     const streamId = `cut-${docs.name}`;
     const link = await CuttableLink.start(server!);
-    const linked = new FathomClient(link.target, { reconnectDelaysMs: new Array(10).fill(200) });
+    const linked = new FathomClient(link.target, { retry: { maxStreamAttempts: 11, initialBackoffMs: 200, maxBackoffMs: 200 } });
     let summary: UpsertSummary;
     try {
       let acked = 0;
@@ -380,7 +380,7 @@ describe("live upsert stream", { skip: server ? false : "FATHOM_SERVER is not se
   it("fails with UNAVAILABLE when the connection is cut without a stream id", async () => {
     const docs = await newCollection();
     const link = await CuttableLink.start(server!);
-    const linked = new FathomClient(link.target, { reconnectDelaysMs: [0, 0, 0] });
+    const linked = new FathomClient(link.target, { retry: { maxStreamAttempts: 4, initialBackoffMs: 0 } });
     let error: unknown;
     try {
       let acked = 0;
