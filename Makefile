@@ -38,13 +38,13 @@ test: postgres lint ## Lint, then every test (Rust, Python, TypeScript) against 
 	cargo build -p fathom-cli --bin fathom
 	scripts/test.sh
 
-bench: postgres ## Benchmark ingest and search (~25 min; BENCH_QUICK=1 for ~3), then the vector leg through the Python SDK (bench-sdk) and retrieval quality (bench-quality). See docs/benchmarks.md.
+bench: postgres ## Benchmark ingest and search (~20 min; BENCH_QUICK=1 for ~2), then the vector leg through the Python SDK (bench-sdk) and retrieval quality (bench-quality). See docs/benchmarks.md.
 	cargo build --release -p fathom-cli -p fathom-bench --bin fathom --bin fathom-bench
 	target/release/fathom-bench --install-dir $(PG_INSTALL) --fathom-bin target/release/fathom
 	$(MAKE) --no-print-directory bench-sdk
 	$(MAKE) --no-print-directory bench-quality
 
-bench-sdk: postgres ## The vector leg through the Python SDK against hand-written pgvector SQL (bench/sdk), p50 per ef_search and QPS at recall 0.95.
+bench-sdk: postgres ## The vector leg through the Python SDK against hand-written pgvector SQL (bench/sdk), p50 per ef_search and QPS at recall 0.95 (~10 min).
 	cargo build --release -p fathom-cli --bin fathom
 	FATHOM=target/release/fathom bench/sdk/bench.sh
 
