@@ -119,24 +119,31 @@ pub async fn run(client: Client, command: CollectionsCommand) -> anyhow::Result<
         }
         CollectionsCommand::List => {
             let all = client.list_collections().await?;
-            outln!(
-                "{:<32} {:>9} {:<14} {:<30} {:<10} tenants",
-                "name",
-                "dimension",
-                "metric",
-                "index",
-                "language"
-            )?;
-            for c in &all {
-                outln!(
-                    "{:<32} {:>9} {:<14} {:<30} {:<10} {}",
-                    c.name,
-                    c.dimension,
-                    metric_name(c.metric()),
-                    index_name(c),
-                    c.text_language,
-                    if c.multi_tenant { "yes" } else { "no" }
-                )?;
+            let header = ["name", "dimension", "metric", "index", "language", "tenants"].map(str::to_owned);
+            let rows: Vec<[String; 6]> = all
+                .iter()
+                .map(|c| {
+                    [
+                        c.name.clone(),
+                        c.dimension.to_string(),
+                        metric_name(c.metric()).to_owned(),
+                        index_name(c),
+                        c.text_language.clone(),
+                        (if c.multi_tenant { "yes" } else { "no" }).to_owned(),
+                    ]
+                })
+                .collect();
+            // Each column as wide as its widest cell, so no value pushes the next out of line.
+            let mut widths = header.clone().map(|h| h.chars().count());
+            for row in &rows {
+                for (width, cell) in widths.iter_mut().zip(row) {
+                    *width = (*width).max(cell.chars().count());
+                }
+            }
+            for row in std::iter::once(&header).chain(&rows) {
+                let [name, dimension, metric, index, language, tenants] = row;
+                let [w0, w1, w2, w3, w4, _] = widths;
+                outln!("{name:<w0$}  {dimension:>w1$}  {metric:<w2$}  {index:<w3$}  {language:<w4$}  {tenants}")?;
             }
             if all.is_empty() {
                 outln!("(no collections: create one with `fathom collections create NAME --dimension N`)")?;

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::jsonl::Record;
+use crate::wording::{count, is_are, was_were};
 
 /// Options of `fathom import`.
 #[derive(Debug, clap::Args)]
@@ -161,15 +162,16 @@ pub async fn import(client: Client, args: ImportArgs) -> anyhow::Result<()> {
         }
         let next = if args.stream_id.is_some() {
             format!(
-                "at least {} documents of the input are committed (acknowledged); run the same command again to \
-                 resume after them",
-                total.committed_documents
+                "at least {} of the input {} committed (acknowledged); run the same command again to resume after \
+                 them",
+                count(total.committed_documents, "document", "documents"),
+                is_are(total.committed_documents)
             )
         } else {
             format!(
-                "{} documents were written (acknowledged) before it; without --stream-id a new run writes \
-                 everything again",
-                total.documents
+                "{} {} written (acknowledged) before it; without --stream-id a new run writes everything again",
+                count(total.documents, "document", "documents"),
+                was_were(total.documents)
             )
         };
         anyhow::bail!("{error:#}; {next}");
@@ -181,11 +183,12 @@ pub async fn import(client: Client, args: ImportArgs) -> anyhow::Result<()> {
         String::new()
     };
     eprintln!(
-        "imported: {} documents of the input are committed ({} written by this run{earlier}) in {} batches, \
-         {elapsed:.1} s ({:.0} documents/s)",
-        total.committed_documents,
+        "imported: {} of the input {} committed ({} written by this run{earlier}) in {}, {elapsed:.1} s ({:.0} \
+         documents/s)",
+        count(total.committed_documents, "document", "documents"),
+        is_are(total.committed_documents),
         total.documents,
-        total.batches,
+        count(total.batches, "batch", "batches"),
         total.documents as f64 / elapsed.max(1e-9),
     );
     let name = collection.as_str();

@@ -25,6 +25,7 @@ mod keys;
 mod search;
 mod serve;
 mod telemetry;
+mod wording;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

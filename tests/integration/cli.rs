@@ -774,3 +774,56 @@ async fn import_into_a_collection_created_with_defer_index_ends_searchable_with_
     assert!(!stdout(&shown).contains("deferred"), "{}", stdout(&shown));
     assert!(stdout(&shown).contains("keywords    bm25"), "{}", stdout(&shown));
 }
+
+#[tokio::test]
+async fn collections_list_keeps_its_columns_aligned_whatever_the_cells_hold() {
+    let server = TestServer::start().await;
+    let mut collections = server.collections().await;
+    let mut deferred = collection_request("a_collection_with_a_rather_long_name_indeed", 8, pb::DistanceMetric::L2);
+    deferred.defer_index = true;
+    deferred.index = Some(pb::IndexSettings {
+        kind: Some(pb::index_settings::Kind::Hnsw(pb::HnswIndex {
+            m: 16,
+            ef_construction: 64,
+            precision: pb::IndexPrecision::Single as i32,
+        })),
+    });
+    collections.create_collection(deferred).await.unwrap();
+    collections
+        .create_collection(collection_request("b", 4, pb::DistanceMetric::Cosine))
+        .await
+        .unwrap();
+    let output = run(&server, vec!["collections".into(), "list".into()]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listed = stdout(&output);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 3, "{listed}");
+    assert!(lines[1].contains("(deferred)"), "{listed}");
+    // Every column starts where its header does.
+    let header = lines[0];
+    for column in ["metric", "index", "language", "tenants"] {
+        let at = header.find(column).unwrap();
+        for line in &lines[1..] {
+            assert!(
+                at == 0 || line.as_bytes()[at - 1] == b' ' && line.as_bytes()[at] != b' ',
+                "column {column} is out of line:\n{listed}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_import_of_one_document_says_so_in_the_singular() {
+    let server = server_with_collection().await;
+    let input = temp_path("one.jsonl");
+    write_jsonl(&input, 1);
+    let args = ["import", input.to_str().unwrap(), "--collection", "docs"];
+    let output = run(&server, args.map(str::to_owned).to_vec()).await;
+    std::fs::remove_file(&input).unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("imported: 1 document of the input is committed (1 written by this run) in 1 batch,"),
+        "{}",
+        stderr(&output)
+    );
+}
