@@ -121,11 +121,12 @@ async fn vector_search_ranks_by_each_metric_with_the_documented_scores() {
     let cosine_server = corpus_server(pb::DistanceMetric::Cosine).await;
     let hits = search(&cosine_server, query(Some(q), None)).await.unwrap();
     assert_eq!(ids(&hits), ["a", "b", "c", "d"]);
-    for (rank, (hit, doc)) in hits.iter().zip(corpus()).enumerate() {
+    // c and d are equally far: they share rank 3.
+    for ((hit, doc), rank) in hits.iter().zip(corpus()).zip([1, 2, 3, 3]) {
         let expected = cosine(&q, &doc.vector);
         assert_close(hit.score, expected, "cosine similarity");
         let leg = hit.vector_leg.unwrap();
-        assert_eq!(leg.rank, rank as u32 + 1);
+        assert_eq!(leg.rank, rank);
         assert_close(leg.score, expected, "leg score");
         assert!(hit.text_leg.is_none());
     }
@@ -273,16 +274,56 @@ async fn hybrid_rrf_fuses_both_legs_with_k_60() {
     let hits = search(&server, query(Some([1.0, 0.0, 0.0]), Some("quick fox")))
         .await
         .unwrap();
-    // Vector ranks a1 b2 c3 d4; keyword ranks c1 a2 (c repeats "quick").
+    // Vector ranks a1 b2 c3 d3 (c and d equally far); keyword ranks c1 a2
+    // (c repeats "quick").
     assert_eq!(ids(&hits), ["a", "c", "b", "d"]);
     let rrf = |v: Option<u32>, t: Option<u32>| {
         v.map_or(0.0, |r| 1.0 / (60.0 + f64::from(r))) + t.map_or(0.0, |r| 1.0 / (60.0 + f64::from(r)))
     };
-    let expected_ranks = [(Some(1), Some(2)), (Some(3), Some(1)), (Some(2), None), (Some(4), None)];
+    let expected_ranks = [(Some(1), Some(2)), (Some(3), Some(1)), (Some(2), None), (Some(3), None)];
     for (hit, (v, t)) in hits.iter().zip(expected_ranks) {
         assert_eq!(hit.vector_leg.map(|l| l.rank), v, "{}", hit.id);
         assert_eq!(hit.text_leg.map(|l| l.rank), t, "{}", hit.id);
         assert_close(hit.score, rrf(v, t), "fused RRF score");
+    }
+}
+
+#[tokio::test]
+async fn documents_the_keyword_leg_scores_alike_share_its_rank_and_fusion_orders_them_by_the_vector_leg() {
+    for server in [
+        crate::support::server_with_collection("corpus", 3).await,
+        ts_rank_server_with_collection("corpus").await,
+    ] {
+        // Three documents of one text, whose ids run against their vector order.
+        let doc = |id: &str, vector: [f32; 3], text: &str| pb::Document {
+            id: id.into(),
+            vector: vector.to_vec(),
+            text: text.into(),
+            ..Default::default()
+        };
+        upsert_all(
+            &server,
+            "corpus",
+            vec![
+                doc("x", [0.2, 1.0, 0.0], "red kites over the hills"),
+                doc("y", [0.6, 1.0, 0.0], "red kites over the hills"),
+                doc("z", [1.0, 0.1, 0.0], "red kites over the hills"),
+                doc("w", [0.0, 0.0, 1.0], "a red door"),
+            ],
+        )
+        .await;
+        let hits = search(&server, query(Some([1.0, 0.0, 0.0]), Some("red kite")))
+            .await
+            .unwrap();
+        assert_eq!(ids(&hits), ["z", "y", "x", "w"]);
+        let text_ranks: Vec<_> = hits.iter().map(|h| h.text_leg.map(|l| l.rank)).collect();
+        assert_eq!(
+            text_ranks,
+            [Some(1), Some(1), Some(1), Some(4)],
+            "equal scores share a rank"
+        );
+        let vector_ranks: Vec<_> = hits.iter().map(|h| h.vector_leg.map(|l| l.rank)).collect();
+        assert_eq!(vector_ranks, [Some(1), Some(2), Some(3), Some(4)]);
     }
 }
 

@@ -265,7 +265,7 @@ fn push_bm25_leg(
     qb.push(
         "(SELECT id, score, rank, min(score) OVER () AS smin, max(score) OVER () AS smax, \
          count(*) OVER () AS found FROM (\
-         SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank FROM (\
+         SELECT id, score, rank() OVER (ORDER BY score DESC) AS rank FROM (\
          SELECT id, -bm25 AS score FROM (\
          SELECT id, CASE WHEN bool_and(exact IS NULL OR abs(cached - exact) <= 1e-5 * (1 + abs(exact))) OVER () \
          THEN cached ELSE coalesce(exact, ",
@@ -322,7 +322,7 @@ fn push_exact_bm25_leg(
     push_match(qb, keywords, true);
     qb.push(format_args!(
         " ORDER BY score DESC, d.id LIMIT {n}), \
-         text_leg AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank, \
+         text_leg AS (SELECT id, score, rank() OVER (ORDER BY score DESC) AS rank, \
          min(score) OVER () AS smin, max(score) OVER () AS smax FROM text_exact WHERE score > 0)"
     ));
 }
@@ -373,7 +373,7 @@ fn push_ts_rank_leg(
     qb.push(format_args!(
         " AND (SELECT count(*) FROM text_all) < {n} \
          AND d.body_tsv @@ tq.q AND d.id NOT IN (SELECT id FROM text_all) ORDER BY score DESC, d.id LIMIT {n}), \
-         text_leg AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank, \
+         text_leg AS (SELECT id, score, rank() OVER (ORDER BY score DESC) AS rank, \
          min(score) OVER () AS smin, max(score) OVER () AS smax FROM (\
          SELECT * FROM text_all UNION ALL SELECT * FROM text_rest ORDER BY score DESC, id LIMIT {n}) kw)"
     ));

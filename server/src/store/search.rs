@@ -266,7 +266,7 @@ fn build_statement(
         }
         let goodness = goodness_of(metric, "distance");
         qb.push(format_args!(
-            "vector_leg AS (SELECT id, distance, {score} AS score, row_number() OVER (ORDER BY distance, id) AS rank, \
+            "vector_leg AS (SELECT id, distance, {score} AS score, rank() OVER (ORDER BY distance) AS rank, \
              {goodness} AS g, min({goodness}) OVER () AS gmin, max({goodness}) OVER () AS gmax \
              FROM vector_candidates)",
             score = score_of(metric, "distance"),

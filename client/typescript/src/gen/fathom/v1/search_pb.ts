@@ -261,7 +261,9 @@ export const RelativeScoreFusionSchema: GenMessage<RelativeScoreFusion> = /*@__P
  */
 export type LegResult = Message<"fathom.v1.LegResult"> & {
   /**
-   * 1-based rank among the leg's candidates.
+   * 1-based rank among the leg's candidates. Candidates with equal scores
+   * share a rank, and the next rank skips as many (1, 1, 3), so fusion
+   * orders them by the other leg rather than by id.
    *
    * @generated from field: uint32 rank = 1;
    */
@@ -270,8 +272,9 @@ export type LegResult = Message<"fathom.v1.LegResult"> & {
   /**
    * The leg's raw score: for the vector leg, similarity or distance as the
    * collection's metric defines it (see DistanceMetric); for the keyword leg,
-   * the number of the query's terms the document holds plus PostgreSQL's
-   * ts_rank normalised to [0, 1) (ts_rank flag 32), larger is better.
+   * its BM25 score where the collection ranks by BM25 (see KeywordRanking),
+   * otherwise the number of the query's terms the document holds plus
+   * PostgreSQL's ts_rank normalised to [0, 1); larger is better.
    *
    * @generated from field: double score = 2;
    */
