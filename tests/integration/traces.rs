@@ -178,3 +178,64 @@ async fn a_search_exports_its_rpc_span_with_a_child_span_per_sql_statement_flush
     );
     assert!(receiver.service_names().iter().all(|n| n == "fathom"));
 }
+
+#[tokio::test]
+async fn listing_fourteen_collections_runs_two_statements_not_one_per_collection() {
+    let receiver = Receiver::default();
+    let endpoint = receiver.start().await;
+    let mut process = ServeProcess::start_with_env(
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
+        ],
+    )
+    .await;
+    let mut collections = CollectionsClient::new(process.channel().await);
+    for i in 0..14 {
+        let mut request = collection_request(&format!("c{i}"), 4, pb::DistanceMetric::Cosine);
+        if i % 2 == 1 {
+            request.defer_index = true;
+        }
+        collections.create_collection(request).await.unwrap();
+    }
+    let listed = collections
+        .list_collections(pb::ListCollectionsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .collections;
+    assert_eq!(listed.len(), 14);
+    for collection in &listed {
+        let deferred = collection.name[1..].parse::<u32>().unwrap() % 2 == 1;
+        let expected = if deferred {
+            pb::IndexState::Deferred
+        } else {
+            pb::IndexState::Ready
+        };
+        assert_eq!(collection.index_state(), expected, "{}", collection.name);
+    }
+
+    process.terminate();
+    assert!(process.exited_within(Duration::from_secs(30)).await.is_some());
+    let arrived = fathom_tests::eventually(Duration::from_secs(10), || async {
+        receiver
+            .spans()
+            .iter()
+            .any(|s| s.name == "fathom.v1.Collections/ListCollections")
+    })
+    .await;
+    assert!(arrived, "no span of the ListCollections RPC arrived");
+    let spans = receiver.spans();
+    let rpc = spans
+        .iter()
+        .find(|s| s.name == "fathom.v1.Collections/ListCollections")
+        .unwrap();
+    let mut statements: Vec<&str> = spans
+        .iter()
+        .filter(|s| s.parent_span_id == rpc.span_id)
+        .map(|s| s.name.as_str())
+        .collect();
+    statements.sort();
+    assert_eq!(statements, ["SELECT index states", "SELECT list collections"]);
+}

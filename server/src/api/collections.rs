@@ -68,11 +68,14 @@ impl Collections for CollectionsApi {
         request: Request<pb::ListCollectionsRequest>,
     ) -> Result<Response<pb::ListCollectionsResponse>, Status> {
         let access = access_of(&request)?;
-        let all = self.store.list_collections().await.map_err(ApiError::from)?;
-        let mut collections = Vec::with_capacity(all.len());
-        for collection in all.iter().filter(|c| access.sees_collection(&c.spec.name)) {
-            collections.push(self.collection_to_proto(collection).await?);
-        }
+        let mut visible = self.store.list_collections().await.map_err(ApiError::from)?;
+        visible.retain(|c| access.sees_collection(&c.spec.name));
+        let states = self.store.index_states(&visible).await.map_err(ApiError::from)?;
+        let collections = visible
+            .iter()
+            .zip(states)
+            .map(|(collection, state)| collection_to_proto(collection, state))
+            .collect();
         Ok(Response::new(pb::ListCollectionsResponse { collections }))
     }
 

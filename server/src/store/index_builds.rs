@@ -33,24 +33,47 @@ fn hnsw_index_name(collection: &Collection) -> String {
 impl Store {
     /// Whether the collection's vector index is built, deferred or being built.
     pub async fn index_state(&self, collection: &Collection) -> Result<IndexState, StoreError> {
-        if collection.spec.index == VectorIndex::None {
-            return Ok(IndexState::Ready);
-        }
-        let found: Option<(bool, bool)> = sqlx::query_as(
-            "SELECT i.indisvalid, EXISTS (SELECT 1 FROM pg_stat_progress_create_index p \
-             WHERE p.index_relid = i.indexrelid) \
-             FROM pg_index i WHERE i.indexrelid = to_regclass($1)",
-        )
-        .bind(hnsw_index_name(collection))
-        .fetch_optional(self.reachable_pool()?)
-        .instrument(sql("SELECT", "index state"))
-        .await
-        .map_err(|e| self.error(e))?;
-        Ok(match found {
-            Some((true, _)) => IndexState::Ready,
-            Some((false, true)) => IndexState::Building,
-            Some((false, false)) | None => IndexState::Deferred,
-        })
+        let states = self.index_states(std::slice::from_ref(collection)).await?;
+        Ok(states.into_iter().next().expect("one state per collection"))
+    }
+
+    /// Where each collection's vector index stands, in their order, read in
+    /// one statement however many collections there are.
+    pub async fn index_states(&self, collections: &[Collection]) -> Result<Vec<IndexState>, StoreError> {
+        let indexed: Vec<&Collection> = collections
+            .iter()
+            .filter(|c| c.spec.index != VectorIndex::None)
+            .collect();
+        let names: Vec<String> = indexed.iter().map(|c| hnsw_index_name(c)).collect();
+        let found: Vec<(Option<bool>, bool)> = if names.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query_as(
+                "SELECT i.indisvalid, EXISTS (SELECT 1 FROM pg_stat_progress_create_index p \
+                 WHERE p.index_relid = i.indexrelid) \
+                 FROM unnest($1::text[]) WITH ORDINALITY AS n(name, place) \
+                 LEFT JOIN pg_index i ON i.indexrelid = to_regclass(n.name) ORDER BY n.place",
+            )
+            .bind(&names)
+            .fetch_all(self.reachable_pool()?)
+            .instrument(sql("SELECT", "index states"))
+            .await
+            .map_err(|e| self.error(e))?
+        };
+        let mut found = found.into_iter();
+        Ok(collections
+            .iter()
+            .map(|collection| {
+                if collection.spec.index == VectorIndex::None {
+                    return IndexState::Ready;
+                }
+                match found.next() {
+                    Some((Some(true), _)) => IndexState::Ready,
+                    Some((Some(false), true)) => IndexState::Building,
+                    _ => IndexState::Deferred,
+                }
+            })
+            .collect())
     }
 
     /// Builds the collection's deferred vector index and returns how long
