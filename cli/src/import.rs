@@ -29,7 +29,8 @@ pub struct ImportArgs {
     /// Copy a Chroma store (a chromadb.PersistentClient folder) instead:
     /// each collection into one of the same name, made valid. Runs the
     /// Python SDK's `python -m fathom.migrate chroma` with $FATHOM_PYTHON
-    /// (default python3), which needs `pip install "fathom-client[chroma]"`.
+    /// (default python3), which needs the SDK with its chroma extra installed
+    /// from your clone of fathom: `pip install "./client/python[chroma]"`.
     #[arg(long, value_name = "PATH")]
     pub(super) from_chroma: Option<PathBuf>,
     /// Tenant for lines that name none (multi-tenant collections).

@@ -44,12 +44,15 @@ pub fn import(server: &str, connection: &ConnectionArgs, store: &Path, args: &Im
         command.args(["--stream-id", stream_id]);
     }
     let status = command.status().map_err(|e| {
-        anyhow::anyhow!("cannot run {python} (set FATHOM_PYTHON to a Python with fathom-client[chroma]): {e}")
+        anyhow::anyhow!(
+            "cannot run {python} (set FATHOM_PYTHON to a Python where `pip install \"./client/python[chroma]\"` was \
+             run in a clone of fathom): {e}"
+        )
     })?;
     if !status.success() {
         anyhow::bail!(
-            "the Chroma migration failed ({python} -m fathom.migrate chroma; it needs \
-             `pip install \"fathom-client[chroma]\"` in that Python, see FATHOM_PYTHON)"
+            "the Chroma migration failed ({python} -m fathom.migrate chroma; it needs the Python SDK with its chroma \
+             extra in that Python: `pip install \"./client/python[chroma]\"` in a clone of fathom, see FATHOM_PYTHON)"
         );
     }
     Ok(())
