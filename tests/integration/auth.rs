@@ -191,7 +191,16 @@ async fn requests_without_a_valid_key_are_unauthenticated_while_health_stays_ope
 
     let mut garbage = As::new(channel.clone(), Some("not-a-key"), "authorization");
     let refused = garbage.list().await;
-    assert_code(refused, Code::Unauthenticated, "not valid");
+    assert_code(refused, Code::Unauthenticated, "not a fathom key");
+    // Of the shape a reader would take from "fathom_<id>_<secret>": told the exact one.
+    let mut near_miss = As::new(channel.clone(), Some("fathom_abc_def"), "authorization");
+    let refused = near_miss.list().await;
+    assert_code(
+        refused,
+        Code::Unauthenticated,
+        "a 12-hex-digit id, `_` and a 64-hex-digit secret (84 characters, as `fathom keys create` prints it); \
+         this one has 14 characters",
+    );
 
     // Right shape, right id, wrong secret: refused, and the secret is not echoed.
     let forged = format!("{}{}", &admin[..admin.len() - 4], "0000");

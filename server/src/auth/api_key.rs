@@ -49,6 +49,9 @@ pub fn hash_key(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
 }
 
+/// How many characters a key has: the prefix, 12 hex digits of id, `_`, 64 of secret.
+pub const KEY_CHARACTERS: usize = KEY_PREFIX.len() + 12 + 1 + 64;
+
 /// The public id in a key's text, if it has the shape of a Fathom key
 /// (safe to log: the id is not secret).
 pub fn id_of(text: &str) -> Option<&str> {
@@ -71,7 +74,7 @@ mod tests {
         let key = GeneratedKey::generate().unwrap();
         assert_eq!(id_of(&key.text), Some(key.id.as_str()));
         assert_eq!(hash_key(&key.text), key.secret_sha256);
-        assert_eq!(key.text.len(), KEY_PREFIX.len() + 12 + 1 + 64);
+        assert_eq!(key.text.len(), KEY_CHARACTERS);
         assert!(!format!("{key:?}").contains(&key.text[20..]));
         let other = GeneratedKey::generate().unwrap();
         assert_ne!(key.text, other.text);

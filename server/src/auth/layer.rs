@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use futures::future::{BoxFuture, Either};
 use tonic::body::Body;
 
-use super::api_key::id_of;
+use super::api_key::{KEY_CHARACTERS, id_of};
 use super::key_ring::KeyRing;
 use super::rpc_roles::required_role;
 use crate::domain::{Access, Role};
@@ -98,9 +98,12 @@ where
         }
         let Some(id) = id_of(&key).map(str::to_owned) else {
             tracing::warn!(target: "fathom::audit", key = "(not a fathom key)", rpc = path, outcome = "unauthenticated", "refused: key not valid");
-            return refuse(tonic::Status::unauthenticated(
-                "the API key is not valid: a fathom key looks like fathom_<id>_<secret>",
-            ));
+            return refuse(tonic::Status::unauthenticated(format!(
+                "the API key is not a fathom key: one is `fathom_`, a 12-hex-digit id, `_` and a 64-hex-digit secret \
+                 ({} characters, as `fathom keys create` prints it); this one has {} characters",
+                KEY_CHARACTERS,
+                key.chars().count()
+            )));
         };
         // Perhaps a key created since the ring was read: read it again.
         let ring = ring.clone();
