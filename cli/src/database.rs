@@ -28,6 +28,19 @@ pub const EMBEDDED_DATABASE: &str = "fathom";
 impl DatabaseArgs {
     /// The embedded cluster these options name.
     pub fn embedded(&self) -> anyhow::Result<EmbeddedPostgres> {
+        // The defaults are relative to the fathom checkout `make run` ran in.
+        if self.postgres_install.is_relative() && !self.postgres_install.exists() {
+            let here = std::env::current_dir().unwrap_or_default();
+            anyhow::bail!(
+                "no embedded PostgreSQL under {} (relative to {}): run this from the fathom checkout where `make \
+                 run` installed it, pass --postgres-install and --data-dir (or FATHOM_POSTGRES_INSTALL and \
+                 FATHOM_DATA_DIR) with that checkout's .fathom/postgres and .fathom/cluster, or set DATABASE_URL \
+                 (the embedded database, while `fathom serve` runs: postgres://postgres@127.0.0.1:{}/{EMBEDDED_DATABASE})",
+                self.postgres_install.display(),
+                here.display(),
+                self.postgres_port
+            );
+        }
         Ok(EmbeddedPostgres::new(
             &self.postgres_install,
             &self.data_dir,

@@ -827,3 +827,29 @@ async fn an_import_of_one_document_says_so_in_the_singular() {
         stderr(&output)
     );
 }
+
+#[test]
+fn keys_run_outside_the_checkout_say_where_they_looked_and_what_to_do() {
+    let elsewhere = temp_path("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let output = Command::new(fathom_binary())
+        .args(["keys", "list"])
+        .current_dir(&elsewhere)
+        .env_remove("DATABASE_URL")
+        .env_remove("FATHOM_POSTGRES_INSTALL")
+        .env_remove("FATHOM_DATA_DIR")
+        .output()
+        .unwrap();
+    std::fs::remove_dir(&elsewhere).unwrap();
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    for names in [
+        "relative to",
+        "--postgres-install",
+        "DATABASE_URL",
+        "postgres://postgres@127.0.0.1:54329/fathom",
+    ] {
+        assert!(message.contains(names), "{names:?} in {message}");
+    }
+}
