@@ -75,6 +75,23 @@ impl Receiver {
     }
 }
 
+/// A receiver, and a `fathom serve` exporting its spans to it. The export
+/// schedule is longer than any test: spans arrive only because shutdown
+/// flushes them.
+async fn traced_fathom() -> (Receiver, ServeProcess) {
+    let receiver = Receiver::default();
+    let endpoint = receiver.start().await;
+    let process = ServeProcess::start_with_env(
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
+        ],
+    )
+    .await;
+    (receiver, process)
+}
+
 fn attribute<'a>(span: &'a Span, key: &str) -> Option<&'a str> {
     span.attributes
         .iter()
@@ -94,18 +111,7 @@ fn hex(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn a_search_exports_its_rpc_span_with_a_child_span_per_sql_statement_flushed_at_shutdown() {
-    let receiver = Receiver::default();
-    let endpoint = receiver.start().await;
-    // A schedule longer than the test: the spans arrive only because
-    // shutdown flushes them.
-    let mut process = ServeProcess::start_with_env(
-        &[],
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
-        ],
-    )
-    .await;
+    let (receiver, mut process) = traced_fathom().await;
     let channel = process.channel().await;
     CollectionsClient::new(channel.clone())
         .create_collection(collection_request("traced", 4, pb::DistanceMetric::Cosine))
@@ -181,16 +187,7 @@ async fn a_search_exports_its_rpc_span_with_a_child_span_per_sql_statement_flush
 
 #[tokio::test]
 async fn listing_fourteen_collections_runs_two_statements_not_one_per_collection() {
-    let receiver = Receiver::default();
-    let endpoint = receiver.start().await;
-    let mut process = ServeProcess::start_with_env(
-        &[],
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
-        ],
-    )
-    .await;
+    let (receiver, mut process) = traced_fathom().await;
     let mut collections = CollectionsClient::new(process.channel().await);
     for i in 0..14 {
         let mut request = collection_request(&format!("c{i}"), 4, pb::DistanceMetric::Cosine);

@@ -20,6 +20,7 @@ mod search;
 mod sql_identifiers;
 mod sql_spans;
 mod statement_cancel;
+mod suspect_connections;
 mod upsert_streams;
 
 use std::collections::HashMap;

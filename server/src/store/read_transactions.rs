@@ -6,9 +6,9 @@
 //! transaction and no later borrower of the connection inherits it; a
 //! read that wants none takes a pooled connection and no transaction.
 
-use sqlx::pool::PoolConnection;
-use sqlx::{Connection, PgConnection, Postgres};
+use sqlx::{Connection, PgConnection};
 
+use super::suspect_connections::SuspectConnection;
 use super::{Store, StoreError};
 use crate::domain::EfSearch;
 
@@ -40,26 +40,6 @@ impl ReadSettings {
     }
 }
 
-/// A pooled connection while its read transaction is being begun. sqlx
-/// (0.8.6) counts a transaction only once BEGIN's reply says one is open:
-/// when the caller is dropped before the reply is read (sqlx issue 4385),
-/// or when the statement fails after BEGIN (a `SET LOCAL` refused), nothing
-/// rolls back, and the connection would go back to the pool inside a
-/// transaction, open or aborted, that the next borrower's statements would
-/// run in or fail in. Such a connection is closed instead.
-struct BeginningRead {
-    conn: PoolConnection<Postgres>,
-    begun: bool,
-}
-
-impl Drop for BeginningRead {
-    fn drop(&mut self) {
-        if !self.begun {
-            self.conn.close_on_drop();
-        }
-    }
-}
-
 impl Store {
     /// Runs the read-only `work` on a pooled connection with `settings`:
     /// with none, outside any transaction; otherwise in a transaction begun
@@ -75,10 +55,11 @@ impl Store {
         let Some(begin) = settings.begin_statement() else {
             return work(&mut *conn).await;
         };
-        let mut beginning = BeginningRead { conn, begun: false };
+        // Closed if BEGIN or a SET LOCAL fails, or the caller goes away first.
+        let mut beginning = SuspectConnection::new(conn);
         let mut tx = beginning.conn.begin_with(begin).await.map_err(|e| self.error(e))?;
         // From here sqlx knows the transaction: dropping it queues its ROLLBACK.
-        beginning.begun = true;
+        beginning.vouched = true;
         work(&mut *tx).await
     }
 }

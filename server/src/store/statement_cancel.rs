@@ -12,10 +12,10 @@
 
 use std::sync::Arc;
 
-use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
 
+use super::suspect_connections::SuspectConnection;
 use super::{Store, StoreError};
 use crate::domain::Deadline;
 
@@ -71,21 +71,6 @@ async fn cancel_statement(options: &PgConnectOptions, pid: i32, start: i64) -> R
     Ok(cancelled.unwrap_or(false))
 }
 
-/// A pooled connection while a write runs on it: closed, not pooled, if
-/// the write is dropped before it ends (see the module documentation).
-struct WriteConnection {
-    conn: PoolConnection<Postgres>,
-    finished: bool,
-}
-
-impl Drop for WriteConnection {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.conn.close_on_drop();
-        }
-    }
-}
-
 impl Store {
     /// Runs `work` in a transaction bounded by `deadline`, whose statements
     /// may each run until the deadline (or the server's statement timeout,
@@ -98,7 +83,8 @@ impl Store {
         work: impl AsyncFnOnce(Transaction<'_, Postgres>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let conn = self.reachable_pool()?.acquire().await.map_err(|e| self.error(e))?;
-        let mut write = WriteConnection { conn, finished: false };
+        // Closed if this future is dropped before the work ends.
+        let mut write = SuspectConnection::new(conn);
         let mut tx = write.conn.begin().await.map_err(|e| self.error(e))?;
         let timeout = deadline.statement_timeout(self.statement_timeout);
         let (backend_pid, transaction_start_micros): (i32, i64) = sqlx::query_as(
@@ -117,7 +103,7 @@ impl Store {
         };
         let outcome = work(tx).await;
         cancel.disarm();
-        write.finished = true;
+        write.vouched = true;
         outcome
     }
 }
