@@ -104,7 +104,10 @@ async fn an_abandoned_upsert_has_its_statement_cancelled_its_connection_closed_a
         "the abandoned upsert's statement still waits on the lock"
     );
     // Its connection is closed, not pooled: the cancel sent for it can
-    // never land on another request's statement.
+    // never land on another request's statement. (Here the cancel's error
+    // alone would close it too; the store's unit test
+    // `a_write_dropped_between_its_statements_…` shows the guard closing a
+    // connection that no error would.)
     let closed = eventually(PATIENCE, || {
         let observer = observer.clone();
         async move {

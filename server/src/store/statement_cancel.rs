@@ -107,3 +107,69 @@ impl Store {
         outcome
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::Deadline;
+
+    /// `make test` runs every test with a database (scripts/test.sh).
+    fn database_url() -> String {
+        std::env::var("FATHOM_TEST_DATABASE_URL").expect("FATHOM_TEST_DATABASE_URL (make test sets it)")
+    }
+
+    /// Whether a backend of this pid is connected.
+    async fn connected(observer: &mut PgConnection, pid: i32) -> bool {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)")
+            .bind(pid)
+            .fetch_one(observer)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_write_dropped_between_its_statements_closes_its_connection_instead_of_pooling_it() {
+        let store = Store::connect(&database_url(), 1).await.unwrap();
+        let (pid_sender, pid) = tokio::sync::oneshot::channel();
+        // The write runs a statement, then waits for ever: dropped there, its
+        // statement has ended and nothing errs, so only the guard keeps the
+        // connection out of the pool.
+        let write = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .write_within(Deadline::NONE, async |mut tx: Transaction<'_, Postgres>| {
+                        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        pid_sender.send(pid).unwrap();
+                        std::future::pending::<()>().await;
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        let pid = pid.await.unwrap();
+        write.abort();
+        let _ = write.await;
+
+        let mut observer = PgConnection::connect(&database_url()).await.unwrap();
+        let mut gone = false;
+        for _ in 0..300 {
+            if !connected(&mut observer, pid).await {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(gone, "the abandoned write's backend {pid} is still connected");
+        // The pool opens a new connection for the next borrower.
+        let next: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_ne!(next, pid);
+    }
+}
