@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use fathom_api::v1 as pb;
 use fathom_server::Config;
-use fathom_server::domain::EfSearch;
+use fathom_server::domain::{CollectionName, EfSearch};
+use fathom_server::store::Store;
 use fathom_tests::{TestServer, eventually, fresh_database};
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::overload::{count_request, fathom_sessions, lock_docs_table, overall_health, server_with_docs, tiny};
-use crate::support::{UpsertSession, server_with_collection, single_connection_store, store_query};
+use crate::reply_gate::ReplyGate;
+use crate::support::{UpsertSession, server_with_collection, store_query};
 
 /// How long a test waits for the server to reach a state before failing.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -250,51 +252,43 @@ async fn past_the_stream_limit_streams_are_resource_exhausted_and_an_open_stream
 /// sqlx 0.8 counts a transaction only once BEGIN's reply is read; a request
 /// dropped in between must not hand its pooled connection to the next
 /// borrower inside a transaction nobody owns. The search here asks for its
-/// own ef_search, so it begins a transaction; it is dropped once the
-/// database shows its BEGIN, before it is polled again.
+/// own ef_search, so it begins a transaction; a relay holds BEGIN's reply
+/// back, and the search is dropped while it waits for it.
 #[tokio::test]
 async fn a_request_abandoned_during_its_begin_leaves_its_pooled_connection_outside_any_transaction() {
     let server = server_with_collection("docs", 3).await;
-    let (store, collection) = single_connection_store(&server, "docs").await;
-    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(store.pool())
+    let gate = ReplyGate::start(&server.database_url, b"BEGIN").await;
+    let store = Store::connect(gate.url(), 1).await.unwrap();
+    let collection = store
+        .collection(&CollectionName::parse("collection", "docs").unwrap())
         .await
         .unwrap();
-    let observer = sqlx::PgPool::connect(&server.database_url).await.unwrap();
-    let in_transaction = || async {
-        let state: Option<String> = sqlx::query_scalar("SELECT state FROM pg_stat_activity WHERE pid = $1")
-            .bind(pid)
-            .fetch_optional(&observer)
-            .await
-            .unwrap()
-            .flatten();
-        state.as_deref() == Some("idle in transaction")
-    };
     let mut query = store_query(vec![1.0, 0.0, 0.0], None);
     query.ef_search = EfSearch::MAX;
-    let mut search = Box::pin(store.search(collection, query));
-    let mut begun = false;
-    // A poll may stop before BEGIN (waiting for the pooled connection); the
-    // one that sends it is the last.
-    for _ in 0..3 {
-        assert!(
-            futures::poll!(&mut search).is_pending(),
-            "the search ended before its BEGIN was seen"
-        );
-        if eventually(PATIENCE, in_transaction).await {
-            begun = true;
-            break;
-        }
+    tokio::select! {
+        _ = store.search(collection, query) => panic!("the search ended though BEGIN's reply was held back"),
+        () = gate.marker_sent() => {}
     }
-    assert!(begun, "the database never showed the search's BEGIN");
-    drop(search);
+    // The search is dropped: BEGIN went to the database, its reply was never read.
+    gate.release();
 
     // The next borrower of the pool's one connection runs a statement and
     // keeps the connection: the database says whether it is in a transaction.
     let mut conn = store.pool().acquire().await.unwrap();
-    sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
-    assert!(
-        !in_transaction().await,
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    let observer = sqlx::PgPool::connect(&server.database_url).await.unwrap();
+    let state: Option<String> = sqlx::query_scalar("SELECT state FROM pg_stat_activity WHERE pid = $1")
+        .bind(pid)
+        .fetch_optional(&observer)
+        .await
+        .unwrap()
+        .flatten();
+    assert_eq!(
+        state.as_deref(),
+        Some("idle"),
         "the pool handed out its connection inside the abandoned search's transaction"
     );
 }

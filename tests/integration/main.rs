@@ -13,6 +13,7 @@ mod ingestion;
 mod keyword_ranking;
 mod metrics;
 mod overload;
+mod reply_gate;
 mod resume;
 mod search;
 mod serve_process;
