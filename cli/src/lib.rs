@@ -1,6 +1,6 @@
 //! The `fathom` command line: the server's own commands (`serve`, `migrate`,
 //! `postgres`, through `fathom-server` and `fathom-embedded-postgres`) and a
-//! client's (`collections`, `import`, `export`, `search`, `health`, through
+//! client's (`collections`, `documents`, `import`, `export`, `search`, `health`, through
 //! `fathom-client`).
 
 /// `println!` that returns the write's error instead of panicking: a
@@ -16,6 +16,7 @@ macro_rules! outln {
 mod collections;
 mod connection;
 mod database;
+mod documents;
 mod export;
 mod health;
 mod import;
@@ -42,6 +43,7 @@ use fathom_embedded_postgres::{Durability, EmbeddedPostgres};
 ///   fathom import --collection docs docs.jsonl --stream-id docs-v1
 ///   fathom search --collection docs --text "vector database" --vector-file query.json
 ///   fathom export --collection docs --filter '{"year": {"$gte": 2020}}' > recent.jsonl
+///   fathom documents update --collection docs --ids a,b --set-metadata '{"reviewed": true}'
 #[derive(Debug, Parser)]
 #[command(name = "fathom", version, about, long_about, verbatim_doc_comment)]
 pub struct Cli {
@@ -78,6 +80,9 @@ pub enum Command {
     /// Create, list, inspect and delete collections.
     #[command(subcommand)]
     Collections(collections::CollectionsCommand),
+    /// Get, count, update and delete documents by id or filter.
+    #[command(subcommand)]
+    Documents(documents::DocumentsCommand),
     /// Stream a JSON Lines file into a collection, with progress; resumable with --stream-id.
     /// With --from-chroma PATH: copy a Chroma store's collections.
     Import(import::ImportArgs),
@@ -138,6 +143,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Keys(args) => keys::keys(args).await,
         Command::Collections(command) => match connection.connect(server).await {
             Ok(client) => collections::run(client, command).await,
+            Err(error) => Err(error),
+        },
+        Command::Documents(command) => match connection.connect(server).await {
+            Ok(client) => documents::run(client, command).await,
             Err(error) => Err(error),
         },
         Command::Import(args) => match &args.from_chroma {

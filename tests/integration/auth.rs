@@ -250,6 +250,18 @@ async fn a_read_key_cannot_write_or_change_collections_and_nothing_is_written() 
         })
         .await;
     assert_code(delete, Code::PermissionDenied, "needs role write");
+    let update = reader
+        .documents
+        .update(pb::UpdateRequest {
+            collection: "docs".into(),
+            selector: Some(pb::update_request::Selector::Ids(pb::IdCondition {
+                ids: vec!["a".into()],
+            })),
+            text: Some("changed".into()),
+            ..Default::default()
+        })
+        .await;
+    assert_code(update, Code::PermissionDenied, "needs role write");
     let drop = reader
         .collections
         .delete_collection(pb::DeleteCollectionRequest { name: "docs".into() })
@@ -329,6 +341,19 @@ async fn a_tenant_bound_key_touches_only_its_tenant_whatever_the_request_says() 
         })
         .await;
     assert_code(delete, Code::PermissionDenied, bound);
+    let update = tenant_a
+        .documents
+        .update(pb::UpdateRequest {
+            collection: "shared".into(),
+            tenant: "b".into(),
+            selector: Some(pb::update_request::Selector::Ids(pb::IdCondition {
+                ids: vec!["b1".into()],
+            })),
+            text: Some("changed".into()),
+            ..Default::default()
+        })
+        .await;
+    assert_code(update, Code::PermissionDenied, bound);
     // A document naming tenant b inside a request for tenant a.
     let smuggled = tenant_a
         .documents

@@ -853,3 +853,88 @@ fn keys_run_outside_the_checkout_say_where_they_looked_and_what_to_do() {
         assert!(message.contains(names), "{names:?} in {message}");
     }
 }
+
+#[tokio::test]
+async fn documents_commands_get_count_update_and_delete_what_the_database_holds() {
+    let server = server_with_collection().await;
+    let input = temp_path("documents.jsonl");
+    write_jsonl(&input, 10);
+    let import = ["import", input.to_str().unwrap(), "--collection", "docs"];
+    assert!(run(&server, import.map(str::to_owned).to_vec()).await.status.success());
+    std::fs::remove_file(&input).unwrap();
+    let fathom_says = async |args: &[&str]| {
+        let output = run(&server, args.iter().map(|a| (*a).to_owned()).collect()).await;
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        stdout(&output)
+    };
+
+    let even = r#"{"even": true}"#;
+    assert_eq!(
+        fathom_says(&["documents", "count", "-c", "docs", "--filter", even]).await,
+        "5\n"
+    );
+    let update = [
+        "documents",
+        "update",
+        "-c",
+        "docs",
+        "--filter",
+        even,
+        "--set-metadata",
+        r#"{"reviewed": true}"#,
+        "--delete-key",
+        "tags",
+    ];
+    assert_eq!(fathom_says(&update).await, "updated 5 documents\n");
+    let text = [
+        "documents",
+        "update",
+        "-c",
+        "docs",
+        "--ids",
+        "doc-00001,nope",
+        "--text",
+        "corrected",
+    ];
+    assert_eq!(fathom_says(&text).await, "updated 1 document\n");
+
+    let got = fathom_says(&["documents", "get", "-c", "docs", "doc-00000", "doc-00001", "nope"]).await;
+    let records: Vec<serde_json::Value> = got.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 2, "the missing id is skipped: {got}");
+    assert_eq!(
+        records[0]["metadata"],
+        serde_json::json!({"n": 0, "even": true, "nested": {"x": 0.25}, "reviewed": true})
+    );
+    assert_eq!(
+        records[0]["vector"].as_array().unwrap().len(),
+        DIM,
+        "the vector is kept"
+    );
+    assert_eq!(records[1]["text"], "corrected");
+
+    let reviewed = r#"{"reviewed": true}"#;
+    let delete = ["documents", "delete", "-c", "docs", "--filter", reviewed];
+    assert_eq!(fathom_says(&delete).await, "deleted 5 documents\n");
+    assert_eq!(fathom_says(&["documents", "count", "-c", "docs"]).await, "5\n");
+    assert_eq!(
+        crate::support::count(&server, "docs").await,
+        5,
+        "the count printed is the database's"
+    );
+
+    let neither = run(
+        &server,
+        ["documents", "delete", "-c", "docs"].map(str::to_owned).to_vec(),
+    )
+    .await;
+    assert!(!neither.status.success());
+    assert!(stderr(&neither).contains("--ids"), "{}", stderr(&neither));
+    let nothing = ["documents", "update", "-c", "docs", "--ids", "doc-00002"];
+    let refused = run(&server, nothing.map(str::to_owned).to_vec()).await;
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("INVALID_ARGUMENT") && stderr(&refused).contains("nothing to update"),
+        "{}",
+        stderr(&refused)
+    );
+}

@@ -192,6 +192,57 @@ async fn built_filters_select_what_they_say_in_search_count_and_scroll() {
 }
 
 #[tokio::test]
+async fn the_update_builder_changes_metadata_and_text_by_ids_and_by_filter() {
+    let server = TestServer::start().await;
+    let client = Client::connect(server.url()).await.unwrap();
+    client.create_collection("docs", 8).send().await.unwrap();
+    client.upsert_stream("docs", documents(30)).send().await.unwrap();
+
+    let by_ids = client
+        .update("docs", "", Filter::ids(["d000001", "d000002", "nope"]))
+        .set_metadata(serde_json::json!({"reviewed": true}))
+        .unwrap()
+        .delete_metadata_keys(["lang"])
+        .text("changed text")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_ids, 2);
+    let got = client.get("docs", "", &["d000001".to_owned()]).await.unwrap();
+    assert_eq!(
+        fathom_client::struct_to_json(got[0].metadata.as_ref().unwrap()),
+        serde_json::json!({"i": 1, "reviewed": true})
+    );
+    assert_eq!(got[0].text, "changed text");
+
+    let german = client
+        .update("docs", "", field("lang").eq("de"))
+        .replace_metadata(serde_json::json!({"lang": "fr"}))
+        .unwrap()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(german, 10, "d0, d3, … d27");
+    assert_eq!(
+        client.count("docs", "", Some(field("lang").eq("fr"))).await.unwrap(),
+        10
+    );
+    assert_eq!(client.count("docs", "", Some(field("lang").eq("de"))).await.unwrap(), 0);
+
+    let error = client
+        .update("docs", "", Filter::ids(["d000001"]))
+        .send()
+        .await
+        .expect_err("an update that changes nothing is refused");
+    assert_eq!(error.code(), Some(tonic::Code::InvalidArgument));
+    assert!(error.to_string().contains("nothing to update"), "{error}");
+    let not_an_object = client
+        .update("docs", "", Filter::ids(["d000001"]))
+        .set_metadata(serde_json::json!([1, 2]));
+    assert!(not_an_object.is_err(), "metadata must be a JSON object");
+}
+
+#[tokio::test]
 async fn a_refused_batch_stops_the_stream_with_its_violations() {
     let server = TestServer::start().await;
     let client = Client::connect(server.url()).await.unwrap();

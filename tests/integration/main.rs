@@ -20,3 +20,4 @@ mod serve_process;
 mod support;
 mod tls;
 mod traces;
+mod updates;

@@ -506,16 +506,60 @@ def delete_request(
     filter: FilterSpec | filter_pb2.Filter | None,
 ) -> documents_pb2.DeleteRequest:
     """Builds a ``DeleteRequest``; exactly one of ``ids`` and ``filter``."""
-    if (ids is None) == (filter is None):
-        raise ValueError("delete needs exactly one of ids= and filter=")
     request = documents_pb2.DeleteRequest(collection=collection, tenant=tenant or "")
+    _select(request, "delete", ids, filter)
+    return request
+
+
+def update_request(
+    collection: str,
+    tenant: str | None,
+    ids: Sequence[str] | None,
+    filter: FilterSpec | filter_pb2.Filter | None,
+    *,
+    text: str | None,
+    set_metadata: Mapping[str, Any] | None,
+    replace_metadata: bool,
+    delete_metadata_keys: Iterable[str],
+) -> documents_pb2.UpdateRequest:
+    """Builds an ``UpdateRequest``; exactly one of ``ids`` and ``filter``.
+
+    ``None`` leaves ``text`` and ``set_metadata`` unset (kept as they are),
+    while ``""`` and ``{}`` are sent as set. Whether the parts go together
+    (something to change, no key both set and deleted, ...) is the server's
+    to say, with the request's field names.
+    """
+    request = documents_pb2.UpdateRequest(
+        collection=collection, tenant=tenant or "", replace_metadata=replace_metadata
+    )
+    _select(request, "update", ids, filter)
+    if text is not None:
+        request.text = text
+    if set_metadata is not None:
+        request.set_metadata.CopyFrom(to_struct(set_metadata))
+    if isinstance(delete_metadata_keys, str):
+        raise TypeError("delete_metadata_keys must be a list of strings, not a string")
+    request.delete_metadata_keys.extend(delete_metadata_keys)
+    return request
+
+
+def _select(
+    request: documents_pb2.DeleteRequest | documents_pb2.UpdateRequest,
+    verb: str,
+    ids: Sequence[str] | None,
+    filter: FilterSpec | filter_pb2.Filter | None,
+) -> None:
+    """Sets the ``selector`` of a Delete or Update request (``verb`` says
+    which, for the error): exactly one of ``ids`` and ``filter``."""
+    if (ids is None) == (filter is None):
+        raise ValueError(f"{verb} needs exactly one of ids= and filter=")
     if ids is not None:
         if isinstance(ids, str):
             raise TypeError("ids must be a list of strings, not a string")
+        request.ids.SetInParent()  # an empty list is sent as chosen, for the server to refuse
         request.ids.ids.extend(ids)
     else:
         request.filter.CopyFrom(to_filter(filter))  # type: ignore[arg-type]
-    return request
 
 
 def count_request(

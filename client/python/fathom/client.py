@@ -99,11 +99,11 @@ class Client:
             connection arguments are then ignored; ``close`` closes it).
         retry: Which failed calls are retried and how long to wait: a
             :class:`fathom.RetryPolicy` (``RetryPolicy.never()`` turns retries
-            off). Reads, ``upsert_batch``, ``delete``, the start of a search,
-            scrolls and resumable upserts are retried after UNAVAILABLE (or a
-            broken connection) and after a busy server's RESOURCE_EXHAUSTED,
-            with jittered backoff within a time budget; the table is
-            ``docs/retries.md``.
+            off). Reads, ``upsert_batch``, ``delete``, ``update``, the start
+            of a search, scrolls and resumable upserts are retried after
+            UNAVAILABLE (or a broken connection) and after a busy server's
+            RESOURCE_EXHAUSTED, with jittered backoff within a time budget;
+            the table is ``docs/retries.md``.
 
     The client may be shared by threads (the sync client) or by the tasks
     of one event loop (the asyncio client). Use it as a context manager, or
@@ -692,6 +692,74 @@ class Collection:
         request = _convert.delete_request(self.name, self._tenant(tenant), ids, filter)
         response = self.client._unary(self.client._documents.Delete, request)
         return int(response.deleted)
+
+    def update(
+        self,
+        ids: Sequence[str] | None = None,
+        filter: FilterSpec | filter_pb2.Filter | None = None,
+        *,
+        text: str | None = None,
+        set_metadata: Mapping[str, Any] | None = None,
+        replace_metadata: bool = False,
+        delete_metadata_keys: Iterable[str] = (),
+        tenant: str | None = None,
+    ) -> int:
+        """Changes the text and metadata of stored documents, chosen by id or
+        by filter (exactly one), and returns how many were changed.
+
+        Vectors are left as they are, and so is whatever the call does not
+        name: unlike :meth:`upsert`, which replaces a whole document. Every
+        chosen document gets the same change, in one transaction: all of it
+        or, on an error, none of it. Ids that do not exist are skipped (and
+        not counted), never created. Like :meth:`delete`, an update may be
+        retried as the client's ``retry`` policy says: applying it twice
+        leaves the documents as applying it once.
+
+        Args:
+            ids: The documents to change.
+            filter: Change every document matching this filter instead.
+            text: The new text, re-indexed for keyword search. ``None`` keeps
+                each document's text; any string, ``""`` too, replaces it.
+            set_metadata: Metadata to write (JSON-like, as in
+                :meth:`upsert`). Each top-level key given replaces that key's
+                value and every other key is kept: ``{"status": "done"}``
+                changes ``status`` alone. ``None`` sets nothing.
+            replace_metadata: Replace the whole metadata object with
+                ``set_metadata`` instead (``{}`` clears it). Needs
+                ``set_metadata``; excludes ``delete_metadata_keys``.
+            delete_metadata_keys: Top-level metadata keys to remove (at most
+                1000, none of them also in ``set_metadata``); keys a document
+                lacks are ignored.
+            tenant: Tenant override.
+
+        Returns:
+            The number of documents changed: those chosen that exist.
+
+        Raises:
+            FathomError: INVALID_ARGUMENT, with violations naming the request
+                field (such as ``replace_metadata`` or
+                ``delete_metadata_keys[0]``), when the update changes nothing
+                (no ``text``, ``set_metadata`` nor ``delete_metadata_keys``)
+                or its parts do not go together; RESOURCE_EXHAUSTED with
+                field ``set_metadata`` when the merged metadata of a document
+                would exceed the limit on any document's metadata (64 KiB as
+                JSON). Nothing is changed then.
+            ValueError: Neither or both of ``ids`` and ``filter`` were given.
+            TypeError: ``ids`` or ``delete_metadata_keys`` is a single
+                string, or ``set_metadata`` is not JSON-like.
+        """
+        request = _convert.update_request(
+            self.name,
+            self._tenant(tenant),
+            ids,
+            filter,
+            text=text,
+            set_metadata=set_metadata,
+            replace_metadata=replace_metadata,
+            delete_metadata_keys=delete_metadata_keys,
+        )
+        response = self.client._unary(self.client._documents.Update, request)
+        return int(response.updated)
 
     # -- reads -----------------------------------------------------------------
 

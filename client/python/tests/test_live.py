@@ -382,6 +382,184 @@ def test_delete_by_filter_then_by_ids(
     assert docs.count() == 3000 - len(french) - 2
 
 
+# -- update ------------------------------------------------------------------------------
+
+
+def with_three_documents(docs: Collection) -> dict[str, list[float]]:
+    """Writes documents a, b and c (text and metadata of each below); returns their vectors."""
+    vectors = {key: [float(i + 1)] + [0.5] * (DIM - 1) for i, key in enumerate("abc")}
+    docs.upsert_batch(
+        list(vectors),
+        list(vectors.values()),
+        texts=["amber harbor", "cedar meadow", "quartz river"],
+        metadatas=[
+            {"lang": "en", "year": 2020, "draft": True, "tags": ["x"]},
+            {"lang": "de", "year": 2021, "draft": True},
+            {"lang": "fr", "year": 2022},
+        ],
+    )
+    return vectors
+
+
+def by_id(docs: Collection, ids: list[str]) -> dict[str, Any]:
+    return {d.id: d for d in docs.get(ids)}
+
+
+def test_update_merges_metadata_keeping_other_keys_text_and_vector(
+    new_collection: Callable[..., Collection],
+) -> None:
+    docs = new_collection("py_upd")
+    vectors = with_three_documents(docs)
+    assert docs.update(["a", "b"], set_metadata={"year": 2025, "reviewed": {"by": "ann"}}) == 2
+    got = by_id(docs, ["a", "b", "c"])
+    assert got["a"].metadata == {"lang": "en", "year": 2025, "draft": True, "tags": ["x"], "reviewed": {"by": "ann"}}
+    assert got["b"].metadata == {"lang": "de", "year": 2025, "draft": True, "reviewed": {"by": "ann"}}
+    assert got["c"].metadata == {"lang": "fr", "year": 2022}  # not chosen
+    assert (got["a"].text, got["b"].text) == ("amber harbor", "cedar meadow")
+    assert got["a"].vector == pytest.approx(vectors["a"])
+    assert docs.count({"reviewed.by": "ann"}) == 2  # the merged keys are filterable at once
+
+
+def test_update_deletes_metadata_keys_a_document_has(new_collection: Callable[..., Collection]) -> None:
+    docs = new_collection("py_upd")
+    with_three_documents(docs)
+    # c has no "draft" and none has "absent": ignored, and c is still changed (chosen and present).
+    assert docs.update(["a", "c"], delete_metadata_keys=["draft", "absent"]) == 2
+    got = by_id(docs, ["a", "b", "c"])
+    assert got["a"].metadata == {"lang": "en", "year": 2020, "tags": ["x"]}
+    assert got["b"].metadata["draft"] is True
+    assert got["c"].metadata == {"lang": "fr", "year": 2022}
+    assert docs.update(["b"], set_metadata={"year": 1999}, delete_metadata_keys=["draft"]) == 1
+    assert by_id(docs, ["b"])["b"].metadata == {"lang": "de", "year": 1999}
+
+
+def test_update_can_replace_or_clear_the_whole_metadata(new_collection: Callable[..., Collection]) -> None:
+    docs = new_collection("py_upd")
+    with_three_documents(docs)
+    assert docs.update(["a"], set_metadata={"only": 1}, replace_metadata=True) == 1
+    assert docs.update(["b"], set_metadata={}, replace_metadata=True) == 1
+    got = by_id(docs, ["a", "b"])
+    assert (got["a"].metadata, got["b"].metadata) == ({"only": 1}, {})
+    assert (got["a"].text, got["b"].text) == ("amber harbor", "cedar meadow")
+
+
+def test_updated_text_is_what_keyword_search_finds(new_collection: Callable[..., Collection]) -> None:
+    docs = new_collection("py_upd")
+    vectors = with_three_documents(docs)
+    assert [h.id for h in docs.search(text="harbor")] == ["a"]
+    assert docs.update(["a"], text="saffron tundra") == 1
+    assert [h.id for h in docs.search(text="saffron")] == ["a"]
+    assert docs.search(text="harbor") == []  # the old text is out of the keyword index
+    (a,) = docs.get(["a"])
+    assert a.text == "saffron tundra" and a.metadata["lang"] == "en"
+    assert a.vector == pytest.approx(vectors["a"])
+    assert docs.update(["a"], text="") == 1  # "" is a text too: it clears it
+    assert docs.get(["a"])[0].text == "" and docs.search(text="saffron") == []
+
+
+def test_update_by_filter_changes_every_match_and_counts_them(
+    new_collection: Callable[..., Collection],
+) -> None:
+    docs = new_collection("py_upd")
+    corpus = make_corpus(600, seed=31)
+    docs.upsert_iter(corpus, batch_size=200)
+    french = matching(corpus, lambda m: m["lang"] == "fr")
+    assert docs.update(filter={"lang": "fr"}, set_metadata={"reviewed": True}) == len(french)
+    assert docs.count({"reviewed": True}) == len(french)
+    assert {d.id for d in docs.scroll({"reviewed": True}, include=[])} == french
+    drafts = matching(corpus, lambda m: m["lang"] == "fr" and "draft" in m)
+    assert docs.update(filter={"reviewed": True, "draft": True}, delete_metadata_keys=["draft"]) == len(drafts)
+    assert docs.count({"lang": "fr", "draft": {"$exists": True}}) == 0
+    assert docs.count() == 600
+    assert docs.update(filter={"lang": "xx"}, text="none") == 0
+
+
+def test_update_skips_missing_ids_and_creates_nothing(new_collection: Callable[..., Collection]) -> None:
+    docs = new_collection("py_upd")
+    with_three_documents(docs)
+    assert docs.update(["a", "ghost", "phantom"], set_metadata={"seen": True}) == 1
+    assert docs.count() == 3
+    assert [d.id for d in docs.get(["a", "ghost", "phantom"])] == ["a"]
+    assert docs.update(["ghost"], text="boo") == 0
+    assert docs.count() == 3
+
+
+def test_update_in_a_multi_tenant_collection_changes_that_tenant_only(
+    new_collection: Callable[..., Collection],
+) -> None:
+    docs = new_collection("py_upd", multi_tenant=True)
+    docs.upsert_batch(["a"], [[1.0] * DIM], metadatas=[{"n": 1}], tenant="acme")
+    docs.upsert_batch(["a"], [[1.0] * DIM], metadatas=[{"n": 1}], tenant="globex")
+    assert docs.with_tenant("acme").update(["a"], set_metadata={"n": 2}) == 1
+    assert docs.get(["a"], tenant="acme")[0].metadata == {"n": 2}
+    assert docs.get(["a"], tenant="globex")[0].metadata == {"n": 1}
+
+
+def test_update_that_changes_nothing_is_invalid_argument(new_collection: Callable[..., Collection]) -> None:
+    docs = new_collection("py_upd")
+    with_three_documents(docs)
+    before = docs.get(["a", "b", "c"])
+    with pytest.raises(FathomError) as caught:
+        docs.update(["a"])
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    (violation,) = caught.value.violations  # of the request as a whole, not of one field
+    assert "nothing to update" in violation.description, caught.value
+    assert docs.get(["a", "b", "c"]) == before
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"set_metadata": {"k": 1}, "delete_metadata_keys": ["j", "k"]}, "delete_metadata_keys[1]"),
+        ({"text": "x", "replace_metadata": True}, "replace_metadata"),
+        ({"set_metadata": {}, "replace_metadata": True, "delete_metadata_keys": ["k"]}, "delete_metadata_keys"),
+    ],
+)
+def test_update_whose_parts_clash_names_the_field_and_changes_nothing(
+    new_collection: Callable[..., Collection], change: dict[str, Any], field: str
+) -> None:
+    docs = new_collection("py_upd")
+    with_three_documents(docs)
+    before = docs.get(["a", "b", "c"])
+    with pytest.raises(FathomError) as caught:
+        docs.update(["a", "b"], **change)
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in caught.value.violations] == [field], caught.value
+    assert docs.get(["a", "b", "c"]) == before
+
+
+def test_update_growing_metadata_past_the_limit_is_resource_exhausted_and_changes_nothing(
+    new_collection: Callable[..., Collection],
+) -> None:
+    docs = new_collection("py_upd")
+    with_three_documents(docs)
+    docs.upsert_batch(["big"], [[1.0] * DIM], metadatas=[{"blob": "x" * 40_000}])
+    before = docs.get(["a", "big"])
+    with pytest.raises(FathomError) as caught:
+        # Within the limit alone, over it merged into "big"; "a" would fit.
+        docs.update(["a", "big"], set_metadata={"more": "y" * 30_000}, text="changed")
+    assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert [v.field for v in caught.value.violations] == ["set_metadata"], caught.value
+    assert not caught.value.busy  # a refusal: retrying would not help
+    assert docs.get(["a", "big"]) == before
+
+
+def test_update_needs_exactly_one_selector_before_sending(client: Client) -> None:
+    docs = client.collection(unique_name("py_upd_unsent"))  # refused before any call: need not exist
+    with pytest.raises(ValueError, match="exactly one of ids= and filter="):
+        docs.update(text="x")
+    with pytest.raises(ValueError, match="exactly one of ids= and filter="):
+        docs.update(["a"], {"lang": "en"}, text="x")
+    with pytest.raises(TypeError, match="not a string"):
+        docs.update("a", text="x")
+
+
+def test_unknown_collection_update_is_not_found(client: Client) -> None:
+    with pytest.raises(FathomError) as caught:
+        client.collection(unique_name("py_upd_missing")).update(["a"], text="x")
+    assert caught.value.code == grpc.StatusCode.NOT_FOUND
+
+
 def test_upsert_replaces_and_numpy_input(new_collection: Callable[..., Collection]) -> None:
     np = pytest.importorskip("numpy")
     docs = new_collection()

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import random
 from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
 
 import pytest
 from google.protobuf import struct_pb2, timestamp_pb2
@@ -379,6 +380,69 @@ def test_delete_request_needs_one_selector() -> None:
     assert _convert.delete_request("docs", "t", None, {"a": 1}).filter.field.key == "a"
     with pytest.raises(TypeError, match="not a string"):
         _convert.delete_request("docs", None, "abc", None)  # type: ignore[arg-type]
+
+
+def update(
+    ids: Any = None,
+    filter: Any = None,
+    *,
+    text: str | None = None,
+    set_metadata: Any = None,
+    replace_metadata: bool = False,
+    delete_metadata_keys: Any = (),
+) -> documents_pb2.UpdateRequest:
+    """An UpdateRequest for collection "docs", tenant "t1" (arguments
+    untyped: some tests pass what the types forbid)."""
+    return _convert.update_request(
+        "docs",
+        "t1",
+        ids,
+        filter,
+        text=text,
+        set_metadata=set_metadata,
+        replace_metadata=replace_metadata,
+        delete_metadata_keys=delete_metadata_keys,
+    )
+
+
+def test_update_request_leaves_unnamed_parts_unset() -> None:
+    request = update(["a", "b"], set_metadata={"year": 2024, "at": dt.date(2024, 5, 1)})
+    assert (request.collection, request.tenant) == ("docs", "t1")
+    assert request.WhichOneof("selector") == "ids" and list(request.ids.ids) == ["a", "b"]
+    assert not request.HasField("text")  # unset keeps each document's text
+    assert dict(request.set_metadata) == {"year": 2024, "at": "2024-05-01T00:00:00Z"}
+    assert not request.replace_metadata and list(request.delete_metadata_keys) == []
+
+
+def test_update_request_sends_empty_text_and_metadata_as_set() -> None:
+    # `text` is proto3 optional and `set_metadata` a message: "" and {} are
+    # values (clear the text, replace with an empty object), not "no change".
+    request = update(filter={"lang": "de"}, text="", set_metadata={}, replace_metadata=True)
+    assert request.WhichOneof("selector") == "filter" and request.filter.field.key == "lang"
+    assert request.HasField("text") and request.text == ""
+    assert request.HasField("set_metadata") and dict(request.set_metadata) == {}
+    assert request.replace_metadata
+
+
+def test_update_request_deletes_keys_and_sends_empty_ids_as_chosen() -> None:
+    request = update([], delete_metadata_keys=iter(["draft", "old"]))
+    assert list(request.delete_metadata_keys) == ["draft", "old"]
+    assert not request.HasField("set_metadata")
+    # An empty id list is the server's to refuse (field `ids.ids`), not "no selector".
+    assert request.WhichOneof("selector") == "ids" and list(request.ids.ids) == []
+
+
+def test_update_request_refuses_what_the_client_can_tell() -> None:
+    with pytest.raises(ValueError, match="update needs exactly one of ids= and filter="):
+        update(text="x")
+    with pytest.raises(ValueError, match="exactly one"):
+        update(["a"], {"a": 1}, text="x")
+    with pytest.raises(TypeError, match="ids must be a list of strings"):
+        update("abc", text="x")
+    with pytest.raises(TypeError, match="delete_metadata_keys must be a list of strings"):
+        update(["a"], delete_metadata_keys="draft")
+    with pytest.raises(TypeError, match="metadata must be a dict"):
+        update(["a"], set_metadata=[("k", 1)])
 
 
 def test_hit_conversion() -> None:

@@ -10,7 +10,7 @@ use tokio_stream::{Stream, StreamExt};
 
 use crate::connection::{ClientBuilder, Transport};
 use crate::retry::{Backoff, RetryPolicy, idempotent};
-use crate::{Document, Error, Filter, SearchBuilder, UpsertStreamBuilder};
+use crate::{Document, Error, Filter, SearchBuilder, UpdateBuilder, UpsertStreamBuilder};
 
 /// Largest message the client accepts (scrolls of big vectors, large gets).
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -89,7 +89,7 @@ impl Client {
         SearchClient::new(self.transport.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES)
     }
 
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
+    pub(crate) fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request.set_timeout(self.timeout);
         request
@@ -242,6 +242,13 @@ impl Client {
             Ok(self.documents_stub().delete(request).await?.into_inner().deleted)
         })
         .await
+    }
+
+    /// Starts an update of the text or metadata of the documents `filter`
+    /// chooses (by id with [`Filter::ids`]), without resending their
+    /// vectors: see [`UpdateBuilder`].
+    pub fn update(&self, collection: &str, tenant: &str, filter: Filter) -> UpdateBuilder {
+        UpdateBuilder::new(self.clone(), collection, tenant, filter)
     }
 
     /// Counts documents matching `filter` (all, with `None`).

@@ -32,6 +32,7 @@ pub mod filter;
 mod resume;
 pub mod retry;
 mod search;
+mod update;
 mod upsert_stream;
 
 pub use client::{Client, CreateCollection};
@@ -43,4 +44,5 @@ pub use fathom_api::v1 as proto;
 pub use filter::Filter;
 pub use retry::RetryPolicy;
 pub use search::{HitStream, SearchBuilder};
+pub use update::UpdateBuilder;
 pub use upsert_stream::{UpsertError, UpsertStreamBuilder, UpsertSummary};

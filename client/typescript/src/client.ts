@@ -18,7 +18,6 @@ import {
 } from "./gen/fathom/v1/collections_pb.js";
 import {
   CountRequestSchema,
-  DeleteRequestSchema,
   type Document as DocumentMessage,
   Documents,
   GetRequestSchema,
@@ -37,9 +36,10 @@ import type {
   CollectionInfo,
   CollectionStats,
   CreateCollectionOptions,
-  DeleteSelector,
   Document,
   DocumentInput,
+  DocumentSelector,
+  DocumentUpdate,
   GetOptions,
   Hit,
   ScrollOptions,
@@ -89,10 +89,10 @@ export interface ClientOptions {
   /**
    * Which failed calls are retried and how long to wait, over
    * {@link DEFAULT_RETRY_POLICY} (`NO_RETRIES` turns retries off). Reads,
-   * `upsertBatch`, `delete`, the start of a search, scrolls and resumable
-   * upserts are retried after UNAVAILABLE (or a broken connection) and after
-   * a busy server's RESOURCE_EXHAUSTED, with jittered backoff within a time
-   * budget; the table is `docs/retries.md`.
+   * `upsertBatch`, `delete`, `update`, the start of a search, scrolls and
+   * resumable upserts are retried after UNAVAILABLE (or a broken connection)
+   * and after a busy server's RESOURCE_EXHAUSTED, with jittered backoff
+   * within a time budget; the table is `docs/retries.md`.
    */
   retry?: Partial<RetryPolicy>;
 }
@@ -463,21 +463,44 @@ export class Collection {
   }
 
   /** Deletes documents by ids or by filter; returns how many went. */
-  async delete(selector: DeleteSelector, options: CallOptions = {}): Promise<number> {
-    const hasIds = selector.ids !== undefined;
-    if (hasIds === (selector.filter !== undefined)) throw new TypeError("delete needs exactly one of ids and filter");
-    const request = create(DeleteRequestSchema, {
-      collection: this.name,
-      tenant: this.tenantOf(options),
-      selector: hasIds
-        ? { case: "ids", value: { ids: [...selector.ids!] } }
-        : { case: "filter", value: toFilter(selector.filter!) },
-    });
+  async delete(selector: DocumentSelector, options: CallOptions = {}): Promise<number> {
+    const request = convert.deleteRequest(this.name, this.tenantOf(options), selector);
     const response = await this.client.unary(() =>
       this.client.documentsRpc.delete(request, this.client.callOptions(options.signal)),
       options.signal,
     );
     return Number(response.deleted);
+  }
+
+  /**
+   * Changes the text or metadata of the documents chosen by ids or by filter,
+   * without resending their vectors: one change applied to every chosen
+   * document, in one transaction. Returns how many documents were changed;
+   * ids that do not exist are skipped, never created.
+   *
+   * ```ts
+   * await docs.update({ ids: ["a"] }, { setMetadata: { status: "read" } });   // merged: other keys stay
+   * await docs.update({ filter: { lang: "en" } }, { deleteMetadataKeys: ["draft"] });
+   * await docs.update({ ids: ["b"] }, { text: "new text", setMetadata: {}, replaceMetadata: true });
+   * ```
+   *
+   * Setting the same values again changes nothing more, so the call is
+   * retried like {@link delete}.
+   *
+   * @throws TypeError unless exactly one of `ids` and `filter` is given.
+   * @throws FathomError INVALID_ARGUMENT with violations when the change
+   *   changes nothing or breaks a rule of {@link DocumentUpdate}
+   *   (`replace_metadata`, `delete_metadata_keys[0]`, `text`, ...);
+   *   RESOURCE_EXHAUSTED `set_metadata` when a document's merged metadata
+   *   would exceed the server's limit. Either way nothing is changed.
+   */
+  async update(selector: DocumentSelector, change: DocumentUpdate, options: CallOptions = {}): Promise<number> {
+    const request = convert.updateRequest(this.name, this.tenantOf(options), selector, change);
+    const response = await this.client.unary(() =>
+      this.client.documentsRpc.update(request, this.client.callOptions(options.signal)),
+      options.signal,
+    );
+    return Number(response.updated);
   }
 
   /** Counts the documents matching a filter (all, if none). */

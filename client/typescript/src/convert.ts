@@ -19,13 +19,18 @@ import {
   KeywordRanking as KeywordRankingMessage,
 } from "./gen/fathom/v1/collections_pb.js";
 import {
+  type DeleteRequest,
+  DeleteRequestSchema,
   type Document as DocumentMessage,
   DocumentSchema,
   type Include,
   IncludeSchema,
+  type UpdateRequest,
+  UpdateRequestSchema,
   type UpsertRequest,
   UpsertRequestSchema,
 } from "./gen/fathom/v1/documents_pb.js";
+import { type Filter, type IdCondition, IdConditionSchema } from "./gen/fathom/v1/filter_pb.js";
 import { type Fusion, FusionSchema, type SearchHit, SearchRequestSchema, type SearchRequest } from "./gen/fathom/v1/search_pb.js";
 import { rfc3339, toFilter } from "./filters.js";
 import type {
@@ -34,6 +39,8 @@ import type {
   CreateCollectionOptions,
   Document,
   DocumentInput,
+  DocumentSelector,
+  DocumentUpdate,
   FusionSpec,
   Hit,
   IncludeField,
@@ -182,12 +189,13 @@ export function vectorValues(vector: VectorInput): number[] {
 
 /**
  * Makes metadata JSON for a `Struct`: `Date`s become RFC 3339 UTC strings,
- * `undefined` entries are dropped, non-JSON values are refused.
+ * `undefined` entries are dropped, non-JSON values are refused (errors name
+ * the value by `path`).
  */
-export function metadataToJson(metadata: MetadataInput): JsonObject {
-  const json = toJson(metadata, "metadata");
+export function metadataToJson(metadata: MetadataInput, path = "metadata"): JsonObject {
+  const json = toJson(metadata, path);
   if (json === null || typeof json !== "object" || Array.isArray(json)) {
-    throw new TypeError("metadata must be an object");
+    throw new TypeError(`${path} must be an object`);
   }
   return json as JsonObject;
 }
@@ -230,6 +238,48 @@ export function documentToProto(doc: DocumentInput, position = 0): DocumentMessa
 /** Builds an `UpsertRequest` (the unary, one-batch write). */
 export function upsertRequest(collection: string, tenant: string, documents: DocumentMessage[]): UpsertRequest {
   return create(UpsertRequestSchema, { collection, tenant, documents });
+}
+
+/** The `selector` of a Delete or Update request; a TypeError naming `call` unless exactly one of `ids` and `filter` is given. */
+export function selectorToProto(
+  selector: DocumentSelector,
+  call: "delete" | "update",
+): { case: "ids"; value: IdCondition } | { case: "filter"; value: Filter } {
+  const hasIds = selector.ids !== undefined;
+  if (hasIds === (selector.filter !== undefined)) throw new TypeError(`${call} needs exactly one of ids and filter`);
+  return hasIds
+    ? { case: "ids", value: create(IdConditionSchema, { ids: [...selector.ids!] }) }
+    : { case: "filter", value: toFilter(selector.filter!) };
+}
+
+/** Builds a `DeleteRequest`. */
+export function deleteRequest(collection: string, tenant: string, selector: DocumentSelector): DeleteRequest {
+  return create(DeleteRequestSchema, { collection, tenant, selector: selectorToProto(selector, "delete") });
+}
+
+/**
+ * Builds an `UpdateRequest`. The parts of `change` left out stay unset, and
+ * a given `setMetadata` is sent even when empty (`{}` with `replaceMetadata`
+ * clears the metadata). Whether the change changes anything is the server's
+ * to check.
+ */
+export function updateRequest(
+  collection: string,
+  tenant: string,
+  selector: DocumentSelector,
+  change: DocumentUpdate,
+): UpdateRequest {
+  if (typeof change !== "object" || change === null) throw new TypeError("update needs a change: { text, setMetadata, ... }");
+  const init: MessageInitShape<typeof UpdateRequestSchema> = {
+    collection,
+    tenant,
+    selector: selectorToProto(selector, "update"),
+    replaceMetadata: change.replaceMetadata ?? false,
+    deleteMetadataKeys: [...(change.deleteMetadataKeys ?? [])],
+  };
+  if (change.text !== undefined) init.text = change.text;
+  if (change.setMetadata !== undefined) init.setMetadata = metadataToJson(change.setMetadata, "setMetadata");
+  return create(UpdateRequestSchema, init);
 }
 
 /** Converts a `Document` message. */

@@ -322,5 +322,40 @@ export interface ScrollOptions extends CallOptions {
   afterId?: string;
 }
 
-/** What `Collection.delete` removes: ids or a filter. */
-export type DeleteSelector = { ids: readonly string[]; filter?: never } | { filter: FilterSpec; ids?: never };
+/**
+ * Which documents `Collection.delete` and `Collection.update` act on: these
+ * ids, or every document matching a filter (exactly one of the two).
+ */
+export type DocumentSelector = { ids: readonly string[]; filter?: never } | { filter: FilterSpec; ids?: never };
+
+/** What `Collection.delete` removes. @deprecated Use {@link DocumentSelector}, the same type. */
+export type DeleteSelector = DocumentSelector;
+
+/**
+ * What `Collection.update` does to each document it chooses; the vector and
+ * every part left out stay as they are. At least one of `text`,
+ * `setMetadata` and `deleteMetadataKeys` must be given (the server refuses
+ * an update that changes nothing with INVALID_ARGUMENT).
+ */
+export interface DocumentUpdate {
+  /** The new text, re-indexed for keyword search; `""` clears it. Left out, the text is kept. */
+  text?: string;
+  /**
+   * Metadata to write, as in `DocumentInput.metadata`. By default a merge at
+   * the top level: each key given replaces that key's value (nested objects
+   * are replaced whole, not merged) and every other key is kept. With
+   * `replaceMetadata`, the whole object is replaced.
+   */
+  setMetadata?: MetadataInput;
+  /**
+   * Replace each document's whole metadata with `setMetadata` (`{}` clears
+   * it) instead of merging into it. Needs `setMetadata`; excludes
+   * `deleteMetadataKeys`. Default false.
+   */
+  replaceMetadata?: boolean;
+  /**
+   * Top-level metadata keys to remove (keys a document lacks are ignored):
+   * at most 1000, none also in `setMetadata`.
+   */
+  deleteMetadataKeys?: readonly string[];
+}

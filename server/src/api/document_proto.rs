@@ -5,8 +5,8 @@ use fathom_api::v1 as pb;
 
 use super::metadata_json::{json_to_struct, struct_to_json};
 use crate::domain::{
-    Collection, DocumentBatch, DocumentBatchBuilder, DocumentFields, InvalidRequest, Limits, SearchHitRow,
-    StoredDocument, Tenant, VectorRules,
+    Collection, DocumentBatch, DocumentBatchBuilder, DocumentFields, DocumentUpdate, InvalidRequest, Limits,
+    MetadataToSet, SearchHitRow, StoredDocument, Tenant, VectorRules,
 };
 
 /// Validates a batch of proto documents for `collection`, moving their
@@ -35,6 +35,21 @@ pub(super) fn batch_from_proto(
         builder.push(index, document.id, document.vector, document.text, metadata);
     }
     builder.finish()
+}
+
+/// Validates what an Update changes (its selector is read apart).
+pub(super) fn update_from_proto(request: pb::UpdateRequest, limits: &Limits) -> Result<DocumentUpdate, InvalidRequest> {
+    let set_metadata = request.set_metadata.map(|object| MetadataToSet {
+        json: struct_to_json(Some(&object)),
+        keys: object.fields.into_keys().collect(),
+    });
+    DocumentUpdate::parse(
+        request.text,
+        set_metadata,
+        request.replace_metadata,
+        request.delete_metadata_keys,
+        limits,
+    )
 }
 
 /// Checks a request's list of ids: 1 to `Limits::max_ids`, no NUL characters.

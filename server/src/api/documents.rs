@@ -12,11 +12,11 @@ use tonic::{Request, Response, Status, Streaming};
 use super::ResponseStream;
 use super::access::{access_of, audit, scope};
 use super::deadline::deadline_of;
-use super::document_proto::{batch_from_proto, check_ids, document_to_proto, fields_of};
+use super::document_proto::{batch_from_proto, check_ids, document_to_proto, fields_of, update_from_proto};
 use super::error::ApiError;
 use super::filter_proto::filter_from_proto;
 use crate::domain::{Access, Collection, Deadline, DocumentFields, Filter, InvalidRequest, Limits, Tenant};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Handlers of the Documents service.
 pub struct DocumentsApi {
@@ -95,14 +95,9 @@ impl DocumentsApi {
     ) -> Result<pb::DeleteResponse, ApiError> {
         let (collection, tenant) = self.scope(access, &request.collection, &request.tenant, "").await?;
         let filter = match &request.selector {
-            None => return Err(InvalidRequest::field("selector", "choose what to delete: ids or filter").into()),
-            Some(pb::delete_request::Selector::Ids(ids)) => {
-                check_ids(&ids.ids, "ids.ids", &self.limits)?;
-                Filter::Ids(ids.ids.clone())
-            }
-            Some(pb::delete_request::Selector::Filter(filter)) => {
-                filter_from_proto(filter, "filter", self.limits.max_ids)?
-            }
+            None => self.chosen(None, None, "delete")?,
+            Some(pb::delete_request::Selector::Ids(ids)) => self.chosen(Some(ids), None, "delete")?,
+            Some(pb::delete_request::Selector::Filter(filter)) => self.chosen(None, Some(filter), "delete")?,
         };
         let deleted = self.store.delete(&collection, &tenant, &filter, deadline).await?;
         audit(
@@ -113,6 +108,68 @@ impl DocumentsApi {
             &format!("{deleted} documents deleted"),
         );
         Ok(pb::DeleteResponse { deleted })
+    }
+
+    async fn update(
+        &self,
+        access: &Access,
+        request: pb::UpdateRequest,
+        deadline: Deadline,
+    ) -> Result<pb::UpdateResponse, ApiError> {
+        let (collection, tenant) = self.scope(access, &request.collection, &request.tenant, "").await?;
+        let filter = match &request.selector {
+            None => self.chosen(None, None, "update")?,
+            Some(pb::update_request::Selector::Ids(ids)) => self.chosen(Some(ids), None, "update")?,
+            Some(pb::update_request::Selector::Filter(filter)) => self.chosen(None, Some(filter), "update")?,
+        };
+        let update = update_from_proto(request, &self.limits)?;
+        let updated = self
+            .store
+            .update(
+                &collection,
+                &tenant,
+                &filter,
+                &update,
+                self.limits.max_metadata_bytes,
+                deadline,
+            )
+            .await
+            .map_err(|error| match error {
+                // One text for every chosen document: the request's field is to blame.
+                StoreError::TextTooLongForIndex { .. } => {
+                    ApiError::from(InvalidRequest::field("text", error.to_string()))
+                }
+                other => other.into(),
+            })?;
+        audit(
+            access,
+            "update",
+            &collection.spec.name,
+            Some(&tenant),
+            &format!("{updated} documents updated"),
+        );
+        Ok(pb::UpdateResponse { updated })
+    }
+
+    /// The documents a Delete or Update chooses (`verb` says which): by
+    /// its ids or by its filter, exactly one of them.
+    fn chosen(
+        &self,
+        ids: Option<&pb::IdCondition>,
+        filter: Option<&pb::Filter>,
+        verb: &str,
+    ) -> Result<Filter, InvalidRequest> {
+        match (ids, filter) {
+            (Some(ids), _) => {
+                check_ids(&ids.ids, "ids.ids", &self.limits)?;
+                Ok(Filter::Ids(ids.ids.clone()))
+            }
+            (None, Some(filter)) => filter_from_proto(filter, "filter", self.limits.max_ids),
+            (None, None) => Err(InvalidRequest::field(
+                "selector",
+                format!("choose what to {verb}: ids or filter"),
+            )),
+        }
     }
 
     async fn count(&self, access: &Access, request: pb::CountRequest) -> Result<pb::CountResponse, ApiError> {
@@ -203,6 +260,14 @@ impl Documents for DocumentsApi {
         let access = access_of(&request)?;
         Ok(Response::new(
             self.delete(&access, request.into_inner(), deadline).await?,
+        ))
+    }
+
+    async fn update(&self, request: Request<pb::UpdateRequest>) -> Result<Response<pb::UpdateResponse>, Status> {
+        let deadline = deadline_of(request.metadata());
+        let access = access_of(&request)?;
+        Ok(Response::new(
+            self.update(&access, request.into_inner(), deadline).await?,
         ))
     }
 

@@ -67,9 +67,9 @@ impl From<ApiError> for Status {
             ApiError::Store(error @ StoreError::StreamTenantMismatch { .. }) => Status::from(ApiError::Invalid(
                 InvalidRequest::with_kind(InvalidKind::FailedPrecondition, "open.stream_id", error.to_string()),
             )),
-            ApiError::Store(error @ StoreError::TextTooLongForIndex { .. }) => {
-                Status::from(ApiError::Invalid(error.as_refusal().expect("a refusal")))
-            }
+            ApiError::Store(
+                error @ (StoreError::TextTooLongForIndex { .. } | StoreError::UpdatedMetadataTooLarge { .. }),
+            ) => Status::from(ApiError::Invalid(error.as_refusal().expect("a refusal"))),
             ApiError::Store(StoreError::StatementTimeout) => Status::deadline_exceeded(
                 "the request's statement ran past its time limit (the call's deadline, or the server's statement \
                  timeout) and was cancelled; nothing of it was written; allow more time, narrow the request (a \

@@ -14,10 +14,11 @@ const READ: [&str; 7] = [
     "/fathom.v1.Search/Search",
 ];
 
-const WRITE: [&str; 3] = [
+const WRITE: [&str; 4] = [
     "/fathom.v1.Documents/Upsert",
     "/fathom.v1.Documents/UpsertStream",
     "/fathom.v1.Documents/Delete",
+    "/fathom.v1.Documents/Update",
 ];
 
 /// The role the RPC at `path` needs; `None` for health and reflection,

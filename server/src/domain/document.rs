@@ -251,31 +251,8 @@ impl<'a> DocumentBatchBuilder<'a> {
         if let Err(problem) = self.vector_rules.check(&vector) {
             self.violations.add(at("vector"), problem);
         }
-        if text.len() > limits.max_text_bytes {
-            self.violations.add_kind(
-                InvalidKind::ResourceExhausted,
-                at("text"),
-                format!("text is {} bytes; the limit is {}", text.len(), limits.max_text_bytes),
-            );
-        } else if text.contains('\0') {
-            self.violations.add(at("text"), "text contains a NUL character");
-        }
-        let metadata = self
-            .violations
-            .take(metadata.map_err(|invalid| prefix(invalid, &at("metadata"))));
-        if let Some(json) = &metadata
-            && json.len() > limits.max_metadata_bytes
-        {
-            self.violations.add_kind(
-                InvalidKind::ResourceExhausted,
-                at("metadata"),
-                format!(
-                    "metadata is {} bytes as JSON; the limit is {}",
-                    json.len(),
-                    limits.max_metadata_bytes
-                ),
-            );
-        }
+        check_text(&text, &at("text"), limits, &mut self.violations);
+        let metadata = check_metadata(metadata, &at("metadata"), limits, &mut self.violations);
         if self.violations.is_empty() {
             self.batch.ids.push(id);
             self.batch.vectors.push(vector);
@@ -294,6 +271,44 @@ impl<'a> DocumentBatchBuilder<'a> {
         let batch = self.batch;
         self.violations.finish(|| batch)
     }
+}
+
+/// Checks a document's text: at most `Limits::max_text_bytes`, no NUL.
+pub(super) fn check_text(text: &str, field: &str, limits: &Limits, violations: &mut Violations) {
+    if text.len() > limits.max_text_bytes {
+        violations.add_kind(
+            InvalidKind::ResourceExhausted,
+            field,
+            format!("text is {} bytes; the limit is {}", text.len(), limits.max_text_bytes),
+        );
+    } else if text.contains('\0') {
+        violations.add(field, "text contains a NUL character");
+    }
+}
+
+/// Checks a document's metadata, already rendered as JSON text (or refused
+/// while it was, with fields relative to the metadata): at most
+/// `Limits::max_metadata_bytes`. Returns the JSON if it is valid.
+pub(super) fn check_metadata(
+    metadata: Result<String, InvalidRequest>,
+    field: &str,
+    limits: &Limits,
+    violations: &mut Violations,
+) -> Option<String> {
+    let json = violations.take(metadata.map_err(|invalid| prefix(invalid, field)))?;
+    if json.len() > limits.max_metadata_bytes {
+        violations.add_kind(
+            InvalidKind::ResourceExhausted,
+            field,
+            format!(
+                "metadata is {} bytes as JSON; the limit is {}",
+                json.len(),
+                limits.max_metadata_bytes
+            ),
+        );
+        return None;
+    }
+    Some(json)
 }
 
 /// Puts a path in front of every violation's field (`documents[3].metadata` + `.a.b`).

@@ -57,7 +57,12 @@ impl fmt::Display for InvalidRequest {
             if i > 0 {
                 f.write_str("; ")?;
             }
-            write!(f, "{}: {}", v.field, v.description)?;
+            // A violation of the request as a whole names no field.
+            if v.field.is_empty() {
+                f.write_str(&v.description)?;
+            } else {
+                write!(f, "{}: {}", v.field, v.description)?;
+            }
         }
         if self.violations.len() > shown {
             write!(f, "; and {} more", self.violations.len() - shown)?;

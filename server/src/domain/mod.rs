@@ -6,6 +6,7 @@ mod access;
 mod collection;
 mod deadline;
 mod document;
+mod document_update;
 mod filter;
 mod invalid;
 mod keyword_query;
@@ -23,6 +24,7 @@ pub use document::{
     DocumentBatch, DocumentBatchBuilder, DocumentFields, Limits, MIN_BUFFERED_MESSAGE_BYTES, StoredDocument, StreamId,
     Tenant,
 };
+pub use document_update::{DocumentUpdate, MAX_DELETED_METADATA_KEYS, MetadataChange, MetadataToSet};
 pub use filter::{
     Bound, CmpOp, Condition, Filter, MAX_FILTER_DEPTH, MAX_FILTER_KEY_BYTES, MAX_FILTER_NODES, MAX_FILTER_OPERANDS,
     MAX_FILTER_VALUES, Scalar,

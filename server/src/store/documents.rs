@@ -10,7 +10,9 @@ use super::filter_sql::push_filter;
 use super::sql_identifiers::table;
 use super::sql_spans::sql;
 use super::{Store, StoreError};
-use crate::domain::{Collection, Deadline, DocumentBatch, DocumentFields, Filter, StoredDocument, Tenant};
+use crate::domain::{
+    Collection, Deadline, DocumentBatch, DocumentFields, DocumentUpdate, Filter, MetadataChange, StoredDocument, Tenant,
+};
 
 /// Bytes of requested fields a read fetches at once for a stream (a
 /// scroll page, the fields of search hits): a page ends once it holds this
@@ -239,6 +241,86 @@ impl Store {
         .await
     }
 
+    /// Applies `update` to the documents with these ids or matching this
+    /// filter, in a transaction bounded by `deadline`, and returns how many
+    /// it changed. If a merge would make a document's metadata larger than
+    /// `max_metadata_bytes` as JSON, nothing is changed.
+    pub async fn update(
+        &self,
+        collection: &Collection,
+        tenant: &Tenant,
+        filter: &Filter,
+        update: &DocumentUpdate,
+        max_metadata_bytes: usize,
+        deadline: Deadline,
+    ) -> Result<u64, StoreError> {
+        let mut qb = QueryBuilder::new(format!(
+            "WITH changed AS (UPDATE {} d SET ",
+            table(&collection.spec.name)
+        ));
+        let mut assignments = qb.separated(", ");
+        if let Some(text) = &update.text {
+            assignments.push("body = ").push_bind_unseparated(text.clone());
+        }
+        // Only a merge that sets keys can grow an object; its size is read
+        // back (as PostgreSQL prints it, then exactly) only past the limit.
+        let mut may_grow = false;
+        match &update.metadata {
+            MetadataChange::Unchanged => {}
+            MetadataChange::Replace(json) => {
+                assignments
+                    .push("metadata = ")
+                    .push_bind_unseparated(json.clone())
+                    .push_unseparated("::jsonb");
+            }
+            MetadataChange::Merge { set, delete } => {
+                assignments
+                    .push("metadata = (d.metadata - ")
+                    .push_bind_unseparated(delete.clone())
+                    .push_unseparated("::text[]) || ")
+                    .push_bind_unseparated(set.clone())
+                    .push_unseparated("::jsonb");
+                may_grow = set != "{}";
+            }
+        }
+        push_scope(&mut qb, tenant, Some(filter));
+        qb.push(" RETURNING d.id, ");
+        if may_grow {
+            qb.push("CASE WHEN octet_length(d.metadata::text) > ")
+                .push_bind(max_metadata_bytes as i64)
+                .push(" THEN d.metadata END AS large");
+        } else {
+            qb.push("NULL::jsonb AS large");
+        }
+        qb.push(
+            ") SELECT (SELECT count(*) FROM changed) AS updated, \
+             (SELECT jsonb_agg(jsonb_build_array(l.id, l.large)) FROM \
+             (SELECT id, large FROM changed WHERE large IS NOT NULL ORDER BY id LIMIT 16) l) AS large",
+        );
+        self.write_within(deadline, async |mut tx: Transaction<'_, Postgres>| {
+            let (updated, large): (i64, Option<Json<Vec<LargeMetadata>>>) = qb
+                .build_query_as()
+                .fetch_one(&mut *tx)
+                .instrument(sql("UPDATE", "update documents"))
+                .await
+                .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))?;
+            for (id, metadata) in large.map(|l| l.0).unwrap_or_default() {
+                let bytes = serde_json::to_string(&metadata).map_or(usize::MAX, |json| json.len());
+                if bytes > max_metadata_bytes {
+                    // Dropping the transaction rolls the update back.
+                    return Err(StoreError::UpdatedMetadataTooLarge {
+                        id,
+                        bytes,
+                        limit: max_metadata_bytes,
+                    });
+                }
+            }
+            tx.commit().instrument(sql("COMMIT", "update documents")).await?;
+            Ok(updated as u64)
+        })
+        .await
+    }
+
     /// Counts the documents matching a filter (all, without one).
     pub async fn count(
         &self,
@@ -282,6 +364,10 @@ impl Store {
         }
     }
 }
+
+/// A document whose metadata an update may have made too large: its id
+/// and the metadata, to measure as the limit does.
+type LargeMetadata = (String, serde_json::Value);
 
 /// `WHERE d.tenant = $ AND (filter)`
 pub(super) fn push_scope(qb: &mut QueryBuilder<'_, Postgres>, tenant: &Tenant, filter: Option<&Filter>) {

@@ -47,6 +47,20 @@ pub enum StoreError {
         /// PostgreSQL's words, with the entry's size.
         cause: String,
     },
+    /// An update would make a document's metadata larger than the limit.
+    /// Nothing was changed.
+    #[error(
+        "the update would make document {id:?}'s metadata {bytes} bytes as JSON; the limit is {limit}: set fewer \
+         or smaller keys, or delete some"
+    )]
+    UpdatedMetadataTooLarge {
+        /// The first such document, in id order.
+        id: String,
+        /// Its metadata's size after the update.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A stream id recorded by a Fathom that counted batches, not documents.
     #[error("stream id {0:?} was recorded by an older Fathom by batch number; its position is unknown")]
     LegacyStream(String),
@@ -96,6 +110,11 @@ impl StoreError {
             StoreError::TextTooLongForIndex { index, .. } => Some(InvalidRequest::with_kind(
                 InvalidKind::InvalidArgument,
                 index.map_or_else(|| "documents".to_owned(), |i| format!("documents[{i}].text")),
+                self.to_string(),
+            )),
+            StoreError::UpdatedMetadataTooLarge { .. } => Some(InvalidRequest::with_kind(
+                InvalidKind::ResourceExhausted,
+                "set_metadata",
                 self.to_string(),
             )),
             _ => None,

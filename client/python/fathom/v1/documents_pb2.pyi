@@ -168,6 +168,32 @@ class DeleteResponse(_message.Message):
     deleted: int
     def __init__(self, deleted: _Optional[int] = ...) -> None: ...
 
+class UpdateRequest(_message.Message):
+    __slots__ = ("collection", "tenant", "ids", "filter", "text", "set_metadata", "replace_metadata", "delete_metadata_keys")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    SET_METADATA_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_METADATA_FIELD_NUMBER: _ClassVar[int]
+    DELETE_METADATA_KEYS_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    tenant: str
+    ids: _filter_pb2.IdCondition
+    filter: _filter_pb2.Filter
+    text: str
+    set_metadata: _struct_pb2.Struct
+    replace_metadata: bool
+    delete_metadata_keys: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, collection: _Optional[str] = ..., tenant: _Optional[str] = ..., ids: _Optional[_Union[_filter_pb2.IdCondition, _Mapping]] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., text: _Optional[str] = ..., set_metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., replace_metadata: _Optional[bool] = ..., delete_metadata_keys: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class UpdateResponse(_message.Message):
+    __slots__ = ("updated",)
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
+    updated: int
+    def __init__(self, updated: _Optional[int] = ...) -> None: ...
+
 class CountRequest(_message.Message):
     __slots__ = ("collection", "tenant", "filter")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]

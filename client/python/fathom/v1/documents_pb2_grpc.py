@@ -64,6 +64,11 @@ class DocumentsStub:
                 request_serializer=fathom_dot_v1_dot_documents__pb2.DeleteRequest.SerializeToString,
                 response_deserializer=fathom_dot_v1_dot_documents__pb2.DeleteResponse.FromString,
                 _registered_method=True)
+        self.Update = channel.unary_unary(
+                '/fathom.v1.Documents/Update',
+                request_serializer=fathom_dot_v1_dot_documents__pb2.UpdateRequest.SerializeToString,
+                response_deserializer=fathom_dot_v1_dot_documents__pb2.UpdateResponse.FromString,
+                _registered_method=True)
         self.Count = channel.unary_unary(
                 '/fathom.v1.Documents/Count',
                 request_serializer=fathom_dot_v1_dot_documents__pb2.CountRequest.SerializeToString,
@@ -143,6 +148,18 @@ class DocumentsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Update(self, request, context):
+        """Update changes the text or metadata of stored documents, chosen by id
+        or by filter, without resending their vectors: one change applied to
+        every chosen document, in one transaction. It says how many documents
+        it changed; ids that do not exist are skipped, never created. If a
+        changed document's metadata would exceed the metadata limit, nothing is
+        changed (RESOURCE_EXHAUSTED naming the document).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Count(self, request, context):
         """Count counts the documents that match a filter (all, if no filter).
         """
@@ -181,6 +198,11 @@ def add_DocumentsServicer_to_server(servicer, server):
                     servicer.Delete,
                     request_deserializer=fathom_dot_v1_dot_documents__pb2.DeleteRequest.FromString,
                     response_serializer=fathom_dot_v1_dot_documents__pb2.DeleteResponse.SerializeToString,
+            ),
+            'Update': grpc.unary_unary_rpc_method_handler(
+                    servicer.Update,
+                    request_deserializer=fathom_dot_v1_dot_documents__pb2.UpdateRequest.FromString,
+                    response_serializer=fathom_dot_v1_dot_documents__pb2.UpdateResponse.SerializeToString,
             ),
             'Count': grpc.unary_unary_rpc_method_handler(
                     servicer.Count,
@@ -311,6 +333,33 @@ class Documents:
             '/fathom.v1.Documents/Delete',
             fathom_dot_v1_dot_documents__pb2.DeleteRequest.SerializeToString,
             fathom_dot_v1_dot_documents__pb2.DeleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Update(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fathom.v1.Documents/Update',
+            fathom_dot_v1_dot_documents__pb2.UpdateRequest.SerializeToString,
+            fathom_dot_v1_dot_documents__pb2.UpdateResponse.FromString,
             options,
             channel_credentials,
             insecure,

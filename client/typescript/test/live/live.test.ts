@@ -9,11 +9,11 @@ import {
   type Collection,
   type DocumentInput,
   FathomClient,
-  FathomError,
   type FilterSpec,
   type Hit,
   UpsertRejectedError,
 } from "../../src/index.js";
+import { expectError } from "../support/refusals.js";
 
 const server = process.env.FATHOM_SERVER;
 const DIM = 32;
@@ -66,20 +66,6 @@ function ids(corpus: SourceDoc[], predicate: (m: Meta) => boolean): string[] {
   return corpus.filter((d) => predicate(d.metadata)).map((d) => d.id).sort();
 }
 
-async function expectError(promise: Promise<unknown>, code: Code, violationField?: RegExp): Promise<FathomError> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof FathomError, `expected a FathomError, got ${String(caught)}`);
-  assert.equal(caught.codeName, new FathomError(code, "").codeName, caught.message);
-  if (violationField) {
-    assert.ok(caught.violations.some((v) => violationField.test(v.field)), `no violation on ${violationField}: ${caught.message}`);
-  }
-  return caught;
-}
 
 describe("live server", { skip: server ? false : "FATHOM_SERVER is not set (live tests need a running server)" }, () => {
   const corpus = makeCorpus(N);

@@ -1,13 +1,13 @@
 // Unit tests of request building and response conversion (no server).
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import * as convert from "../../src/convert.js";
 import { decodeBadRequest } from "../../src/errors.js";
 import { CollectionSchema, DistanceMetric, IndexPrecision, IndexState, KeywordRanking } from "../../src/gen/fathom/v1/collections_pb.js";
-import { DocumentSchema } from "../../src/gen/fathom/v1/documents_pb.js";
+import { DocumentSchema, UpdateRequestSchema } from "../../src/gen/fathom/v1/documents_pb.js";
 import { SearchHitSchema } from "../../src/gen/fathom/v1/search_pb.js";
 
 describe("searchRequest", () => {
@@ -210,6 +210,57 @@ describe("documents", () => {
   it("drops empty metadata (unset means {})", () => {
     assert.equal(convert.documentToProto({ id: "a", vector: [1], metadata: {} }).metadata, undefined);
     assert.equal(convert.documentToProto({ id: "a", vector: [1], metadata: { x: undefined } }).metadata, undefined);
+  });
+});
+
+describe("selectors, deletes and updates", () => {
+  it("builds DeleteRequest by ids and by filter", () => {
+    const byIds = convert.deleteRequest("docs", "t1", { ids: ["a", "b"] });
+    assert.deepEqual([byIds.collection, byIds.tenant], ["docs", "t1"]);
+    assert.deepEqual(byIds.selector.case === "ids" && byIds.selector.value.ids, ["a", "b"]);
+    assert.equal(convert.deleteRequest("docs", "", { filter: { lang: "en" } }).selector.case, "filter");
+  });
+
+  it("needs exactly one of ids and filter, naming the call", () => {
+    assert.throws(() => convert.deleteRequest("docs", "", {} as never), /delete needs exactly one of ids and filter/);
+    const both = { ids: ["a"], filter: { lang: "en" } } as never;
+    assert.throws(() => convert.updateRequest("docs", "", both, { text: "x" }), /update needs exactly one of ids and filter/);
+    assert.throws(() => convert.updateRequest("docs", "", {} as never, { text: "x" }), /update needs exactly one/);
+  });
+
+  it("leaves the parts of an update left out unset", () => {
+    const request = convert.updateRequest("docs", "t1", { ids: ["a"] }, { deleteMetadataKeys: ["draft"] });
+    assert.deepEqual([request.collection, request.tenant], ["docs", "t1"]);
+    assert.deepEqual(request.selector.case === "ids" && request.selector.value.ids, ["a"]);
+    assert.equal(request.text, undefined);
+    assert.equal(request.setMetadata, undefined);
+    assert.equal(request.replaceMetadata, false);
+    assert.deepEqual(request.deleteMetadataKeys, ["draft"]);
+  });
+
+  it("sends an empty text and empty metadata as set", () => {
+    const change = { text: "", setMetadata: {}, replaceMetadata: true };
+    const request = convert.updateRequest("docs", "", { filter: { lang: "en" } }, change);
+    assert.equal(request.selector.case, "filter");
+    const decoded = fromBinary(UpdateRequestSchema, toBinary(UpdateRequestSchema, request));
+    assert.equal(decoded.text, "");
+    assert.deepEqual(decoded.setMetadata, {});
+    assert.equal(decoded.replaceMetadata, true);
+  });
+
+  it("converts the metadata of an update as an upsert's, naming setMetadata", () => {
+    const setMetadata = { when: new Date("2024-05-01T00:00:00Z"), gone: undefined, tags: ["x"] };
+    const request = convert.updateRequest("docs", "", { ids: ["a"] }, { setMetadata });
+    assert.deepEqual(request.setMetadata, { when: "2024-05-01T00:00:00Z", tags: ["x"] });
+    assert.throws(
+      () => convert.updateRequest("docs", "", { ids: ["a"] }, { setMetadata: { x: Number.POSITIVE_INFINITY } }),
+      /setMetadata\.x: JSON numbers are finite/,
+    );
+  });
+
+  it("leaves an update that changes nothing to the server to refuse", () => {
+    const request = convert.updateRequest("docs", "", { ids: ["a"] }, {});
+    assert.deepEqual([request.text, request.setMetadata, request.deleteMetadataKeys], [undefined, undefined, []]);
   });
 });
 

@@ -13,7 +13,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file fathom/v1/documents.proto.
  */
 export const file_fathom_v1_documents: GenFile = /*@__PURE__*/
-  fileDesc("ChlmYXRob20vdjEvZG9jdW1lbnRzLnByb3RvEglmYXRob20udjEibwoIRG9jdW1lbnQSCgoCaWQYASABKAkSDgoGdmVjdG9yGAIgAygCEgwKBHRleHQYAyABKAkSKQoIbWV0YWRhdGEYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg4KBnRlbmFudBgFIAEoCSI5CgdJbmNsdWRlEgwKBHRleHQYASABKAgSEAoIbWV0YWRhdGEYAiABKAgSDgoGdmVjdG9yGAMgASgIInAKE1Vwc2VydFN0cmVhbVJlcXVlc3QSJQoEb3BlbhgBIAEoCzIVLmZhdGhvbS52MS5PcGVuU3RyZWFtSAASJwoFYmF0Y2gYAiABKAsyFi5mYXRob20udjEuVXBzZXJ0QmF0Y2hIAEIJCgdyZXF1ZXN0Il8KCk9wZW5TdHJlYW0SEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSEQoJc3RyZWFtX2lkGAMgASgJEhoKEmJ1aWxkX2luZGV4X2F0X2VuZBgEIAEoCCJ3CgtVcHNlcnRCYXRjaBIQCghzZXF1ZW5jZRgBIAEoBBImCglkb2N1bWVudHMYAiADKAsyEy5mYXRob20udjEuRG9jdW1lbnQSGwoOZmlyc3RfcG9zaXRpb24YAyABKARIAIgBAUIRCg9fZmlyc3RfcG9zaXRpb24icQoUVXBzZXJ0U3RyZWFtUmVzcG9uc2USKQoGb3BlbmVkGAEgASgLMhcuZmF0aG9tLnYxLlN0cmVhbU9wZW5lZEgAEiIKA2FjaxgCIAEoCzITLmZhdGhvbS52MS5CYXRjaEFja0gAQgoKCHJlc3BvbnNlIn4KDFN0cmVhbU9wZW5lZBIRCglzdHJlYW1faWQYASABKAkSGQoNbmV4dF9zZXF1ZW5jZRgCIAEoBEICGAESGwoTY29tbWl0dGVkX2RvY3VtZW50cxgDIAEoBBIPCgdsYXN0X2lkGAQgASgJEhIKCmlkc19kaWdlc3QYBSABKAwinQEKCEJhdGNoQWNrEhAKCHNlcXVlbmNlGAEgASgEEhkKEWRvY3VtZW50c193cml0dGVuGAIgASgNEhkKEWFscmVhZHlfY29tbWl0dGVkGAMgASgIEiwKCXJlamVjdGlvbhgEIAEoCzIZLmZhdGhvbS52MS5CYXRjaFJlamVjdGlvbhIbChNjb21taXR0ZWRfZG9jdW1lbnRzGAUgASgEIl4KDkJhdGNoUmVqZWN0aW9uEgwKBGNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCRItCgp2aW9sYXRpb25zGAMgAygLMhkuZmF0aG9tLnYxLkZpZWxkVmlvbGF0aW9uIjQKDkZpZWxkVmlvbGF0aW9uEg0KBWZpZWxkGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIlsKDVVwc2VydFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSJgoJZG9jdW1lbnRzGAMgAygLMhMuZmF0aG9tLnYxLkRvY3VtZW50IisKDlVwc2VydFJlc3BvbnNlEhkKEWRvY3VtZW50c193cml0dGVuGAEgASgNImIKCkdldFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSCwoDaWRzGAMgAygJEiMKB2luY2x1ZGUYBCABKAsyEi5mYXRob20udjEuSW5jbHVkZSI1CgtHZXRSZXNwb25zZRImCglkb2N1bWVudHMYASADKAsyEy5mYXRob20udjEuRG9jdW1lbnQiiwEKDURlbGV0ZVJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSJQoDaWRzGAMgASgLMhYuZmF0aG9tLnYxLklkQ29uZGl0aW9uSAASIwoGZmlsdGVyGAQgASgLMhEuZmF0aG9tLnYxLkZpbHRlckgAQgoKCHNlbGVjdG9yIiEKDkRlbGV0ZVJlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAQiVQoMQ291bnRSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkSDgoGdGVuYW50GAIgASgJEiEKBmZpbHRlchgDIAEoCzIRLmZhdGhvbS52MS5GaWx0ZXIiHgoNQ291bnRSZXNwb25zZRINCgVjb3VudBgBIAEoBCKcAQoNU2Nyb2xsUmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJEg4KBnRlbmFudBgCIAEoCRIhCgZmaWx0ZXIYAyABKAsyES5mYXRob20udjEuRmlsdGVyEhAKCGFmdGVyX2lkGAQgASgJEiMKB2luY2x1ZGUYBSABKAsyEi5mYXRob20udjEuSW5jbHVkZRINCgVsaW1pdBgGIAEoBCI3Cg5TY3JvbGxSZXNwb25zZRIlCghkb2N1bWVudBgBIAEoCzITLmZhdGhvbS52MS5Eb2N1bWVudDKRAwoJRG9jdW1lbnRzElMKDFVwc2VydFN0cmVhbRIeLmZhdGhvbS52MS5VcHNlcnRTdHJlYW1SZXF1ZXN0Gh8uZmF0aG9tLnYxLlVwc2VydFN0cmVhbVJlc3BvbnNlKAEwARI9CgZVcHNlcnQSGC5mYXRob20udjEuVXBzZXJ0UmVxdWVzdBoZLmZhdGhvbS52MS5VcHNlcnRSZXNwb25zZRI0CgNHZXQSFS5mYXRob20udjEuR2V0UmVxdWVzdBoWLmZhdGhvbS52MS5HZXRSZXNwb25zZRI9CgZEZWxldGUSGC5mYXRob20udjEuRGVsZXRlUmVxdWVzdBoZLmZhdGhvbS52MS5EZWxldGVSZXNwb25zZRI6CgVDb3VudBIXLmZhdGhvbS52MS5Db3VudFJlcXVlc3QaGC5mYXRob20udjEuQ291bnRSZXNwb25zZRI/CgZTY3JvbGwSGC5mYXRob20udjEuU2Nyb2xsUmVxdWVzdBoZLmZhdGhvbS52MS5TY3JvbGxSZXNwb25zZTABYgZwcm90bzM", [file_fathom_v1_filter, file_google_protobuf_struct]);
+  fileDesc("ChlmYXRob20vdjEvZG9jdW1lbnRzLnByb3RvEglmYXRob20udjEibwoIRG9jdW1lbnQSCgoCaWQYASABKAkSDgoGdmVjdG9yGAIgAygCEgwKBHRleHQYAyABKAkSKQoIbWV0YWRhdGEYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg4KBnRlbmFudBgFIAEoCSI5CgdJbmNsdWRlEgwKBHRleHQYASABKAgSEAoIbWV0YWRhdGEYAiABKAgSDgoGdmVjdG9yGAMgASgIInAKE1Vwc2VydFN0cmVhbVJlcXVlc3QSJQoEb3BlbhgBIAEoCzIVLmZhdGhvbS52MS5PcGVuU3RyZWFtSAASJwoFYmF0Y2gYAiABKAsyFi5mYXRob20udjEuVXBzZXJ0QmF0Y2hIAEIJCgdyZXF1ZXN0Il8KCk9wZW5TdHJlYW0SEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSEQoJc3RyZWFtX2lkGAMgASgJEhoKEmJ1aWxkX2luZGV4X2F0X2VuZBgEIAEoCCJ3CgtVcHNlcnRCYXRjaBIQCghzZXF1ZW5jZRgBIAEoBBImCglkb2N1bWVudHMYAiADKAsyEy5mYXRob20udjEuRG9jdW1lbnQSGwoOZmlyc3RfcG9zaXRpb24YAyABKARIAIgBAUIRCg9fZmlyc3RfcG9zaXRpb24icQoUVXBzZXJ0U3RyZWFtUmVzcG9uc2USKQoGb3BlbmVkGAEgASgLMhcuZmF0aG9tLnYxLlN0cmVhbU9wZW5lZEgAEiIKA2FjaxgCIAEoCzITLmZhdGhvbS52MS5CYXRjaEFja0gAQgoKCHJlc3BvbnNlIn4KDFN0cmVhbU9wZW5lZBIRCglzdHJlYW1faWQYASABKAkSGQoNbmV4dF9zZXF1ZW5jZRgCIAEoBEICGAESGwoTY29tbWl0dGVkX2RvY3VtZW50cxgDIAEoBBIPCgdsYXN0X2lkGAQgASgJEhIKCmlkc19kaWdlc3QYBSABKAwinQEKCEJhdGNoQWNrEhAKCHNlcXVlbmNlGAEgASgEEhkKEWRvY3VtZW50c193cml0dGVuGAIgASgNEhkKEWFscmVhZHlfY29tbWl0dGVkGAMgASgIEiwKCXJlamVjdGlvbhgEIAEoCzIZLmZhdGhvbS52MS5CYXRjaFJlamVjdGlvbhIbChNjb21taXR0ZWRfZG9jdW1lbnRzGAUgASgEIl4KDkJhdGNoUmVqZWN0aW9uEgwKBGNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCRItCgp2aW9sYXRpb25zGAMgAygLMhkuZmF0aG9tLnYxLkZpZWxkVmlvbGF0aW9uIjQKDkZpZWxkVmlvbGF0aW9uEg0KBWZpZWxkGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIlsKDVVwc2VydFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSJgoJZG9jdW1lbnRzGAMgAygLMhMuZmF0aG9tLnYxLkRvY3VtZW50IisKDlVwc2VydFJlc3BvbnNlEhkKEWRvY3VtZW50c193cml0dGVuGAEgASgNImIKCkdldFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSCwoDaWRzGAMgAygJEiMKB2luY2x1ZGUYBCABKAsyEi5mYXRob20udjEuSW5jbHVkZSI1CgtHZXRSZXNwb25zZRImCglkb2N1bWVudHMYASADKAsyEy5mYXRob20udjEuRG9jdW1lbnQiiwEKDURlbGV0ZVJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSJQoDaWRzGAMgASgLMhYuZmF0aG9tLnYxLklkQ29uZGl0aW9uSAASIwoGZmlsdGVyGAQgASgLMhEuZmF0aG9tLnYxLkZpbHRlckgAQgoKCHNlbGVjdG9yIiEKDkRlbGV0ZVJlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAQijgIKDVVwZGF0ZVJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSJQoDaWRzGAMgASgLMhYuZmF0aG9tLnYxLklkQ29uZGl0aW9uSAASIwoGZmlsdGVyGAQgASgLMhEuZmF0aG9tLnYxLkZpbHRlckgAEhEKBHRleHQYBSABKAlIAYgBARItCgxzZXRfbWV0YWRhdGEYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhgKEHJlcGxhY2VfbWV0YWRhdGEYByABKAgSHAoUZGVsZXRlX21ldGFkYXRhX2tleXMYCCADKAlCCgoIc2VsZWN0b3JCBwoFX3RleHQiIQoOVXBkYXRlUmVzcG9uc2USDwoHdXBkYXRlZBgBIAEoBCJVCgxDb3VudFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSIQoGZmlsdGVyGAMgASgLMhEuZmF0aG9tLnYxLkZpbHRlciIeCg1Db3VudFJlc3BvbnNlEg0KBWNvdW50GAEgASgEIpwBCg1TY3JvbGxSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkSDgoGdGVuYW50GAIgASgJEiEKBmZpbHRlchgDIAEoCzIRLmZhdGhvbS52MS5GaWx0ZXISEAoIYWZ0ZXJfaWQYBCABKAkSIwoHaW5jbHVkZRgFIAEoCzISLmZhdGhvbS52MS5JbmNsdWRlEg0KBWxpbWl0GAYgASgEIjcKDlNjcm9sbFJlc3BvbnNlEiUKCGRvY3VtZW50GAEgASgLMhMuZmF0aG9tLnYxLkRvY3VtZW50MtADCglEb2N1bWVudHMSUwoMVXBzZXJ0U3RyZWFtEh4uZmF0aG9tLnYxLlVwc2VydFN0cmVhbVJlcXVlc3QaHy5mYXRob20udjEuVXBzZXJ0U3RyZWFtUmVzcG9uc2UoATABEj0KBlVwc2VydBIYLmZhdGhvbS52MS5VcHNlcnRSZXF1ZXN0GhkuZmF0aG9tLnYxLlVwc2VydFJlc3BvbnNlEjQKA0dldBIVLmZhdGhvbS52MS5HZXRSZXF1ZXN0GhYuZmF0aG9tLnYxLkdldFJlc3BvbnNlEj0KBkRlbGV0ZRIYLmZhdGhvbS52MS5EZWxldGVSZXF1ZXN0GhkuZmF0aG9tLnYxLkRlbGV0ZVJlc3BvbnNlEj0KBlVwZGF0ZRIYLmZhdGhvbS52MS5VcGRhdGVSZXF1ZXN0GhkuZmF0aG9tLnYxLlVwZGF0ZVJlc3BvbnNlEjoKBUNvdW50EhcuZmF0aG9tLnYxLkNvdW50UmVxdWVzdBoYLmZhdGhvbS52MS5Db3VudFJlc3BvbnNlEj8KBlNjcm9sbBIYLmZhdGhvbS52MS5TY3JvbGxSZXF1ZXN0GhkuZmF0aG9tLnYxLlNjcm9sbFJlc3BvbnNlMAFiBnByb3RvMw", [file_fathom_v1_filter, file_google_protobuf_struct]);
 
 /**
  * Document is one stored item: an id, a dense vector, a text and metadata.
@@ -657,6 +657,114 @@ export const DeleteResponseSchema: GenMessage<DeleteResponse> = /*@__PURE__*/
   messageDesc(file_fathom_v1_documents, 15);
 
 /**
+ * UpdateRequest changes the text or metadata of documents chosen by id or
+ * by filter. At least one of `text`, `set_metadata` and
+ * `delete_metadata_keys` must be set.
+ *
+ * @generated from message fathom.v1.UpdateRequest
+ */
+export type UpdateRequest = Message<"fathom.v1.UpdateRequest"> & {
+  /**
+   * The collection to change documents in.
+   *
+   * @generated from field: string collection = 1;
+   */
+  collection: string;
+
+  /**
+   * The tenant: required in multi-tenant collections, must be empty in others.
+   *
+   * @generated from field: string tenant = 2;
+   */
+  tenant: string;
+
+  /**
+   * Which documents to change. One must be set.
+   *
+   * @generated from oneof fathom.v1.UpdateRequest.selector
+   */
+  selector: {
+    /**
+     * Change these ids.
+     *
+     * @generated from field: fathom.v1.IdCondition ids = 3;
+     */
+    value: IdCondition;
+    case: "ids";
+  } | {
+    /**
+     * Change every document matching this filter.
+     *
+     * @generated from field: fathom.v1.Filter filter = 4;
+     */
+    value: Filter;
+    case: "filter";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * The new text, re-indexed for keyword search. Unset leaves the text as
+   * it is; set (even to "") replaces it. Same rules as `Document.text`.
+   *
+   * @generated from field: optional string text = 5;
+   */
+  text?: string | undefined;
+
+  /**
+   * Metadata to write. By default each top-level key given replaces that
+   * key's value and every other key is kept (a merge at the top level);
+   * with `replace_metadata` the whole object is replaced (an empty object
+   * clears it). Same rules as `Document.metadata`.
+   *
+   * @generated from field: google.protobuf.Struct set_metadata = 6;
+   */
+  setMetadata?: JsonObject | undefined;
+
+  /**
+   * Replace the whole metadata object with `set_metadata` instead of
+   * merging into it. Needs `set_metadata`; excludes `delete_metadata_keys`.
+   *
+   * @generated from field: bool replace_metadata = 7;
+   */
+  replaceMetadata: boolean;
+
+  /**
+   * Top-level metadata keys to remove; keys a document lacks are ignored.
+   * At most 1000 keys, none also in `set_metadata`.
+   *
+   * @generated from field: repeated string delete_metadata_keys = 8;
+   */
+  deleteMetadataKeys: string[];
+};
+
+/**
+ * Describes the message fathom.v1.UpdateRequest.
+ * Use `create(UpdateRequestSchema)` to create a new message.
+ */
+export const UpdateRequestSchema: GenMessage<UpdateRequest> = /*@__PURE__*/
+  messageDesc(file_fathom_v1_documents, 16);
+
+/**
+ * UpdateResponse says how many documents were changed.
+ *
+ * @generated from message fathom.v1.UpdateResponse
+ */
+export type UpdateResponse = Message<"fathom.v1.UpdateResponse"> & {
+  /**
+   * Number of documents changed: those chosen that exist.
+   *
+   * @generated from field: uint64 updated = 1;
+   */
+  updated: bigint;
+};
+
+/**
+ * Describes the message fathom.v1.UpdateResponse.
+ * Use `create(UpdateResponseSchema)` to create a new message.
+ */
+export const UpdateResponseSchema: GenMessage<UpdateResponse> = /*@__PURE__*/
+  messageDesc(file_fathom_v1_documents, 17);
+
+/**
  * CountRequest counts documents.
  *
  * @generated from message fathom.v1.CountRequest
@@ -689,7 +797,7 @@ export type CountRequest = Message<"fathom.v1.CountRequest"> & {
  * Use `create(CountRequestSchema)` to create a new message.
  */
 export const CountRequestSchema: GenMessage<CountRequest> = /*@__PURE__*/
-  messageDesc(file_fathom_v1_documents, 16);
+  messageDesc(file_fathom_v1_documents, 18);
 
 /**
  * CountResponse holds a count.
@@ -710,7 +818,7 @@ export type CountResponse = Message<"fathom.v1.CountResponse"> & {
  * Use `create(CountResponseSchema)` to create a new message.
  */
 export const CountResponseSchema: GenMessage<CountResponse> = /*@__PURE__*/
-  messageDesc(file_fathom_v1_documents, 17);
+  messageDesc(file_fathom_v1_documents, 19);
 
 /**
  * ScrollRequest reads every matching document in id order.
@@ -767,7 +875,7 @@ export type ScrollRequest = Message<"fathom.v1.ScrollRequest"> & {
  * Use `create(ScrollRequestSchema)` to create a new message.
  */
 export const ScrollRequestSchema: GenMessage<ScrollRequest> = /*@__PURE__*/
-  messageDesc(file_fathom_v1_documents, 18);
+  messageDesc(file_fathom_v1_documents, 20);
 
 /**
  * ScrollResponse is one document of a scroll.
@@ -788,7 +896,7 @@ export type ScrollResponse = Message<"fathom.v1.ScrollResponse"> & {
  * Use `create(ScrollResponseSchema)` to create a new message.
  */
 export const ScrollResponseSchema: GenMessage<ScrollResponse> = /*@__PURE__*/
-  messageDesc(file_fathom_v1_documents, 19);
+  messageDesc(file_fathom_v1_documents, 21);
 
 /**
  * Documents writes, reads and deletes the documents of a collection.
@@ -870,6 +978,21 @@ export const Documents: GenService<{
     methodKind: "unary";
     input: typeof DeleteRequestSchema;
     output: typeof DeleteResponseSchema;
+  },
+  /**
+   * Update changes the text or metadata of stored documents, chosen by id
+   * or by filter, without resending their vectors: one change applied to
+   * every chosen document, in one transaction. It says how many documents
+   * it changed; ids that do not exist are skipped, never created. If a
+   * changed document's metadata would exceed the metadata limit, nothing is
+   * changed (RESOURCE_EXHAUSTED naming the document).
+   *
+   * @generated from rpc fathom.v1.Documents.Update
+   */
+  update: {
+    methodKind: "unary";
+    input: typeof UpdateRequestSchema;
+    output: typeof UpdateResponseSchema;
   },
   /**
    * Count counts the documents that match a filter (all, if no filter).
