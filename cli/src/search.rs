@@ -26,9 +26,36 @@ pub struct SearchArgs {
     /// Filter in MongoDB-style JSON: '{"year": {"$gte": 2020}}'.
     #[arg(long)]
     filter: Option<String>,
+    /// Search by example: the neighbours of the stored document with this
+    /// id (its own vector is the query; the document itself is left out).
+    /// With --text: hybrid.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["vector", "vector_file"])]
+    like: Option<String>,
     /// Most hits.
     #[arg(long, default_value_t = 10)]
     limit: u32,
+    /// Skip this many of the best hits first: page n (from 0) of --limit
+    /// hits is --offset n*limit. Give --candidates (at least offset + limit)
+    /// for pages that neither repeat nor skip a hit.
+    #[arg(long, default_value_t = 0)]
+    offset: u32,
+    /// Candidates each leg ranks before fusion (default: the limit for a
+    /// vector or keyword search, max(5 × limit, 50) for hybrid).
+    #[arg(long)]
+    candidates: Option<u32>,
+    /// HNSW search breadth, 1..=1000: larger finds more of the true nearest
+    /// neighbours, slower (default: max(100, candidates)).
+    #[arg(long)]
+    ef_search: Option<u32>,
+    /// Skip the vector index: exact distances to every matching document.
+    #[arg(long)]
+    exact: bool,
+    /// Drop hits scoring worse than this (for L2 vector searches: farther than this distance).
+    #[arg(long, allow_hyphen_values = true)]
+    score_threshold: Option<f64>,
+    /// Also print each hit's vector (with --json).
+    #[arg(long, requires = "json")]
+    with_vectors: bool,
     /// Fusion of hybrid searches: rrf (reciprocal rank) or relative (min-max normalised scores).
     #[arg(long, default_value = "rrf", value_parser = ["rrf", "relative"])]
     fusion: String,
@@ -54,10 +81,27 @@ pub async fn search(client: Client, args: SearchArgs) -> anyhow::Result<()> {
         }
         (None, None) => None,
     };
-    if vector.is_none() && args.text.is_none() {
-        anyhow::bail!("give --vector, --vector-file, --text, or a vector and a text for hybrid search");
+    if vector.is_none() && args.like.is_none() && args.text.is_none() {
+        anyhow::bail!("give --vector, --vector-file, --like ID, --text, or a vector and a text for hybrid search");
     }
-    let mut search = client.search(&args.collection).tenant(&args.tenant).limit(args.limit);
+    let mut search = client
+        .search(&args.collection)
+        .tenant(&args.tenant)
+        .limit(args.limit)
+        .offset(args.offset)
+        .params(args.ef_search.unwrap_or(0), args.exact);
+    if let Some(id) = &args.like {
+        search = search.example(id);
+    }
+    if let Some(candidates) = args.candidates {
+        search = search.candidates(candidates);
+    }
+    if let Some(threshold) = args.score_threshold {
+        search = search.score_threshold(threshold);
+    }
+    if args.with_vectors {
+        search = search.include(true, true, true);
+    }
     if let Some(vector) = vector {
         search = search.vector(vector);
     }
@@ -79,7 +123,7 @@ pub async fn search(client: Client, args: SearchArgs) -> anyhow::Result<()> {
             "#", "id", "score", "vector rank", "text rank"
         )?;
     }
-    let mut rank = 0;
+    let mut rank = args.offset;
     while let Some(hit) = hits.next().await {
         let hit = hit?;
         rank += 1;
@@ -99,7 +143,7 @@ pub async fn search(client: Client, args: SearchArgs) -> anyhow::Result<()> {
             )?;
         }
     }
-    if rank == 0 && !args.json {
+    if rank == args.offset && !args.json {
         writeln!(out, "(no hits)")?;
     }
     Ok(())
@@ -118,7 +162,7 @@ fn parse_vector(text: &str) -> anyhow::Result<Vec<f32>> {
 
 fn hit_json(hit: &proto::SearchHit) -> serde_json::Value {
     let leg = |leg: Option<proto::LegResult>| leg.map(|l| serde_json::json!({"rank": l.rank, "score": l.score}));
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "id": hit.id,
         "score": hit.score,
         "vector_leg": leg(hit.vector_leg),
@@ -126,7 +170,11 @@ fn hit_json(hit: &proto::SearchHit) -> serde_json::Value {
         "text": hit.text,
         "metadata": hit.metadata.as_ref().map(struct_to_json),
         "tenant": if hit.tenant.is_empty() { None } else { Some(&hit.tenant) },
-    })
+    });
+    if !hit.vector.is_empty() {
+        json["vector"] = serde_json::json!(hit.vector);
+    }
+    json
 }
 
 fn truncate(text: &str, max: usize) -> String {

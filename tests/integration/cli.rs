@@ -938,3 +938,49 @@ async fn documents_commands_get_count_update_and_delete_what_the_database_holds(
         stderr(&refused)
     );
 }
+
+#[tokio::test]
+async fn search_like_a_stored_document_pages_with_offset_and_prints_vectors_on_request() {
+    let server = server_with_collection().await;
+    let input = temp_path("like.jsonl");
+    let records = write_jsonl(&input, 50);
+    let import = ["import", input.to_str().unwrap(), "--collection", "docs"];
+    assert!(run(&server, import.map(str::to_owned).to_vec()).await.status.success());
+    std::fs::remove_file(&input).unwrap();
+    let hits = async |extra: &[&str]| -> Vec<serde_json::Value> {
+        let mut args = vec!["search", "-c", "docs", "--like", "doc-00004", "--exact", "--json"];
+        args.extend_from_slice(extra);
+        let output = run(&server, args.iter().map(|a| (*a).to_owned()).collect()).await;
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        stdout(&output)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let ids = |hits: &[serde_json::Value]| {
+        hits.iter()
+            .map(|h| h["id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+
+    let first_ten = hits(&["--limit", "10", "--candidates", "10"]).await;
+    assert_eq!(first_ten.len(), 10);
+    assert!(
+        !ids(&first_ten).contains(&"doc-00004".to_owned()),
+        "the example is left out"
+    );
+    let second_page = hits(&["--limit", "5", "--offset", "5", "--candidates", "10"]).await;
+    assert_eq!(ids(&second_page), ids(&first_ten)[5..]);
+    assert_eq!(
+        second_page[0]["vector_leg"]["rank"], 6,
+        "ranks count from the top, not the page"
+    );
+
+    assert!(first_ten[0].get("vector").is_none(), "no vectors unless asked");
+    let with_vectors = hits(&["--limit", "1", "--with-vectors"]).await;
+    let id = with_vectors[0]["id"].as_str().unwrap();
+    let record = records.iter().find(|r| r["id"] == id).unwrap();
+    let printed: Vec<f32> = serde_json::from_value(with_vectors[0]["vector"].clone()).unwrap();
+    let stored: Vec<f32> = serde_json::from_value(record["vector"].clone()).unwrap();
+    assert_eq!(printed, stored);
+}

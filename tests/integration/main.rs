@@ -16,6 +16,7 @@ mod overload;
 mod reply_gate;
 mod resume;
 mod search;
+mod search_by_example;
 mod serve_process;
 mod support;
 mod tls;

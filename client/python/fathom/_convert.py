@@ -636,17 +636,28 @@ def search_request(
     filter: FilterSpec | filter_pb2.Filter | None,
     limit: int,
     fusion: FusionSpec | search_pb2.Fusion | None,
+    example_id: str | None,
+    offset: int,
     include: Iterable[str] | None,
     candidates: int | None,
     exact: bool,
     ef_search: int | None,
     score_threshold: float | None,
 ) -> search_pb2.SearchRequest:
-    """Builds a ``SearchRequest``; at least one of ``vector`` and ``text``."""
-    if vector is None and text is None:
-        raise ValueError("search needs a vector, a text, or both")
+    """Builds a ``SearchRequest``; at least one of ``vector``, ``example_id``
+    and ``text``. Whether they go together (not ``vector`` with
+    ``example_id``) and how far ``offset`` may reach are the server's to say,
+    with the request's field names; a negative ``offset``, like a negative
+    ``limit``, is refused by protobuf before anything is sent."""
+    if vector is None and text is None and not example_id:
+        raise ValueError("search needs a vector, an example_id or a text (a text with either is hybrid)")
     request = search_pb2.SearchRequest(
-        collection=collection, tenant=tenant or "", limit=limit, candidates=candidates or 0
+        collection=collection,
+        tenant=tenant or "",
+        limit=limit,
+        candidates=candidates or 0,
+        example_id=example_id or "",
+        offset=offset,
     )
     if vector is not None:
         request.vector.extend(vector_values(vector))

@@ -871,6 +871,8 @@ class AsyncCollection:
         limit: int = 10,
         fusion: FusionSpec | search_pb2.Fusion | None = None,
         *,
+        example_id: str | None = None,
+        offset: int = 0,
         include: Iterable[str] | None = None,
         candidates: int | None = None,
         exact: bool = False,
@@ -887,6 +889,8 @@ class AsyncCollection:
             filter=filter,
             limit=limit,
             fusion=fusion,
+            example_id=example_id,
+            offset=offset,
             include=include,
             candidates=candidates,
             exact=exact,
@@ -900,6 +904,9 @@ class AsyncCollection:
         "search",
         """Vector, keyword or hybrid search; returns hits, best first.
 
+        A search needs a ``vector``, an ``example_id`` (its stored vector is
+        the query), a ``text``, or a ``text`` with one of the other two (hybrid).
+
         Args:
             vector: Query vector (vector leg).
             text: Query text in web-search syntax (keyword leg).
@@ -907,6 +914,17 @@ class AsyncCollection:
             limit: Maximum number of hits, 1..=1000.
             fusion: Hybrid fusion: ``"rrf"`` / :class:`~fathom.RRF` (the
                 default), or ``"relative_score"`` / :class:`~fathom.RelativeScore`.
+            example_id: Search by example ("more like this"): the vector leg's
+                query is the stored vector of this document (of the tenant
+                searched), which is left out of the hits. Not with ``vector``
+                (INVALID_ARGUMENT); a document that does not exist is NOT_FOUND.
+            offset: Skip this many of the best hits before the ``limit``
+                returned: page ``n`` (from 0) is ``offset=n * limit``;
+                ``offset + limit`` is at most 1000. Hits are ordered by score,
+                then id, so pages neither repeat nor skip a hit when each
+                ranks the same candidates: pass ``candidates`` (at least
+                ``offset + limit`` of the last page), since its default grows
+                with ``offset + limit``.
             include: Fields to return among ``"text"``, ``"metadata"``,
                 ``"vector"`` (default: text and metadata).
             candidates: Candidates per leg before fusion (0/None: server default).

@@ -274,7 +274,13 @@ class FathomVectorStore(VectorStore):
         Keyword arguments: ``filter`` (Fathom filter dict), ``search_mode``
         (``"vector"``, ``"hybrid"``, ``"text"``), ``fusion``, and the other
         options of :meth:`fathom.Collection.search` (``exact``,
-        ``ef_search``, ``score_threshold``, ``candidates``)."""
+        ``ef_search``, ``score_threshold``, ``candidates``, ``offset``).
+        ``offset`` pages: ``k=10, offset=20`` is the third page of ten; pass
+        ``candidates`` (at least ``offset + k``) too, so that every page
+        ranks the same candidates. A search by example (``example_id``) has
+        no place here, since every search method of a LangChain store starts
+        from a query or an embedding; the collection offers it:
+        ``store.client.collection(store.collection_name).search(example_id=...)``."""
         return [doc for doc, _ in self.similarity_search_with_score(query, k, **kwargs)]
 
     async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:

@@ -292,7 +292,10 @@ class FathomVectorStore(BasePydanticVectorStore):
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Runs a vector, hybrid or keyword query (see the module doc).
         Keyword arguments go to :meth:`fathom.Collection.search` (``exact``,
-        ``ef_search``, ``candidates``...)."""
+        ``ef_search``, ``candidates``, ``offset``...); a retriever passes its
+        ``vector_store_kwargs`` here, so
+        ``as_retriever(similarity_top_k=10, vector_store_kwargs={"offset": 10,
+        "candidates": 100})`` retrieves the second page of ten."""
         arguments = _search_arguments(query, kwargs)
         try:
             hits = self._clients.collection().search(**arguments)

@@ -75,6 +75,15 @@ def test_hybrid_search_ranks_keyword_matches(store: FathomVectorStore) -> None:
     assert [d.id for d in text_only] == ["rose"]
 
 
+def test_offset_pages_through_the_ranking(store: FathomVectorStore) -> None:
+    store.add_documents(CORPUS)
+    whole = store.similarity_search("red", k=4, candidates=4)
+    second_page = store.similarity_search("red", k=2, offset=2, candidates=4)
+    assert [d.id for d in second_page] == [d.id for d in whole[2:]]
+    retriever = store.as_retriever(search_kwargs={"k": 2, "offset": 2, "candidates": 4})
+    assert retriever.invoke("red") == second_page
+
+
 def test_delete_by_filter_and_delete_all(store: FathomVectorStore) -> None:
     store.add_documents(CORPUS)
     store.delete(filter={"lang": "de"})

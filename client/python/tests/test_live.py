@@ -586,6 +586,116 @@ def test_multi_tenant(live: Client, new_collection: Callable[..., Collection]) -
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
 
 
+# -- search by example, paging ---------------------------------------------------------
+
+
+def with_small_corpus(docs: Collection) -> list[dict[str, Any]]:
+    """Fills ``docs`` with 300 documents of the corpus shape; returns them."""
+    corpus = make_corpus(300, seed=13)
+    docs.upsert_iter(corpus)
+    return corpus
+
+
+def not_the_document(id: str) -> dict[str, Any]:
+    return {"$id": {"$ne": id}}
+
+
+def test_search_by_example_finds_the_neighbours_of_the_stored_document_without_it(
+    new_collection: Callable[..., Collection],
+) -> None:
+    docs = new_collection("py_example")
+    corpus = with_small_corpus(docs)
+    target = corpus[42]
+    by_example = docs.search(example_id=target["id"], limit=5, exact=True)
+    by_vector = docs.search(vector=target["vector"], limit=6, exact=True)
+    assert by_vector[0].id == target["id"]  # its own nearest neighbour...
+    assert [h.id for h in by_example] == [h.id for h in by_vector[1:]]  # ...left out
+    assert [h.score for h in by_example] == pytest.approx([h.score for h in by_vector[1:]], abs=1e-6)
+    assert all(h.vector_rank is not None and h.text_rank is None for h in by_example)
+    # Through the HNSW index too, the example is never its own hit.
+    assert target["id"] not in {h.id for h in docs.search(example_id=target["id"], limit=50)}
+
+
+def test_search_by_example_goes_with_a_filter_and_with_text(new_collection: Callable[..., Collection]) -> None:
+    docs = new_collection("py_example")
+    corpus = with_small_corpus(docs)
+    target = corpus[7]
+    lang = target["metadata"]["lang"]
+    filtered = docs.search(example_id=target["id"], filter={"lang": lang}, limit=10, exact=True)
+    assert len(filtered) == 10 and all(h.metadata["lang"] == lang for h in filtered)
+    expected = docs.search(
+        vector=target["vector"], filter={"lang": lang, **not_the_document(target["id"])}, limit=10, exact=True
+    )
+    assert [h.id for h in filtered] == [h.id for h in expected]
+
+    word = target["text"].split()[0]
+    hybrid = docs.search(example_id=target["id"], text=word, limit=10, candidates=300, exact=True)
+    assert target["id"] not in {h.id for h in hybrid}
+    assert any(h.vector_rank is not None and h.text_rank is not None for h in hybrid)
+    expected = docs.search(
+        vector=target["vector"], text=word, filter=not_the_document(target["id"]), limit=10, candidates=300, exact=True
+    )
+    assert [(h.id, h.vector_rank, h.text_rank) for h in hybrid] == [(h.id, h.vector_rank, h.text_rank) for h in expected]
+
+
+def test_search_by_a_missing_example_is_not_found(new_collection: Callable[..., Collection]) -> None:
+    docs = new_collection("py_example", multi_tenant=True)
+    docs.upsert_batch(["a", "b"], [[1.0] * DIM, [0.5] * DIM], tenant="acme")
+    assert [h.id for h in docs.search(example_id="a", tenant="acme")] == ["b"]
+    for tenant, id in (("acme", "nope"), ("globex", "a")):  # the example is looked up in the request's tenant
+        with pytest.raises(FathomError) as caught:
+            docs.search(example_id=id, tenant=tenant)
+        assert caught.value.code == grpc.StatusCode.NOT_FOUND, caught.value
+        assert repr(id) in caught.value.message or f'"{id}"' in caught.value.message, caught.value
+
+
+def test_search_by_example_with_a_vector_is_invalid_argument(new_collection: Callable[..., Collection]) -> None:
+    docs = new_collection("py_example")
+    docs.upsert_batch(["a"], [[1.0] * DIM])
+    with pytest.raises(FathomError) as caught:
+        docs.search(vector=[1.0] * DIM, example_id="a")
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in caught.value.violations] == ["example_id"], caught.value
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"vector": make_corpus(1, seed=99)[0]["vector"]},
+        {"text": "amber river"},  # many documents share a keyword score: ties broken by id
+        {"vector": make_corpus(1, seed=99)[0]["vector"], "text": "amber river"},
+        {"example_id": "doc-00003"},
+    ],
+    ids=["vector", "text", "hybrid", "example"],
+)
+def test_pages_of_one_search_are_the_slices_of_it(
+    new_collection: Callable[..., Collection], query: dict[str, Any]
+) -> None:
+    docs = new_collection("py_pages")
+    with_small_corpus(docs)
+    whole = docs.search(**query, limit=15, candidates=50)
+    assert len(whole) == 15
+    pages = [docs.search(**query, limit=5, offset=offset, candidates=50) for offset in (0, 5, 10)]
+    assert [[h.id for h in page] for page in pages] == [[h.id for h in whole[i : i + 5]] for i in (0, 5, 10)]
+    assert [h.score for page in pages for h in page] == [h.score for h in whole]
+    # Fewer candidates than the page reaches would cut it short: refused.
+    with pytest.raises(FathomError) as caught:
+        docs.search(**query, limit=5, offset=100, candidates=50)
+    assert [v.field for v in caught.value.violations] == ["candidates"], caught.value
+    # Past every one of the 300 documents: nothing.
+    assert docs.search(**query, limit=5, offset=300, candidates=305) == []
+
+
+def test_offset_past_the_search_limit_is_invalid_argument(new_collection: Callable[..., Collection]) -> None:
+    docs = new_collection("py_pages")
+    docs.upsert_batch(["a", "b"], [[1.0] * DIM, [0.5] * DIM])
+    assert docs.search(vector=[1.0] * DIM, limit=5, offset=995) == []  # offset + limit = 1000: allowed
+    with pytest.raises(FathomError) as caught:
+        docs.search(vector=[1.0] * DIM, limit=5, offset=996)
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in caught.value.violations] == ["offset"], caught.value
+
+
 # -- errors -------------------------------------------------------------------------------
 
 

@@ -153,6 +153,16 @@ def test_metadata_filters(index: VectorStoreIndex) -> None:
     assert sorted(source_doc_ids(found)) == ["fox", "garden", "pg"]
 
 
+def test_retriever_pages_with_an_offset(index: VectorStoreIndex) -> None:
+    whole = index.as_retriever(similarity_top_k=4, vector_store_kwargs={"candidates": 4})
+    second_page = index.as_retriever(
+        similarity_top_k=2, vector_store_kwargs={"offset": 2, "candidates": 4}
+    )
+    ranked = source_doc_ids(whole.retrieve("PostgreSQL"))
+    assert len(ranked) == 4
+    assert source_doc_ids(second_page.retrieve("PostgreSQL")) == ranked[2:]
+
+
 def test_get_delete_and_clear(index: VectorStoreIndex, store: FathomVectorStore) -> None:
     assert len(store.get_nodes()) == 4
     plants = MetadataFilters(filters=[MetadataFilter(key="topic", value="plants")])

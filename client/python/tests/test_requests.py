@@ -26,6 +26,8 @@ def search(**overrides: object) -> search_pb2.SearchRequest:
         filter=None,
         limit=10,
         fusion=None,
+        example_id=None,
+        offset=0,
         include=None,
         candidates=None,
         exact=False,
@@ -37,8 +39,36 @@ def search(**overrides: object) -> search_pb2.SearchRequest:
 
 
 def test_search_needs_a_query() -> None:
-    with pytest.raises(ValueError, match="vector, a text"):
+    with pytest.raises(ValueError, match="a vector, an example_id or a text"):
         search()
+    with pytest.raises(ValueError, match="a vector, an example_id or a text"):
+        search(example_id="")  # an empty id is no example, as in the proto
+
+
+def test_example_search_sends_the_id_as_the_query() -> None:
+    request = search(example_id="doc-7")
+    assert request.example_id == "doc-7"
+    assert list(request.vector) == [] and not request.HasField("text")
+    hybrid = search(example_id="doc-7", text="fox", filter={"lang": "en"})
+    assert (hybrid.example_id, hybrid.text, hybrid.filter.field.key) == ("doc-7", "fox", "lang")
+
+
+def test_example_with_a_vector_is_sent_for_the_server_to_refuse() -> None:
+    # Which parts go together is the server's to say, naming the field (`example_id`).
+    request = search(vector=[1, 2], example_id="doc-7")
+    assert request.example_id == "doc-7" and list(request.vector) == [1.0, 2.0]
+
+
+def test_offset_is_sent_and_defaults_to_the_first_page() -> None:
+    assert search(vector=[1]).offset == 0
+    assert search(vector=[1]).example_id == ""
+    request = search(text="fox", limit=5, offset=10, candidates=15)
+    assert (request.limit, request.offset, request.candidates) == (5, 10, 15)
+
+
+def test_negative_offset_is_refused_before_sending() -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        search(vector=[1], offset=-5)
 
 
 def test_vector_search_leaves_text_unset() -> None:

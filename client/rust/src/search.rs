@@ -59,6 +59,22 @@ impl SearchBuilder {
         self
     }
 
+    /// Search by example: the query vector is the stored vector of the
+    /// document `id`, which is left out of the hits. Not with [`Self::vector`]:
+    /// the server refuses both.
+    pub fn example(mut self, id: impl Into<String>) -> Self {
+        self.request.example_id = id.into();
+        self
+    }
+
+    /// Skips the `offset` best hits before the `limit` returned (paging);
+    /// set [`Self::candidates`] to at least `offset + limit` for pages that
+    /// neither repeat nor skip a hit.
+    pub fn offset(mut self, offset: u32) -> Self {
+        self.request.offset = offset;
+        self
+    }
+
     /// Candidates per leg before fusion.
     pub fn candidates(mut self, candidates: u32) -> Self {
         self.request.candidates = candidates;

@@ -584,11 +584,16 @@ export class Collection {
   }
 
   /**
-   * Vector, keyword or hybrid search, streaming hits best first.
+   * Vector, keyword or hybrid search, streaming hits best first. The vector
+   * may be a stored document's (`exampleId`: "more like this", without that
+   * document); `offset` pages through the hits (see {@link SearchQuery}).
    *
    * ```ts
    * for await (const hit of docs.search({ vector, text: "fox", filter: { lang: "en" } })) { ... }
+   * const page2 = await docs.searchAll({ exampleId: "doc-7", limit: 10, offset: 10, candidates: 100 });
    * ```
+   *
+   * @throws TypeError none of `vector`, `text` and `exampleId` is given (before any call).
    */
   search(query: SearchQuery): AsyncGenerator<Hit, void, undefined> {
     return this.hits(convert.searchRequest(this.name, this.tenantOf(query), query), query.signal);

@@ -332,16 +332,22 @@ export function fusionToProto(fusion: FusionSpec | undefined): Fusion | undefine
   throw new TypeError(`unknown fusion ${JSON.stringify(fusion)}: expected "rrf" or "relative_score"`);
 }
 
-/** Builds a `SearchRequest`; needs at least one of `vector` and `text`. */
+/**
+ * Builds a `SearchRequest`; needs at least one of `vector`, `text` and a
+ * non-empty `exampleId`. Whether `vector` and `exampleId` come together is
+ * the server's to refuse.
+ */
 export function searchRequest(collection: string, tenant: string | undefined, query: SearchQuery): SearchRequest {
-  if (query.vector === undefined && query.text === undefined) {
-    throw new TypeError("search needs a vector, a text, or both");
+  if (query.vector === undefined && query.text === undefined && !query.exampleId) {
+    throw new TypeError("search needs a vector, a text or an exampleId (a text goes with either)");
   }
   const init: MessageInitShape<typeof SearchRequestSchema> = {
     collection,
     tenant: tenant ?? "",
     limit: query.limit ?? 10,
     candidates: query.candidates ?? 0,
+    offset: query.offset ?? 0,
+    exampleId: query.exampleId ?? "",
   };
   if (query.vector !== undefined) init.vector = vectorValues(query.vector);
   if (query.text !== undefined) init.text = query.text;

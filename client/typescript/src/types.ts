@@ -197,16 +197,38 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-/** A vector, keyword or hybrid search. At least one of `vector` and `text`. */
+/**
+ * A vector, keyword or hybrid search. At least one of `vector`, `text` and
+ * `exampleId`.
+ */
 export interface SearchQuery extends CallOptions {
-  /** Query vector (vector leg). */
+  /** Query vector (vector leg). Excludes `exampleId`. */
   vector?: VectorInput;
   /** Query text in web-search syntax (keyword leg). */
   text?: string;
+  /**
+   * Search by example ("more like this"): the vector leg's query is the
+   * stored vector of the document with this id (in the call's tenant), and
+   * that document is left out of the hits. Excludes `vector` (the server
+   * refuses both with INVALID_ARGUMENT on `example_id`); goes with `text`
+   * (hybrid) and `filter`. A document that does not exist fails the search
+   * with NOT_FOUND. `""` means no example.
+   */
+  exampleId?: string;
   /** Only documents matching it are ranked, in every leg. */
   filter?: FilterSpec;
   /** Maximum number of hits, 1..=1000. Default 10. */
   limit?: number;
+  /**
+   * Skip this many of the best hits before the `limit` returned (paging:
+   * page n from 0 is `offset: n * limit`). `offset + limit` is at most 1000
+   * (else INVALID_ARGUMENT on `offset`). Hits are ordered by score, then id;
+   * pages of one search over unchanged documents neither repeat nor skip a
+   * hit when each ranks the same candidates, so set `candidates` (at least
+   * the last page's `offset + limit`): its default grows with
+   * `offset + limit`. Default 0.
+   */
+  offset?: number;
   /** Fusion of hybrid searches. */
   fusion?: FusionSpec;
   /** Fields to return (default: text and metadata). */

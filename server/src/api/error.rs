@@ -18,6 +18,9 @@ pub enum ApiError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A search by example names a document that does not exist.
+    #[error("document {0:?} (example_id) does not exist")]
+    ExampleNotFound(String),
 }
 
 /// The gRPC code for a refusal.
@@ -40,6 +43,7 @@ impl From<ApiError> for Status {
                 Status::with_error_details(code_of(invalid.kind), invalid.to_string(), details)
             }
             ApiError::Denied(denied) => Status::permission_denied(denied.to_string()),
+            error @ ApiError::ExampleNotFound(_) => Status::not_found(error.to_string()),
             ApiError::Store(StoreError::CollectionNotFound(name)) => {
                 Status::not_found(format!("collection {:?} does not exist", name.as_str()))
             }

@@ -13,8 +13,8 @@ use super::documents::DocumentsApi;
 use super::error::ApiError;
 use super::filter_proto::filter_from_proto;
 use crate::domain::{
-    Access, Collection, DocumentFields, EfSearch, Fusion, InvalidRequest, KeywordQuery, Limits, SearchQuery, Tenant,
-    VectorRules, Violations, search_defaults,
+    Access, Collection, DocumentFields, EfSearch, Filter, Fusion, InvalidRequest, KeywordQuery, Limits, SearchQuery,
+    Tenant, VectorRules, Violations, search_defaults,
 };
 use crate::metrics::SearchKind;
 use crate::store::Store;
@@ -52,7 +52,11 @@ impl SearchApi {
             .documents
             .scope(access, &request.collection, &request.tenant, "")
             .await?;
-        let query = search_query(request, &collection, tenant, &self.documents.limits)?;
+        let (mut query, example) = search_query(request, &collection, tenant, &self.documents.limits)?;
+        if let Some(id) = example {
+            query.vector = Some(self.stored_vector(&collection, &query.tenant, &id).await?);
+            query.filter = Some(leaving_out(id, query.filter.take()));
+        }
         let kind = SearchKind::of(query.vector.is_some(), query.text.is_some());
         let started = std::time::Instant::now();
         let hits = self.documents.store.search(collection, query).await?;
@@ -67,6 +71,59 @@ impl SearchApi {
     }
 }
 
+impl SearchApi {
+    /// The vector of the document `id`, the example of a search by example.
+    async fn stored_vector(&self, collection: &Collection, tenant: &Tenant, id: &str) -> Result<Vec<f32>, ApiError> {
+        let vector_only = DocumentFields {
+            text: false,
+            metadata: false,
+            vector: true,
+        };
+        let found = self
+            .documents
+            .store
+            .get(collection, tenant, &[id.to_owned()], vector_only)
+            .await?;
+        found
+            .into_iter()
+            .next()
+            .and_then(|document| document.vector)
+            .ok_or_else(|| ApiError::ExampleNotFound(id.to_owned()))
+    }
+}
+
+/// The example a search names (`example_id`), if it names one; refused
+/// with a vector of its own, or if it cannot be an id.
+fn example_of(id: String, vector: Option<&Vec<f32>>, limits: &Limits) -> Result<Option<String>, InvalidRequest> {
+    if id.is_empty() {
+        Ok(None)
+    } else if vector.is_some() {
+        Err(InvalidRequest::field(
+            "example_id",
+            "give either a vector or an example_id, whose stored vector is the query",
+        ))
+    } else if id.len() > limits.max_id_bytes || id.contains('\0') {
+        Err(InvalidRequest::field(
+            "example_id",
+            format!(
+                "example_id must be an id: at most {} bytes, without NUL characters",
+                limits.max_id_bytes
+            ),
+        ))
+    } else {
+        Ok(Some(id))
+    }
+}
+
+/// `filter` (if any), and not the document `id`: an example is not its own neighbour.
+fn leaving_out(id: String, filter: Option<Filter>) -> Filter {
+    let not_the_example = Filter::Not(Box::new(Filter::Ids(vec![id])));
+    match filter {
+        None => not_the_example,
+        Some(filter) => Filter::All(vec![filter, not_the_example]),
+    }
+}
+
 #[tonic::async_trait]
 impl Search for SearchApi {
     type SearchStream = ResponseStream<pb::SearchHit>;
@@ -77,13 +134,15 @@ impl Search for SearchApi {
     }
 }
 
-/// Validates a search against its collection, filling in defaults.
+/// Validates a search against its collection, filling in defaults. A
+/// search by example comes back without its vector, and with the example's
+/// id: its vector is read from the store once the whole request is valid.
 fn search_query(
     request: pb::SearchRequest,
     collection: &Collection,
     tenant: Tenant,
     limits: &Limits,
-) -> Result<SearchQuery, InvalidRequest> {
+) -> Result<(SearchQuery, Option<String>), InvalidRequest> {
     let mut violations = Violations::default();
     let vector = (!request.vector.is_empty()).then_some(request.vector);
     if let Some(vector) = &vector
@@ -91,6 +150,9 @@ fn search_query(
     {
         violations.add("vector", problem);
     }
+    let example = violations
+        .take(example_of(request.example_id, vector.as_ref(), limits))
+        .flatten();
     // Any text is a valid query; NUL is the one character PostgreSQL text cannot hold.
     let text = request.text.map(|t| t.replace('\0', ""));
     if let Some(text) = &text
@@ -105,8 +167,12 @@ fn search_query(
             ),
         );
     }
-    if vector.is_none() && text.is_none() {
-        violations.add("vector", "give a query vector, a query text, or both");
+    let has_vector_leg = vector.is_some() || example.is_some();
+    if !has_vector_leg && text.is_none() {
+        violations.add(
+            "vector",
+            "give a query vector (or an example_id), a query text, or both",
+        );
     }
     let limit = match request.limit {
         0 => DEFAULT_LIMIT,
@@ -119,9 +185,32 @@ fn search_query(
         }
         n => n,
     };
-    let hybrid = vector.is_some() && text.is_some();
+    let offset = request.offset;
+    let deepest = u64::from(offset) + u64::from(limit);
+    if offset > 0 && deepest > u64::from(limits.max_search_limit) {
+        violations.add(
+            "offset",
+            format!(
+                "offset + limit is {deepest}; at most {} hits are ranked (offset {offset}, limit {limit})",
+                limits.max_search_limit
+            ),
+        );
+    }
+    let hybrid = has_vector_leg && text.is_some();
     let candidates = match request.candidates {
-        0 => search_defaults(limit, hybrid).candidates.min(limits.max_candidates),
+        0 => search_defaults(offset.saturating_add(limit), hybrid)
+            .candidates
+            .min(limits.max_candidates),
+        n if offset > 0 && u64::from(n) < deepest => {
+            violations.add(
+                "candidates",
+                format!(
+                    "candidates is {n}, fewer than offset + limit ({deepest}): the page would be cut short; give at \
+                     least {deepest}"
+                ),
+            );
+            n
+        }
         n if n > limits.max_candidates => {
             violations.add(
                 "candidates",
@@ -146,18 +235,22 @@ fn search_query(
         .filter
         .as_ref()
         .and_then(|f| violations.take(filter_from_proto(f, "filter", limits.max_ids)));
-    violations.finish(|| SearchQuery {
-        tenant,
-        vector,
-        text: text.as_deref().map(KeywordQuery::parse),
-        fusion: fusion.unwrap_or_default(),
-        candidates,
-        filter,
-        limit,
-        score_threshold: request.score_threshold,
-        include: fields_of(request.include, DEFAULT_HIT_FIELDS),
-        ef_search: ef_search.expect("ef_search is present when nothing was refused"),
-        exact: params.exact,
+    violations.finish(|| {
+        let query = SearchQuery {
+            tenant,
+            vector,
+            text: text.as_deref().map(KeywordQuery::parse),
+            fusion: fusion.unwrap_or_default(),
+            candidates,
+            filter,
+            limit,
+            offset,
+            score_threshold: request.score_threshold,
+            include: fields_of(request.include, DEFAULT_HIT_FIELDS),
+            ef_search: ef_search.expect("ef_search is present when nothing was refused"),
+            exact: params.exact,
+        };
+        (query, example)
     })
 }
 

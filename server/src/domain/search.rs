@@ -141,6 +141,8 @@ pub struct SearchQuery {
     pub filter: Option<Filter>,
     /// Most hits returned.
     pub limit: u32,
+    /// Best hits skipped before the `limit` returned (paging).
+    pub offset: u32,
     /// Hits scoring worse than this are dropped.
     pub score_threshold: Option<f64>,
     /// Fields returned with each hit.
@@ -166,6 +168,7 @@ impl SearchQuery {
             candidates: defaults.candidates,
             filter: None,
             limit,
+            offset: 0,
             score_threshold: None,
             include: DocumentFields {
                 text: true,

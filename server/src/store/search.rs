@@ -387,7 +387,7 @@ fn build_statement(
         qb.push_bind(threshold).push("::float8");
     }
     qb.push(order("r"));
-    qb.push(format_args!(" LIMIT {}) r", query.limit));
+    qb.push(format_args!(" LIMIT {} OFFSET {}) r", query.limit, query.offset));
     if fields_requested {
         qb.push(" JOIN ").push(&t).push(" d ON d.tenant = ");
         qb.push_bind(query.tenant.as_str().to_owned()).push(" AND d.id = r.id");
@@ -475,6 +475,7 @@ mod tests {
             candidates: 10,
             filter,
             limit: 10,
+            offset: 0,
             score_threshold: None,
             include: DocumentFields::ALL,
             ef_search: EfSearch::parse("ef_search", 200).unwrap(),
@@ -553,7 +554,7 @@ mod tests {
     fn only_the_hits_returned_are_joined_for_their_fields() {
         let sql = build_search(&collection(false), &query(None, Some("fox")), true).into_sql();
         assert!(
-            sql.contains("k ON v.id = k.id) r ORDER BY r.score DESC, r.id LIMIT 10) r JOIN"),
+            sql.contains("k ON v.id = k.id) r ORDER BY r.score DESC, r.id LIMIT 10 OFFSET 0) r JOIN"),
             "{sql}"
         );
     }

@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection", "tenant", "vector", "text", "fusion", "candidates", "filter", "limit", "score_threshold", "include", "params")
+    __slots__ = ("collection", "tenant", "vector", "text", "fusion", "candidates", "filter", "limit", "score_threshold", "include", "params", "example_id", "offset")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     VECTOR_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +22,8 @@ class SearchRequest(_message.Message):
     SCORE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLE_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
     collection: str
     tenant: str
     vector: _containers.RepeatedScalarFieldContainer[float]
@@ -33,7 +35,9 @@ class SearchRequest(_message.Message):
     score_threshold: float
     include: _documents_pb2.Include
     params: VectorSearchParams
-    def __init__(self, collection: _Optional[str] = ..., tenant: _Optional[str] = ..., vector: _Optional[_Iterable[float]] = ..., text: _Optional[str] = ..., fusion: _Optional[_Union[Fusion, _Mapping]] = ..., candidates: _Optional[int] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., limit: _Optional[int] = ..., score_threshold: _Optional[float] = ..., include: _Optional[_Union[_documents_pb2.Include, _Mapping]] = ..., params: _Optional[_Union[VectorSearchParams, _Mapping]] = ...) -> None: ...
+    example_id: str
+    offset: int
+    def __init__(self, collection: _Optional[str] = ..., tenant: _Optional[str] = ..., vector: _Optional[_Iterable[float]] = ..., text: _Optional[str] = ..., fusion: _Optional[_Union[Fusion, _Mapping]] = ..., candidates: _Optional[int] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., limit: _Optional[int] = ..., score_threshold: _Optional[float] = ..., include: _Optional[_Union[_documents_pb2.Include, _Mapping]] = ..., params: _Optional[_Union[VectorSearchParams, _Mapping]] = ..., example_id: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class VectorSearchParams(_message.Message):
     __slots__ = ("ef_search", "exact")

@@ -28,7 +28,8 @@ if _version_not_supported:
 class SearchStub:
     """Search finds the documents nearest to a vector, best matching a text, or
     both (hybrid). Both legs and their fusion run in one SQL statement: one
-    round trip, one snapshot. Hits stream back as the database produces them.
+    round trip, one snapshot (a search by example reads the example's vector
+    first, one more). Hits stream back as the database produces them.
     """
 
     def __init__(self, channel):
@@ -47,14 +48,15 @@ class SearchStub:
 class SearchServicer:
     """Search finds the documents nearest to a vector, best matching a text, or
     both (hybrid). Both legs and their fusion run in one SQL statement: one
-    round trip, one snapshot. Hits stream back as the database produces them.
+    round trip, one snapshot (a search by example reads the example's vector
+    first, one more). Hits stream back as the database produces them.
     """
 
     def Search(self, request, context):
         """Search streams hits, best first. A search of an empty collection (or
         one where nothing matches) returns an empty stream.
         Errors: INVALID_ARGUMENT (no query, wrong vector dimension, bad filter,
-        limits), NOT_FOUND (unknown collection).
+        limits), NOT_FOUND (unknown collection, or example document).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -79,7 +81,8 @@ def add_SearchServicer_to_server(servicer, server):
 class Search:
     """Search finds the documents nearest to a vector, best matching a text, or
     both (hybrid). Both legs and their fusion run in one SQL statement: one
-    round trip, one snapshot. Hits stream back as the database produces them.
+    round trip, one snapshot (a search by example reads the example's vector
+    first, one more). Hits stream back as the database produces them.
     """
 
     @staticmethod

@@ -14,6 +14,7 @@ import {
   UpsertRejectedError,
 } from "../../src/index.js";
 import { expectError } from "../support/refusals.js";
+import { rng } from "../support/random.js";
 
 const server = process.env.FATHOM_SERVER;
 const DIM = 32;
@@ -29,18 +30,6 @@ type Meta = {
   draft?: boolean;
 };
 type SourceDoc = DocumentInput & { vector: number[]; text: string; metadata: Meta };
-
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function makeCorpus(n: number, seed = 7): SourceDoc[] {
   const random = rng(seed);
@@ -65,7 +54,6 @@ function uniqueName(prefix: string): string {
 function ids(corpus: SourceDoc[], predicate: (m: Meta) => boolean): string[] {
   return corpus.filter((d) => predicate(d.metadata)).map((d) => d.id).sort();
 }
-
 
 describe("live server", { skip: server ? false : "FATHOM_SERVER is not set (live tests need a running server)" }, () => {
   const corpus = makeCorpus(N);

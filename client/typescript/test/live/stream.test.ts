@@ -25,23 +25,12 @@ import {
 import { type StreamOpened, UpsertStreamRequestSchema } from "../../src/gen/fathom/v1/documents_pb.js";
 import { idsDigest } from "../../src/upsert.js";
 import { CuttableLink } from "../support/netcut.js";
+import { rng } from "../support/random.js";
 
 const server = process.env.FATHOM_SERVER;
 const DIM = 8;
 
 type Doc = DocumentInput & { vector: number[]; text: string };
-
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Documents with unique ids and texts of random length (so a byte limit cuts batches of varying sizes). */
 function makeDocs(n: number, seed = 1, prefix = "s"): Doc[] {

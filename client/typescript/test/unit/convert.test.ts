@@ -8,11 +8,33 @@ import * as convert from "../../src/convert.js";
 import { decodeBadRequest } from "../../src/errors.js";
 import { CollectionSchema, DistanceMetric, IndexPrecision, IndexState, KeywordRanking } from "../../src/gen/fathom/v1/collections_pb.js";
 import { DocumentSchema, UpdateRequestSchema } from "../../src/gen/fathom/v1/documents_pb.js";
-import { SearchHitSchema } from "../../src/gen/fathom/v1/search_pb.js";
+import { SearchHitSchema, SearchRequestSchema } from "../../src/gen/fathom/v1/search_pb.js";
 
 describe("searchRequest", () => {
-  it("needs a vector or a text", () => {
-    assert.throws(() => convert.searchRequest("docs", undefined, {}), /a vector, a text/);
+  it("needs a vector, a text or an example id", () => {
+    assert.throws(() => convert.searchRequest("docs", undefined, {}), /a vector, a text or an exampleId/);
+    assert.throws(() => convert.searchRequest("docs", undefined, { exampleId: "" }), /a vector, a text or an exampleId/);
+  });
+
+  it("sends an example id alone, with a text and a filter, and leaves vector plus example id to the server", () => {
+    const alone = convert.searchRequest("docs", undefined, { exampleId: "d7" });
+    assert.equal(alone.exampleId, "d7");
+    assert.deepEqual(alone.vector, []);
+    assert.equal(alone.text, undefined);
+    const hybrid = convert.searchRequest("docs", "t1", { exampleId: "d7", text: "fox", filter: { lang: "en" } });
+    assert.deepEqual([hybrid.exampleId, hybrid.text, hybrid.tenant], ["d7", "fox", "t1"]);
+    assert.equal(hybrid.filter?.node.case, "field");
+    const both = convert.searchRequest("docs", undefined, { exampleId: "d7", vector: [1, 0] });
+    assert.deepEqual([both.exampleId, both.vector], ["d7", [1, 0]]);
+  });
+
+  it("sends offset and candidates as given, and offset 0 by default", () => {
+    const page = convert.searchRequest("docs", undefined, { vector: [1, 0], limit: 5, offset: 10, candidates: 15 });
+    assert.deepEqual([page.offset, page.limit, page.candidates], [10, 5, 15]);
+    const first = convert.searchRequest("docs", undefined, { text: "fox" });
+    assert.deepEqual([first.offset, first.exampleId], [0, ""]);
+    const decoded = fromBinary(SearchRequestSchema, toBinary(SearchRequestSchema, page));
+    assert.deepEqual([decoded.offset, decoded.limit, decoded.candidates], [10, 5, 15]);
   });
 
   it("leaves optional parts unset for a plain vector search", () => {

@@ -15,7 +15,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file fathom/v1/search.proto.
  */
 export const file_fathom_v1_search: GenFile = /*@__PURE__*/
-  fileDesc("ChZmYXRob20vdjEvc2VhcmNoLnByb3RvEglmYXRob20udjEizgIKDVNlYXJjaFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSDgoGdmVjdG9yGAMgAygCEhEKBHRleHQYBCABKAlIAIgBARIhCgZmdXNpb24YBSABKAsyES5mYXRob20udjEuRnVzaW9uEhIKCmNhbmRpZGF0ZXMYBiABKA0SIQoGZmlsdGVyGAcgASgLMhEuZmF0aG9tLnYxLkZpbHRlchINCgVsaW1pdBgIIAEoDRIcCg9zY29yZV90aHJlc2hvbGQYCSABKAFIAYgBARIjCgdpbmNsdWRlGAogASgLMhIuZmF0aG9tLnYxLkluY2x1ZGUSLQoGcGFyYW1zGAsgASgLMh0uZmF0aG9tLnYxLlZlY3RvclNlYXJjaFBhcmFtc0IHCgVfdGV4dEISChBfc2NvcmVfdGhyZXNob2xkIjYKElZlY3RvclNlYXJjaFBhcmFtcxIRCgllZl9zZWFyY2gYASABKA0SDQoFZXhhY3QYAiABKAgifAoGRnVzaW9uEi4KA3JyZhgBIAEoCzIfLmZhdGhvbS52MS5SZWNpcHJvY2FsUmFua0Z1c2lvbkgAEjgKDnJlbGF0aXZlX3Njb3JlGAIgASgLMh4uZmF0aG9tLnYxLlJlbGF0aXZlU2NvcmVGdXNpb25IAEIICgZtZXRob2QihAEKFFJlY2lwcm9jYWxSYW5rRnVzaW9uEg4KAWsYASABKAFIAIgBARIaCg12ZWN0b3Jfd2VpZ2h0GAIgASgBSAGIAQESGAoLdGV4dF93ZWlnaHQYAyABKAFIAogBAUIECgJfa0IQCg5fdmVjdG9yX3dlaWdodEIOCgxfdGV4dF93ZWlnaHQiMwoTUmVsYXRpdmVTY29yZUZ1c2lvbhISCgVhbHBoYRgBIAEoAUgAiAEBQggKBl9hbHBoYSIoCglMZWdSZXN1bHQSDAoEcmFuaxgBIAEoDRINCgVzY29yZRgCIAEoASLRAQoJU2VhcmNoSGl0EgoKAmlkGAEgASgJEg0KBXNjb3JlGAIgASgBEigKCnZlY3Rvcl9sZWcYAyABKAsyFC5mYXRob20udjEuTGVnUmVzdWx0EiYKCHRleHRfbGVnGAQgASgLMhQuZmF0aG9tLnYxLkxlZ1Jlc3VsdBIMCgR0ZXh0GAUgASgJEikKCG1ldGFkYXRhGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIOCgZ2ZWN0b3IYByADKAISDgoGdGVuYW50GAggASgJMkQKBlNlYXJjaBI6CgZTZWFyY2gSGC5mYXRob20udjEuU2VhcmNoUmVxdWVzdBoULmZhdGhvbS52MS5TZWFyY2hIaXQwAWIGcHJvdG8z", [file_fathom_v1_documents, file_fathom_v1_filter, file_google_protobuf_struct]);
+  fileDesc("ChZmYXRob20vdjEvc2VhcmNoLnByb3RvEglmYXRob20udjEi8gIKDVNlYXJjaFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSDgoGdmVjdG9yGAMgAygCEhEKBHRleHQYBCABKAlIAIgBARIhCgZmdXNpb24YBSABKAsyES5mYXRob20udjEuRnVzaW9uEhIKCmNhbmRpZGF0ZXMYBiABKA0SIQoGZmlsdGVyGAcgASgLMhEuZmF0aG9tLnYxLkZpbHRlchINCgVsaW1pdBgIIAEoDRIcCg9zY29yZV90aHJlc2hvbGQYCSABKAFIAYgBARIjCgdpbmNsdWRlGAogASgLMhIuZmF0aG9tLnYxLkluY2x1ZGUSLQoGcGFyYW1zGAsgASgLMh0uZmF0aG9tLnYxLlZlY3RvclNlYXJjaFBhcmFtcxISCgpleGFtcGxlX2lkGAwgASgJEg4KBm9mZnNldBgNIAEoDUIHCgVfdGV4dEISChBfc2NvcmVfdGhyZXNob2xkIjYKElZlY3RvclNlYXJjaFBhcmFtcxIRCgllZl9zZWFyY2gYASABKA0SDQoFZXhhY3QYAiABKAgifAoGRnVzaW9uEi4KA3JyZhgBIAEoCzIfLmZhdGhvbS52MS5SZWNpcHJvY2FsUmFua0Z1c2lvbkgAEjgKDnJlbGF0aXZlX3Njb3JlGAIgASgLMh4uZmF0aG9tLnYxLlJlbGF0aXZlU2NvcmVGdXNpb25IAEIICgZtZXRob2QihAEKFFJlY2lwcm9jYWxSYW5rRnVzaW9uEg4KAWsYASABKAFIAIgBARIaCg12ZWN0b3Jfd2VpZ2h0GAIgASgBSAGIAQESGAoLdGV4dF93ZWlnaHQYAyABKAFIAogBAUIECgJfa0IQCg5fdmVjdG9yX3dlaWdodEIOCgxfdGV4dF93ZWlnaHQiMwoTUmVsYXRpdmVTY29yZUZ1c2lvbhISCgVhbHBoYRgBIAEoAUgAiAEBQggKBl9hbHBoYSIoCglMZWdSZXN1bHQSDAoEcmFuaxgBIAEoDRINCgVzY29yZRgCIAEoASLRAQoJU2VhcmNoSGl0EgoKAmlkGAEgASgJEg0KBXNjb3JlGAIgASgBEigKCnZlY3Rvcl9sZWcYAyABKAsyFC5mYXRob20udjEuTGVnUmVzdWx0EiYKCHRleHRfbGVnGAQgASgLMhQuZmF0aG9tLnYxLkxlZ1Jlc3VsdBIMCgR0ZXh0GAUgASgJEikKCG1ldGFkYXRhGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIOCgZ2ZWN0b3IYByADKAISDgoGdGVuYW50GAggASgJMkQKBlNlYXJjaBI6CgZTZWFyY2gSGC5mYXRob20udjEuU2VhcmNoUmVxdWVzdBoULmZhdGhvbS52MS5TZWFyY2hIaXQwAWIGcHJvdG8z", [file_fathom_v1_documents, file_fathom_v1_filter, file_google_protobuf_struct]);
 
 /**
  * SearchRequest is one vector, keyword or hybrid search.
@@ -112,6 +112,31 @@ export type SearchRequest = Message<"fathom.v1.SearchRequest"> & {
    * @generated from field: fathom.v1.VectorSearchParams params = 11;
    */
   params?: VectorSearchParams | undefined;
+
+  /**
+   * Search by example ("more like this"): the query vector is the stored
+   * vector of the document with this id (in the request's tenant), and that
+   * document is left out of the hits. Excludes `vector`; may go with `text`
+   * (a hybrid search) and `filter` (which the example itself need not
+   * match). A document that does not exist is NOT_FOUND. Empty means no
+   * example.
+   *
+   * @generated from field: string example_id = 12;
+   */
+  exampleId: string;
+
+  /**
+   * Skip this many of the best hits before the `limit` returned: page n
+   * (from 0) of `limit` hits is `offset = n * limit`. offset + limit is at
+   * most the search limit (1000); with an offset, `candidates`, if set, is
+   * at least offset + limit. Hits are ordered by score, then id, so pages of
+   * one search over unchanged documents neither repeat nor skip a hit when
+   * each ranks the same candidates: set `candidates`, since its default
+   * grows with offset + limit.
+   *
+   * @generated from field: uint32 offset = 13;
+   */
+  offset: number;
 };
 
 /**
@@ -365,7 +390,8 @@ export const SearchHitSchema: GenMessage<SearchHit> = /*@__PURE__*/
 /**
  * Search finds the documents nearest to a vector, best matching a text, or
  * both (hybrid). Both legs and their fusion run in one SQL statement: one
- * round trip, one snapshot. Hits stream back as the database produces them.
+ * round trip, one snapshot (a search by example reads the example's vector
+ * first, one more). Hits stream back as the database produces them.
  *
  * @generated from service fathom.v1.Search
  */
@@ -374,7 +400,7 @@ export const Search: GenService<{
    * Search streams hits, best first. A search of an empty collection (or
    * one where nothing matches) returns an empty stream.
    * Errors: INVALID_ARGUMENT (no query, wrong vector dimension, bad filter,
-   * limits), NOT_FOUND (unknown collection).
+   * limits), NOT_FOUND (unknown collection, or example document).
    *
    * @generated from rpc fathom.v1.Search.Search
    */
