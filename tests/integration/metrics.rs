@@ -265,3 +265,37 @@ async fn an_in_process_server_on_port_0_serves_metrics_at_the_address_it_reports
     assert!(counted, "the calls were not counted:\n{}", scrape(metrics_addr).await);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_serve_process_reports_its_own_cpu_memory_descriptors_and_start_time() {
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_addr: SocketAddr = ([127, 0, 0, 1], metrics_port).into();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    // The kernel counts a start in clock ticks (10 ms): a second of slack.
+    let before_start = now() - 1.0;
+    let process = ServeProcess::start_with(&["--metrics-listen", &metrics_addr.to_string()]).await;
+    let text = scrape(metrics_addr).await;
+    let read = |name: &str| value(&text, name, &[]);
+
+    let started = read("process_start_time_seconds");
+    assert!(
+        started >= before_start && started <= now(),
+        "the scraped process, started after {before_start}, reports {started}"
+    );
+    assert!(read("process_cpu_seconds_total") > 0.0, "{text}");
+    assert!(read("process_resident_memory_bytes") > 1024.0 * 1024.0, "{text}");
+    // Its listeners and its database connections are descriptors too.
+    assert!(read("process_open_fds") > 3.0, "{text}");
+    assert!(read("process_max_fds") >= read("process_open_fds"), "{text}");
+    assert!(text.contains("# TYPE process_cpu_seconds_total counter"), "{text}");
+    drop(process);
+}

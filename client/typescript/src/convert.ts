@@ -344,9 +344,9 @@ export function searchRequest(collection: string, tenant: string | undefined, qu
   const init: MessageInitShape<typeof SearchRequestSchema> = {
     collection,
     tenant: tenant ?? "",
-    limit: query.limit ?? 10,
-    candidates: query.candidates ?? 0,
-    offset: query.offset ?? 0,
+    limit: count("limit", query.limit ?? 10),
+    candidates: count("candidates", query.candidates ?? 0),
+    offset: count("offset", query.offset ?? 0),
     exampleId: query.exampleId ?? "",
   };
   if (query.vector !== undefined) init.vector = vectorValues(query.vector);
@@ -357,8 +357,22 @@ export function searchRequest(collection: string, tenant: string | undefined, qu
   const include = includeToProto(query.include);
   if (include) init.include = include;
   if (query.scoreThreshold !== undefined) init.scoreThreshold = query.scoreThreshold;
-  if (query.exact || query.efSearch) init.params = { exact: query.exact ?? false, efSearch: query.efSearch ?? 0 };
+  if (query.exact || query.efSearch) {
+    init.params = { exact: query.exact ?? false, efSearch: count("efSearch", query.efSearch ?? 0) };
+  }
   return create(SearchRequestSchema, init);
+}
+
+/**
+ * A search option the request carries as a `uint32`: refused here, naming
+ * it, unless it is a whole number from 0 to 2^32 - 1 (encoding would fail
+ * otherwise, as an INTERNAL error that names no option).
+ */
+function count(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
+    throw new TypeError(`${name} must be a whole number from 0 to 4294967295, not ${value}`);
+  }
+  return value;
 }
 
 /** Converts a `SearchHit` message. */

@@ -1,5 +1,6 @@
 //! `GET /metrics`: the process's metrics in Prometheus text format, as
-//! rendered by `metrics-exporter-prometheus`, on a listener of its own.
+//! rendered by `metrics-exporter-prometheus` (and the `process_*` series of
+//! [`super::process`]), on a listener of its own.
 //!
 //! The exporter's built-in listener cannot report the port it bound, so
 //! servers on port 0 (tests) could not be scraped; this small HTTP/1.1
@@ -135,5 +136,7 @@ fn scrape<B>(
         return reply(http::StatusCode::METHOD_NOT_ALLOWED, "GET /metrics\n".into());
     }
     before_render();
-    reply(http::StatusCode::OK, handle.render())
+    let mut body = handle.render();
+    body.push_str(&super::process::render());
+    reply(http::StatusCode::OK, body)
 }

@@ -9,6 +9,7 @@
 
 pub(crate) mod endpoint;
 pub(crate) mod grpc;
+mod process;
 
 use std::time::Duration;
 

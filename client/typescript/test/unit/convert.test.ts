@@ -37,6 +37,15 @@ describe("searchRequest", () => {
     assert.deepEqual([decoded.offset, decoded.limit, decoded.candidates], [10, 5, 15]);
   });
 
+  it("refuses a limit, candidates, offset or efSearch that is no uint32, naming it", () => {
+    const vector = [1, 0];
+    assert.throws(() => convert.searchRequest("docs", undefined, { vector, offset: -1 }), /offset must be a whole number/);
+    assert.throws(() => convert.searchRequest("docs", undefined, { vector, limit: 2.5 }), /limit must be a whole number/);
+    assert.throws(() => convert.searchRequest("docs", undefined, { vector, candidates: 2 ** 32 }), /candidates must/);
+    assert.throws(() => convert.searchRequest("docs", undefined, { vector, efSearch: -3 }), /efSearch must/);
+    assert.equal(convert.searchRequest("docs", undefined, { vector, offset: 2 ** 32 - 1 }).offset, 2 ** 32 - 1);
+  });
+
   it("leaves optional parts unset for a plain vector search", () => {
     const request = convert.searchRequest("docs", undefined, { vector: new Float32Array([1, 2, 3]) });
     assert.deepEqual(request.vector, [1, 2, 3]);
