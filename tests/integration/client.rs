@@ -8,9 +8,8 @@ use fathom_client::{Client, Document, Filter, proto};
 use fathom_tests::{PrivateCluster, TestServer, eventually};
 use futures::StreamExt;
 
-use crate::metrics::{self, DOCUMENTS, scrape, value, with_code};
+use crate::metrics::{self, DOCUMENTS, scrape, serve_with_metrics, value, with_code};
 use crate::overload::{fathom_sessions, lock_docs_table};
-use crate::serve_process::ServeProcess;
 use crate::support::pseudo_random_vector;
 
 fn documents(n: usize) -> impl futures::Stream<Item = Document> + Unpin + Send {
@@ -272,18 +271,6 @@ async fn a_refused_batch_stops_the_stream_with_its_violations() {
         1,
         "the batch before is stored"
     );
-}
-
-/// A `fathom serve` process with `args` and a metrics endpoint of its own
-/// (the in-process servers share one recorder), and that endpoint.
-async fn serve_with_metrics(args: &[&str]) -> (ServeProcess, std::net::SocketAddr) {
-    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let listen = metrics_addr.to_string();
-    let args: Vec<&str> = args.iter().copied().chain(["--metrics-listen", &listen]).collect();
-    (ServeProcess::start_with(&args).await, metrics_addr)
 }
 
 /// How many `method` calls of the Documents service the server answered with `code`.

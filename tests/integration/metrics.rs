@@ -131,16 +131,21 @@ async fn make_known_calls(channel: Channel, name: &str) {
     assert_eq!(found, 3);
 }
 
-#[tokio::test]
-async fn a_serve_process_counts_each_rpc_by_method_and_code_at_its_metrics_endpoint() {
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+/// A `fathom serve` process with `args` and a metrics endpoint of its own
+/// (the in-process servers share one recorder), and that endpoint.
+pub(crate) async fn serve_with_metrics(args: &[&str]) -> (ServeProcess, std::net::SocketAddr) {
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
-        .unwrap()
-        .port();
-    let metrics_addr: SocketAddr = ([127, 0, 0, 1], metrics_port).into();
+        .unwrap();
     let listen = metrics_addr.to_string();
-    let process = ServeProcess::start_with(&["--metrics-listen", &listen]).await;
+    let args: Vec<&str> = args.iter().copied().chain(["--metrics-listen", &listen]).collect();
+    (ServeProcess::start_with(&args).await, metrics_addr)
+}
+
+#[tokio::test]
+async fn a_serve_process_counts_each_rpc_by_method_and_code_at_its_metrics_endpoint() {
+    let (process, metrics_addr) = serve_with_metrics(&[]).await;
     make_known_calls(process.channel().await, "metered").await;
 
     let get = method("unary", COLLECTIONS, "GetCollection");
@@ -268,12 +273,6 @@ async fn an_in_process_server_on_port_0_serves_metrics_at_the_address_it_reports
 
 #[tokio::test]
 async fn a_serve_process_reports_its_own_cpu_memory_descriptors_and_start_time() {
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let metrics_addr: SocketAddr = ([127, 0, 0, 1], metrics_port).into();
     let now = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -282,7 +281,7 @@ async fn a_serve_process_reports_its_own_cpu_memory_descriptors_and_start_time()
     };
     // The kernel counts a start in clock ticks (10 ms): a second of slack.
     let before_start = now() - 1.0;
-    let process = ServeProcess::start_with(&["--metrics-listen", &metrics_addr.to_string()]).await;
+    let (process, metrics_addr) = serve_with_metrics(&[]).await;
     let text = scrape(metrics_addr).await;
     let read = |name: &str| value(&text, name, &[]);
 
