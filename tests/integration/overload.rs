@@ -341,10 +341,19 @@ async fn never_read_searches_and_scrolls_of_megabyte_documents_pin_no_connection
     assert!(settled, "statements of unread streams still hold connections");
     let after = resident_bytes(server.child.id());
     let grown = after.saturating_sub(before);
+    // Held as designed: each stream's first page, one megabyte document,
+    // read and encoded (about 2 MiB, so some 80 MiB for 40), plus what the
+    // allocator's per-thread arenas keep (75 to 100 MiB in all, measured).
+    // Read ahead, the streams would hold every hit and document they will
+    // send: 20 × 10 + 20 × 30 megabyte documents. A quarter of that
+    // separates the two however the allocator lays memory out.
+    let read_ahead = (20 * 10 + 20 * 30) * text.len() as u64;
     assert!(
-        grown < 100 * 1024 * 1024,
-        "fathom's resident memory grew by {} MiB with 40 unread streams (Count answered in {answered_in:?})",
-        grown / (1024 * 1024)
+        grown < read_ahead / 4,
+        "fathom's resident memory grew by {} MiB with 40 unread streams, against {} MiB if they had read \
+         ahead (Count answered in {answered_in:?})",
+        grown / (1024 * 1024),
+        read_ahead / (1024 * 1024)
     );
     eprintln!(
         "40 unread streams: RSS grew {} MiB; Count answered in {answered_in:?}",
