@@ -6,15 +6,12 @@ use std::time::Duration;
 
 use fathom_api::v1 as pb;
 use fathom_server::Config;
-use fathom_server::domain::{CollectionName, EfSearch};
-use fathom_server::store::Store;
 use fathom_tests::{TestServer, eventually, fresh_database};
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::overload::{count_request, fathom_sessions, lock_docs_table, overall_health, server_with_docs, tiny};
-use crate::reply_gate::ReplyGate;
-use crate::support::{UpsertSession, server_with_collection, store_query};
+use crate::support::UpsertSession;
 
 /// How long a test waits for the server to reach a state before failing.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -247,48 +244,4 @@ async fn past_the_stream_limit_streams_are_resource_exhausted_and_an_open_stream
     })
     .await;
     assert!(searched, "the stream's place was never given back");
-}
-
-/// sqlx 0.8 counts a transaction only once BEGIN's reply is read; a request
-/// dropped in between must not hand its pooled connection to the next
-/// borrower inside a transaction nobody owns. The search here asks for its
-/// own ef_search, so it begins a transaction; a relay holds BEGIN's reply
-/// back, and the search is dropped while it waits for it.
-#[tokio::test]
-async fn a_request_abandoned_during_its_begin_leaves_its_pooled_connection_outside_any_transaction() {
-    let server = server_with_collection("docs", 3).await;
-    let gate = ReplyGate::start(&server.database_url, b"BEGIN").await;
-    let store = Store::connect(gate.url(), 1).await.unwrap();
-    let collection = store
-        .collection(&CollectionName::parse("collection", "docs").unwrap())
-        .await
-        .unwrap();
-    let mut query = store_query(vec![1.0, 0.0, 0.0], None);
-    query.ef_search = EfSearch::MAX;
-    tokio::select! {
-        _ = store.search(collection, query) => panic!("the search ended though BEGIN's reply was held back"),
-        () = gate.marker_sent() => {}
-    }
-    // The search is dropped: BEGIN went to the database, its reply was never read.
-    gate.release();
-
-    // The next borrower of the pool's one connection runs a statement and
-    // keeps the connection: the database says whether it is in a transaction.
-    let mut conn = store.pool().acquire().await.unwrap();
-    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    let observer = sqlx::PgPool::connect(&server.database_url).await.unwrap();
-    let state: Option<String> = sqlx::query_scalar("SELECT state FROM pg_stat_activity WHERE pid = $1")
-        .bind(pid)
-        .fetch_optional(&observer)
-        .await
-        .unwrap()
-        .flatten();
-    assert_eq!(
-        state.as_deref(),
-        Some("idle"),
-        "the pool handed out its connection inside the abandoned search's transaction"
-    );
 }

@@ -13,7 +13,6 @@ mod ingestion;
 mod keyword_ranking;
 mod metrics;
 mod overload;
-mod reply_gate;
 mod resume;
 mod search;
 mod search_by_example;

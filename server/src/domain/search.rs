@@ -76,13 +76,6 @@ impl EfSearch {
     pub fn get(self) -> u32 {
         self.0
     }
-
-    /// A breadth past the rules, which pgvector refuses: for tests of what
-    /// a refused setting leaves behind.
-    #[cfg(test)]
-    pub(crate) const fn unchecked(ef_search: u32) -> Self {
-        Self(ef_search)
-    }
 }
 
 impl fmt::Display for EfSearch {

@@ -15,7 +15,6 @@ mod filter_sql;
 mod index_builds;
 mod keyword_leg;
 mod outages;
-mod read_transactions;
 mod search;
 mod sql_identifiers;
 mod sql_spans;

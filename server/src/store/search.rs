@@ -20,12 +20,11 @@ use tracing::Instrument;
 use super::collections_catalog::indexed_embedding;
 use super::documents::{PAGE_BYTES, document_columns, push_scope, size_of_fields};
 use super::keyword_leg::{KeywordScope, TextLeg, push_keyword_leg, push_text_leg};
-use super::read_transactions::ReadSettings;
 use super::sql_identifiers::table;
 use super::sql_spans::sql;
 use super::{Store, StoreError};
 use crate::domain::{
-    Collection, CollectionSpec, DocumentFields, Fusion, IndexPrecision, Metric, SearchHitRow, SearchQuery,
+    Collection, CollectionSpec, DocumentFields, EfSearch, Fusion, IndexPrecision, Metric, SearchHitRow, SearchQuery,
     StoredDocument, Tenant, VectorIndex,
 };
 
@@ -143,21 +142,11 @@ impl Store {
     pub async fn search(&self, collection: Arc<Collection>, query: SearchQuery) -> Result<SearchHits, StoreError> {
         let uses_hnsw =
             query.vector.is_some() && !query.exact && matches!(collection.spec.index, VectorIndex::Hnsw { .. });
-        // Only an HNSW scan reads the breadth.
-        let settings = if uses_hnsw {
-            ReadSettings::hnsw_scan(query.ef_search)
-        } else {
-            ReadSettings::NONE
-        };
         let run = async |scope: KeywordScope| {
             let (statement, text_leg) = build_statement(&collection, &query, uses_hnsw, scope);
-            let rows = self
-                .read_with(settings, async |conn| {
-                    run_search(statement, conn)
-                        .await
-                        .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))
-                })
-                .await?;
+            let rows = run_search(statement, self.reachable_pool()?)
+                .await
+                .map_err(|e| self.missing_table_is_not_found(&collection.spec.name, e))?;
             Ok::<_, StoreError>((rows, text_leg))
         };
         let (mut rows, text_leg) = run(KeywordScope::IndexPrefix).await?;
@@ -195,11 +184,11 @@ fn build_search(collection: &Collection, query: &SearchQuery, uses_hnsw: bool) -
 
 async fn run_search(
     mut statement: QueryBuilder<'static, Postgres>,
-    conn: &mut sqlx::PgConnection,
+    pool: &sqlx::PgPool,
 ) -> Result<Vec<PgRow>, sqlx::Error> {
     statement
         .build()
-        .fetch_all(conn)
+        .fetch_all(pool)
         .instrument(sql("SELECT", "search"))
         .await
 }
@@ -238,6 +227,7 @@ fn build_statement(
         qb.push("::vector AS distance FROM ").push(&t).push(" d");
         push_scope(&mut qb, &query.tenant, query.filter.as_ref());
         if uses_hnsw {
+            push_breadth(&mut qb, query.ef_search);
             // Ordered by the indexed expression, so the HNSW index serves;
             // the distance reported and ranked by (`vector_leg`) is the
             // single-precision one.
@@ -396,6 +386,20 @@ fn build_statement(
     (qb, text_leg)
 }
 
+/// Sets `hnsw.ef_search` for this statement alone, before its HNSW scan
+/// starts: `set_config(…, true)` lasts until the end of the statement's
+/// implicit transaction, and, written as a condition that reads no column,
+/// PostgreSQL evaluates it once, as a one-time filter in front of the scan,
+/// before the scan's first row (pgvector reads the setting there). So a
+/// request's own breadth costs no round trip of its own and no pooled
+/// connection carries it to the next request. The value is a validated
+/// number, bound.
+fn push_breadth(qb: &mut QueryBuilder<'static, Postgres>, ef_search: EfSearch) {
+    qb.push(" AND (SELECT set_config('hnsw.ef_search', ")
+        .push_bind(ef_search.get().to_string())
+        .push(", true)) IS NOT NULL");
+}
+
 fn push_fusion(qb: &mut QueryBuilder<'static, Postgres>, fusion: Fusion) {
     match fusion {
         Fusion::ReciprocalRank {
@@ -481,6 +485,19 @@ mod tests {
             ef_search: EfSearch::parse("ef_search", 200).unwrap(),
             exact: false,
         }
+    }
+
+    #[test]
+    fn an_hnsw_scan_sets_its_own_breadth_in_its_statement_and_an_exact_one_none() {
+        let hnsw = build_search(&collection(false), &query(None, None), true).into_sql();
+        assert!(
+            hnsw.contains(
+                "WHERE d.tenant = $2 AND (SELECT set_config('hnsw.ef_search', $3, true)) IS NOT NULL ORDER BY"
+            ),
+            "{hnsw}"
+        );
+        let exact = build_search(&collection(false), &query(None, None), false).into_sql();
+        assert!(!exact.contains("hnsw.ef_search"), "{exact}");
     }
 
     #[test]

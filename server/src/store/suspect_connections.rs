@@ -5,12 +5,12 @@ use sqlx::pool::PoolConnection;
 
 /// A pooled connection that is closed when dropped, not pooled again,
 /// unless `vouched` says its session is in a known state.
-/// Two places need it: a transaction being begun (sqlx 0.8.6 counts one
-/// only once BEGIN's reply is read, so a caller dropped before it, or a
-/// refused `SET LOCAL` after it, would leave the next borrower inside a
-/// transaction nobody owns, sqlx issue 4385), and a write abandoned
-/// mid-statement (whose backend is then cancelled, which must never reach
-/// the statement of whoever borrowed the connection next).
+/// A write needs it twice over: while its transaction is being begun
+/// (sqlx 0.8.6 counts one only once BEGIN's reply is read, so a caller
+/// dropped before it would leave the next borrower inside a transaction
+/// nobody owns, sqlx issue 4385), and when it is abandoned mid-statement
+/// (its backend is then cancelled, which must never reach the statement of
+/// whoever borrowed the connection next).
 pub(super) struct SuspectConnection {
     /// The connection.
     pub(super) conn: PoolConnection<Postgres>,
