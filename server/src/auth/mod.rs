@@ -11,6 +11,6 @@ mod key_ring;
 mod layer;
 mod rpc_roles;
 
-pub use api_key::{GeneratedKey, id_of};
+pub use api_key::{GeneratedKey, IssueKeyError, IssuedKey, id_of, issue_key};
 pub(crate) use key_ring::{DEFAULT_KEY_REFRESH, KeyRing};
 pub(crate) use layer::AuthLayer;
