@@ -496,3 +496,44 @@ async fn fathom_keys_create_sets_an_expiry_from_a_duration_or_a_time() {
     }
     assert_eq!(list_keys(&mut admin).await.len(), 3, "no refused key was written");
 }
+
+#[tokio::test]
+async fn the_rust_client_creates_lists_and_revokes_keys() {
+    let (server, created) = server_with_keys(&[&["--role", "admin"]]).await;
+    let admin = fathom_client::Client::builder(server.url())
+        .api_key(created[0].clone())
+        .connect()
+        .await
+        .unwrap();
+    let made = admin
+        .create_key(pb::KeyRole::Read, "rust client")
+        .tenant("acme")
+        .collection("docs")
+        .expires_in(Duration::from_secs(3600))
+        .send()
+        .await
+        .unwrap();
+    let record = made.api_key.clone().unwrap();
+    assert_eq!(record.id, id_of(&made.key));
+    assert_eq!(
+        (record.tenant.as_deref(), record.collections.as_slice()),
+        (Some("acme"), &["docs".to_owned()][..])
+    );
+    assert!(record.expire_time.is_some());
+    let reader = fathom_client::Client::builder(server.url())
+        .api_key(made.key.clone())
+        .connect()
+        .await
+        .unwrap();
+    let missing = reader.count("docs", "acme", None).await.unwrap_err();
+    assert_eq!(missing.code(), Some(Code::NotFound), "authenticated: {missing:?}");
+    let listed = admin.list_keys().await.unwrap();
+    assert_eq!(listed.last(), Some(&record));
+    let revoked = admin.revoke_key(&record.id).await.unwrap();
+    assert_eq!(revoked.state, pb::KeyState::Revoked as i32);
+    let refused = reader.list_collections().await.unwrap_err();
+    assert_eq!(refused.code(), Some(Code::Unauthenticated), "{refused:?}");
+    let invalid = admin.create_key(pb::KeyRole::Read, "").send().await.unwrap_err();
+    assert_eq!(invalid.code(), Some(Code::InvalidArgument));
+    assert_eq!(invalid.violations()[0].field, "description");
+}
