@@ -28,7 +28,8 @@ enum KeysCommand {
     #[command(verbatim_doc_comment)]
     Create {
         /// read: get, count, scroll, search, collection settings; write: also
-        /// upsert and delete; admin: also create, delete and index collections.
+        /// upsert, update and delete; admin: also create, delete and index
+        /// collections, and manage keys (the Keys service).
         #[arg(long, value_parser = ["read", "write", "admin"])]
         role: String,
         /// Bind the key to this tenant: it can touch no other tenant's

@@ -333,7 +333,8 @@ async fn an_expired_key_is_refused_saying_when_it_expired_and_a_wrong_secret_lea
 async fn a_key_in_use_stops_working_at_its_expiry() {
     let (server, created) = server_with_keys(&[&["--role", "admin"]]).await;
     let mut admin = As::key(&server, &created[0]).await;
-    let expires_at = Utc::now() + TimeDelta::seconds(2);
+    // Whole microseconds, as stored: the server refuses from exactly this time.
+    let expires_at = (Utc::now() + TimeDelta::seconds(2)).trunc_subsecs(6);
     let (key, _) = create_key(
         &mut admin,
         pb::CreateKeyRequest {
