@@ -4,8 +4,8 @@
 //! authentication off, every request gets unrestricted access; with it on,
 //! a request without a valid key (unknown, revoked or expired) is refused
 //! with UNAUTHENTICATED and one whose key's role is too low with
-//! PERMISSION_DENIED, before any handler runs. The key headers are removed from the request once read, so nothing
-//! downstream can log them.
+//! PERMISSION_DENIED, before any handler runs. The key headers are removed
+//! from the request once read, so nothing downstream can log them.
 
 use std::task::{Context, Poll};
 
