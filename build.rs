@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/fathom/v1/collections.proto",
         "proto/fathom/v1/documents.proto",
         "proto/fathom/v1/filter.proto",
+        "proto/fathom/v1/keys.proto",
         "proto/fathom/v1/search.proto",
     ];
     for proto in &protos {

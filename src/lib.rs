@@ -1,6 +1,6 @@
 //! The Fathom v1 gRPC contract, generated from `proto/fathom/v1` by this
 //! crate's build script: message types, client and server stubs for the
-//! `Collections`, `Documents` and `Search` services, and the encoded file
+//! `Collections`, `Documents`, `Search` and `Keys` services, and the encoded file
 //! descriptor set that servers expose through gRPC reflection; and
 //! [`struct_json`], the mapping between `google.protobuf.Struct` (document
 //! metadata) and JSON; and [`request_codec`], the codec every RPC decodes

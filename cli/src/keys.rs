@@ -1,10 +1,9 @@
 //! `fathom keys`: API keys, managed in the database every server reads.
 
-use std::collections::BTreeSet;
-
-use fathom_server::auth::GeneratedKey;
-use fathom_server::domain::{CollectionName, KeyGrant, KeyId, Limits, Role};
-use fathom_server::store::{ApiKeyRecord, NewApiKey, Store};
+use chrono::{DateTime, TimeDelta, Utc};
+use fathom_server::auth::issue_key;
+use fathom_server::domain::{KeyId, KeyRequest, KeySpec, Limits, Role, show_time};
+use fathom_server::store::{ApiKeyRecord, KeyState, Store};
 
 use crate::database::DatabaseArgs;
 
@@ -29,7 +28,8 @@ enum KeysCommand {
     #[command(verbatim_doc_comment)]
     Create {
         /// read: get, count, scroll, search, collection settings; write: also
-        /// upsert and delete; admin: also create, delete and index collections.
+        /// upsert, update and delete; admin: also create, delete and index
+        /// collections, and manage keys (the Keys service).
         #[arg(long, value_parser = ["read", "write", "admin"])]
         role: String,
         /// Bind the key to this tenant: it can touch no other tenant's
@@ -40,10 +40,17 @@ enum KeysCommand {
         #[arg(long = "collection", value_name = "NAME")]
         collections: Vec<String>,
         /// What the key is for (shown by `fathom keys list`).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "made by fathom keys create")]
         description: String,
+        /// Make the key expire this long from now: a number and a unit, s,
+        /// m, h, d or w (30d, 12h). Servers refuse it from then on.
+        #[arg(long, value_name = "DURATION", value_parser = parse_expires_in, conflicts_with = "expires_at")]
+        expires_in: Option<TimeDelta>,
+        /// Make the key expire at this time (RFC 3339, such as 2027-01-31T00:00:00Z).
+        #[arg(long, value_name = "TIME", value_parser = parse_expires_at)]
+        expires_at: Option<DateTime<Utc>>,
     },
-    /// List keys (ids, roles, bindings; never the keys themselves).
+    /// List keys (ids, roles, bindings, expiry and state; never the keys themselves).
     List,
     /// Revoke a key by its id: every server refuses it within a second.
     /// Rotate by creating the new key first, moving clients, then revoking the old.
@@ -63,7 +70,20 @@ pub async fn keys(args: KeysArgs) -> anyhow::Result<()> {
             tenant,
             collections,
             description,
-        } => create(&store, &role, tenant, collections, description).await,
+            expires_in,
+            expires_at,
+        } => {
+            let now = Utc::now();
+            let expires_at = expires_in.map(|delta| now + delta).or(expires_at);
+            let request = KeyRequest {
+                role: Role::parse(&role),
+                tenant: tenant.as_deref(),
+                collections: &collections,
+                description: &description,
+                expires_at,
+            };
+            create(&store, &request, now).await
+        }
         KeysCommand::List => list(&store).await,
         KeysCommand::Revoke { id } => revoke(&store, &id).await,
     };
@@ -71,44 +91,22 @@ pub async fn keys(args: KeysArgs) -> anyhow::Result<()> {
     outcome
 }
 
-async fn create(
-    store: &Store,
-    role: &str,
-    tenant: Option<String>,
-    collections: Vec<String>,
-    description: String,
-) -> anyhow::Result<()> {
-    let role = Role::parse(role).ok_or_else(|| anyhow::anyhow!("--role must be read, write or admin"))?;
-    let max_tenant = Limits::default().max_tenant_bytes;
-    if let Some(tenant) = &tenant
-        && (tenant.is_empty() || tenant.len() > max_tenant || tenant.contains('\0'))
-    {
-        anyhow::bail!("--tenant must be 1 to {max_tenant} bytes without NUL characters");
-    }
-    let mut bound = BTreeSet::new();
-    for name in &collections {
-        let name = CollectionName::parse("--collection", name).map_err(|e| anyhow::anyhow!("--collection: {e}"))?;
-        bound.insert(name.to_string());
-    }
-    let key = GeneratedKey::generate().map_err(|e| anyhow::anyhow!("cannot read random bytes: {e}"))?;
-    let stored = store
-        .create_api_key(&NewApiKey {
-            id: key.id.clone(),
-            secret_sha256: key.secret_sha256,
-            grant: KeyGrant {
-                role,
-                tenant,
-                collections: (!bound.is_empty()).then_some(bound),
-            },
-            description,
-        })
-        .await?;
-    outln!("{}", key.text)?;
+async fn create(store: &Store, request: &KeyRequest<'_>, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let spec = KeySpec::parse(request, now, Limits::default().max_tenant_bytes).map_err(|invalid| {
+        let problems: Vec<String> = invalid
+            .violations
+            .iter()
+            .map(|v| format!("{}: {}", flag_of(&v.field), v.description))
+            .collect();
+        anyhow::anyhow!("cannot create the key: {}", problems.join("; "))
+    })?;
+    let issued = issue_key(store, spec).await?;
+    outln!("{}", issued.text)?;
     eprintln!(
         "created key {} ({}); it is shown only now, so store it safely. Clients send it as `authorization: Bearer \
          <key>` (FATHOM_API_KEY for the CLI and SDKs).",
-        stored.id,
-        grant_summary(&stored)
+        issued.record.id,
+        grant_summary(&issued.record)
     );
     Ok(())
 }
@@ -119,18 +117,22 @@ async fn list(store: &Store) -> anyhow::Result<()> {
         eprintln!("no keys: create one with `fathom keys create --role admin`");
         return Ok(());
     }
+    let now = Utc::now();
     outln!(
-        "{:<12}  {:<6}  {:<16}  {:<24}  {:<20}  {:<20}  DESCRIPTION",
+        "{:<12}  {:<6}  {:<16}  {:<24}  {:<20}  {:<20}  {:<20}  {:<7}  DESCRIPTION",
         "ID",
         "ROLE",
         "TENANT",
         "COLLECTIONS",
         "CREATED",
-        "REVOKED"
+        "EXPIRES",
+        "REVOKED",
+        "STATE"
     )?;
+    let time = |t: Option<DateTime<Utc>>| t.map_or("-".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
     for key in &keys {
         outln!(
-            "{:<12}  {:<6}  {:<16}  {:<24}  {:<20}  {:<20}  {}",
+            "{:<12}  {:<6}  {:<16}  {:<24}  {:<20}  {:<20}  {:<20}  {:<7}  {}",
             key.id,
             key.grant.role,
             key.grant.tenant.as_deref().unwrap_or("*"),
@@ -138,9 +140,14 @@ async fn list(store: &Store) -> anyhow::Result<()> {
                 .collections
                 .as_ref()
                 .map_or("*".to_owned(), |c| c.iter().cloned().collect::<Vec<_>>().join(",")),
-            key.created_at.format("%Y-%m-%d %H:%M:%S"),
-            key.revoked_at
-                .map_or("-".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
+            time(Some(key.created_at)),
+            time(key.grant.expires_at),
+            time(key.revoked_at),
+            match key.state_at(now) {
+                KeyState::Active => "active",
+                KeyState::Expired => "expired",
+                KeyState::Revoked => "revoked",
+            },
             key.description
         )?;
     }
@@ -174,5 +181,67 @@ fn grant_summary(key: &ApiKeyRecord) -> String {
             collections.iter().cloned().collect::<Vec<_>>().join(",")
         ));
     }
+    if let Some(at) = key.grant.expires_at {
+        summary.push_str(&format!(", expires at {}", show_time(at)));
+    }
     summary
+}
+
+/// The flag that sets a CreateKey field, for refusals.
+fn flag_of(field: &str) -> &str {
+    match field {
+        "expire_time" => "--expires-in/--expires-at",
+        "role" => "--role",
+        "tenant" => "--tenant",
+        "description" => "--description",
+        collections if collections.starts_with("collections") => "--collection",
+        other => other,
+    }
+}
+
+/// `--expires-in`: a positive whole number and a unit (s, m, h, d or w).
+fn parse_expires_in(text: &str) -> Result<TimeDelta, String> {
+    let unit_at = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (amount, unit) = text.split_at(unit_at);
+    let seconds_per_unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err("a duration is a number and a unit: s, m, h, d or w (such as 30d or 12h)".into()),
+    };
+    let amount: i64 = amount
+        .parse()
+        .map_err(|_| "a duration starts with a whole number (such as 30d or 12h)".to_owned())?;
+    amount
+        .checked_mul(seconds_per_unit)
+        .filter(|seconds| *seconds > 0)
+        .and_then(TimeDelta::try_seconds)
+        .filter(|delta| Utc::now().checked_add_signed(*delta).is_some())
+        .ok_or_else(|| "the duration must be more than zero and end before the year 262143".to_owned())
+}
+
+/// `--expires-at`: an RFC 3339 time.
+fn parse_expires_at(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{e}: give an RFC 3339 time, such as 2027-01-31T00:00:00Z"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_durations_are_a_number_and_a_unit() {
+        assert_eq!(parse_expires_in("30d"), Ok(TimeDelta::days(30)));
+        assert_eq!(parse_expires_in("12h"), Ok(TimeDelta::hours(12)));
+        assert_eq!(parse_expires_in("90s"), Ok(TimeDelta::seconds(90)));
+        for bad in ["", "30", "d", "0d", "-1d", "1.5h", "30 d", "99999999999999w"] {
+            assert!(parse_expires_in(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_expires_at("2027-01-31T00:00:00Z").is_ok());
+        assert!(parse_expires_at("tomorrow").is_err());
+    }
 }

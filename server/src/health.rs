@@ -27,7 +27,13 @@ use tonic_health::server::{HealthReporter, HealthService};
 use crate::store::Store;
 
 /// The services whose health follows the database, with "" for the whole server.
-pub const SERVICES: [&str; 4] = ["", "fathom.v1.Collections", "fathom.v1.Documents", "fathom.v1.Search"];
+pub const SERVICES: [&str; 5] = [
+    "",
+    "fathom.v1.Collections",
+    "fathom.v1.Documents",
+    "fathom.v1.Search",
+    "fathom.v1.Keys",
+];
 
 /// The health service of a running server and the probe that keeps it true.
 pub(crate) struct ServerHealth {

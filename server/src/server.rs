@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use fathom_api::v1::collections_server::CollectionsServer;
 use fathom_api::v1::documents_server::DocumentsServer;
+use fathom_api::v1::keys_server::KeysServer;
 use fathom_api::v1::search_server::SearchServer;
 use sqlx::postgres::PgConnectOptions;
 use tokio::net::TcpListener;
@@ -20,7 +21,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::pb::health_server::HealthServer;
 use tower::{Layer, Service, ServiceBuilder};
 
-use crate::api::{CollectionsApi, DocumentsApi, SearchApi};
+use crate::api::{CollectionsApi, DocumentsApi, KeysApi, SearchApi};
 use crate::auth::{AuthLayer, KeyRing};
 use crate::domain::Limits;
 use crate::health::{DrainingHealth, ServerHealth};
@@ -79,7 +80,7 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Whether requests must present an API key.
     pub authentication: Authentication,
-    /// How often the active API keys are re-read from the database (with
+    /// How often the unrevoked API keys are re-read from the database (with
     /// authentication on): a revoked key is refused within about this long.
     pub key_refresh: Duration,
 }
@@ -184,7 +185,7 @@ impl Server {
         let background = CancellationToken::new();
         let database = config.database_url.parse::<PgConnectOptions>()?;
         let (health, health_service) = ServerHealth::start(database, store.clone(), config.health_interval).await;
-        let auth = authentication(&config, &store, background.clone()).await?;
+        let (auth, ring) = authentication(&config, &store, background.clone()).await?;
         if let Some(endpoint) = metrics {
             tracing::info!(address = %endpoint.local_addr(), "fathom is serving metrics at /metrics");
             let pool = store.clone();
@@ -194,7 +195,7 @@ impl Server {
         // Cancelled on shutdown: the server stops accepting, and upsert
         // streams end after their batch in flight.
         let stopping = CancellationToken::new();
-        let routes = services(health_service, &store, &config.limits, stopping.clone())?;
+        let routes = services(health_service, &store, ring, &config.limits, stopping.clone())?;
         let served = grpc_server(&config, listener.local_addr()?)?
             .layer(layers)
             .add_routes(routes)
@@ -214,24 +215,31 @@ impl Server {
     }
 }
 
-/// The authentication layer `config` asks for. With API keys, the active
-/// keys are read now, and re-read until `stop` is cancelled.
-async fn authentication(config: &Config, store: &Store, stop: CancellationToken) -> anyhow::Result<AuthLayer> {
+/// The authentication layer `config` asks for, and with API keys its key
+/// ring: the keys are read now, and re-read until `stop` is cancelled.
+async fn authentication(
+    config: &Config,
+    store: &Store,
+    stop: CancellationToken,
+) -> anyhow::Result<(AuthLayer, Option<KeyRing>)> {
     match config.authentication {
         Authentication::Off => {
             tracing::info!("authentication is off: every client may do everything");
-            Ok(AuthLayer::disabled())
+            Ok((AuthLayer::disabled(), None))
         }
         Authentication::ApiKeys => {
             let ring = KeyRing::new(store.clone());
             let keys = ring.load().await?;
             if keys == 0 {
-                tracing::warn!("authentication is on but no API key is active: create one with `fathom keys create`");
+                tracing::warn!(
+                    "authentication is on but every API key is revoked, or none exists: create one with `fathom keys \
+                     create`"
+                );
             } else {
-                tracing::info!(active_keys = keys, "authentication is on: API keys required");
+                tracing::info!(unrevoked_keys = keys, "authentication is on: API keys required");
             }
             tokio::spawn(ring.clone().refresh_every(config.key_refresh, stop));
-            Ok(AuthLayer::with_keys(ring))
+            Ok((AuthLayer::with_keys(ring.clone()), Some(ring)))
         }
     }
 }
@@ -268,17 +276,20 @@ fn layers(
         )))
 }
 
-/// The services a server answers: Fathom's three, health, and reflection
+/// The services a server answers: Fathom's four, health, and reflection
 /// (both versions: tools still ask for v1alpha). Upsert streams end when
-/// `stopping` is cancelled.
+/// `stopping` is cancelled; `ring` (with authentication on) is read again
+/// when the Keys service revokes a key.
 fn services(
     health: HealthServer<DrainingHealth>,
     store: &Store,
+    ring: Option<KeyRing>,
     limits: &Limits,
     stopping: CancellationToken,
 ) -> anyhow::Result<Routes> {
     let limits = Arc::new(limits.clone());
     let max_message = limits.max_message_bytes;
+    let keys = KeysServer::new(KeysApi::new(store.clone(), limits.max_tenant_bytes, ring));
     let reflection = || {
         DESCRIPTOR_SETS.into_iter().fold(
             tonic_reflection::server::Builder::configure(),
@@ -298,7 +309,8 @@ fn services(
         .add_service(reflection().build_v1alpha()?)
         .add_service(CollectionsServer::new(CollectionsApi::new(store.clone())))
         .add_service(documents)
-        .add_service(search))
+        .add_service(search)
+        .add_service(keys))
 }
 
 /// tonic's server for `config`, with TLS if it is configured; logs the

@@ -348,6 +348,7 @@ async fn reflection_lists_every_service() {
         "fathom.v1.Collections",
         "fathom.v1.Documents",
         "fathom.v1.Search",
+        "fathom.v1.Keys",
         "grpc.health.v1.Health",
     ] {
         assert!(names.iter().any(|n| n == wanted), "{wanted} missing from {names:?}");

@@ -10,6 +10,7 @@ mod deadlines;
 mod filters;
 mod health;
 mod ingestion;
+mod key_management;
 mod keyword_ranking;
 mod metrics;
 mod overload;

@@ -14,11 +14,12 @@ from typing import Any
 import grpc
 from google.protobuf import struct_pb2
 
-from fathom._time import from_timestamp, rfc3339
+from fathom._time import from_timestamp, rfc3339, to_timestamp
 from fathom.errors import FathomError
 from fathom.filters import FilterSpec, to_filter
 from fathom.models import (
     RRF,
+    ApiKeyInfo,
     CollectionInfo,
     CollectionStats,
     Document,
@@ -28,13 +29,15 @@ from fathom.models import (
     IndexPrecision,
     IndexSpec,
     IndexState,
+    KeyRole,
+    KeyState,
     KeywordRanking,
     Metric,
     NoIndex,
     RelativeScore,
     VectorLike,
 )
-from fathom.v1 import collections_pb2, documents_pb2, filter_pb2, search_pb2
+from fathom.v1 import collections_pb2, documents_pb2, filter_pb2, keys_pb2, search_pb2
 
 _METRICS: dict[str, collections_pb2.DistanceMetric] = {
     "cosine": collections_pb2.DISTANCE_METRIC_COSINE,
@@ -62,6 +65,21 @@ _INDEX_STATE_NAMES: dict[int, IndexState] = {
 _KEYWORD_RANKING_NAMES: dict[int, KeywordRanking] = {
     collections_pb2.KEYWORD_RANKING_BM25: "bm25",
     collections_pb2.KEYWORD_RANKING_TS_RANK: "ts_rank",
+}
+_KEY_ROLES: dict[str, keys_pb2.KeyRole] = {
+    "read": keys_pb2.KEY_ROLE_READ,
+    "write": keys_pb2.KEY_ROLE_WRITE,
+    "admin": keys_pb2.KEY_ROLE_ADMIN,
+}
+_KEY_ROLE_NAMES: dict[int, KeyRole] = {
+    keys_pb2.KEY_ROLE_READ: "read",
+    keys_pb2.KEY_ROLE_WRITE: "write",
+    keys_pb2.KEY_ROLE_ADMIN: "admin",
+}
+_KEY_STATE_NAMES: dict[int, KeyState] = {
+    keys_pb2.KEY_STATE_ACTIVE: "active",
+    keys_pb2.KEY_STATE_EXPIRED: "expired",
+    keys_pb2.KEY_STATE_REVOKED: "revoked",
 }
 _INCLUDE_FIELDS = ("text", "metadata", "vector")
 _MAX_SAFE_INT = 2**53
@@ -207,6 +225,57 @@ def collection_stats(pb: collections_pb2.GetCollectionStatsResponse) -> Collecti
 
 
 # -- values --------------------------------------------------------------------
+
+
+# -- keys --------------------------------------------------------------------
+
+
+def create_key_request(
+    role: str,
+    description: str,
+    tenant: str | None,
+    collections: Sequence[str],
+    expires_at: _dt.datetime | None,
+    expires_in: _dt.timedelta | float | None,
+) -> keys_pb2.CreateKeyRequest:
+    """Builds a ``CreateKeyRequest``; ``expires_in`` (a timedelta or seconds)
+    counts from this machine's clock now."""
+    if role not in _KEY_ROLES:
+        raise ValueError(f"unknown role {role!r}: expected one of {', '.join(_KEY_ROLES)}")
+    if isinstance(collections, str):
+        raise TypeError("collections is a list of names, not one string")
+    if expires_at is not None and expires_in is not None:
+        raise ValueError("give expires_at or expires_in, not both")
+    if expires_in is not None:
+        delta = expires_in if isinstance(expires_in, _dt.timedelta) else _dt.timedelta(seconds=expires_in)
+        expires_at = _dt.datetime.now(_dt.timezone.utc) + delta
+    request = keys_pb2.CreateKeyRequest(
+        role=_KEY_ROLES[role], description=description, collections=list(collections)
+    )
+    if tenant is not None:
+        request.tenant = tenant
+    if expires_at is not None:
+        request.expire_time.CopyFrom(to_timestamp(expires_at))
+    return request
+
+
+def api_key_info(pb: keys_pb2.ApiKey) -> ApiKeyInfo:
+    """Converts an ``ApiKey`` message."""
+
+    def time(name: str) -> _dt.datetime | None:
+        return from_timestamp(getattr(pb, name)) if pb.HasField(name) else None
+
+    return ApiKeyInfo(
+        id=pb.id,
+        role=_KEY_ROLE_NAMES.get(pb.role, "unspecified"),
+        tenant=pb.tenant if pb.HasField("tenant") else None,
+        collections=tuple(pb.collections),
+        description=pb.description,
+        create_time=time("create_time"),
+        expire_time=time("expire_time"),
+        revoke_time=time("revoke_time"),
+        state=_KEY_STATE_NAMES.get(pb.state, "unspecified"),
+    )
 
 
 def vector_values(vector: VectorLike | Iterable[float]) -> list[float]:

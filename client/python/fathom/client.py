@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import time
+import datetime as _dt
 import functools
 import inspect
 from collections.abc import Iterable, Iterator, Callable, Mapping, Sequence
@@ -51,12 +52,15 @@ from fathom._upsert import (
 from fathom.errors import FathomError, UpsertError
 from fathom.filters import FilterSpec
 from fathom.models import (
+    ApiKeyInfo,
     CollectionInfo,
     CollectionStats,
+    CreatedKey,
     Document,
     FusionSpec,
     Hit,
     IndexSpec,
+    KeyRole,
     UpsertSummary,
     VectorLike,
 )
@@ -66,6 +70,8 @@ from fathom.v1 import (
     documents_pb2,
     documents_pb2_grpc,
     filter_pb2,
+    keys_pb2,
+    keys_pb2_grpc,
     search_pb2,
     search_pb2_grpc,
 )
@@ -99,11 +105,11 @@ class Client:
             connection arguments are then ignored; ``close`` closes it).
         retry: Which failed calls are retried and how long to wait: a
             :class:`fathom.RetryPolicy` (``RetryPolicy.never()`` turns retries
-            off). Reads, ``upsert_batch``, ``delete``, ``update``, the start
-            of a search, scrolls and resumable upserts are retried after
-            UNAVAILABLE (or a broken connection) and after a busy server's
-            RESOURCE_EXHAUSTED, with jittered backoff within a time budget;
-            the table is ``docs/retries.md``.
+            off). Reads, ``upsert_batch``, ``delete``, ``update``,
+            ``revoke_key``, the start of a search, scrolls and resumable
+            upserts are retried after UNAVAILABLE (or a broken connection)
+            and after a busy server's RESOURCE_EXHAUSTED, with jittered
+            backoff within a time budget; the table is ``docs/retries.md``.
 
     The client may be shared by threads (the sync client) or by the tasks
     of one event loop (the asyncio client). Use it as a context manager, or
@@ -141,6 +147,7 @@ class Client:
         self._collections = collections_pb2_grpc.CollectionsStub(channel)  # type: ignore[no-untyped-call]
         self._documents = documents_pb2_grpc.DocumentsStub(channel)  # type: ignore[no-untyped-call]
         self._search = search_pb2_grpc.SearchStub(channel)  # type: ignore[no-untyped-call]
+        self._keys = keys_pb2_grpc.KeysStub(channel)  # type: ignore[no-untyped-call]
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -298,6 +305,63 @@ class Client:
         )
         return _convert.collection_info(response.collection)
 
+    # -- API keys ------------------------------------------------------------
+
+    def create_key(
+        self,
+        role: KeyRole,
+        description: str,
+        *,
+        tenant: str | None = None,
+        collections: Sequence[str] = (),
+        expires_at: _dt.datetime | None = None,
+        expires_in: _dt.timedelta | float | None = None,
+    ) -> CreatedKey:
+        """Creates an API key and returns its text, once, with its record.
+        Needs an admin key; an admin key bound to a tenant or collections, or
+        expiring, may create only keys no wider than itself.
+
+        Not retried: a retry after a lost answer would create a second key.
+
+        Args:
+            role: ``"read"``, ``"write"`` or ``"admin"``.
+            description: What the key is for (1 to 256 characters).
+            tenant: Bind the key to this tenant (``None``: any).
+            collections: Bind the key to these collections (empty: any).
+            expires_at: When the key stops being accepted (naive = UTC).
+            expires_in: Or how long from now: a timedelta or seconds.
+
+        Raises:
+            FathomError: INVALID_ARGUMENT (with violations naming the field),
+                PERMISSION_DENIED (not an admin key, or a key wider than the
+                caller's: the message starts with the field).
+        """
+        request = _convert.create_key_request(
+            role, description, tenant, collections, expires_at, expires_in
+        )
+        response: keys_pb2.CreateKeyResponse = self._unary(
+            self._keys.CreateKey, request, retried=False
+        )
+        return CreatedKey(key=response.key, info=_convert.api_key_info(response.api_key))
+
+    def list_keys(self) -> list[ApiKeyInfo]:
+        """Returns the API keys the client's key may manage, revoked and
+        expired ones too, oldest first; never their secrets."""
+        response = self._unary(self._keys.ListKeys, keys_pb2.ListKeysRequest())
+        return [_convert.api_key_info(key) for key in response.keys]
+
+    def revoke_key(self, key_id: str) -> ApiKeyInfo:
+        """Revokes the API key ``key_id`` (12 hex digits, as :meth:`list_keys`
+        shows it) and returns its record. Revoking a revoked key succeeds and
+        changes nothing, so the call is retried.
+
+        Raises:
+            FathomError: NOT_FOUND (no such key, or not the client's key's
+                to manage), INVALID_ARGUMENT (not an id).
+        """
+        response = self._unary(self._keys.RevokeKey, keys_pb2.RevokeKeyRequest(id=key_id))
+        return _convert.api_key_info(response.api_key)
+
     # -- plumbing used by the collection handles --------------------------------
 
     def _unary(
@@ -315,8 +379,8 @@ class Client:
         retried: bool = True,
     ) -> T:
         """Makes a unary call, raising gRPC's errors as :class:`FathomError`;
-        with ``retried`` (calls the retry table retries: not CreateCollection
-        nor DeleteCollection), retries it as the client's policy says."""
+        with ``retried`` (calls the retry table retries: not CreateCollection,
+        DeleteCollection nor CreateKey), retries it as the client's policy says."""
         backoff = Backoff.call(self.retry if retried else RetryPolicy.never())
         while True:
             try:

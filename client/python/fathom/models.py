@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, Union
 
 __all__ = [
+    "ApiKeyInfo",
     "CollectionInfo",
+    "CreatedKey",
     "CollectionStats",
     "Document",
     "HnswIndex",
@@ -15,6 +17,8 @@ __all__ = [
     "IndexPrecision",
     "IndexSpec",
     "IndexState",
+    "KeyRole",
+    "KeyState",
     "KeywordRanking",
     "Metric",
     "NoIndex",
@@ -121,6 +125,52 @@ class CollectionInfo:
     ``"building"``; see :data:`IndexState`."""
     keyword_ranking: KeywordRanking = "unspecified"
     """``"bm25"`` or ``"ts_rank"``; see :data:`KeywordRanking`."""
+
+
+KeyRole = Literal["read", "write", "admin"]
+"""What an API key may do; each role includes the ones before it:
+
+- ``"read"``: get, count, scroll, search, and collections' settings;
+- ``"write"``: also upsert, update and delete;
+- ``"admin"``: also create, delete and index collections, and manage keys.
+"""
+
+KeyState = Literal["active", "expired", "revoked", "unspecified"]
+"""Whether an API key is accepted: ``"active"``, ``"expired"`` (past its
+``expire_time``), ``"revoked"``, or ``"unspecified"`` (the server did not say)."""
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    """An API key's record, as the server stores it: never its secret."""
+
+    id: str
+    """The key's public id: 12 hex digits, the part after ``fathom_``."""
+    role: KeyRole | Literal["unspecified"]
+    """The key's role (``"unspecified"``: one newer than this client)."""
+    tenant: str | None
+    """The only tenant the key may touch (``None``: any)."""
+    collections: tuple[str, ...]
+    """The only collections the key may touch, sorted (empty: any)."""
+    description: str
+    create_time: _dt.datetime | None
+    expire_time: _dt.datetime | None
+    """When the key stops being accepted (``None``: never)."""
+    revoke_time: _dt.datetime | None
+    """When the key was revoked (``None``: it was not)."""
+    state: KeyState
+    """Whether the key was accepted when the server answered."""
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    """A key just created: its text, returned only this once, and its record."""
+
+    key: str = field(repr=False)
+    """The key's text, ``fathom_<id>_<secret>``; the server keeps only its
+    hash, so store it now. Left out of ``repr``, so logs do not show it."""
+    info: ApiKeyInfo
+    """The key's record, as ``list_keys`` shows it."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import {
   ScrollRequestSchema,
   type UpsertStreamRequest,
 } from "./gen/fathom/v1/documents_pb.js";
+import { Keys, ListKeysRequestSchema, RevokeKeyRequestSchema } from "./gen/fathom/v1/keys_pb.js";
 import { Search, type SearchRequest } from "./gen/fathom/v1/search_pb.js";
 import { resolveConnection, type TlsOptions } from "./connection.js";
 import * as convert from "./convert.js";
@@ -31,17 +32,21 @@ import { Code, FathomError, tlsHandshakeFailure, UpsertError } from "./errors.js
 import { type FilterSpec, toFilter } from "./filters.js";
 import { Backoff, DEFAULT_RETRY_POLICY, NO_RETRIES, type RetryPolicy } from "./retry.js";
 import type {
+  ApiKeyInfo,
   BuildIndexOptions,
   CallOptions,
   CollectionInfo,
   CollectionStats,
   CreateCollectionOptions,
+  CreatedKey,
+  CreateKeyOptions,
   Document,
   DocumentInput,
   DocumentSelector,
   DocumentUpdate,
   GetOptions,
   Hit,
+  KeyRole,
   ScrollOptions,
   SearchQuery,
   UpsertOptions,
@@ -89,7 +94,7 @@ export interface ClientOptions {
   /**
    * Which failed calls are retried and how long to wait, over
    * {@link DEFAULT_RETRY_POLICY} (`NO_RETRIES` turns retries off). Reads,
-   * `upsertBatch`, `delete`, `update`, the start of a search, scrolls and
+   * `upsertBatch`, `delete`, `update`, `revokeKey`, the start of a search, scrolls and
    * resumable upserts are retried after UNAVAILABLE (or a broken connection)
    * and after a busy server's RESOURCE_EXHAUSTED, with jittered backoff
    * within a time budget; the table is `docs/retries.md`.
@@ -115,6 +120,7 @@ export class FathomClient {
   /** @internal */ readonly collectionsRpc: Client<typeof Collections>;
   /** @internal */ readonly documentsRpc: Client<typeof Documents>;
   /** @internal */ readonly searchRpc: Client<typeof Search>;
+  /** @internal */ readonly keysRpc: Client<typeof Keys>;
   /** @internal */ readonly timeoutMs: number;
   /** @internal */ readonly headers: Record<string, string>;
   /** @internal */ readonly retry: RetryPolicy;
@@ -143,6 +149,7 @@ export class FathomClient {
     this.collectionsRpc = createClient(Collections, transport);
     this.documentsRpc = createClient(Documents, transport);
     this.searchRpc = createClient(Search, transport);
+    this.keysRpc = createClient(Keys, transport);
   }
 
   /** Closes the HTTP/2 connection. Calls still running fail. */
@@ -254,6 +261,48 @@ export class FathomClient {
     return convert.collectionInfo(response.collection);
   }
 
+  /**
+   * Creates an API key and resolves with its text, returned only this once,
+   * and its record. Needs an admin key; an admin key bound to a tenant or
+   * collections, or expiring, may create only keys no wider than itself.
+   * Not retried: a retry after a lost answer would create a second key.
+   *
+   * @param role `"read"`, `"write"` or `"admin"`.
+   * @param description What the key is for (1 to 256 characters).
+   * @param options Tenant and collections to bind it to, and its expiry.
+   * @throws FathomError INVALID_ARGUMENT (with violations naming the field),
+   *   PERMISSION_DENIED (not an admin key, or a key wider than the caller's:
+   *   the message starts with the field).
+   */
+  async createKey(role: KeyRole, description: string, options: CreateKeyOptions = {}): Promise<CreatedKey> {
+    const request = convert.createKeyRequest(role, description, options);
+    const response = await this.unary(() => this.keysRpc.createKey(request, this.callOptions()), undefined, false);
+    if (!response.apiKey) throw protocolError("CreateKey returned no key record");
+    return { key: response.key, info: convert.apiKeyInfo(response.apiKey) };
+  }
+
+  /** Returns the API keys the client's key may manage, revoked and expired ones too, oldest first; never their secrets. */
+  async listKeys(): Promise<ApiKeyInfo[]> {
+    const request = create(ListKeysRequestSchema);
+    const response = await this.unary(() => this.keysRpc.listKeys(request, this.callOptions()));
+    return response.keys.map(convert.apiKeyInfo);
+  }
+
+  /**
+   * Revokes the API key `id` (12 hex digits, as {@link listKeys} shows it)
+   * and resolves with its record. Revoking a revoked key succeeds and changes
+   * nothing, so the call is retried.
+   *
+   * @throws FathomError NOT_FOUND (no such key, or not the client's key's to
+   *   manage), INVALID_ARGUMENT (not an id).
+   */
+  async revokeKey(id: string): Promise<ApiKeyInfo> {
+    const request = create(RevokeKeyRequestSchema, { id });
+    const response = await this.unary(() => this.keysRpc.revokeKey(request, this.callOptions()));
+    if (!response.apiKey) throw protocolError("RevokeKey returned no key record");
+    return convert.apiKeyInfo(response.apiKey);
+  }
+
   /** @internal Per-call options: deadline, headers, signal. */
   callOptions(signal?: AbortSignal, timeout = true): ConnectCallOptions {
     const options: ConnectCallOptions = { headers: this.headers };
@@ -264,8 +313,8 @@ export class FathomClient {
 
   /**
    * @internal Runs a unary call, translating errors (`signal`: the call's, if
-   * any); with `retried` (calls the retry table retries: not CreateCollection
-   * nor DeleteCollection), retries it as the client's policy says.
+   * any); with `retried` (calls the retry table retries: not CreateCollection,
+   * DeleteCollection nor CreateKey), retries it as the client's policy says.
    */
   async unary<T>(call: () => Promise<T>, signal?: AbortSignal, retried = true): Promise<T> {
     const backoff = Backoff.call(retried ? this.retry : NO_RETRIES);

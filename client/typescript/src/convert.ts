@@ -6,7 +6,7 @@
  */
 
 import { create, type JsonObject, type JsonValue, type MessageInitShape } from "@bufbuild/protobuf";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   type Collection as CollectionMessage,
   CreateCollectionRequestSchema,
@@ -31,12 +31,21 @@ import {
   UpsertRequestSchema,
 } from "./gen/fathom/v1/documents_pb.js";
 import { type Filter, type IdCondition, IdConditionSchema } from "./gen/fathom/v1/filter_pb.js";
+import {
+  type ApiKey as ApiKeyMessage,
+  type CreateKeyRequest,
+  CreateKeyRequestSchema,
+  KeyRole as KeyRoleMessage,
+  KeyState as KeyStateMessage,
+} from "./gen/fathom/v1/keys_pb.js";
 import { type Fusion, FusionSchema, type SearchHit, SearchRequestSchema, type SearchRequest } from "./gen/fathom/v1/search_pb.js";
 import { rfc3339, toFilter } from "./filters.js";
 import type {
+  ApiKeyInfo,
   CollectionInfo,
   CollectionStats,
   CreateCollectionOptions,
+  CreateKeyOptions,
   Document,
   DocumentInput,
   DocumentSelector,
@@ -47,6 +56,8 @@ import type {
   IndexPrecision,
   IndexSpec,
   IndexState,
+  KeyRole,
+  KeyState,
   KeywordRanking,
   MetadataInput,
   MetadataValue,
@@ -72,6 +83,16 @@ const INDEX_STATES: ReadonlyMap<IndexStateMessage, IndexState> = new Map([
 const KEYWORD_RANKINGS: ReadonlyMap<KeywordRankingMessage, KeywordRanking> = new Map([
   [KeywordRankingMessage.BM25, "bm25"],
   [KeywordRankingMessage.TS_RANK, "ts_rank"],
+]);
+const KEY_ROLES: Record<KeyRole, KeyRoleMessage> = {
+  read: KeyRoleMessage.READ,
+  write: KeyRoleMessage.WRITE,
+  admin: KeyRoleMessage.ADMIN,
+};
+const KEY_STATES: ReadonlyMap<KeyStateMessage, KeyState> = new Map([
+  [KeyStateMessage.ACTIVE, "active"],
+  [KeyStateMessage.EXPIRED, "expired"],
+  [KeyStateMessage.REVOKED, "revoked"],
 ]);
 const INCLUDE_FIELDS: readonly IncludeField[] = ["text", "metadata", "vector"];
 
@@ -174,6 +195,47 @@ export function collectionStats(message: GetCollectionStatsResponse): Collection
     tableBytes: Number(message.tableBytes),
     indexBytes: Number(message.indexBytes),
     totalBytes: Number(message.totalBytes),
+  };
+}
+
+// -- keys --------------------------------------------------------------------------
+
+/**
+ * Builds a `CreateKeyRequest`; `expiresInMs` counts from this machine's clock now.
+ * @throws TypeError for an unknown role, or both `expiresAt` and `expiresInMs`.
+ */
+export function createKeyRequest(role: KeyRole, description: string, options: CreateKeyOptions = {}): CreateKeyRequest {
+  const roleValue = KEY_ROLES[role];
+  if (roleValue === undefined) {
+    throw new TypeError(`unknown role "${String(role)}": expected one of ${Object.keys(KEY_ROLES).join(", ")}`);
+  }
+  if (options.expiresAt !== undefined && options.expiresInMs !== undefined) {
+    throw new TypeError("give expiresAt or expiresInMs, not both");
+  }
+  const expiresAt =
+    options.expiresInMs !== undefined ? new Date(Date.now() + options.expiresInMs) : options.expiresAt;
+  return create(CreateKeyRequestSchema, {
+    role: roleValue,
+    description,
+    collections: [...(options.collections ?? [])],
+    ...(options.tenant !== undefined ? { tenant: options.tenant } : {}),
+    ...(expiresAt !== undefined ? { expireTime: timestampFromDate(expiresAt) } : {}),
+  });
+}
+
+/** Converts an `ApiKey` message. */
+export function apiKeyInfo(message: ApiKeyMessage): ApiKeyInfo {
+  const role = (Object.keys(KEY_ROLES) as KeyRole[]).find((key) => KEY_ROLES[key] === message.role) ?? "unspecified";
+  return {
+    id: message.id,
+    role,
+    tenant: message.tenant,
+    collections: [...message.collections],
+    description: message.description,
+    createTime: message.createTime ? timestampDate(message.createTime) : undefined,
+    expireTime: message.expireTime ? timestampDate(message.expireTime) : undefined,
+    revokeTime: message.revokeTime ? timestampDate(message.revokeTime) : undefined,
+    state: KEY_STATES.get(message.state) ?? "unspecified",
   };
 }
 

@@ -98,6 +98,60 @@ export interface CollectionInfo {
   keywordRanking: KeywordRanking;
 }
 
+/**
+ * What an API key may do; each role includes the ones before it: `"read"`
+ * (get, count, scroll, search, collections' settings), `"write"` (also
+ * upsert, update, delete), `"admin"` (also create, delete and index
+ * collections, and manage keys).
+ */
+export type KeyRole = "read" | "write" | "admin";
+
+/**
+ * Whether an API key is accepted: `"active"`, `"expired"` (past its
+ * `expireTime`), `"revoked"`, or `"unspecified"` (the server did not say).
+ */
+export type KeyState = "active" | "expired" | "revoked" | "unspecified";
+
+/** Options of `FathomClient.createKey`. */
+export interface CreateKeyOptions {
+  /** Bind the key to this tenant (default: any tenant). */
+  tenant?: string;
+  /** Bind the key to these collections (default: any collection). */
+  collections?: readonly string[];
+  /** When the key stops being accepted (default: never). */
+  expiresAt?: Date;
+  /** Or how long from now, in milliseconds (this machine's clock). */
+  expiresInMs?: number;
+}
+
+/** An API key's record, as the server stores it: never its secret. */
+export interface ApiKeyInfo {
+  /** The key's public id: 12 hex digits, the part after `fathom_`. */
+  id: string;
+  /** The key's role (`"unspecified"`: one newer than this client). */
+  role: KeyRole | "unspecified";
+  /** The only tenant the key may touch (undefined: any). */
+  tenant: string | undefined;
+  /** The only collections the key may touch, sorted (empty: any). */
+  collections: string[];
+  description: string;
+  createTime: Date | undefined;
+  /** When the key stops being accepted (undefined: never). */
+  expireTime: Date | undefined;
+  /** When the key was revoked (undefined: it was not). */
+  revokeTime: Date | undefined;
+  /** Whether the key was accepted when the server answered. */
+  state: KeyState;
+}
+
+/** A key just created: its text, returned only this once, and its record. */
+export interface CreatedKey {
+  /** The key's text, `fathom_<id>_<secret>`; the server keeps only its hash, so store it now. */
+  key: string;
+  /** The key's record, as `listKeys` shows it. */
+  info: ApiKeyInfo;
+}
+
 /** Options of `FathomClient.buildIndex`. */
 export interface BuildIndexOptions {
   /** Stops waiting (the build goes on on the server). There is no deadline otherwise. */

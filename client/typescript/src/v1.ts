@@ -8,4 +8,5 @@
 export * from "./gen/fathom/v1/collections_pb.js";
 export * from "./gen/fathom/v1/documents_pb.js";
 export * from "./gen/fathom/v1/filter_pb.js";
+export * from "./gen/fathom/v1/keys_pb.js";
 export * from "./gen/fathom/v1/search_pb.js";

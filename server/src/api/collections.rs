@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 use super::access::{access_of, audit};
 use super::deadline::deadline_of;
 use super::error::ApiError;
+use super::timestamp_proto::timestamp_to_proto;
 use crate::domain::{
     Collection, CollectionName, CollectionSpec, IndexPrecision, IndexState, InvalidRequest, KeywordRanking, Metric,
     TextLanguage, VectorIndex, Violations,
@@ -231,10 +232,7 @@ pub fn collection_to_proto(collection: &Collection, state: IndexState) -> pb::Co
         index: Some(pb::IndexSettings { kind: Some(kind) }),
         text_language: spec.language.as_str().to_owned(),
         multi_tenant: spec.multi_tenant,
-        create_time: Some(prost_types::Timestamp {
-            seconds: collection.created_at.timestamp(),
-            nanos: collection.created_at.timestamp_subsec_nanos() as i32,
-        }),
+        create_time: Some(timestamp_to_proto(collection.created_at)),
         index_state: match state {
             IndexState::Ready => pb::IndexState::Ready,
             IndexState::Deferred => pb::IndexState::Deferred,

@@ -3,6 +3,7 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::auth::IssueKeyError;
 use crate::domain::{AccessDenied, InvalidKind, InvalidRequest};
 use crate::store::StoreError;
 
@@ -18,6 +19,13 @@ pub enum ApiError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// RevokeKey names a key that does not exist, or that the caller may
+    /// not manage; the message says which id.
+    #[error("{0}")]
+    KeyNotFound(String),
+    /// No random bytes for a new key.
+    #[error("cannot make a key: {0}")]
+    KeyGeneration(String),
     /// A search by example names a document that does not exist.
     #[error("document {0:?} (example_id) does not exist")]
     ExampleNotFound(String),
@@ -32,6 +40,15 @@ pub fn code_of(kind: InvalidKind) -> Code {
     }
 }
 
+impl From<IssueKeyError> for ApiError {
+    fn from(error: IssueKeyError) -> Self {
+        match error {
+            IssueKeyError::Store(error) => Self::Store(error),
+            IssueKeyError::Random(error) => Self::KeyGeneration(error.to_string()),
+        }
+    }
+}
+
 impl From<ApiError> for Status {
     fn from(error: ApiError) -> Self {
         match error {
@@ -43,7 +60,11 @@ impl From<ApiError> for Status {
                 Status::with_error_details(code_of(invalid.kind), invalid.to_string(), details)
             }
             ApiError::Denied(denied) => Status::permission_denied(denied.to_string()),
-            error @ ApiError::ExampleNotFound(_) => Status::not_found(error.to_string()),
+            error @ (ApiError::ExampleNotFound(_) | ApiError::KeyNotFound(_)) => Status::not_found(error.to_string()),
+            error @ ApiError::KeyGeneration(_) => {
+                tracing::error!(%error, "internal error");
+                Status::internal("internal error; the server log has the details")
+            }
             ApiError::Store(StoreError::CollectionNotFound(name)) => {
                 Status::not_found(format!("collection {:?} does not exist", name.as_str()))
             }

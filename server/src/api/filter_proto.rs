@@ -1,10 +1,10 @@
 //! `fathom.v1.Filter` into the domain [`Filter`], naming the bad node on refusal.
 
-use chrono::DateTime;
 use fathom_api::v1 as pb;
 use pb::field_condition::Condition as PbCondition;
 use pb::filter::Node;
 
+use super::timestamp_proto::timestamp_from_proto;
 use crate::domain::{
     Bound, CmpOp, Condition, Filter, InvalidRequest, MAX_FILTER_DEPTH, MAX_FILTER_KEY_BYTES, MAX_FILTER_NODES,
     MAX_FILTER_OPERANDS, MAX_FILTER_VALUES, Scalar,
@@ -186,23 +186,7 @@ fn bound(b: &pb::Bound, at: &str) -> Result<Bound, InvalidRequest> {
             Err(InvalidRequest::field(at, format!("{n} is not a finite number")))
         }
         Some(Value::Number(n)) => Ok(Bound::Number(*n)),
-        // chrono would read nanos of 10^9 and more as a leap second;
-        // protobuf's Timestamp allows 0 to 999,999,999.
-        Some(Value::Timestamp(t)) => u32::try_from(t.nanos)
-            .ok()
-            .filter(|nanos| *nanos < 1_000_000_000)
-            .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))
-            .map(Bound::Timestamp)
-            .ok_or_else(|| {
-                InvalidRequest::field(
-                    at,
-                    format!(
-                        "timestamp {}s {}ns is out of range: nanos must be 0 to 999999999, seconds within \
-                         years -262143 to 262142",
-                        t.seconds, t.nanos
-                    ),
-                )
-            }),
+        Some(Value::Timestamp(t)) => timestamp_from_proto(at, t).map(Bound::Timestamp),
     }
 }
 

@@ -9,12 +9,15 @@ mod document_proto;
 mod documents;
 mod error;
 mod filter_proto;
+mod keys;
 mod metadata_json;
 mod search;
+mod timestamp_proto;
 mod upsert_stream;
 
 pub use collections::CollectionsApi;
 pub use documents::DocumentsApi;
+pub use keys::KeysApi;
 pub use search::SearchApi;
 
 use std::pin::Pin;

@@ -4,7 +4,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::domain::KeyId;
+use crate::domain::{KeyId, KeySpec};
+use crate::store::{ApiKeyRecord, NewApiKey, Store, StoreError};
 
 /// Every key starts with this, so a leaked key is recognisable (secret scanners).
 pub const KEY_PREFIX: &str = "fathom_";
@@ -42,6 +43,48 @@ impl std::fmt::Debug for GeneratedKey {
             .field("id", &self.id)
             .finish_non_exhaustive()
     }
+}
+
+/// A key made and stored: its text, to show once, and its record.
+pub struct IssuedKey {
+    /// The whole key, to hand to the client; never stored.
+    pub text: String,
+    /// The key as stored.
+    pub record: ApiKeyRecord,
+}
+
+impl std::fmt::Debug for IssuedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedKey")
+            .field("record", &self.record)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a key could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueKeyError {
+    /// The operating system's random source failed.
+    #[error("cannot read random bytes for the key: {0}")]
+    Random(getrandom::Error),
+    /// The key could not be stored.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Makes a key as `spec` says and stores its hash: the one way keys are
+/// made, by `fathom keys create` and by the CreateKey RPC.
+pub async fn issue_key(store: &Store, spec: KeySpec) -> Result<IssuedKey, IssueKeyError> {
+    let key = GeneratedKey::generate().map_err(IssueKeyError::Random)?;
+    let record = store
+        .create_api_key(&NewApiKey {
+            id: key.id.clone(),
+            secret_sha256: key.secret_sha256,
+            grant: spec.grant,
+            description: spec.description,
+        })
+        .await?;
+    Ok(IssuedKey { text: key.text, record })
 }
 
 /// The SHA-256 of a key's text, as stored and looked up.

@@ -1,10 +1,13 @@
-//! The active API keys, as this server last read them from the database.
+//! The API keys that are not revoked, as this server last read them from
+//! the database. Expiry is checked against the clock at every lookup, so a
+//! key read before it expired is refused from its expiry on.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::api_key::hash_key;
@@ -15,14 +18,31 @@ use crate::store::{Store, StoreError};
 /// revoked on one server is refused by every server within about this long.
 pub const DEFAULT_KEY_REFRESH: Duration = Duration::from_millis(250);
 
-/// The active keys as last read: id and grant by the SHA-256 of the key's text.
-type ActiveKeys = HashMap<[u8; 32], (KeyId, KeyGrant)>;
+/// The unrevoked keys as last read: id and grant by the SHA-256 of the key's text.
+type UnrevokedKeys = HashMap<[u8; 32], (KeyId, KeyGrant)>;
 
-/// Active keys by the SHA-256 of their text, and the store they are read
+/// What a key's text is, as last read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyLookup {
+    /// A valid key, and what it grants.
+    Granted(Access),
+    /// A key past its expiry (it is not revoked).
+    Expired {
+        /// The key's public id.
+        id: KeyId,
+        /// When it expired.
+        at: DateTime<Utc>,
+    },
+    /// Not a key this server knows: revoked, or never created (or created
+    /// since the ring was read).
+    Unknown,
+}
+
+/// Unrevoked keys by the SHA-256 of their text, and the store they are read
 /// from. Cheap to clone; clones share.
 #[derive(Clone)]
 pub struct KeyRing {
-    keys: Arc<RwLock<Arc<ActiveKeys>>>,
+    keys: Arc<RwLock<Arc<UnrevokedKeys>>>,
     store: Store,
     /// Taken by every read of the keys, so at most one runs at a time;
     /// holds how many have begun.
@@ -42,8 +62,8 @@ impl KeyRing {
         }
     }
 
-    /// Reads the active keys from the database, replacing what the ring held;
-    /// returns how many there are.
+    /// Reads the unrevoked keys from the database, replacing what the ring
+    /// held; returns how many there are (expired ones included).
     pub async fn load(&self) -> Result<usize, StoreError> {
         let mut begun = self.reads.lock().await;
         self.read_keys(&mut begun).await
@@ -53,9 +73,9 @@ impl KeyRing {
     async fn read_keys(&self, begun: &mut u64) -> Result<usize, StoreError> {
         *begun += 1;
         self.reads_begun.store(*begun, Ordering::SeqCst);
-        let keys: ActiveKeys = self
+        let keys: UnrevokedKeys = self
             .store
-            .active_api_keys()
+            .unrevoked_api_keys()
             .await?
             .into_iter()
             .map(|key| (key.secret_sha256, (key.id, key.grant)))
@@ -65,21 +85,33 @@ impl KeyRing {
         Ok(count)
     }
 
-    /// What the key `text` grants, if it is active as last read.
-    pub fn access(&self, text: &str) -> Option<Access> {
-        let keys = self.keys.read().expect("key ring lock").clone();
-        keys.get(&hash_key(text))
-            .map(|(id, grant)| Access::through_key(id.clone(), grant.clone()))
+    /// What the key `text` is as last read, with its expiry compared to the
+    /// clock now.
+    pub fn lookup(&self, text: &str) -> KeyLookup {
+        self.lookup_at(text, Utc::now())
     }
 
-    /// What the key `text` grants, reading the keys again if it is not among
+    /// What the key `text` is as last read, at the time `now`.
+    fn lookup_at(&self, text: &str, now: DateTime<Utc>) -> KeyLookup {
+        let keys = self.keys.read().expect("key ring lock").clone();
+        match keys.get(&hash_key(text)) {
+            None => KeyLookup::Unknown,
+            Some((id, grant)) => match grant.expires_at {
+                Some(at) if grant.is_expired_at(now) => KeyLookup::Expired { id: id.clone(), at },
+                _ => KeyLookup::Granted(Access::through_key(id.clone(), grant.clone())),
+            },
+        }
+    }
+
+    /// What the key `text` is, reading the keys again if it is not among
     /// those last read: a key created a moment ago works at once. Misses
     /// share reads: one that began after the miss answers it, and at most
     /// one read runs at a time, so a flood of unknown keys costs the
     /// database one query at a time, not one per request.
-    pub async fn access_or_reload(&self, text: &str) -> Result<Option<Access>, StoreError> {
-        if let Some(access) = self.access(text) {
-            return Ok(Some(access));
+    pub async fn lookup_or_reload(&self, text: &str) -> Result<KeyLookup, StoreError> {
+        let found = self.lookup(text);
+        if found != KeyLookup::Unknown {
+            return Ok(found);
         }
         let before_the_miss = self.reads_begun.load(Ordering::SeqCst);
         let mut begun = self.reads.lock().await;
@@ -88,7 +120,7 @@ impl KeyRing {
         if *begun == before_the_miss {
             self.read_keys(&mut begun).await?;
         }
-        Ok(self.access(text))
+        Ok(self.lookup(text))
     }
 
     /// Re-reads the keys every `interval` until `stop`. While the database
@@ -120,11 +152,19 @@ mod tests {
     use sqlx::Connection;
 
     use super::*;
+    use crate::auth::GeneratedKey;
+    use crate::domain::Role;
+    use crate::store::NewApiKey;
 
     /// A store on a database of its own, migrated (`make test` sets the URL).
     async fn fresh_store() -> Store {
         let admin = std::env::var("FATHOM_TEST_DATABASE_URL").expect("FATHOM_TEST_DATABASE_URL (make test sets it)");
-        let name = format!("fathom_key_ring_{}", std::process::id());
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "fathom_key_ring_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
         let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
         sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
             .execute(&mut conn)
@@ -138,6 +178,46 @@ mod tests {
         let store = Store::connect(&format!("{base}/{name}"), 4).await.unwrap();
         store.migrate().await.unwrap();
         store
+    }
+
+    #[tokio::test]
+    async fn a_key_read_before_its_expiry_is_refused_from_its_expiry_on() {
+        let store = fresh_store().await;
+        let key = GeneratedKey::generate().unwrap();
+        // Whole microseconds, as PostgreSQL stores them.
+        let expires_at = chrono::SubsecRound::trunc_subsecs(Utc::now() + chrono::TimeDelta::hours(1), 6);
+        let grant = KeyGrant {
+            role: Role::Read,
+            tenant: None,
+            collections: None,
+            expires_at: Some(expires_at),
+        };
+        store
+            .create_api_key(&NewApiKey {
+                id: key.id.clone(),
+                secret_sha256: key.secret_sha256,
+                grant: grant.clone(),
+                description: "expiring".into(),
+            })
+            .await
+            .unwrap();
+        let ring = KeyRing::new(store);
+        assert_eq!(ring.load().await.unwrap(), 1);
+        assert_eq!(
+            ring.lookup(&key.text),
+            KeyLookup::Granted(Access::through_key(key.id.clone(), grant))
+        );
+        // Nothing is read again: the cached key is compared with the clock.
+        let later = expires_at + chrono::TimeDelta::milliseconds(1);
+        assert_eq!(
+            ring.lookup_at(&key.text, later),
+            KeyLookup::Expired {
+                id: key.id,
+                at: expires_at
+            }
+        );
+        let just_before = expires_at - chrono::TimeDelta::milliseconds(1);
+        assert!(matches!(ring.lookup_at(&key.text, just_before), KeyLookup::Granted(_)));
     }
 
     #[tokio::test]
@@ -155,7 +235,7 @@ mod tests {
         let first = tokio::spawn({
             let ring = ring.clone();
             let key = unknown(0);
-            async move { ring.access_or_reload(&key).await }
+            async move { ring.lookup_or_reload(&key).await }
         });
         while ring.reads_begun.load(Ordering::SeqCst) < 2 {
             tokio::task::yield_now().await;
@@ -165,7 +245,7 @@ mod tests {
             .map(|i| {
                 let ring = ring.clone();
                 let key = unknown(i);
-                tokio::spawn(async move { ring.access_or_reload(&key).await })
+                tokio::spawn(async move { ring.lookup_or_reload(&key).await })
             })
             .collect();
         // On this single-threaded runtime, each of them runs until it waits
@@ -175,9 +255,13 @@ mod tests {
         }
         sqlx::query("ROLLBACK").execute(&mut *locker).await.unwrap();
         drop(locker);
-        assert!(first.await.unwrap().unwrap().is_none());
+        assert_eq!(first.await.unwrap().unwrap(), KeyLookup::Unknown);
         for miss in later {
-            assert!(miss.await.unwrap().unwrap().is_none(), "an unknown key grants nothing");
+            assert_eq!(
+                miss.await.unwrap().unwrap(),
+                KeyLookup::Unknown,
+                "an unknown key grants nothing"
+            );
         }
         assert_eq!(
             *ring.reads.lock().await,

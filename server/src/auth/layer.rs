@@ -2,20 +2,21 @@
 //!
 //! A key comes as `authorization: Bearer <key>` or `api-key: <key>`. With
 //! authentication off, every request gets unrestricted access; with it on,
-//! a request without a valid key is refused with UNAUTHENTICATED and one
-//! whose key's role is too low with PERMISSION_DENIED, before any handler
-//! runs. The key headers are removed from the request once read, so nothing
-//! downstream can log them.
+//! a request without a valid key (unknown, revoked or expired) is refused
+//! with UNAUTHENTICATED and one whose key's role is too low with
+//! PERMISSION_DENIED, before any handler runs. The key headers are removed
+//! from the request once read, so nothing downstream can log them.
 
 use std::task::{Context, Poll};
 
+use chrono::{DateTime, Utc};
 use futures::future::{BoxFuture, Either};
 use tonic::body::Body;
 
 use super::api_key::{KEY_CHARACTERS, id_of};
-use super::key_ring::KeyRing;
+use super::key_ring::{KeyLookup, KeyRing};
 use super::rpc_roles::required_role;
-use crate::domain::{Access, Role};
+use crate::domain::{Access, KeyId, Role, show_time};
 
 /// Layer authenticating requests against `ring`, or letting every request
 /// through unrestricted when there is none (authentication off).
@@ -87,14 +88,18 @@ where
             Ok(key) => key,
             Err(refusal) => return refuse(refusal),
         };
-        if let Some(access) = ring.access(&key) {
-            return match authorize(access, role, &path) {
-                Ok(access) => {
-                    request.extensions_mut().insert(access);
-                    Either::Left(self.inner.call(request))
-                }
-                Err(refusal) => refuse(refusal),
-            };
+        match ring.lookup(&key) {
+            KeyLookup::Granted(access) => {
+                return match authorize(access, role, &path) {
+                    Ok(access) => {
+                        request.extensions_mut().insert(access);
+                        Either::Left(self.inner.call(request))
+                    }
+                    Err(refusal) => refuse(refusal),
+                };
+            }
+            KeyLookup::Expired { id, at } => return refuse(expired(&id, at, &path)),
+            KeyLookup::Unknown => {}
         }
         let Some(id) = id_of(&key).map(str::to_owned) else {
             tracing::warn!(target: "fathom::audit", key = "(not a fathom key)", rpc = path, outcome = "unauthenticated", "refused: key not valid");
@@ -110,9 +115,10 @@ where
         let inner = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, inner);
         Either::Right(Box::pin(async move {
-            let access = match ring.access_or_reload(&key).await {
-                Ok(Some(access)) => authorize(access, role, &path),
-                Ok(None) => {
+            let access = match ring.lookup_or_reload(&key).await {
+                Ok(KeyLookup::Granted(access)) => authorize(access, role, &path),
+                Ok(KeyLookup::Expired { id, at }) => Err(expired(&id, at, &path)),
+                Ok(KeyLookup::Unknown) => {
                     // The id is the key's public part; the rest is never logged.
                     tracing::warn!(target: "fathom::audit", key = id, rpc = path, outcome = "unauthenticated", "refused: key not valid");
                     Err(tonic::Status::unauthenticated(format!(
@@ -140,6 +146,17 @@ where
 /// A refusal as a ready response future.
 fn refused<E: Send + 'static>(refusal: tonic::Status) -> BoxFuture<'static, Result<http::Response<Body>, E>> {
     Box::pin(std::future::ready(Ok(refusal.into_http())))
+}
+
+/// The refusal of a key that expired `at`. Only a request presenting the
+/// whole key (its secret too) hears that it expired; a wrong secret is
+/// unknown, like any other.
+fn expired(id: &KeyId, at: DateTime<Utc>, path: &str) -> tonic::Status {
+    tracing::warn!(target: "fathom::audit", key = %id, rpc = path, outcome = "unauthenticated", expired_at = %show_time(at), "refused: key expired");
+    tonic::Status::unauthenticated(format!(
+        "API key {id} expired at {}: ask an administrator for a new key",
+        show_time(at)
+    ))
 }
 
 /// `access`, if its role suffices for `path`, which needs `role`.

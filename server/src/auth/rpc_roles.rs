@@ -1,5 +1,6 @@
 //! The role each RPC needs. An RPC missing from this table needs admin, so
-//! a method added later is closed until someone decides otherwise.
+//! a method added later is closed until someone decides otherwise (and a
+//! test fails until it is listed).
 
 use crate::domain::Role;
 use crate::transport::is_infrastructure;
@@ -21,6 +22,23 @@ const WRITE: [&str; 4] = [
     "/fathom.v1.Documents/Update",
 ];
 
+/// Admin RPCs, listed so that every RPC's role is a decision (a test
+/// checks that each RPC is in one table); any RPC not listed needs admin too.
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "admin is the default; the list is checked by a test")
+)]
+const ADMIN: [&str; 6] = [
+    "/fathom.v1.Collections/CreateCollection",
+    "/fathom.v1.Collections/DeleteCollection",
+    "/fathom.v1.Collections/BuildIndex",
+    // Key management: an admin key bound to a tenant or collections, or
+    // expiring, manages only keys within its own grant (api::keys).
+    "/fathom.v1.Keys/CreateKey",
+    "/fathom.v1.Keys/ListKeys",
+    "/fathom.v1.Keys/RevokeKey",
+];
+
 /// The role the RPC at `path` needs; `None` for health and reflection,
 /// which anyone may call, with or without a key.
 pub fn required_role(path: &str) -> Option<Role> {
@@ -34,6 +52,7 @@ pub fn required_role(path: &str) -> Option<Role> {
     } else if WRITE.contains(&path) {
         Some(Role::Write)
     } else {
+        // ADMIN, and whatever is not listed.
         Some(Role::Admin)
     }
 }
@@ -52,5 +71,26 @@ mod tests {
             Some(Role::Admin)
         );
         assert_eq!(required_role("/fathom.v1.Collections/SomethingNew"), Some(Role::Admin));
+        assert_eq!(required_role("/fathom.v1.Keys/ListKeys"), Some(Role::Admin));
+    }
+
+    #[test]
+    fn every_fathom_rpc_is_listed_with_its_role_exactly_once() {
+        let methods = crate::transport::rpc_methods::rpc_methods(&[fathom_api::FILE_DESCRIPTOR_SET]).unwrap();
+        for path in methods.iter().map(|m| m.path()) {
+            let listed = [&READ[..], &WRITE[..], &ADMIN[..]]
+                .iter()
+                .filter(|table| table.contains(&path.as_str()))
+                .count();
+            assert_eq!(
+                listed, 1,
+                "{path} must be listed in exactly one of READ, WRITE and ADMIN"
+            );
+        }
+        assert_eq!(
+            methods.len(),
+            READ.len() + WRITE.len() + ADMIN.len(),
+            "no stale entries"
+        );
     }
 }

@@ -9,7 +9,9 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use super::{CollectionName, Tenant};
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::{CollectionName, InvalidRequest, Tenant};
 
 /// What a key may do; each role includes the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -18,7 +20,8 @@ pub enum Role {
     Read,
     /// Read, plus Upsert, UpsertStream and Delete.
     Write,
-    /// Write, plus creating, deleting and indexing collections.
+    /// Write, plus creating, deleting and indexing collections, and
+    /// managing keys.
     Admin,
 }
 
@@ -54,9 +57,30 @@ impl fmt::Display for Role {
 pub struct KeyId(String);
 
 impl KeyId {
+    /// How many hex digits an id has.
+    pub const DIGITS: usize = 12;
+
     /// An id as stored; ids are made by the key generator, not by requests.
     pub fn new(id: impl Into<String>) -> Self {
         Self(id.into())
+    }
+
+    /// An id a request names (`field`): 12 lower-case hex digits. The text
+    /// is never echoed, since a whole key pasted by mistake would be.
+    pub fn parse(field: &str, id: &str) -> Result<Self, InvalidRequest> {
+        if id.len() == Self::DIGITS && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            Ok(Self(id.to_owned()))
+        } else {
+            Err(InvalidRequest::field(
+                field,
+                format!(
+                    "a key id is {} lower-case hex digits (the part of the key after `fathom_`, as ListKeys shows \
+                     it); this one has {} characters",
+                    Self::DIGITS,
+                    id.chars().count()
+                ),
+            ))
+        }
     }
 
     /// The id's text.
@@ -71,7 +95,8 @@ impl fmt::Display for KeyId {
     }
 }
 
-/// A key's role and bindings: what every request made with it may touch.
+/// A key's role and bindings: what every request made with it may touch,
+/// and until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyGrant {
     /// What the key may do.
@@ -80,6 +105,20 @@ pub struct KeyGrant {
     pub tenant: Option<String>,
     /// The only collections the key may touch; `None`: any.
     pub collections: Option<BTreeSet<String>>,
+    /// When the key stops being accepted; `None`: never.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl KeyGrant {
+    /// Whether the key is past its expiry at `now`.
+    pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// A time as refusals and listings show it: RFC 3339, UTC, whole seconds.
+pub fn show_time(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// Who a request acts as.
@@ -104,6 +143,7 @@ impl Access {
                 role: Role::Admin,
                 tenant: None,
                 collections: None,
+                expires_at: None,
             },
         }
     }
@@ -172,6 +212,82 @@ impl Access {
         }
     }
 
+    /// Refuses unless a key granted `grant` would be no wider than this
+    /// access: no higher role, no other tenant or collection, no later
+    /// expiry. The refusal starts with the request field that widens it
+    /// (`role`, `tenant`, `collections`, `expire_time`).
+    pub fn check_may_grant(&self, grant: &KeyGrant) -> Result<(), AccessDenied> {
+        let who = self.who();
+        let mine = &self.grant;
+        if grant.role > mine.role {
+            return Err(AccessDenied(format!(
+                "role: {who} has role {}; it may not grant role {}",
+                mine.role, grant.role
+            )));
+        }
+        if let Some(bound) = &mine.tenant {
+            match &grant.tenant {
+                None => {
+                    return Err(AccessDenied(format!(
+                        "tenant: {who} is bound to tenant {bound:?}; a key it creates must be bound to that tenant \
+                         too (set tenant to {bound:?})"
+                    )));
+                }
+                Some(other) if other != bound => {
+                    return Err(AccessDenied(format!(
+                        "tenant: {who} is bound to tenant {bound:?}; it may not grant tenant {other:?}"
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(allowed) = &mine.collections {
+            match &grant.collections {
+                None => {
+                    return Err(AccessDenied(format!(
+                        "collections: {who} is bound to collections {}; a key it creates must name some of them",
+                        list(allowed)
+                    )));
+                }
+                Some(asked) => {
+                    if let Some(other) = asked.iter().find(|name| !allowed.contains(*name)) {
+                        return Err(AccessDenied(format!(
+                            "collections: {who} is bound to collections {}; it may not grant collection {other:?}",
+                            list(allowed)
+                        )));
+                    }
+                }
+            }
+        }
+        if let Some(own_expiry) = mine.expires_at
+            && grant.expires_at.is_none_or(|asked| asked > own_expiry)
+        {
+            return Err(AccessDenied(format!(
+                "expire_time: {who} expires at {}; a key it creates must expire no later",
+                show_time(own_expiry)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether this access may list and revoke a key granted `grant`: one
+    /// it could have created ([`Access::check_may_grant`]).
+    pub fn manages(&self, grant: &KeyGrant) -> bool {
+        self.check_may_grant(grant).is_ok()
+    }
+
+    /// Whether this access manages every key: an admin bound to nothing,
+    /// that never expires.
+    pub fn manages_every_key(&self) -> bool {
+        let KeyGrant {
+            role,
+            tenant,
+            collections,
+            expires_at,
+        } = &self.grant;
+        *role == Role::Admin && tenant.is_none() && collections.is_none() && expires_at.is_none()
+    }
+
     /// Refuses a key bound to a tenant: `what` spans every tenant.
     pub fn check_every_tenant(&self, what: &str) -> Result<(), AccessDenied> {
         match &self.grant.tenant {
@@ -199,6 +315,7 @@ mod tests {
                 role: Role::Read,
                 tenant: tenant.map(str::to_owned),
                 collections: collections.map(|c| c.iter().map(|s| s.to_string()).collect()),
+                expires_at: None,
             },
         )
     }
@@ -225,6 +342,82 @@ mod tests {
         assert!(access.check_collection(&docs).is_ok());
         assert!(access.check_collection(&other).is_err());
         assert!(access.check_tenant("tenant", &tenant("")).is_ok());
+    }
+
+    #[test]
+    fn a_narrowed_admin_may_grant_only_what_it_holds_and_names_the_wider_field() {
+        let soon = Utc::now() + chrono::TimeDelta::hours(1);
+        let admin = Access::through_key(
+            KeyId::new("k1"),
+            KeyGrant {
+                role: Role::Admin,
+                tenant: Some("a".into()),
+                collections: Some(["x".to_owned(), "y".to_owned()].into()),
+                expires_at: Some(soon),
+            },
+        );
+        let within = KeyGrant {
+            role: Role::Admin,
+            tenant: Some("a".into()),
+            collections: Some(["x".to_owned()].into()),
+            expires_at: Some(soon),
+        };
+        assert!(admin.check_may_grant(&within).is_ok());
+        let wider = [
+            (
+                "tenant",
+                KeyGrant {
+                    tenant: None,
+                    ..within.clone()
+                },
+            ),
+            (
+                "tenant",
+                KeyGrant {
+                    tenant: Some("b".into()),
+                    ..within.clone()
+                },
+            ),
+            (
+                "collections",
+                KeyGrant {
+                    collections: None,
+                    ..within.clone()
+                },
+            ),
+            (
+                "collections",
+                KeyGrant {
+                    collections: Some(["z".to_owned()].into()),
+                    ..within.clone()
+                },
+            ),
+            (
+                "expire_time",
+                KeyGrant {
+                    expires_at: None,
+                    ..within.clone()
+                },
+            ),
+            (
+                "expire_time",
+                KeyGrant {
+                    expires_at: Some(soon + chrono::TimeDelta::seconds(1)),
+                    ..within.clone()
+                },
+            ),
+        ];
+        for (field, grant) in wider {
+            let refusal = admin.check_may_grant(&grant).unwrap_err().to_string();
+            assert!(refusal.starts_with(&format!("{field}: ")), "{refusal}");
+            assert!(!admin.manages(&grant));
+        }
+        assert!(!admin.manages_every_key());
+        assert!(Access::unrestricted().manages_every_key());
+        assert!(Access::unrestricted().check_may_grant(&within).is_ok());
+        let reader = bound(None, None);
+        let refusal = reader.check_may_grant(&within).unwrap_err().to_string();
+        assert!(refusal.starts_with("role: "), "{refusal}");
     }
 
     #[test]

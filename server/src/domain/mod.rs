@@ -9,12 +9,13 @@ mod document;
 mod document_update;
 mod filter;
 mod invalid;
+mod key_spec;
 mod keyword_query;
 mod search;
 mod stream_progress;
 mod vector_rules;
 
-pub use access::{Access, AccessDenied, KeyGrant, KeyId, Role};
+pub use access::{Access, AccessDenied, KeyGrant, KeyId, Role, show_time};
 pub use collection::{
     Collection, CollectionName, CollectionSpec, IndexPrecision, IndexState, KeywordRanking, Metric, TextLanguage,
     VectorIndex,
@@ -30,6 +31,7 @@ pub use filter::{
     MAX_FILTER_VALUES, Scalar,
 };
 pub use invalid::{FieldViolation, InvalidKind, InvalidRequest, Violations};
+pub use key_spec::{KeyRequest, KeySpec, MAX_KEY_COLLECTIONS, MAX_KEY_DESCRIPTION_CHARS};
 pub use keyword_query::KeywordQuery;
 pub use search::{EfSearch, Fusion, MIN_HYBRID_CANDIDATES, SearchDefaults, SearchHitRow, SearchQuery, search_defaults};
 pub use stream_progress::{BatchPosition, IdsDigest, MAX_POSITION, Sequence, StreamProgress};

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-pub use api_keys::{ActiveApiKey, ApiKeyRecord, NewApiKey};
+pub use api_keys::{ApiKeyRecord, KeyState, NewApiKey, UnrevokedApiKey};
 pub use documents::ScrollCursor;
 pub use error::StoreError;
 pub use search::SearchHits;
