@@ -20,7 +20,7 @@ const DIMENSION: usize = 4;
 
 /// Sends a key with every call, as `authorization: Bearer` or `api-key`.
 #[derive(Clone)]
-struct SendsKey {
+pub(crate) struct SendsKey {
     key: Option<String>,
     header: &'static str,
 }
@@ -38,11 +38,11 @@ impl tonic::service::Interceptor for SendsKey {
     }
 }
 
-type Keyed = InterceptedService<Channel, SendsKey>;
+pub(crate) type Keyed = InterceptedService<Channel, SendsKey>;
 
 /// Stubs of one server that send one key (or none).
-struct As {
-    collections: CollectionsClient<Keyed>,
+pub(crate) struct As {
+    pub(crate) collections: CollectionsClient<Keyed>,
     documents: DocumentsClient<Keyed>,
     search: SearchClient<Keyed>,
 }
@@ -60,12 +60,12 @@ impl As {
         }
     }
 
-    async fn key(server: &TestServer, key: &str) -> Self {
+    pub(crate) async fn key(server: &TestServer, key: &str) -> Self {
         Self::new(server.channel().await, Some(key), "authorization")
     }
 
     /// CreateCollection of a cosine collection of `DIMENSION`.
-    async fn create(&mut self, name: &str, multi_tenant: bool) -> Result<(), tonic::Status> {
+    pub(crate) async fn create(&mut self, name: &str, multi_tenant: bool) -> Result<(), tonic::Status> {
         let request = pb::CreateCollectionRequest {
             multi_tenant,
             ..collection_request(name, DIMENSION as u32, pb::DistanceMetric::Cosine)
@@ -98,7 +98,7 @@ fn keys(database_url: &str, args: &[&str]) -> String {
 
 /// A server with authentication on, on a database that already holds the
 /// keys `grants` describe (so the server reads them at start); the keys in order.
-async fn server_with_keys(grants: &[&[&str]]) -> (TestServer, Vec<String>) {
+pub(crate) async fn server_with_keys(grants: &[&[&str]]) -> (TestServer, Vec<String>) {
     let database_url = fresh_database().await;
     let created = grants
         .iter()
@@ -423,7 +423,8 @@ async fn a_collection_bound_key_sees_and_touches_only_its_collections() {
         Code::PermissionDenied,
         "\"theirs\"",
     );
-    // Refused before the lookup: a bound key cannot tell which collections exist.
+    // Refused like a collection outside the binding: a bound key cannot tell
+    // which collections exist.
     let missing = bound
         .collections
         .get_collection(pb::GetCollectionRequest { name: "nowhere".into() })

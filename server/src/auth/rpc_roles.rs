@@ -4,9 +4,10 @@
 use crate::domain::Role;
 use crate::transport::is_infrastructure;
 
-const READ: [&str; 7] = [
+const READ: [&str; 8] = [
     "/fathom.v1.Collections/GetCollection",
     "/fathom.v1.Collections/ListCollections",
+    "/fathom.v1.Collections/ListAliases",
     "/fathom.v1.Collections/GetCollectionStats",
     "/fathom.v1.Documents/Get",
     "/fathom.v1.Documents/Count",
@@ -52,5 +53,9 @@ mod tests {
             Some(Role::Admin)
         );
         assert_eq!(required_role("/fathom.v1.Collections/SomethingNew"), Some(Role::Admin));
+        assert_eq!(required_role("/fathom.v1.Collections/ListAliases"), Some(Role::Read));
+        // Switching an alias redirects every reader, as creating and
+        // deleting collections do: admin, like them.
+        assert_eq!(required_role("/fathom.v1.Collections/UpdateAliases"), Some(Role::Admin));
     }
 }
