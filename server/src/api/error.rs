@@ -116,10 +116,11 @@ impl From<ApiError> for Status {
     }
 }
 
-/// A status of `code` whose message says what is wrong with `field`, and
-/// whose BadRequest details name the field, as INVALID_ARGUMENT's do.
+/// A status of `code` whose message (`field: what is wrong`) names the
+/// field, and whose BadRequest details name it as INVALID_ARGUMENT's do.
 fn with_field(code: Code, field: &str, message: String) -> Status {
+    let description = message.strip_prefix(&format!("{field}: ")).unwrap_or(&message);
     let mut details = ErrorDetails::new();
-    details.add_bad_request_violation(field, message.clone());
-    Status::with_error_details(code, message, details)
+    details.add_bad_request_violation(field, description);
+    Status::with_error_details(code, message.clone(), details)
 }
