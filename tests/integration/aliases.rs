@@ -271,6 +271,25 @@ async fn aliases_and_collections_never_share_a_name() {
 }
 
 #[tokio::test]
+async fn a_collection_and_an_alias_created_at_once_under_one_name_never_both_succeed() {
+    let (server, _) = server_with(&["docs_v1"], &[]).await;
+    let (mut for_collections, mut for_aliases) = (server.collections().await, server.collections().await);
+    for i in 0..10 {
+        let name = format!("contested_{i}");
+        let (collection, alias) = tokio::join!(
+            for_collections.create_collection(collection_request(&name, DIMENSION as u32, pb::DistanceMetric::Cosine)),
+            for_aliases.update_aliases(update(vec![create(&name, "docs_v1")])),
+        );
+        match (collection, alias) {
+            (Ok(_), Err(refused)) | (Err(refused), Ok(_)) => {
+                assert_eq!(refused.code(), Code::AlreadyExists, "{refused:?}")
+            }
+            other => panic!("exactly one of them must take {name}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
 async fn missing_aliases_and_collections_are_not_found_naming_the_field() {
     let (_server, mut collections) = server_with(&["docs_v1"], &[("docs", "docs_v1")]).await;
     for (action, field) in [

@@ -154,9 +154,10 @@ class CollectionsServicer:
         name each, such as "actions[1].switch_alias.collection"), NOT_FOUND (an
         alias to switch or delete, or a target collection, does not exist),
         ALREADY_EXISTS (an alias to create exists, or is a collection's name),
-        PERMISSION_DENIED (the key may not touch a collection an action
-        names or moves an alias away from). Both name the action's field in
-        their message and in a BadRequest field violation.
+        PERMISSION_DENIED (the key may not touch a collection an action names
+        or moves an alias away from). NOT_FOUND, ALREADY_EXISTS and
+        PERMISSION_DENIED name the action's field in their message and in a
+        BadRequest field violation. Needs the admin role.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -164,7 +165,8 @@ class CollectionsServicer:
 
     def ListAliases(self, request, context):
         """ListAliases returns the aliases, ordered by name: all of them, or those
-        of one collection. Errors: NOT_FOUND (the collection does not exist).
+        of one collection. Needs the read role. Errors: NOT_FOUND (the
+        collection does not exist).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

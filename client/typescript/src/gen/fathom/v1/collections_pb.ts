@@ -1034,9 +1034,10 @@ export const Collections: GenService<{
    * name each, such as "actions[1].switch_alias.collection"), NOT_FOUND (an
    * alias to switch or delete, or a target collection, does not exist),
    * ALREADY_EXISTS (an alias to create exists, or is a collection's name),
-   * PERMISSION_DENIED (the key may not touch a collection an action
-   * names or moves an alias away from). Both name the action's field in
-   * their message and in a BadRequest field violation.
+   * PERMISSION_DENIED (the key may not touch a collection an action names
+   * or moves an alias away from). NOT_FOUND, ALREADY_EXISTS and
+   * PERMISSION_DENIED name the action's field in their message and in a
+   * BadRequest field violation. Needs the admin role.
    *
    * @generated from rpc fathom.v1.Collections.UpdateAliases
    */
@@ -1047,7 +1048,8 @@ export const Collections: GenService<{
   },
   /**
    * ListAliases returns the aliases, ordered by name: all of them, or those
-   * of one collection. Errors: NOT_FOUND (the collection does not exist).
+   * of one collection. Needs the read role. Errors: NOT_FOUND (the
+   * collection does not exist).
    *
    * @generated from rpc fathom.v1.Collections.ListAliases
    */
