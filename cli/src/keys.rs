@@ -27,16 +27,18 @@ enum KeysCommand {
     ///   KEY=$(fathom keys create --role write --tenant acme --description "acme ingest")
     #[command(verbatim_doc_comment)]
     Create {
-        /// read: get, count, scroll, search, collection settings; write: also
-        /// upsert, update and delete; admin: also create, delete and index
-        /// collections, and manage keys (the Keys service).
+        /// read: get, count, scroll, search, collection settings, list aliases;
+        /// write: also upsert, update and delete; admin: also create, delete
+        /// and index collections, change aliases, and manage keys (the Keys
+        /// service).
         #[arg(long, value_parser = ["read", "write", "admin"])]
         role: String,
         /// Bind the key to this tenant: it can touch no other tenant's
         /// documents, nor collections without tenants, whatever a request says.
         #[arg(long)]
         tenant: Option<String>,
-        /// Bind the key to this collection (repeat for several): it can touch no other.
+        /// Bind the key to this collection (repeat for several): it can touch no other,
+        /// through an alias or otherwise (name collections, not aliases, here).
         #[arg(long = "collection", value_name = "NAME")]
         collections: Vec<String>,
         /// What the key is for (shown by `fathom keys list`).

@@ -1,6 +1,6 @@
 //! The `fathom` command line: the server's own commands (`serve`, `migrate`,
 //! `postgres`, through `fathom-server` and `fathom-embedded-postgres`) and a
-//! client's (`collections`, `documents`, `import`, `export`, `search`, `health`, through
+//! client's (`collections`, `aliases`, `documents`, `import`, `export`, `search`, `health`, through
 //! `fathom-client`).
 
 /// `println!` that returns the write's error instead of panicking: a
@@ -13,6 +13,7 @@ macro_rules! outln {
     }};
 }
 
+mod aliases;
 mod collections;
 mod connection;
 mod database;
@@ -80,6 +81,10 @@ pub enum Command {
     /// Create, list, inspect and delete collections.
     #[command(subcommand)]
     Collections(collections::CollectionsCommand),
+    /// Create, switch, list and delete aliases: second names of collections
+    /// that every command accepts, switched at once (a blue-green re-index).
+    #[command(subcommand)]
+    Aliases(aliases::AliasesCommand),
     /// Get, count, update and delete documents by id or filter.
     #[command(subcommand)]
     Documents(documents::DocumentsCommand),
@@ -143,6 +148,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Keys(args) => keys::keys(args).await,
         Command::Collections(command) => match connection.connect(server).await {
             Ok(client) => collections::run(client, command).await,
+            Err(error) => Err(error),
+        },
+        Command::Aliases(command) => match connection.connect(server).await {
+            Ok(client) => aliases::run(client, command).await,
             Err(error) => Err(error),
         },
         Command::Documents(command) => match connection.connect(server).await {

@@ -431,7 +431,8 @@ async fn a_collection_bound_key_sees_and_touches_only_its_collections() {
         Code::PermissionDenied,
         "\"theirs\"",
     );
-    // Refused before the lookup: a bound key cannot tell which collections exist.
+    // Refused like a collection outside the binding: a bound key cannot tell
+    // which collections exist.
     let missing = bound
         .collections
         .get_collection(pb::GetCollectionRequest { name: "nowhere".into() })

@@ -357,6 +357,9 @@ async fn every_printing_command_into_a_closed_pipe_exits_zero_without_a_panic() 
         (vec!["collections", "stats", "docs"], false),
         (vec!["collections", "create", "piped", "--dimension", "3"], false),
         (vec!["collections", "build-index", "piped"], false),
+        (vec!["aliases", "create", "piped_alias", "docs"], false),
+        (vec!["aliases", "list"], false),
+        (vec!["aliases", "delete", "piped_alias"], false),
         (vec!["collections", "delete", "piped"], false),
         (vec!["health"], false),
         (vec!["keys", "create", "--role", "read"], true),
@@ -983,4 +986,55 @@ async fn search_like_a_stored_document_pages_with_offset_and_prints_vectors_on_r
     let printed: Vec<f32> = serde_json::from_value(with_vectors[0]["vector"].clone()).unwrap();
     let stored: Vec<f32> = serde_json::from_value(record["vector"].clone()).unwrap();
     assert_eq!(printed, stored);
+}
+
+#[tokio::test]
+async fn aliases_are_created_switched_listed_and_deleted_and_every_command_takes_one() {
+    let server = server_with_collection().await;
+    server
+        .collections()
+        .await
+        .create_collection(collection_request("docs_v2", DIM as u32, pb::DistanceMetric::Cosine))
+        .await
+        .unwrap();
+    let fathom_args = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+
+    let created = run(&server, fathom_args(&["aliases", "create", "live", "docs"])).await;
+    assert!(created.status.success(), "{}", stderr(&created));
+    assert_eq!(stdout(&created), "live -> docs\n");
+    let shown = run(&server, fathom_args(&["collections", "get", "live"])).await;
+    assert!(stdout(&shown).starts_with("name        docs\n"), "{}", stdout(&shown));
+
+    let switched = run(&server, fathom_args(&["aliases", "switch", "live", "docs_v2"])).await;
+    assert!(switched.status.success(), "{}", stderr(&switched));
+    assert_eq!(stdout(&switched), "live -> docs_v2\n");
+    let stats = run(&server, fathom_args(&["collections", "stats", "live"])).await;
+    assert!(
+        stdout(&stats).starts_with("collection  docs_v2\n"),
+        "{}",
+        stdout(&stats)
+    );
+    let listed = run(&server, fathom_args(&["aliases", "list", "--collection", "docs_v2"])).await;
+    assert_eq!(stdout(&listed), "alias  collection\nlive   docs_v2\n");
+
+    let clash = run(&server, fathom_args(&["aliases", "create", "docs", "docs_v2"])).await;
+    assert!(!clash.status.success());
+    assert!(
+        stderr(&clash).contains("a collection named \"docs\""),
+        "{}",
+        stderr(&clash)
+    );
+    assert_eq!(
+        stderr(&clash).matches("a collection named").count(),
+        1,
+        "said once: {}",
+        stderr(&clash)
+    );
+
+    let deleted = run(&server, fathom_args(&["aliases", "delete", "live"])).await;
+    assert_eq!(stdout(&deleted), "deleted alias live\n");
+    let none = run(&server, fathom_args(&["aliases", "list"])).await;
+    assert!(stdout(&none).starts_with("(no aliases"), "{}", stdout(&none));
+    let gone = run(&server, fathom_args(&["aliases", "switch", "live", "docs"])).await;
+    assert!(stderr(&gone).contains("NOT_FOUND"), "{}", stderr(&gone));
 }

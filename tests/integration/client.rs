@@ -242,6 +242,49 @@ async fn the_update_builder_changes_metadata_and_text_by_ids_and_by_filter() {
 }
 
 #[tokio::test]
+async fn aliases_switch_what_the_client_reaches_by_one_name() {
+    let server = TestServer::start().await;
+    let client = Client::connect(server.url()).await.unwrap();
+    for name in ["docs_v1", "docs_v2"] {
+        client.create_collection(name, 8).send().await.unwrap();
+    }
+    client.upsert_stream("docs_v2", documents(3)).send().await.unwrap();
+    let created = client.update_aliases().create("docs", "docs_v1").send().await.unwrap();
+    assert_eq!(
+        (created[0].alias.as_str(), created[0].collection.as_str()),
+        ("docs", "docs_v1")
+    );
+    assert_eq!(client.count("docs", "", None).await.unwrap(), 0);
+
+    client
+        .update_aliases()
+        .switch("docs", "docs_v2")
+        .create("previous", "docs_v1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(client.count("docs", "", None).await.unwrap(), 3);
+    let of_v1 = client.list_aliases(Some("previous")).await.unwrap();
+    assert_eq!(of_v1.iter().map(|a| a.alias.as_str()).collect::<Vec<_>>(), ["previous"]);
+
+    let error = client
+        .update_aliases()
+        .delete("previous")
+        .create("broken", "nowhere")
+        .send()
+        .await
+        .expect_err("an alias of a missing collection is refused");
+    assert_eq!(error.code(), Some(tonic::Code::NotFound));
+    assert_eq!(error.violations()[0].field, "actions[1].create_alias.collection");
+    let all = client.list_aliases(None).await.unwrap();
+    assert_eq!(
+        all.len(),
+        2,
+        "the delete before the refused action was not made: {all:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_refused_batch_stops_the_stream_with_its_violations() {
     let server = TestServer::start().await;
     let client = Client::connect(server.url()).await.unwrap();

@@ -1,5 +1,6 @@
 //! Fathom's integration tests: one binary, one module per area.
 
+mod aliases;
 mod auth;
 mod boundaries;
 mod bulk_load;

@@ -20,8 +20,12 @@ from fathom.filters import FilterSpec, to_filter
 from fathom.models import (
     RRF,
     ApiKeyInfo,
+    Alias,
+    AliasAction,
     CollectionInfo,
     CollectionStats,
+    CreateAlias,
+    DeleteAlias,
     Document,
     FusionSpec,
     HnswIndex,
@@ -35,6 +39,7 @@ from fathom.models import (
     Metric,
     NoIndex,
     RelativeScore,
+    SwitchAlias,
     VectorLike,
 )
 from fathom.v1 import collections_pb2, documents_pb2, filter_pb2, keys_pb2, search_pb2
@@ -204,6 +209,37 @@ def collection_info(pb: collections_pb2.Collection) -> CollectionInfo:
         index_state=index_state_name(pb.index_state),
         keyword_ranking=_KEYWORD_RANKING_NAMES.get(pb.keyword_ranking, "unspecified"),
     )
+
+
+def alias(pb: collections_pb2.Alias) -> Alias:
+    """Converts an ``Alias`` message."""
+    return Alias(
+        alias=pb.alias,
+        collection=pb.collection,
+        update_time=from_timestamp(pb.update_time) if pb.HasField("update_time") else None,
+    )
+
+
+def update_aliases_request(actions: Iterable[AliasAction]) -> collections_pb2.UpdateAliasesRequest:
+    """The request applying ``actions`` in order; refuses anything else with
+    TypeError."""
+    request = collections_pb2.UpdateAliasesRequest()
+    for position, action in enumerate(actions):
+        if isinstance(action, CreateAlias):
+            request.actions.add().create_alias.CopyFrom(
+                collections_pb2.CreateAlias(alias=action.alias, collection=action.collection)
+            )
+        elif isinstance(action, SwitchAlias):
+            request.actions.add().switch_alias.CopyFrom(
+                collections_pb2.SwitchAlias(alias=action.alias, collection=action.collection)
+            )
+        elif isinstance(action, DeleteAlias):
+            request.actions.add().delete_alias.CopyFrom(collections_pb2.DeleteAlias(alias=action.alias))
+        else:
+            raise TypeError(
+                f"actions[{position}] is {type(action).__name__}; use CreateAlias, SwitchAlias or DeleteAlias"
+            )
+    return request
 
 
 def index_state_name(state: int) -> IndexState:

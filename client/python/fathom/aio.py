@@ -59,6 +59,8 @@ from fathom.errors import FathomError, UpsertError
 from fathom.filters import FilterSpec
 from fathom.models import (
     ApiKeyInfo,
+    Alias,
+    AliasAction,
     CollectionInfo,
     CollectionStats,
     CreatedKey,
@@ -270,7 +272,9 @@ class AsyncClient:
         return [_convert.collection_info(c) for c in response.collections]
 
     async def delete_collection(self, name: str) -> None:
-        """Drops a collection and all its documents. Raises FathomError NOT_FOUND."""
+        """Drops a collection and all its documents, and deletes its aliases
+        (named by an alias: the collection the alias points at). Raises
+        FathomError NOT_FOUND."""
         await self._unary(
             self._collections.DeleteCollection,
             collections_pb2.DeleteCollectionRequest(name=name),
@@ -367,6 +371,45 @@ class AsyncClient:
         """
         response = await self._unary(self._keys.RevokeKey, keys_pb2.RevokeKeyRequest(id=key_id))
         return _convert.api_key_info(response.api_key)
+    async def update_aliases(self, actions: Iterable[AliasAction]) -> list[Alias]:
+        """Creates, switches and deletes aliases: second names of collections,
+        accepted wherever a collection's name is (searches, upserts, the
+        LangChain and LlamaIndex stores). The actions apply in order, in one
+        transaction: all of them, or none if one is refused. A blue-green
+        re-index fills a new collection, then switches the alias with
+        ``update_aliases([SwitchAlias("docs", "docs_v2")])``.
+
+        Not retried: a retry after a lost answer would be refused for changes
+        that were made.
+
+        Args:
+            actions: :class:`fathom.CreateAlias`, :class:`fathom.SwitchAlias`
+                and :class:`fathom.DeleteAlias` values.
+
+        Returns:
+            The aliases the actions name that exist afterwards, by name.
+
+        Raises:
+            FathomError: INVALID_ARGUMENT (no actions, a bad name), NOT_FOUND
+                (an alias to switch or delete, or a target collection, is
+                missing), ALREADY_EXISTS (the alias exists, or a collection
+                has its name); ``violations`` name the action's field, such
+                as ``actions[1].switch_alias.collection``.
+            TypeError: An action of another type.
+        """
+        response = await self._unary(
+            self._collections.UpdateAliases, _convert.update_aliases_request(actions), retried=False
+        )
+        return [_convert.alias(a) for a in response.aliases]
+
+    async def list_aliases(self, collection: str | None = None) -> list[Alias]:
+        """Returns the aliases, ordered by name: all of them, or those of
+        ``collection`` (named by its own name or by an alias). Raises
+        FathomError NOT_FOUND if that collection does not exist."""
+        response = await self._unary(
+            self._collections.ListAliases, collections_pb2.ListAliasesRequest(collection=collection or "")
+        )
+        return [_convert.alias(a) for a in response.aliases]
 
     # -- plumbing used by the collection handles --------------------------------
 

@@ -174,6 +174,45 @@ class CreatedKey:
 
 
 @dataclass(frozen=True)
+class Alias:
+    """An alias: a second name of a collection, accepted wherever a
+    collection's name is, and switched to another collection at once."""
+
+    alias: str
+    collection: str
+    """The collection it points at (a collection's own name)."""
+    update_time: _dt.datetime | None
+    """When it was created or last switched."""
+
+
+@dataclass(frozen=True)
+class CreateAlias:
+    """An action of ``update_aliases``: create ``alias``, pointing at ``collection``."""
+
+    alias: str
+    collection: str
+
+
+@dataclass(frozen=True)
+class SwitchAlias:
+    """An action of ``update_aliases``: point the existing ``alias`` at ``collection``."""
+
+    alias: str
+    collection: str
+
+
+@dataclass(frozen=True)
+class DeleteAlias:
+    """An action of ``update_aliases``: delete ``alias`` (its collection stays)."""
+
+    alias: str
+
+
+AliasAction = CreateAlias | SwitchAlias | DeleteAlias
+"""One change of ``update_aliases``."""
+
+
+@dataclass(frozen=True)
 class CollectionStats:
     """Document count and on-disk sizes of a collection."""
 

@@ -17,7 +17,7 @@ from langchain_core.documents import Document  # noqa: E402
 from langchain_core.vectorstores import VectorStore  # noqa: E402
 from langchain_tests.integration_tests import VectorStoreIntegrationTests  # noqa: E402
 
-from fathom import Client, RelativeScore  # noqa: E402
+from fathom import Client, CreateAlias, RelativeScore, SwitchAlias  # noqa: E402
 from fathom.langchain import FathomVectorStore  # noqa: E402
 
 from .conftest import unique_name  # noqa: E402
@@ -130,3 +130,21 @@ def test_from_texts_and_retriever(live: Client, server_target: str) -> None:
         assert live.get_collection(name).dimension == 6
     finally:
         store.delete_collection()
+
+
+def test_a_store_on_an_alias_follows_the_switch(store: FathomVectorStore, live: Client, server_target: str) -> None:
+    embeddings = VectorStoreIntegrationTests.get_embeddings()
+    other = FathomVectorStore(unique_name("lc"), embeddings, client=live, server=server_target)
+    store.add_documents(CORPUS[:2])
+    other.add_documents(CORPUS[2:])
+    alias = unique_name("lc_alias")
+    try:
+        live.update_aliases([CreateAlias(alias, store.collection_name)])
+        through_alias = FathomVectorStore(alias, embeddings, client=live, server=server_target)
+        assert sorted(d.id or "" for d in through_alias.similarity_search("red", k=4)) == ["fox", "sky"]
+        live.update_aliases([SwitchAlias(alias, other.collection_name)])
+        assert sorted(d.id or "" for d in through_alias.similarity_search("red", k=4)) == ["pg", "rose"]
+        through_alias.add_documents([Document(page_content="written through the alias", id="new")])
+        assert live.collection(other.collection_name).count() == 3
+    finally:
+        other.delete_collection()  # and the alias with it

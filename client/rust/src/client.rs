@@ -10,7 +10,7 @@ use tokio_stream::{Stream, StreamExt};
 
 use crate::connection::{ClientBuilder, Transport};
 use crate::retry::{Backoff, RetryPolicy, idempotent};
-use crate::{Document, Error, Filter, SearchBuilder, UpdateBuilder, UpsertStreamBuilder};
+use crate::{Document, Error, Filter, SearchBuilder, UpdateAliases, UpdateBuilder, UpsertStreamBuilder};
 
 /// Largest message the client accepts (scrolls of big vectors, large gets).
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -134,7 +134,8 @@ impl Client {
         .await
     }
 
-    /// Drops a collection and all its documents.
+    /// Drops a collection and all its documents (named by an alias, the
+    /// collection it points at), and deletes its aliases.
     pub async fn delete_collection(&self, name: &str) -> Result<(), Error> {
         let request = self.request(pb::DeleteCollectionRequest { name: name.into() });
         self.collections_stub().delete_collection(request).await?;
@@ -163,6 +164,28 @@ impl Client {
         idempotent(self.retry, || async {
             let request = tonic::Request::new(pb::BuildIndexRequest { name: name.into() });
             Ok(self.collections_stub().build_index(request).await?.into_inner())
+        })
+        .await
+    }
+
+    /// Starts an UpdateAliases: alias changes applied in order, all or none.
+    pub fn update_aliases(&self) -> UpdateAliases {
+        UpdateAliases::new(self.clone())
+    }
+
+    /// The aliases, by name: all of them, or those of one collection (named
+    /// by its own name or an alias).
+    pub async fn list_aliases(&self, collection: Option<&str>) -> Result<Vec<pb::Alias>, Error> {
+        idempotent(self.retry, || async {
+            let request = self.request(pb::ListAliasesRequest {
+                collection: collection.unwrap_or_default().into(),
+            });
+            Ok(self
+                .collections_stub()
+                .list_aliases(request)
+                .await?
+                .into_inner()
+                .aliases)
         })
         .await
     }

@@ -24,6 +24,7 @@
 //! Every generated message and stub is re-exported as [`proto`], so
 //! applications need no second crate.
 
+mod aliases;
 mod client;
 mod connection;
 mod document;
@@ -36,6 +37,7 @@ mod search;
 mod update;
 mod upsert_stream;
 
+pub use aliases::UpdateAliases;
 pub use client::{Client, CreateCollection};
 pub use connection::{CallCredentials, ClientBuilder, Transport};
 pub use document::{Document, json_to_struct};

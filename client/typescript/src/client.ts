@@ -14,7 +14,9 @@ import {
   DeleteCollectionRequestSchema,
   GetCollectionRequestSchema,
   GetCollectionStatsRequestSchema,
+  ListAliasesRequestSchema,
   ListCollectionsRequestSchema,
+  UpdateAliasesRequestSchema,
 } from "./gen/fathom/v1/collections_pb.js";
 import {
   CountRequestSchema,
@@ -33,6 +35,8 @@ import { type FilterSpec, toFilter } from "./filters.js";
 import { Backoff, DEFAULT_RETRY_POLICY, NO_RETRIES, type RetryPolicy } from "./retry.js";
 import type {
   ApiKeyInfo,
+  Alias,
+  AliasAction,
   BuildIndexOptions,
   CallOptions,
   CollectionInfo,
@@ -223,7 +227,10 @@ export class FathomClient {
     return response.collections.map(convert.collectionInfo);
   }
 
-  /** Drops a collection and all its documents. @throws FathomError NOT_FOUND. */
+  /**
+   * Drops a collection and all its documents, and deletes its aliases (named
+   * by an alias: the collection the alias points at). @throws FathomError NOT_FOUND.
+   */
   async deleteCollection(name: string): Promise<void> {
     const request = create(DeleteCollectionRequestSchema, { name });
     await this.unary(() => this.collectionsRpc.deleteCollection(request, this.callOptions()), undefined, false);
@@ -301,6 +308,47 @@ export class FathomClient {
     const response = await this.unary(() => this.keysRpc.revokeKey(request, this.callOptions()));
     if (!response.apiKey) throw protocolError("RevokeKey returned no key record");
     return convert.apiKeyInfo(response.apiKey);
+  }
+
+  /**
+   * Creates, switches and deletes aliases: second names of collections,
+   * accepted wherever a collection's name is. The actions apply in order, in
+   * one transaction: all of them, or none if one is refused. A blue-green
+   * re-index fills a new collection, then switches the alias:
+   *
+   * ```ts
+   * await client.updateAliases([{ kind: "switch", alias: "docs", collection: "docs_v2" }]);
+   * ```
+   *
+   * Not retried: a retry after a lost answer would be refused for changes
+   * that were made. Resolves with the aliases the actions name that exist
+   * afterwards, by name.
+   *
+   * @throws FathomError INVALID_ARGUMENT (no actions, a bad name), NOT_FOUND
+   * (an alias to switch or delete, or a target collection, is missing),
+   * ALREADY_EXISTS (the alias exists, or a collection has its name); its
+   * `violations` name the action's field, such as `actions[1].switch_alias.collection`.
+   * @throws TypeError an action of another kind.
+   */
+  async updateAliases(actions: readonly AliasAction[], options: { signal?: AbortSignal } = {}): Promise<Alias[]> {
+    const request = create(UpdateAliasesRequestSchema, { actions: actions.map(convert.aliasActionToProto) });
+    const response = await this.unary(
+      () => this.collectionsRpc.updateAliases(request, this.callOptions(options.signal)),
+      options.signal,
+      false,
+    );
+    return response.aliases.map(convert.aliasFromProto);
+  }
+
+  /**
+   * Returns the aliases, ordered by name: all of them, or those of
+   * `collection` (named by its own name or an alias). @throws FathomError
+   * NOT_FOUND if that collection does not exist.
+   */
+  async listAliases(collection?: string): Promise<Alias[]> {
+    const request = create(ListAliasesRequestSchema, { collection: collection ?? "" });
+    const response = await this.unary(() => this.collectionsRpc.listAliases(request, this.callOptions()));
+    return response.aliases.map(convert.aliasFromProto);
   }
 
   /** @internal Per-call options: deadline, headers, signal. */

@@ -8,6 +8,9 @@
 import { create, type JsonObject, type JsonValue, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
+  type Alias as AliasMessage,
+  type AliasAction as AliasActionMessage,
+  AliasActionSchema,
   type Collection as CollectionMessage,
   CreateCollectionRequestSchema,
   DistanceMetric,
@@ -42,6 +45,8 @@ import { type Fusion, FusionSchema, type SearchHit, SearchRequestSchema, type Se
 import { rfc3339, toFilter } from "./filters.js";
 import type {
   ApiKeyInfo,
+  Alias,
+  AliasAction,
   CollectionInfo,
   CollectionStats,
   CreateCollectionOptions,
@@ -152,6 +157,38 @@ export function createCollectionRequest(name: string, dimension: number, options
     deferIndex: options.deferIndex ?? false,
     ...(index ? { index } : {}),
   });
+}
+
+/**
+ * An alias action as its message. Refuses (TypeError, naming its position)
+ * an action of another kind, which the server would only call unset.
+ */
+export function aliasActionToProto(action: AliasAction, position: number): AliasActionMessage {
+  switch (action.kind) {
+    case "create":
+      return create(AliasActionSchema, {
+        action: { case: "createAlias", value: { alias: action.alias, collection: action.collection } },
+      });
+    case "switch":
+      return create(AliasActionSchema, {
+        action: { case: "switchAlias", value: { alias: action.alias, collection: action.collection } },
+      });
+    case "delete":
+      return create(AliasActionSchema, { action: { case: "deleteAlias", value: { alias: action.alias } } });
+    default:
+      throw new TypeError(
+        `actions[${position}] has kind ${JSON.stringify((action as { kind?: unknown }).kind)}; use "create", "switch" or "delete"`,
+      );
+  }
+}
+
+/** Converts an `Alias` message. */
+export function aliasFromProto(message: AliasMessage): Alias {
+  return {
+    alias: message.alias,
+    collection: message.collection,
+    updateTime: message.updateTime ? timestampDate(message.updateTime) : undefined,
+  };
 }
 
 /** Converts a `Collection` message. */

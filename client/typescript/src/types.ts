@@ -152,6 +152,28 @@ export interface CreatedKey {
   info: ApiKeyInfo;
 }
 
+/**
+ * An alias: a second name of a collection, accepted wherever a collection's
+ * name is, and switched to another collection at once.
+ */
+export interface Alias {
+  alias: string;
+  /** The collection it points at (a collection's own name). */
+  collection: string;
+  /** When it was created or last switched. */
+  updateTime: Date | undefined;
+}
+
+/**
+ * One change of `FathomClient.updateAliases`: create an alias pointing at a
+ * collection, point an existing alias at another collection, or delete an
+ * alias (its collection stays).
+ */
+export type AliasAction =
+  | { kind: "create"; alias: string; collection: string }
+  | { kind: "switch"; alias: string; collection: string }
+  | { kind: "delete"; alias: string };
+
 /** Options of `FathomClient.buildIndex`. */
 export interface BuildIndexOptions {
   /** Stops waiting (the build goes on on the server). There is no deadline otherwise. */

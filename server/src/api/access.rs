@@ -8,7 +8,7 @@ use tonic::{Request, Status};
 
 use super::error::ApiError;
 use crate::domain::{Access, Collection, CollectionName, Limits, Tenant};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// The access the auth layer resolved for `request`. A request without one
 /// is refused: access is never assumed.
@@ -35,9 +35,34 @@ pub(super) fn audit(access: &Access, action: &str, collection: &CollectionName, 
     );
 }
 
-/// The collection and tenant a request names, once `access` may touch them:
-/// a key bound elsewhere is refused before the collection is even looked
-/// up, so it cannot tell which collections exist.
+/// The collection a request names in `field`, by its own name or by an
+/// alias, once `access` may touch it. The check is on the collection the
+/// name resolves to, so an alias never reaches beyond a key's collections.
+/// A name that does not exist is refused like a collection the key may not
+/// touch unless the key may touch that name, so a bound key cannot tell
+/// which names exist outside its collections.
+pub(super) async fn resolve(
+    store: &Store,
+    access: &Access,
+    field: &str,
+    name: &str,
+) -> Result<Arc<Collection>, ApiError> {
+    let name = CollectionName::parse(field, name)?;
+    match store.collection(&name).await {
+        Ok(collection) => {
+            access.check_resolved(&name, &collection.spec.name)?;
+            Ok(collection)
+        }
+        Err(missing @ StoreError::CollectionNotFound(_)) => {
+            access.check_collection(&name)?;
+            Err(missing.into())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The collection (see [`resolve`]) and tenant a request names, once
+/// `access` may touch them.
 pub(super) async fn scope(
     store: &Store,
     limits: &Limits,
@@ -46,9 +71,7 @@ pub(super) async fn scope(
     tenant: &str,
     field_prefix: &str,
 ) -> Result<(Arc<Collection>, Tenant), ApiError> {
-    let name = CollectionName::parse(&format!("{field_prefix}collection"), collection)?;
-    access.check_collection(&name)?;
-    let collection = store.collection(&name).await?;
+    let collection = resolve(store, access, &format!("{field_prefix}collection"), collection).await?;
     let tenant_field = format!("{field_prefix}tenant");
     let tenant = Tenant::for_collection(
         &tenant_field,

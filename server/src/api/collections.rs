@@ -4,7 +4,8 @@ use fathom_api::v1 as pb;
 use pb::collections_server::Collections;
 use tonic::{Request, Response, Status};
 
-use super::access::{access_of, audit};
+use super::access::{access_of, audit, resolve};
+use super::alias_proto::{alias_actions, alias_to_proto};
 use super::deadline::deadline_of;
 use super::error::ApiError;
 use super::timestamp_proto::timestamp_to_proto;
@@ -56,9 +57,7 @@ impl Collections for CollectionsApi {
         request: Request<pb::GetCollectionRequest>,
     ) -> Result<Response<pb::GetCollectionResponse>, Status> {
         let access = access_of(&request)?;
-        let name = CollectionName::parse("name", &request.get_ref().name).map_err(ApiError::from)?;
-        access.check_collection(&name).map_err(ApiError::from)?;
-        let found = self.store.collection(&name).await.map_err(ApiError::from)?;
+        let found = resolve(&self.store, &access, "name", &request.get_ref().name).await?;
         Ok(Response::new(pb::GetCollectionResponse {
             collection: Some(self.collection_to_proto(&found).await?),
         }))
@@ -85,16 +84,16 @@ impl Collections for CollectionsApi {
         request: Request<pb::DeleteCollectionRequest>,
     ) -> Result<Response<pb::DeleteCollectionResponse>, Status> {
         let access = access_of(&request)?;
-        let name = CollectionName::parse("name", &request.get_ref().name).map_err(ApiError::from)?;
-        access.check_collection(&name).map_err(ApiError::from)?;
+        let collection = resolve(&self.store, &access, "name", &request.get_ref().name).await?;
         access
             .check_every_tenant("deleting a collection")
             .map_err(ApiError::from)?;
+        let name = &collection.spec.name;
         self.store
-            .delete_collection(&name, deadline_of(request.metadata()))
+            .delete_collection(name, deadline_of(request.metadata()))
             .await
             .map_err(ApiError::from)?;
-        audit(&access, "delete_collection", &name, None, "deleted");
+        audit(&access, "delete_collection", name, None, "deleted");
         Ok(Response::new(pb::DeleteCollectionResponse {}))
     }
 
@@ -103,15 +102,13 @@ impl Collections for CollectionsApi {
         request: Request<pb::GetCollectionStatsRequest>,
     ) -> Result<Response<pb::GetCollectionStatsResponse>, Status> {
         let access = access_of(&request)?;
-        let name = CollectionName::parse("name", &request.get_ref().name).map_err(ApiError::from)?;
-        access.check_collection(&name).map_err(ApiError::from)?;
+        let collection = resolve(&self.store, &access, "name", &request.get_ref().name).await?;
         access
             .check_every_tenant("a collection's stats")
             .map_err(ApiError::from)?;
-        let collection = self.store.collection(&name).await.map_err(ApiError::from)?;
         let stats = self.store.collection_stats(&collection).await.map_err(ApiError::from)?;
         Ok(Response::new(pb::GetCollectionStatsResponse {
-            name: name.to_string(),
+            name: collection.spec.name.to_string(),
             document_count: stats.document_count,
             table_bytes: stats.table_bytes,
             index_bytes: stats.index_bytes,
@@ -124,17 +121,69 @@ impl Collections for CollectionsApi {
         request: Request<pb::BuildIndexRequest>,
     ) -> Result<Response<pb::BuildIndexResponse>, Status> {
         let access = access_of(&request)?;
-        let name = CollectionName::parse("name", &request.get_ref().name).map_err(ApiError::from)?;
-        access.check_collection(&name).map_err(ApiError::from)?;
+        let collection = resolve(&self.store, &access, "name", &request.get_ref().name).await?;
         access
             .check_every_tenant("building a collection's index")
             .map_err(ApiError::from)?;
-        let collection = self.store.collection(&name).await.map_err(ApiError::from)?;
         let spent = self.store.build_index(&collection).await.map_err(ApiError::from)?;
-        audit(&access, "build_index", &name, None, &format!("built in {spent:?}"));
+        audit(
+            &access,
+            "build_index",
+            &collection.spec.name,
+            None,
+            &format!("built in {spent:?}"),
+        );
         Ok(Response::new(pb::BuildIndexResponse {
             collection: Some(self.collection_to_proto(&collection).await?),
             build_seconds: spent.as_secs_f64(),
+        }))
+    }
+
+    async fn update_aliases(
+        &self,
+        request: Request<pb::UpdateAliasesRequest>,
+    ) -> Result<Response<pb::UpdateAliasesResponse>, Status> {
+        let access = access_of(&request)?;
+        let deadline = deadline_of(request.metadata());
+        let actions = alias_actions(&request.get_ref().actions)?;
+        access.check_every_tenant("changing aliases").map_err(ApiError::from)?;
+        let may_touch = |collection: &CollectionName| access.check_collection(collection);
+        let aliases = self
+            .store
+            .update_aliases(&actions, &may_touch, deadline)
+            .await
+            .map_err(ApiError::from)?;
+        for action in actions.iter() {
+            let effect = match action.change.target() {
+                Some(target) => format!("alias {} points at {target}", action.change.alias()),
+                None => format!("alias {} deleted", action.change.alias()),
+            };
+            let collection = action.change.target().unwrap_or(action.change.alias());
+            audit(&access, "update_aliases", collection, None, &effect);
+        }
+        Ok(Response::new(pb::UpdateAliasesResponse {
+            aliases: aliases.iter().map(alias_to_proto).collect(),
+        }))
+    }
+
+    async fn list_aliases(
+        &self,
+        request: Request<pb::ListAliasesRequest>,
+    ) -> Result<Response<pb::ListAliasesResponse>, Status> {
+        let access = access_of(&request)?;
+        let named = &request.get_ref().collection;
+        let collection = match named.is_empty() {
+            true => None,
+            false => Some(resolve(&self.store, &access, "collection", named).await?),
+        };
+        let mut aliases = self
+            .store
+            .list_aliases(collection.as_ref().map(|c| &c.spec.name))
+            .await
+            .map_err(ApiError::from)?;
+        aliases.retain(|a| access.sees_collection(&a.collection));
+        Ok(Response::new(pb::ListAliasesResponse {
+            aliases: aliases.iter().map(alias_to_proto).collect(),
         }))
     }
 }

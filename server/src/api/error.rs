@@ -83,6 +83,16 @@ impl From<ApiError> for Status {
             ApiError::Store(StoreError::CollectionExists(name)) => {
                 Status::already_exists(format!("collection {:?} already exists", name.as_str()))
             }
+            ApiError::Store(ref store @ StoreError::NameTaken { ref field, .. }) => {
+                with_field(Code::AlreadyExists, field, store.to_string())
+            }
+            ApiError::Store(
+                ref store @ (StoreError::AliasNotFound { ref field, .. }
+                | StoreError::AliasTargetNotFound { ref field, .. }),
+            ) => with_field(Code::NotFound, field, store.to_string()),
+            ApiError::Store(ref store @ StoreError::AliasDenied { ref field, .. }) => {
+                with_field(Code::PermissionDenied, field, store.to_string())
+            }
             ApiError::Store(StoreError::UnknownLanguage(language)) => {
                 Status::from(ApiError::Invalid(InvalidRequest::field(
                     "text_language",
@@ -125,4 +135,13 @@ impl From<ApiError> for Status {
             }
         }
     }
+}
+
+/// A status of `code` whose message (`field: what is wrong`) names the
+/// field, and whose BadRequest details name it as INVALID_ARGUMENT's do.
+fn with_field(code: Code, field: &str, message: String) -> Status {
+    let description = message.strip_prefix(&format!("{field}: ")).unwrap_or(&message);
+    let mut details = ErrorDetails::new();
+    details.add_bad_request_violation(field, description);
+    Status::with_error_details(code, message.clone(), details)
 }

@@ -3,6 +3,7 @@
 //! handler fails with becomes a `tonic::Status` in one place, [`error`].
 
 mod access;
+mod alias_proto;
 mod collections;
 mod deadline;
 mod document_proto;

@@ -5,9 +5,10 @@
 use crate::domain::Role;
 use crate::transport::is_infrastructure;
 
-const READ: [&str; 7] = [
+const READ: [&str; 8] = [
     "/fathom.v1.Collections/GetCollection",
     "/fathom.v1.Collections/ListCollections",
+    "/fathom.v1.Collections/ListAliases",
     "/fathom.v1.Collections/GetCollectionStats",
     "/fathom.v1.Documents/Get",
     "/fathom.v1.Documents/Count",
@@ -28,10 +29,13 @@ const WRITE: [&str; 4] = [
     not(test),
     expect(dead_code, reason = "admin is the default; the list is checked by a test")
 )]
-const ADMIN: [&str; 6] = [
+const ADMIN: [&str; 7] = [
     "/fathom.v1.Collections/CreateCollection",
     "/fathom.v1.Collections/DeleteCollection",
     "/fathom.v1.Collections/BuildIndex",
+    // Switching an alias redirects every reader, as creating and deleting
+    // collections do.
+    "/fathom.v1.Collections/UpdateAliases",
     // Key management: an admin key bound to a tenant or collections, or
     // expiring, manages only keys within its own grant (api::keys).
     "/fathom.v1.Keys/CreateKey",
@@ -71,6 +75,10 @@ mod tests {
             Some(Role::Admin)
         );
         assert_eq!(required_role("/fathom.v1.Collections/SomethingNew"), Some(Role::Admin));
+        assert_eq!(required_role("/fathom.v1.Collections/ListAliases"), Some(Role::Read));
+        // Switching an alias redirects every reader, as creating and
+        // deleting collections do: admin, like them.
+        assert_eq!(required_role("/fathom.v1.Collections/UpdateAliases"), Some(Role::Admin));
         assert_eq!(required_role("/fathom.v1.Keys/ListKeys"), Some(Role::Admin));
     }
 

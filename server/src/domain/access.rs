@@ -21,7 +21,7 @@ pub enum Role {
     /// Read, plus Upsert, UpsertStream and Delete.
     Write,
     /// Write, plus creating, deleting and indexing collections, and
-    /// managing keys.
+    /// managing keys and changing aliases.
     Admin,
 }
 
@@ -178,12 +178,21 @@ impl Access {
 
     /// Refuses unless the key may touch the collection `name`.
     pub fn check_collection(&self, name: &CollectionName) -> Result<(), AccessDenied> {
+        self.check_resolved(name, name)
+    }
+
+    /// Refuses unless the key may touch `collection`, which the request
+    /// named `named` (the collection's own name, or an alias of it). What
+    /// a key may touch are collections: an alias grants nothing by itself,
+    /// and switching one never widens a key's reach. The refusal names only
+    /// what the request named, so it tells nothing of where an alias points.
+    pub fn check_resolved(&self, named: &CollectionName, collection: &CollectionName) -> Result<(), AccessDenied> {
         match &self.grant.collections {
-            Some(allowed) if !allowed.contains(name.as_str()) => Err(AccessDenied(format!(
+            Some(allowed) if !allowed.contains(collection.as_str()) => Err(AccessDenied(format!(
                 "{} is bound to collections {}; it may not touch collection {:?}",
                 self.who(),
                 list(allowed),
-                name.as_str()
+                named.as_str()
             ))),
             _ => Ok(()),
         }
@@ -418,6 +427,19 @@ mod tests {
         let reader = bound(None, None);
         let refusal = reader.check_may_grant(&within).unwrap_err().to_string();
         assert!(refusal.starts_with("role: "), "{refusal}");
+    }
+
+    #[test]
+    fn an_alias_reaches_only_what_its_collection_would() {
+        let access = bound(None, Some(&["docs_v1"]));
+        let name = |n| CollectionName::parse("name", n).unwrap();
+        assert!(access.check_resolved(&name("docs"), &name("docs_v1")).is_ok());
+        let refused = access.check_resolved(&name("docs"), &name("docs_v2")).unwrap_err();
+        assert!(refused.to_string().contains("\"docs\""), "{refused}");
+        assert!(!refused.to_string().contains("docs_v2"), "{refused}");
+        // Bound to an alias's name alone, a key reaches nothing through it.
+        let by_alias = bound(None, Some(&["docs"]));
+        assert!(by_alias.check_resolved(&name("docs"), &name("docs_v1")).is_err());
     }
 
     #[test]

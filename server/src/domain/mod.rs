@@ -3,6 +3,7 @@
 //! they are.
 
 mod access;
+mod alias;
 mod collection;
 mod deadline;
 mod document;
@@ -16,6 +17,7 @@ mod stream_progress;
 mod vector_rules;
 
 pub use access::{Access, AccessDenied, KeyGrant, KeyId, Role, show_time};
+pub use alias::{Alias, AliasAction, AliasActions, AliasChange, AliasKind, UncheckedAliasAction};
 pub use collection::{
     Collection, CollectionName, CollectionSpec, IndexPrecision, IndexState, KeywordRanking, Metric, TextLanguage,
     VectorIndex,

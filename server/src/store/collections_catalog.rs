@@ -8,6 +8,7 @@ use sqlx::{Postgres, Transaction};
 use tracing::Instrument;
 
 use super::bm25_indexes::{HAS_BM25_INDEX, bm25_index_ddl};
+use super::collection_aliases::claim_name;
 use super::error::is_undefined_table;
 use super::sql_identifiers::{index, quote_literal, table};
 use super::sql_spans::sql;
@@ -136,6 +137,7 @@ impl Store {
     ) -> Result<Arc<Collection>, StoreError> {
         let collection = self
             .write_within(deadline, async |mut tx: Transaction<'_, Postgres>| {
+                claim_name(&mut tx, &spec.name).await?;
                 let language_exists: bool =
                     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = $1)")
                         .bind(spec.language.as_str())
@@ -196,13 +198,18 @@ impl Store {
         Ok(collection)
     }
 
-    /// The collection of that name, from the cache or the catalog.
+    /// The collection of that name, or the one the alias of that name
+    /// points at: from the cache (which holds collections by their own
+    /// names only), or else from the catalog, reading the alias and the
+    /// collection in one statement, so a switched alias is seen at once by
+    /// every server.
     pub async fn collection(&self, name: &CollectionName) -> Result<Arc<Collection>, StoreError> {
         if let Some(found) = self.catalog.read().expect("catalog lock").get(name) {
             return Ok(found.clone());
         }
         let row: Option<CatalogRow> = sqlx::query_as(&format!(
-            "SELECT {} FROM fathom.collections WHERE name = $1",
+            "SELECT {} FROM fathom.collections WHERE name = coalesce(\
+               (SELECT collection FROM fathom.collection_aliases WHERE alias = $1), $1)",
             catalog_columns_and_ranking()
         ))
         .bind(name.as_str())
@@ -217,7 +224,7 @@ impl Store {
         self.catalog
             .write()
             .expect("catalog lock")
-            .insert(name.clone(), collection.clone());
+            .insert(collection.spec.name.clone(), collection.clone());
         Ok(collection)
     }
 
@@ -234,8 +241,9 @@ impl Store {
         rows.into_iter().map(CatalogRow::into_collection).collect()
     }
 
-    /// Drops a collection with its documents, indexes and stream progress,
-    /// in one transaction bounded by `deadline` (see [`Store::write_within`]).
+    /// Drops a collection (named by its own name, not an alias) with its
+    /// documents, indexes, stream progress and aliases, in one transaction
+    /// bounded by `deadline` (see [`Store::write_within`]).
     pub async fn delete_collection(&self, name: &CollectionName, deadline: Deadline) -> Result<(), StoreError> {
         self.forget(name);
         self.write_within(deadline, async |mut tx: Transaction<'_, Postgres>| {

@@ -1,6 +1,6 @@
 //! Errors of the store layer.
 
-use crate::domain::{CollectionName, InvalidKind, InvalidRequest};
+use crate::domain::{AccessDenied, CollectionName, InvalidKind, InvalidRequest};
 
 /// The most bytes of lexemes and positions one tsvector may hold:
 /// PostgreSQL's `MAXSTRPOS` (2²⁰ - 1). `to_tsvector` refuses a text whose
@@ -16,6 +16,46 @@ pub enum StoreError {
     /// A collection of that name exists already.
     #[error("collection {0:?} already exists")]
     CollectionExists(CollectionName),
+    /// A name a request would give an alias or a collection is taken by
+    /// an alias or a collection (they share one namespace).
+    #[error("{field}: {by} named {:?} exists already", name.as_str())]
+    NameTaken {
+        /// The request field holding the name.
+        field: String,
+        /// The name.
+        name: CollectionName,
+        /// What has it.
+        by: NameHolder,
+    },
+    /// An alias an action switches or deletes does not exist.
+    #[error("{field}: alias {:?} does not exist", alias.as_str())]
+    AliasNotFound {
+        /// The request field naming the alias.
+        field: String,
+        /// The alias.
+        alias: CollectionName,
+    },
+    /// The collection an alias action points an alias at does not exist
+    /// (or is an alias itself: aliases point at collections).
+    #[error("{field}: collection {:?} does not exist{}", collection.as_str(),
+        if *is_alias { " (it is an alias; point aliases at collections)" } else { "" })]
+    AliasTargetNotFound {
+        /// The request field naming the collection.
+        field: String,
+        /// The name.
+        collection: CollectionName,
+        /// Whether the name is an alias's.
+        is_alias: bool,
+    },
+    /// The key may not touch a collection an alias action names or moves
+    /// an alias away from.
+    #[error("{field}: {denied}")]
+    AliasDenied {
+        /// The request field whose collection the key may not touch.
+        field: String,
+        /// The refusal.
+        denied: AccessDenied,
+    },
     /// The text-search configuration does not exist in the database.
     #[error("text language {0:?} is not a text-search configuration of this database")]
     UnknownLanguage(String),
@@ -100,6 +140,24 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+}
+
+/// What holds a name: a collection or an alias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameHolder {
+    /// A collection.
+    Collection,
+    /// An alias.
+    Alias,
+}
+
+impl std::fmt::Display for NameHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NameHolder::Collection => "a collection",
+            NameHolder::Alias => "an alias",
+        })
+    }
 }
 
 impl StoreError {

@@ -8,6 +8,7 @@
 mod api_keys;
 mod bm25_indexes;
 mod bm25_restarts;
+mod collection_aliases;
 mod collections_catalog;
 mod documents;
 mod error;
@@ -28,7 +29,7 @@ use std::time::Duration;
 
 pub use api_keys::{ApiKeyRecord, KeyState, NewApiKey, UnrevokedApiKey};
 pub use documents::ScrollCursor;
-pub use error::StoreError;
+pub use error::{NameHolder, StoreError};
 pub use search::SearchHits;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -54,7 +55,10 @@ pub struct Store {
     max_connections: u32,
     /// Catalog rows by name. Collections never change after creation, so an
     /// entry stays valid until the collection is dropped; a drop by another
-    /// server shows up as a missing table, which evicts the entry.
+    /// server shows up as a missing table, which evicts the entry. Keyed by
+    /// collections' own names only: aliases change, so a name that is not
+    /// cached is read from the database with its alias in one query
+    /// ([`Store::collection`]), and every server sees a switch at once.
     catalog: Arc<RwLock<HashMap<CollectionName, Arc<Collection>>>>,
     /// When the database last failed; older connections are not reused.
     outages: Arc<outages::Outages>,

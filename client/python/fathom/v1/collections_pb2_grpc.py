@@ -67,6 +67,16 @@ class CollectionsStub:
                 request_serializer=fathom_dot_v1_dot_collections__pb2.BuildIndexRequest.SerializeToString,
                 response_deserializer=fathom_dot_v1_dot_collections__pb2.BuildIndexResponse.FromString,
                 _registered_method=True)
+        self.UpdateAliases = channel.unary_unary(
+                '/fathom.v1.Collections/UpdateAliases',
+                request_serializer=fathom_dot_v1_dot_collections__pb2.UpdateAliasesRequest.SerializeToString,
+                response_deserializer=fathom_dot_v1_dot_collections__pb2.UpdateAliasesResponse.FromString,
+                _registered_method=True)
+        self.ListAliases = channel.unary_unary(
+                '/fathom.v1.Collections/ListAliases',
+                request_serializer=fathom_dot_v1_dot_collections__pb2.ListAliasesRequest.SerializeToString,
+                response_deserializer=fathom_dot_v1_dot_collections__pb2.ListAliasesResponse.FromString,
+                _registered_method=True)
 
 
 class CollectionsServicer:
@@ -78,7 +88,8 @@ class CollectionsServicer:
     def CreateCollection(self, request, context):
         """CreateCollection creates a collection and its indexes.
         Errors: INVALID_ARGUMENT (bad name, dimension, language or index
-        settings, with field violations), ALREADY_EXISTS (the name is taken).
+        settings, with field violations), ALREADY_EXISTS (the name is taken by
+        a collection or an alias; the violation names the field "name").
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -86,6 +97,11 @@ class CollectionsServicer:
 
     def GetCollection(self, request, context):
         """GetCollection returns one collection's settings. Errors: NOT_FOUND.
+
+        Every RPC that names a collection (all but CreateCollection, here and in
+        the Documents and Search services) accepts an alias in its place and
+        acts on the collection the alias points at when the call arrives;
+        responses name the collection itself.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -99,8 +115,9 @@ class CollectionsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteCollection(self, request, context):
-        """DeleteCollection drops a collection with all its documents and indexes.
-        Errors: NOT_FOUND.
+        """DeleteCollection drops a collection with all its documents and indexes,
+        and deletes every alias that points at it. Named by an alias, it drops
+        the collection the alias points at. Errors: NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -121,6 +138,35 @@ class CollectionsServicer:
         searches are exact until the index is ready. The build goes on if the
         caller goes away; a second call waits for the first's build.
         Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAliases(self, request, context):
+        """UpdateAliases creates, switches and deletes aliases: second names that
+        point at one collection each, and that can be pointed at another
+        collection at once (a blue-green re-index: fill a new collection, then
+        switch the alias clients use). The actions apply in order, in one
+        transaction: all of them or, if one fails, none. A call that follows a
+        successful UpdateAliases sees the new targets on every server.
+        Errors: INVALID_ARGUMENT (no actions, or a bad name; field violations
+        name each, such as "actions[1].switch_alias.collection"), NOT_FOUND (an
+        alias to switch or delete, or a target collection, does not exist),
+        ALREADY_EXISTS (an alias to create exists, or is a collection's name),
+        PERMISSION_DENIED (the key may not touch a collection an action names
+        or moves an alias away from). NOT_FOUND, ALREADY_EXISTS and
+        PERMISSION_DENIED name the action's field in their message and in a
+        BadRequest field violation. Needs the admin role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAliases(self, request, context):
+        """ListAliases returns the aliases, ordered by name: all of them, or those
+        of one collection. Needs the read role. Errors: NOT_FOUND (the
+        collection does not exist).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -158,6 +204,16 @@ def add_CollectionsServicer_to_server(servicer, server):
                     servicer.BuildIndex,
                     request_deserializer=fathom_dot_v1_dot_collections__pb2.BuildIndexRequest.FromString,
                     response_serializer=fathom_dot_v1_dot_collections__pb2.BuildIndexResponse.SerializeToString,
+            ),
+            'UpdateAliases': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAliases,
+                    request_deserializer=fathom_dot_v1_dot_collections__pb2.UpdateAliasesRequest.FromString,
+                    response_serializer=fathom_dot_v1_dot_collections__pb2.UpdateAliasesResponse.SerializeToString,
+            ),
+            'ListAliases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAliases,
+                    request_deserializer=fathom_dot_v1_dot_collections__pb2.ListAliasesRequest.FromString,
+                    response_serializer=fathom_dot_v1_dot_collections__pb2.ListAliasesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -325,6 +381,60 @@ class Collections:
             '/fathom.v1.Collections/BuildIndex',
             fathom_dot_v1_dot_collections__pb2.BuildIndexRequest.SerializeToString,
             fathom_dot_v1_dot_collections__pb2.BuildIndexResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAliases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fathom.v1.Collections/UpdateAliases',
+            fathom_dot_v1_dot_collections__pb2.UpdateAliasesRequest.SerializeToString,
+            fathom_dot_v1_dot_collections__pb2.UpdateAliasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAliases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fathom.v1.Collections/ListAliases',
+            fathom_dot_v1_dot_collections__pb2.ListAliasesRequest.SerializeToString,
+            fathom_dot_v1_dot_collections__pb2.ListAliasesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fathom/v1/collections.proto.
  */
 export const file_fathom_v1_collections: GenFile = /*@__PURE__*/
-  fileDesc("ChtmYXRob20vdjEvY29sbGVjdGlvbnMucHJvdG8SCWZhdGhvbS52MSJdCglIbnN3SW5kZXgSCQoBbRgBIAEoDRIXCg9lZl9jb25zdHJ1Y3Rpb24YAiABKA0SLAoJcHJlY2lzaW9uGAMgASgOMhkuZmF0aG9tLnYxLkluZGV4UHJlY2lzaW9uIgkKB05vSW5kZXgiYQoNSW5kZXhTZXR0aW5ncxIkCgRobnN3GAEgASgLMhQuZmF0aG9tLnYxLkhuc3dJbmRleEgAEiIKBG5vbmUYAiABKAsyEi5mYXRob20udjEuTm9JbmRleEgAQgYKBGtpbmQivwIKCkNvbGxlY3Rpb24SDAoEbmFtZRgBIAEoCRIRCglkaW1lbnNpb24YAiABKA0SKQoGbWV0cmljGAMgASgOMhkuZmF0aG9tLnYxLkRpc3RhbmNlTWV0cmljEicKBWluZGV4GAQgASgLMhguZmF0aG9tLnYxLkluZGV4U2V0dGluZ3MSFQoNdGV4dF9sYW5ndWFnZRgFIAEoCRIUCgxtdWx0aV90ZW5hbnQYBiABKAgSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKC2luZGV4X3N0YXRlGAggASgOMhUuZmF0aG9tLnYxLkluZGV4U3RhdGUSMgoPa2V5d29yZF9yYW5raW5nGAkgASgOMhkuZmF0aG9tLnYxLktleXdvcmRSYW5raW5nItABChdDcmVhdGVDb2xsZWN0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEhEKCWRpbWVuc2lvbhgCIAEoDRIpCgZtZXRyaWMYAyABKA4yGS5mYXRob20udjEuRGlzdGFuY2VNZXRyaWMSJwoFaW5kZXgYBCABKAsyGC5mYXRob20udjEuSW5kZXhTZXR0aW5ncxIVCg10ZXh0X2xhbmd1YWdlGAUgASgJEhQKDG11bHRpX3RlbmFudBgGIAEoCBITCgtkZWZlcl9pbmRleBgHIAEoCCJFChhDcmVhdGVDb2xsZWN0aW9uUmVzcG9uc2USKQoKY29sbGVjdGlvbhgBIAEoCzIVLmZhdGhvbS52MS5Db2xsZWN0aW9uIiQKFEdldENvbGxlY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkiQgoVR2V0Q29sbGVjdGlvblJlc3BvbnNlEikKCmNvbGxlY3Rpb24YASABKAsyFS5mYXRob20udjEuQ29sbGVjdGlvbiIYChZMaXN0Q29sbGVjdGlvbnNSZXF1ZXN0IkUKF0xpc3RDb2xsZWN0aW9uc1Jlc3BvbnNlEioKC2NvbGxlY3Rpb25zGAEgAygLMhUuZmF0aG9tLnYxLkNvbGxlY3Rpb24iJwoXRGVsZXRlQ29sbGVjdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSIaChhEZWxldGVDb2xsZWN0aW9uUmVzcG9uc2UiKQoZR2V0Q29sbGVjdGlvblN0YXRzUmVxdWVzdBIMCgRuYW1lGAEgASgJIiEKEUJ1aWxkSW5kZXhSZXF1ZXN0EgwKBG5hbWUYASABKAkiVgoSQnVpbGRJbmRleFJlc3BvbnNlEikKCmNvbGxlY3Rpb24YASABKAsyFS5mYXRob20udjEuQ29sbGVjdGlvbhIVCg1idWlsZF9zZWNvbmRzGAIgASgBIoEBChpHZXRDb2xsZWN0aW9uU3RhdHNSZXNwb25zZRIMCgRuYW1lGAEgASgJEhYKDmRvY3VtZW50X2NvdW50GAIgASgEEhMKC3RhYmxlX2J5dGVzGAMgASgEEhMKC2luZGV4X2J5dGVzGAQgASgEEhMKC3RvdGFsX2J5dGVzGAUgASgEKmgKDktleXdvcmRSYW5raW5nEh8KG0tFWVdPUkRfUkFOS0lOR19VTlNQRUNJRklFRBAAEhgKFEtFWVdPUkRfUkFOS0lOR19CTTI1EAESGwoXS0VZV09SRF9SQU5LSU5HX1RTX1JBTksQAip0CgpJbmRleFN0YXRlEhsKF0lOREVYX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRSU5ERVhfU1RBVEVfUkVBRFkQARIYChRJTkRFWF9TVEFURV9ERUZFUlJFRBACEhgKFElOREVYX1NUQVRFX0JVSUxESU5HEAMqiAEKDkRpc3RhbmNlTWV0cmljEh8KG0RJU1RBTkNFX01FVFJJQ19VTlNQRUNJRklFRBAAEhoKFkRJU1RBTkNFX01FVFJJQ19DT1NJTkUQARIWChJESVNUQU5DRV9NRVRSSUNfTDIQAhIhCh1ESVNUQU5DRV9NRVRSSUNfSU5ORVJfUFJPRFVDVBADKmcKDkluZGV4UHJlY2lzaW9uEh8KG0lOREVYX1BSRUNJU0lPTl9VTlNQRUNJRklFRBAAEhgKFElOREVYX1BSRUNJU0lPTl9IQUxGEAESGgoWSU5ERVhfUFJFQ0lTSU9OX1NJTkdMRRACMqMECgtDb2xsZWN0aW9ucxJbChBDcmVhdGVDb2xsZWN0aW9uEiIuZmF0aG9tLnYxLkNyZWF0ZUNvbGxlY3Rpb25SZXF1ZXN0GiMuZmF0aG9tLnYxLkNyZWF0ZUNvbGxlY3Rpb25SZXNwb25zZRJSCg1HZXRDb2xsZWN0aW9uEh8uZmF0aG9tLnYxLkdldENvbGxlY3Rpb25SZXF1ZXN0GiAuZmF0aG9tLnYxLkdldENvbGxlY3Rpb25SZXNwb25zZRJYCg9MaXN0Q29sbGVjdGlvbnMSIS5mYXRob20udjEuTGlzdENvbGxlY3Rpb25zUmVxdWVzdBoiLmZhdGhvbS52MS5MaXN0Q29sbGVjdGlvbnNSZXNwb25zZRJbChBEZWxldGVDb2xsZWN0aW9uEiIuZmF0aG9tLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXF1ZXN0GiMuZmF0aG9tLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZRJhChJHZXRDb2xsZWN0aW9uU3RhdHMSJC5mYXRob20udjEuR2V0Q29sbGVjdGlvblN0YXRzUmVxdWVzdBolLmZhdGhvbS52MS5HZXRDb2xsZWN0aW9uU3RhdHNSZXNwb25zZRJJCgpCdWlsZEluZGV4EhwuZmF0aG9tLnYxLkJ1aWxkSW5kZXhSZXF1ZXN0Gh0uZmF0aG9tLnYxLkJ1aWxkSW5kZXhSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChtmYXRob20vdjEvY29sbGVjdGlvbnMucHJvdG8SCWZhdGhvbS52MSJdCglIbnN3SW5kZXgSCQoBbRgBIAEoDRIXCg9lZl9jb25zdHJ1Y3Rpb24YAiABKA0SLAoJcHJlY2lzaW9uGAMgASgOMhkuZmF0aG9tLnYxLkluZGV4UHJlY2lzaW9uIgkKB05vSW5kZXgiYQoNSW5kZXhTZXR0aW5ncxIkCgRobnN3GAEgASgLMhQuZmF0aG9tLnYxLkhuc3dJbmRleEgAEiIKBG5vbmUYAiABKAsyEi5mYXRob20udjEuTm9JbmRleEgAQgYKBGtpbmQivwIKCkNvbGxlY3Rpb24SDAoEbmFtZRgBIAEoCRIRCglkaW1lbnNpb24YAiABKA0SKQoGbWV0cmljGAMgASgOMhkuZmF0aG9tLnYxLkRpc3RhbmNlTWV0cmljEicKBWluZGV4GAQgASgLMhguZmF0aG9tLnYxLkluZGV4U2V0dGluZ3MSFQoNdGV4dF9sYW5ndWFnZRgFIAEoCRIUCgxtdWx0aV90ZW5hbnQYBiABKAgSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKC2luZGV4X3N0YXRlGAggASgOMhUuZmF0aG9tLnYxLkluZGV4U3RhdGUSMgoPa2V5d29yZF9yYW5raW5nGAkgASgOMhkuZmF0aG9tLnYxLktleXdvcmRSYW5raW5nItABChdDcmVhdGVDb2xsZWN0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEhEKCWRpbWVuc2lvbhgCIAEoDRIpCgZtZXRyaWMYAyABKA4yGS5mYXRob20udjEuRGlzdGFuY2VNZXRyaWMSJwoFaW5kZXgYBCABKAsyGC5mYXRob20udjEuSW5kZXhTZXR0aW5ncxIVCg10ZXh0X2xhbmd1YWdlGAUgASgJEhQKDG11bHRpX3RlbmFudBgGIAEoCBITCgtkZWZlcl9pbmRleBgHIAEoCCJFChhDcmVhdGVDb2xsZWN0aW9uUmVzcG9uc2USKQoKY29sbGVjdGlvbhgBIAEoCzIVLmZhdGhvbS52MS5Db2xsZWN0aW9uIiQKFEdldENvbGxlY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkiQgoVR2V0Q29sbGVjdGlvblJlc3BvbnNlEikKCmNvbGxlY3Rpb24YASABKAsyFS5mYXRob20udjEuQ29sbGVjdGlvbiIYChZMaXN0Q29sbGVjdGlvbnNSZXF1ZXN0IkUKF0xpc3RDb2xsZWN0aW9uc1Jlc3BvbnNlEioKC2NvbGxlY3Rpb25zGAEgAygLMhUuZmF0aG9tLnYxLkNvbGxlY3Rpb24iJwoXRGVsZXRlQ29sbGVjdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSIaChhEZWxldGVDb2xsZWN0aW9uUmVzcG9uc2UiKQoZR2V0Q29sbGVjdGlvblN0YXRzUmVxdWVzdBIMCgRuYW1lGAEgASgJIiEKEUJ1aWxkSW5kZXhSZXF1ZXN0EgwKBG5hbWUYASABKAkiVgoSQnVpbGRJbmRleFJlc3BvbnNlEikKCmNvbGxlY3Rpb24YASABKAsyFS5mYXRob20udjEuQ29sbGVjdGlvbhIVCg1idWlsZF9zZWNvbmRzGAIgASgBIoEBChpHZXRDb2xsZWN0aW9uU3RhdHNSZXNwb25zZRIMCgRuYW1lGAEgASgJEhYKDmRvY3VtZW50X2NvdW50GAIgASgEEhMKC3RhYmxlX2J5dGVzGAMgASgEEhMKC2luZGV4X2J5dGVzGAQgASgEEhMKC3RvdGFsX2J5dGVzGAUgASgEIlsKBUFsaWFzEg0KBWFsaWFzGAEgASgJEhIKCmNvbGxlY3Rpb24YAiABKAkSLwoLdXBkYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjAKC0NyZWF0ZUFsaWFzEg0KBWFsaWFzGAEgASgJEhIKCmNvbGxlY3Rpb24YAiABKAkiMAoLU3dpdGNoQWxpYXMSDQoFYWxpYXMYASABKAkSEgoKY29sbGVjdGlvbhgCIAEoCSIcCgtEZWxldGVBbGlhcxINCgVhbGlhcxgBIAEoCSKnAQoLQWxpYXNBY3Rpb24SLgoMY3JlYXRlX2FsaWFzGAEgASgLMhYuZmF0aG9tLnYxLkNyZWF0ZUFsaWFzSAASLgoMc3dpdGNoX2FsaWFzGAIgASgLMhYuZmF0aG9tLnYxLlN3aXRjaEFsaWFzSAASLgoMZGVsZXRlX2FsaWFzGAMgASgLMhYuZmF0aG9tLnYxLkRlbGV0ZUFsaWFzSABCCAoGYWN0aW9uIj8KFFVwZGF0ZUFsaWFzZXNSZXF1ZXN0EicKB2FjdGlvbnMYASADKAsyFi5mYXRob20udjEuQWxpYXNBY3Rpb24iOgoVVXBkYXRlQWxpYXNlc1Jlc3BvbnNlEiEKB2FsaWFzZXMYASADKAsyEC5mYXRob20udjEuQWxpYXMiKAoSTGlzdEFsaWFzZXNSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkiOAoTTGlzdEFsaWFzZXNSZXNwb25zZRIhCgdhbGlhc2VzGAEgAygLMhAuZmF0aG9tLnYxLkFsaWFzKmgKDktleXdvcmRSYW5raW5nEh8KG0tFWVdPUkRfUkFOS0lOR19VTlNQRUNJRklFRBAAEhgKFEtFWVdPUkRfUkFOS0lOR19CTTI1EAESGwoXS0VZV09SRF9SQU5LSU5HX1RTX1JBTksQAip0CgpJbmRleFN0YXRlEhsKF0lOREVYX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRSU5ERVhfU1RBVEVfUkVBRFkQARIYChRJTkRFWF9TVEFURV9ERUZFUlJFRBACEhgKFElOREVYX1NUQVRFX0JVSUxESU5HEAMqiAEKDkRpc3RhbmNlTWV0cmljEh8KG0RJU1RBTkNFX01FVFJJQ19VTlNQRUNJRklFRBAAEhoKFkRJU1RBTkNFX01FVFJJQ19DT1NJTkUQARIWChJESVNUQU5DRV9NRVRSSUNfTDIQAhIhCh1ESVNUQU5DRV9NRVRSSUNfSU5ORVJfUFJPRFVDVBADKmcKDkluZGV4UHJlY2lzaW9uEh8KG0lOREVYX1BSRUNJU0lPTl9VTlNQRUNJRklFRBAAEhgKFElOREVYX1BSRUNJU0lPTl9IQUxGEAESGgoWSU5ERVhfUFJFQ0lTSU9OX1NJTkdMRRACMsUFCgtDb2xsZWN0aW9ucxJbChBDcmVhdGVDb2xsZWN0aW9uEiIuZmF0aG9tLnYxLkNyZWF0ZUNvbGxlY3Rpb25SZXF1ZXN0GiMuZmF0aG9tLnYxLkNyZWF0ZUNvbGxlY3Rpb25SZXNwb25zZRJSCg1HZXRDb2xsZWN0aW9uEh8uZmF0aG9tLnYxLkdldENvbGxlY3Rpb25SZXF1ZXN0GiAuZmF0aG9tLnYxLkdldENvbGxlY3Rpb25SZXNwb25zZRJYCg9MaXN0Q29sbGVjdGlvbnMSIS5mYXRob20udjEuTGlzdENvbGxlY3Rpb25zUmVxdWVzdBoiLmZhdGhvbS52MS5MaXN0Q29sbGVjdGlvbnNSZXNwb25zZRJbChBEZWxldGVDb2xsZWN0aW9uEiIuZmF0aG9tLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXF1ZXN0GiMuZmF0aG9tLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZRJhChJHZXRDb2xsZWN0aW9uU3RhdHMSJC5mYXRob20udjEuR2V0Q29sbGVjdGlvblN0YXRzUmVxdWVzdBolLmZhdGhvbS52MS5HZXRDb2xsZWN0aW9uU3RhdHNSZXNwb25zZRJJCgpCdWlsZEluZGV4EhwuZmF0aG9tLnYxLkJ1aWxkSW5kZXhSZXF1ZXN0Gh0uZmF0aG9tLnYxLkJ1aWxkSW5kZXhSZXNwb25zZRJSCg1VcGRhdGVBbGlhc2VzEh8uZmF0aG9tLnYxLlVwZGF0ZUFsaWFzZXNSZXF1ZXN0GiAuZmF0aG9tLnYxLlVwZGF0ZUFsaWFzZXNSZXNwb25zZRJMCgtMaXN0QWxpYXNlcxIdLmZhdGhvbS52MS5MaXN0QWxpYXNlc1JlcXVlc3QaHi5mYXRob20udjEuTGlzdEFsaWFzZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * HnswIndex is an approximate nearest-neighbour index (pgvector HNSW).
@@ -513,6 +513,261 @@ export const GetCollectionStatsResponseSchema: GenMessage<GetCollectionStatsResp
   messageDesc(file_fathom_v1_collections, 15);
 
 /**
+ * Alias is a second name of a collection. Alias names follow the rules of
+ * collection names and share their namespace: no alias has the name of a
+ * collection, and no collection can be created with the name of an alias.
+ *
+ * @generated from message fathom.v1.Alias
+ */
+export type Alias = Message<"fathom.v1.Alias"> & {
+  /**
+   * The alias's name: 1 to 48 characters, lower-case ASCII letters, digits
+   * and underscores, starting with a letter.
+   *
+   * @generated from field: string alias = 1;
+   */
+  alias: string;
+
+  /**
+   * The name of the collection the alias points at (never another alias).
+   *
+   * @generated from field: string collection = 2;
+   */
+  collection: string;
+
+  /**
+   * When the alias was created or last switched.
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 3;
+   */
+  updateTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message fathom.v1.Alias.
+ * Use `create(AliasSchema)` to create a new message.
+ */
+export const AliasSchema: GenMessage<Alias> = /*@__PURE__*/
+  messageDesc(file_fathom_v1_collections, 16);
+
+/**
+ * CreateAlias creates an alias that points at a collection.
+ *
+ * @generated from message fathom.v1.CreateAlias
+ */
+export type CreateAlias = Message<"fathom.v1.CreateAlias"> & {
+  /**
+   * The new alias's name. Refused with ALREADY_EXISTS if an alias or a
+   * collection has it.
+   *
+   * @generated from field: string alias = 1;
+   */
+  alias: string;
+
+  /**
+   * The collection the alias points at: a collection's own name, not an
+   * alias. Refused with NOT_FOUND if there is no such collection.
+   *
+   * @generated from field: string collection = 2;
+   */
+  collection: string;
+};
+
+/**
+ * Describes the message fathom.v1.CreateAlias.
+ * Use `create(CreateAliasSchema)` to create a new message.
+ */
+export const CreateAliasSchema: GenMessage<CreateAlias> = /*@__PURE__*/
+  messageDesc(file_fathom_v1_collections, 17);
+
+/**
+ * SwitchAlias points an existing alias at another collection. Calls that
+ * arrive after the UpdateAliases call that switched it act on the new
+ * collection; an UpsertStream opened before keeps writing to the collection
+ * it was opened on.
+ *
+ * @generated from message fathom.v1.SwitchAlias
+ */
+export type SwitchAlias = Message<"fathom.v1.SwitchAlias"> & {
+  /**
+   * The alias to switch. Refused with NOT_FOUND if there is none.
+   *
+   * @generated from field: string alias = 1;
+   */
+  alias: string;
+
+  /**
+   * The collection the alias points at from now on: a collection's own name,
+   * not an alias. Refused with NOT_FOUND if there is no such collection.
+   *
+   * @generated from field: string collection = 2;
+   */
+  collection: string;
+};
+
+/**
+ * Describes the message fathom.v1.SwitchAlias.
+ * Use `create(SwitchAliasSchema)` to create a new message.
+ */
+export const SwitchAliasSchema: GenMessage<SwitchAlias> = /*@__PURE__*/
+  messageDesc(file_fathom_v1_collections, 18);
+
+/**
+ * DeleteAlias deletes an alias; its collection stays as it is.
+ *
+ * @generated from message fathom.v1.DeleteAlias
+ */
+export type DeleteAlias = Message<"fathom.v1.DeleteAlias"> & {
+  /**
+   * The alias to delete. Refused with NOT_FOUND if there is none.
+   *
+   * @generated from field: string alias = 1;
+   */
+  alias: string;
+};
+
+/**
+ * Describes the message fathom.v1.DeleteAlias.
+ * Use `create(DeleteAliasSchema)` to create a new message.
+ */
+export const DeleteAliasSchema: GenMessage<DeleteAlias> = /*@__PURE__*/
+  messageDesc(file_fathom_v1_collections, 19);
+
+/**
+ * AliasAction is one change of UpdateAliases.
+ *
+ * @generated from message fathom.v1.AliasAction
+ */
+export type AliasAction = Message<"fathom.v1.AliasAction"> & {
+  /**
+   * The change. Required.
+   *
+   * @generated from oneof fathom.v1.AliasAction.action
+   */
+  action: {
+    /**
+     * Create an alias.
+     *
+     * @generated from field: fathom.v1.CreateAlias create_alias = 1;
+     */
+    value: CreateAlias;
+    case: "createAlias";
+  } | {
+    /**
+     * Point an alias at another collection.
+     *
+     * @generated from field: fathom.v1.SwitchAlias switch_alias = 2;
+     */
+    value: SwitchAlias;
+    case: "switchAlias";
+  } | {
+    /**
+     * Delete an alias.
+     *
+     * @generated from field: fathom.v1.DeleteAlias delete_alias = 3;
+     */
+    value: DeleteAlias;
+    case: "deleteAlias";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message fathom.v1.AliasAction.
+ * Use `create(AliasActionSchema)` to create a new message.
+ */
+export const AliasActionSchema: GenMessage<AliasAction> = /*@__PURE__*/
+  messageDesc(file_fathom_v1_collections, 20);
+
+/**
+ * UpdateAliasesRequest lists alias changes to make together.
+ *
+ * @generated from message fathom.v1.UpdateAliasesRequest
+ */
+export type UpdateAliasesRequest = Message<"fathom.v1.UpdateAliasesRequest"> & {
+  /**
+   * The changes, applied in this order in one transaction: either all of
+   * them take effect or none does. 1 to 100 actions.
+   *
+   * @generated from field: repeated fathom.v1.AliasAction actions = 1;
+   */
+  actions: AliasAction[];
+};
+
+/**
+ * Describes the message fathom.v1.UpdateAliasesRequest.
+ * Use `create(UpdateAliasesRequestSchema)` to create a new message.
+ */
+export const UpdateAliasesRequestSchema: GenMessage<UpdateAliasesRequest> = /*@__PURE__*/
+  messageDesc(file_fathom_v1_collections, 21);
+
+/**
+ * UpdateAliasesResponse returns the aliases the request named, as they stand
+ * after it.
+ *
+ * @generated from message fathom.v1.UpdateAliasesResponse
+ */
+export type UpdateAliasesResponse = Message<"fathom.v1.UpdateAliasesResponse"> & {
+  /**
+   * Every alias an action named that exists after the request (so none that
+   * it deleted), ordered by name.
+   *
+   * @generated from field: repeated fathom.v1.Alias aliases = 1;
+   */
+  aliases: Alias[];
+};
+
+/**
+ * Describes the message fathom.v1.UpdateAliasesResponse.
+ * Use `create(UpdateAliasesResponseSchema)` to create a new message.
+ */
+export const UpdateAliasesResponseSchema: GenMessage<UpdateAliasesResponse> = /*@__PURE__*/
+  messageDesc(file_fathom_v1_collections, 22);
+
+/**
+ * ListAliasesRequest asks for the aliases, of every collection or of one.
+ *
+ * @generated from message fathom.v1.ListAliasesRequest
+ */
+export type ListAliasesRequest = Message<"fathom.v1.ListAliasesRequest"> & {
+  /**
+   * If set, only the aliases of this collection (named by its own name or by
+   * one of its aliases). Empty: the aliases of every collection.
+   *
+   * @generated from field: string collection = 1;
+   */
+  collection: string;
+};
+
+/**
+ * Describes the message fathom.v1.ListAliasesRequest.
+ * Use `create(ListAliasesRequestSchema)` to create a new message.
+ */
+export const ListAliasesRequestSchema: GenMessage<ListAliasesRequest> = /*@__PURE__*/
+  messageDesc(file_fathom_v1_collections, 23);
+
+/**
+ * ListAliasesResponse holds aliases.
+ *
+ * @generated from message fathom.v1.ListAliasesResponse
+ */
+export type ListAliasesResponse = Message<"fathom.v1.ListAliasesResponse"> & {
+  /**
+   * The aliases, ordered by name. With an API key bound to collections,
+   * only the aliases of those collections.
+   *
+   * @generated from field: repeated fathom.v1.Alias aliases = 1;
+   */
+  aliases: Alias[];
+};
+
+/**
+ * Describes the message fathom.v1.ListAliasesResponse.
+ * Use `create(ListAliasesResponseSchema)` to create a new message.
+ */
+export const ListAliasesResponseSchema: GenMessage<ListAliasesResponse> = /*@__PURE__*/
+  messageDesc(file_fathom_v1_collections, 24);
+
+/**
  * KeywordRanking says how a collection's keyword searches (Search with
  * text) rank the documents that match.
  *
@@ -695,7 +950,8 @@ export const Collections: GenService<{
   /**
    * CreateCollection creates a collection and its indexes.
    * Errors: INVALID_ARGUMENT (bad name, dimension, language or index
-   * settings, with field violations), ALREADY_EXISTS (the name is taken).
+   * settings, with field violations), ALREADY_EXISTS (the name is taken by
+   * a collection or an alias; the violation names the field "name").
    *
    * @generated from rpc fathom.v1.Collections.CreateCollection
    */
@@ -706,6 +962,11 @@ export const Collections: GenService<{
   },
   /**
    * GetCollection returns one collection's settings. Errors: NOT_FOUND.
+   *
+   * Every RPC that names a collection (all but CreateCollection, here and in
+   * the Documents and Search services) accepts an alias in its place and
+   * acts on the collection the alias points at when the call arrives;
+   * responses name the collection itself.
    *
    * @generated from rpc fathom.v1.Collections.GetCollection
    */
@@ -725,8 +986,9 @@ export const Collections: GenService<{
     output: typeof ListCollectionsResponseSchema;
   },
   /**
-   * DeleteCollection drops a collection with all its documents and indexes.
-   * Errors: NOT_FOUND.
+   * DeleteCollection drops a collection with all its documents and indexes,
+   * and deletes every alias that points at it. Named by an alias, it drops
+   * the collection the alias points at. Errors: NOT_FOUND.
    *
    * @generated from rpc fathom.v1.Collections.DeleteCollection
    */
@@ -760,6 +1022,41 @@ export const Collections: GenService<{
     methodKind: "unary";
     input: typeof BuildIndexRequestSchema;
     output: typeof BuildIndexResponseSchema;
+  },
+  /**
+   * UpdateAliases creates, switches and deletes aliases: second names that
+   * point at one collection each, and that can be pointed at another
+   * collection at once (a blue-green re-index: fill a new collection, then
+   * switch the alias clients use). The actions apply in order, in one
+   * transaction: all of them or, if one fails, none. A call that follows a
+   * successful UpdateAliases sees the new targets on every server.
+   * Errors: INVALID_ARGUMENT (no actions, or a bad name; field violations
+   * name each, such as "actions[1].switch_alias.collection"), NOT_FOUND (an
+   * alias to switch or delete, or a target collection, does not exist),
+   * ALREADY_EXISTS (an alias to create exists, or is a collection's name),
+   * PERMISSION_DENIED (the key may not touch a collection an action names
+   * or moves an alias away from). NOT_FOUND, ALREADY_EXISTS and
+   * PERMISSION_DENIED name the action's field in their message and in a
+   * BadRequest field violation. Needs the admin role.
+   *
+   * @generated from rpc fathom.v1.Collections.UpdateAliases
+   */
+  updateAliases: {
+    methodKind: "unary";
+    input: typeof UpdateAliasesRequestSchema;
+    output: typeof UpdateAliasesResponseSchema;
+  },
+  /**
+   * ListAliases returns the aliases, ordered by name: all of them, or those
+   * of one collection. Needs the read role. Errors: NOT_FOUND (the
+   * collection does not exist).
+   *
+   * @generated from rpc fathom.v1.Collections.ListAliases
+   */
+  listAliases: {
+    methodKind: "unary";
+    input: typeof ListAliasesRequestSchema;
+    output: typeof ListAliasesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fathom_v1_collections, 0);
