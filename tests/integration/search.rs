@@ -115,6 +115,27 @@ async fn text_scores(server: &TestServer, collection: &str, words: &[&str]) -> V
     .unwrap()
 }
 
+/// A hybrid search's vector leg ranks its candidates by the half-precision
+/// graph's distance, but the hits it returns carry the single-precision
+/// score a vector search reports, to the last bit.
+#[tokio::test]
+async fn a_hybrid_hits_vector_leg_score_is_the_single_precision_score_of_a_vector_search() {
+    // Components that half precision rounds, so its scores would differ.
+    let q = [0.3, 0.7, 0.1];
+    let server = corpus_server(pb::DistanceMetric::Cosine).await;
+    let vector_hits = search(&server, query(Some(q), None)).await.unwrap();
+    let hybrid_hits = search(&server, query(Some(q), Some("quick fox"))).await.unwrap();
+    let mut compared = 0;
+    for hit in &hybrid_hits {
+        let leg = hit.vector_leg.unwrap();
+        let alone = vector_hits.iter().find(|h| h.id == hit.id).unwrap();
+        assert_eq!(leg.score, alone.score, "{}", hit.id);
+        assert_eq!(leg.rank, alone.vector_leg.unwrap().rank, "{}", hit.id);
+        compared += 1;
+    }
+    assert_eq!(compared, 4, "every document is a vector candidate");
+}
+
 #[tokio::test]
 async fn vector_search_ranks_by_each_metric_with_the_documented_scores() {
     let q = [1.0, 0.0, 0.0];

@@ -219,19 +219,42 @@ fn build_statement(
     let n = i64::from(query.candidates);
     let mut qb = QueryBuilder::new("WITH ");
     let mut has_vector_leg = false;
+    // A hybrid search's vector leg ranks its candidates (five times the
+    // hits) by the half-precision graph's own distance, for RRF needs only
+    // their order: a single-precision distance of every candidate reads
+    // each stored vector a second time. The hits returned are scored in
+    // single precision (`vector_score`), as a vector search's are.
+    let ranks_by_graph = query.text.is_some() && uses_hnsw && spec.index.precision() == Some(IndexPrecision::Half);
 
     if let Some(vector) = &query.vector {
         has_vector_leg = true;
-        qb.push(format_args!("ann AS MATERIALIZED (SELECT d.id, d.embedding {op} "));
-        qb.push_bind(Vector::from(vector.clone()));
-        qb.push("::vector AS distance FROM ").push(&t).push(" d");
+        if ranks_by_graph {
+            // The graph's own distance, computed once per candidate (the
+            // ORDER BY is the same expression): see `ranks_by_graph`.
+            qb.push(format_args!(
+                "ann AS MATERIALIZED (SELECT d.id, {} {op} ",
+                indexed_embedding("d.", spec.dimension, IndexPrecision::Half)
+            ));
+            qb.push_bind(Vector::from(vector.clone()));
+            qb.push(format_args!("::vector::halfvec({}) AS distance FROM ", spec.dimension));
+        } else {
+            qb.push(format_args!("ann AS MATERIALIZED (SELECT d.id, d.embedding {op} "));
+            qb.push_bind(Vector::from(vector.clone()));
+            qb.push("::vector AS distance FROM ");
+        }
+        qb.push(&t).push(" d");
         push_scope(&mut qb, &query.tenant, query.filter.as_ref());
         if uses_hnsw {
             push_breadth(&mut qb, query.ef_search);
             // Ordered by the indexed expression, so the HNSW index serves;
-            // the distance reported and ranked by (`vector_leg`) is the
-            // single-precision one.
-            qb.push(format_args!(" ORDER BY {} LIMIT {n}), ", indexed_distance(spec, op)));
+            // unless the leg ranks by the graph's distance, the distance
+            // ranked by (`vector_leg`) and reported is the single-precision one.
+            let order = if ranks_by_graph {
+                "distance".to_owned()
+            } else {
+                indexed_distance(spec, op)
+            };
+            qb.push(format_args!(" ORDER BY {order} LIMIT {n}), "));
         } else {
             // `+ 0` keeps the planner from the HNSW index: an exact scan.
             qb.push(format_args!(" ORDER BY (d.embedding {op} $1::vector) + 0 LIMIT {n}), "));
@@ -356,8 +379,17 @@ fn build_statement(
     // ranks up to twice its candidates (100 for 10 hits), and reading the
     // fields of all of them would read documents that are then dropped.
     let fields_requested = include.text || include.metadata || include.vector;
+    let leg_columns = if ranks_by_graph {
+        format!(
+            "r.id, r.vector_rank, CASE WHEN r.vector_rank IS NOT NULL THEN {} END AS vector_score, \
+             r.text_rank, r.text_score, r.score, r.text_found",
+            score_of(metric, &format!("(d.embedding {op} $1::vector)"))
+        )
+    } else {
+        "r.*".to_owned()
+    };
     qb.push(format_args!(
-        "SELECT r.*, {}, {} AS size",
+        "SELECT {leg_columns}, {}, {} AS size",
         document_columns(include),
         if fields_requested {
             size_of_fields(include)
@@ -378,7 +410,7 @@ fn build_statement(
     }
     qb.push(order("r"));
     qb.push(format_args!(" LIMIT {} OFFSET {}) r", query.limit, query.offset));
-    if fields_requested {
+    if fields_requested || ranks_by_graph {
         qb.push(" JOIN ").push(&t).push(" d ON d.tenant = ");
         qb.push_bind(query.tenant.as_str().to_owned()).push(" AND d.id = r.id");
     }
@@ -560,10 +592,36 @@ mod tests {
     fn hybrid_searches_are_one_statement_with_both_legs() {
         let sql = build_search(&collection(false), &query(None, Some("fox")), true).into_sql();
         assert!(sql.contains("vector_leg AS") && sql.contains("text_leg AS") && sql.contains("FULL OUTER JOIN"));
-        assert_eq!(
-            sql.matches("$1::vector").count(),
-            1,
-            "the vector is bound once, as $1: {sql}"
+        let vector_binds = sql.match_indices("::vector").filter(|(at, _)| {
+            let bind = sql[..*at].rsplit('$').next().unwrap_or_default();
+            bind.chars().all(|c| c.is_ascii_digit()) && bind != "1"
+        });
+        assert_eq!(vector_binds.count(), 0, "the vector is bound once, as $1: {sql}");
+    }
+
+    #[test]
+    fn a_hybrid_vector_leg_over_a_half_precision_graph_ranks_by_its_distance_and_scores_hits_in_single_precision() {
+        let hybrid = build_search(&collection(false), &query(None, Some("fox")), true).into_sql();
+        assert!(
+            hybrid.contains("SELECT d.id, (d.embedding::halfvec(3)) <=> $1::vector::halfvec(3) AS distance FROM")
+                && hybrid.contains("IS NOT NULL ORDER BY distance LIMIT 10)")
+                && hybrid.contains(
+                    "CASE WHEN r.vector_rank IS NOT NULL THEN (1 - (d.embedding <=> $1::vector)) END AS vector_score"
+                ),
+            "{hybrid}"
+        );
+        let vector = build_search(&collection(false), &query(None, None), true).into_sql();
+        assert!(
+            vector.contains("SELECT d.id, d.embedding <=> $1::vector AS distance FROM")
+                && !vector.contains("::vector::halfvec"),
+            "{vector}"
+        );
+        let mut single = collection(false);
+        single.spec.index = VectorIndex::hnsw(16, 64, IndexPrecision::Single).unwrap();
+        let hybrid = build_search(&single, &query(None, Some("fox")), true).into_sql();
+        assert!(
+            !hybrid.contains("halfvec") && hybrid.contains("SELECT r.*, "),
+            "{hybrid}"
         );
     }
 
