@@ -112,7 +112,7 @@ export class UpsertError extends FathomError {
   /** The message with the figures, filled in when the upsert ends. */
   override toString(): string {
     const uncertain = this.inFlightDocuments > 0 ? `, ${this.inFlightDocuments} more in flight may be` : "";
-    return `${this.name}: ${this.message}\n  (${this.committedDocuments} documents of the input committed${uncertain}, ${this.documentsWritten} written by this call)`;
+    return `${this.name}: ${this.message}\n  (${documents(this.committedDocuments)} of the input committed${uncertain}, ${this.documentsWritten} written by this call)`;
   }
 }
 
@@ -243,8 +243,18 @@ export function codeName(code: Code): string {
 }
 
 function renderMessage(code: Code, message: string, violations: readonly FieldViolation[]): string {
-  const lines = violations.map((v) => `\n  ${v.field}: ${v.description}`);
+  // The server's message lists its violations already ("field: description; …"):
+  // only a violation it does not name is added.
+  const lines = violations
+    .map((v) => `${v.field}: ${v.description}`)
+    .filter((line) => !message.includes(line))
+    .map((line) => `\n  ${line}`);
   return `${codeName(code)}: ${message}${lines.join("")}`;
+}
+
+/** "1 document", "2 documents". */
+function documents(n: number): string {
+  return n === 1 ? "1 document" : `${n} documents`;
 }
 
 const BAD_REQUEST = "google.rpc.BadRequest";

@@ -36,6 +36,17 @@ describe("FathomError", () => {
     assert.deepEqual(error.violations, violations);
   });
 
+  it("does not repeat the violations the server's message already lists", () => {
+    const violations = [
+      { field: "name", description: "collection names use lower-case ASCII letters" },
+      { field: "dimension", description: "dimension is 0; it must be 1..=16000" },
+    ];
+    const message = violations.map((v) => `${v.field}: ${v.description}`).join("; ");
+    const error = new FathomError(Code.InvalidArgument, message, violations);
+    assert.equal(error.message, `INVALID_ARGUMENT: ${message}`);
+    assert.equal(occurrences(inspect(error), "dimension is 0"), 1, inspect(error));
+  });
+
   it("keeps a transport failure's own error as its cause", () => {
     const reset = Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
     const error = FathomError.from(new ConnectError("read ECONNRESET", Code.Aborted, undefined, undefined, reset));
