@@ -38,7 +38,7 @@ test: postgres lint ## Lint, then every test (Rust, Python, TypeScript) against 
 	cargo build -p fathom-cli --bin fathom
 	scripts/test.sh
 
-bench: postgres ## Benchmark ingest and search (~20 min; BENCH_QUICK=1 for ~2), then the vector leg through the Python SDK (bench-sdk) and retrieval quality (bench-quality). See docs/benchmarks.md.
+bench: postgres ## All benchmarks, ~35 min on 2 cores: ingest and search (~20; BENCH_QUICK=1 makes this part ~2), then bench-sdk (~10) and bench-quality (~2-5; ~30 more on its first run). See docs/benchmarks.md.
 	cargo build --release -p fathom-cli -p fathom-bench --bin fathom --bin fathom-bench
 	target/release/fathom-bench --install-dir $(PG_INSTALL) --fathom-bin target/release/fathom
 	$(MAKE) --no-print-directory bench-sdk
@@ -48,7 +48,7 @@ bench-sdk: postgres ## The vector leg through the Python SDK against hand-writte
 	cargo build --release -p fathom-cli --bin fathom
 	FATHOM=target/release/fathom bench/sdk/bench.sh
 
-bench-quality: postgres ## nDCG@10 and recall@100 of keyword, vector and hybrid search, and BM25 agreement, on Debian's package descriptions (bench/quality).
+bench-quality: postgres ## nDCG@10 and recall@100 of keyword, vector and hybrid search, and BM25 agreement, on Debian's package descriptions (bench/quality; ~2-5 min, ~30 more on the first run, which embeds the corpus).
 	cargo build --release -p fathom-cli --bin fathom
 	FATHOM=target/release/fathom bench/quality/bench.sh
 

@@ -54,6 +54,6 @@ pub async fn export(client: Client, args: ExportArgs) -> anyhow::Result<()> {
         written += 1;
     }
     out.flush()?;
-    eprintln!("exported {written} documents");
+    eprintln!("exported {}", crate::wording::count(written, "document", "documents"));
     Ok(())
 }

@@ -23,9 +23,9 @@ pub struct HealthArgs {
 /// Succeeds, printing `SERVING`, only if the server answers SERVING;
 /// otherwise fails with the status or the error. Connects as the other
 /// client commands do (API key, TLS).
-pub async fn health(server: &str, connection: &ConnectionArgs, args: HealthArgs) -> anyhow::Result<()> {
+pub async fn health(connection: &ConnectionArgs, args: HealthArgs) -> anyhow::Result<()> {
     let timeout = Duration::from_secs(args.timeout);
-    let client = connection.connect_within(server, timeout).await?;
+    let client = connection.connect_within(timeout).await?;
     let mut request = tonic::Request::new(HealthCheckRequest { service: args.service });
     request.set_timeout(timeout);
     let response = HealthClient::new(client.transport())

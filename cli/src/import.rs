@@ -237,7 +237,10 @@ fn open_stream(
         let new = stream_committed.saturating_sub(reported.swap(stream_committed, Ordering::Relaxed));
         let total = committed.fetch_add(new, Ordering::Relaxed) + new;
         let rate = summary.documents as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        progress.set_message(format!("{total} documents committed, {rate:.0}/s"));
+        progress.set_message(format!(
+            "{} committed, {rate:.0}/s",
+            count(total, "document", "documents")
+        ));
     });
     TenantStream {
         sender,

@@ -12,16 +12,16 @@ use crate::connection::ConnectionArgs;
 /// The Python that runs the migration when `FATHOM_PYTHON` is not set.
 const DEFAULT_PYTHON: &str = "python3";
 
-/// Runs the migration of the Chroma store at `store` into the server at
-/// `server` (a URL), with the progress and the count report of the Python
+/// Runs the migration of the Chroma store at `store` into the server of
+/// `connection`, with the progress and the count report of the Python
 /// helper; fails unless every collection's counts match. The API key goes
 /// to the helper in its environment, not its arguments (`ps` shows those).
-pub fn import(server: &str, connection: &ConnectionArgs, store: &Path, args: &ImportArgs) -> anyhow::Result<()> {
+pub fn import(connection: &ConnectionArgs, store: &Path, args: &ImportArgs) -> anyhow::Result<()> {
     let python = std::env::var("FATHOM_PYTHON").unwrap_or_else(|_| DEFAULT_PYTHON.to_owned());
     let mut command = Command::new(&python);
     command.args(["-m", "fathom.migrate", "chroma"]).arg(store).args([
         "--server",
-        server,
+        &connection.url(),
         "--batch-size",
         &args.batch_size.to_string(),
     ]);

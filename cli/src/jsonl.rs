@@ -24,9 +24,20 @@ pub struct Record {
 }
 
 impl Record {
-    /// Parses one line; the error names the line.
+    /// Parses one line; the error names the line and the column (serde's
+    /// own "at line 1" would name the line within the line).
     pub fn parse(line: &str, number: u64) -> anyhow::Result<Self> {
-        serde_json::from_str(line).map_err(|e| anyhow::anyhow!("line {number}: {e}"))
+        serde_json::from_str(line).map_err(|e| {
+            let full = e.to_string();
+            let at = format!(" at line {} column {}", e.line(), e.column());
+            let what = full.strip_suffix(&at).unwrap_or(&full);
+            match e.classify() {
+                serde_json::error::Category::Data => {
+                    anyhow::anyhow!("line {number}: {what} (column {})", e.column())
+                }
+                _ => anyhow::anyhow!("line {number}: not valid JSON: {what} at column {}", e.column()),
+            }
+        })
     }
 
     /// The record as a document to write.
@@ -54,5 +65,25 @@ impl Record {
             ),
             tenant: document.tenant,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_malformed_line_is_named_with_its_column_only() {
+        let error = Record::parse("{id: 1}", 2).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "line 2: not valid JSON: key must be a string at column 2"
+        );
+    }
+
+    #[test]
+    fn a_line_missing_a_field_says_which() {
+        let error = Record::parse(r#"{"id": "a"}"#, 3).unwrap_err();
+        assert_eq!(error.to_string(), "line 3: missing field `vector` (column 11)");
     }
 }

@@ -33,6 +33,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use connection::{ClientArgs, ClientCommand, ConnectionArgs};
 use fathom_embedded_postgres::{Durability, EmbeddedPostgres};
 
 /// Fathom: vector, keyword and hybrid search on PostgreSQL + pgvector, over gRPC.
@@ -45,15 +46,15 @@ use fathom_embedded_postgres::{Durability, EmbeddedPostgres};
 ///   fathom search --collection docs --text "vector database" --vector-file query.json
 ///   fathom export --collection docs --filter '{"year": {"$gte": 2020}}' > recent.jsonl
 ///   fathom documents update --collection docs --ids a,b --set-metadata '{"reviewed": true}'
+///
+/// The client commands (collections, aliases, documents, import, export,
+/// search, health) take --server, --api-key and --tls-*: see their --help.
 #[derive(Debug, Parser)]
 #[command(name = "fathom", version, about, long_about, verbatim_doc_comment)]
 pub struct Cli {
-    /// The server to talk to (client commands); https://host:port means TLS.
-    #[arg(long, global = true, env = "FATHOM_SERVER", default_value = "http://127.0.0.1:50051")]
-    pub server: String,
-    /// API key and TLS (client commands).
+    /// Connection options before the command, for the client commands.
     #[command(flatten)]
-    pub connection: connection::ConnectionArgs,
+    pub leading: connection::LeadingConnectionArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -79,25 +80,39 @@ pub enum Command {
     /// Create, list and revoke API keys (in the database; for servers run with --auth).
     Keys(keys::KeysArgs),
     /// Create, list, inspect and delete collections.
-    #[command(subcommand)]
-    Collections(collections::CollectionsCommand),
+    Collections(ClientCommand<collections::CollectionsCommand>),
     /// Create, switch, list and delete aliases: second names of collections
     /// that every command accepts, switched at once (a blue-green re-index).
-    #[command(subcommand)]
-    Aliases(aliases::AliasesCommand),
+    Aliases(ClientCommand<aliases::AliasesCommand>),
     /// Get, count, update and delete documents by id or filter.
-    #[command(subcommand)]
-    Documents(documents::DocumentsCommand),
+    Documents(ClientCommand<documents::DocumentsCommand>),
     /// Stream a JSON Lines file into a collection, with progress; resumable with --stream-id.
     /// With --from-chroma PATH: copy a Chroma store's collections.
-    Import(import::ImportArgs),
+    Import(ClientArgs<import::ImportArgs>),
     /// Write a collection (or the documents matching a filter) as JSON Lines.
-    Export(export::ExportArgs),
+    Export(ClientArgs<export::ExportArgs>),
     /// Vector, keyword or hybrid search, printed as a table or JSON Lines.
-    Search(search::SearchArgs),
+    Search(ClientArgs<search::SearchArgs>),
     /// Exit 0 only if the server's grpc.health.v1 check answers SERVING
     /// (for container health checks).
-    Health(health::HealthArgs),
+    Health(ClientArgs<health::HealthArgs>),
+}
+
+impl Command {
+    /// The connection options of a client command; `None` for the commands
+    /// that never talk to a fathom server.
+    fn connection_mut(&mut self) -> Option<&mut ConnectionArgs> {
+        match self {
+            Command::Serve(_) | Command::Migrate { .. } | Command::Postgres(_) | Command::Keys(_) => None,
+            Command::Collections(c) => Some(&mut c.connection),
+            Command::Aliases(c) => Some(&mut c.connection),
+            Command::Documents(c) => Some(&mut c.connection),
+            Command::Import(c) => Some(&mut c.connection),
+            Command::Export(c) => Some(&mut c.connection),
+            Command::Search(c) => Some(&mut c.connection),
+            Command::Health(c) => Some(&mut c.connection),
+        }
+    }
 }
 
 /// Where an embedded cluster lives.
@@ -139,39 +154,56 @@ pub enum PostgresCommand {
 
 /// Runs a parsed command line; the exit code says whether it worked.
 pub async fn run(cli: Cli) -> ExitCode {
-    let telemetry = init_tracing(matches!(cli.command, Command::Serve(_)));
-    let (server, connection) = (&cli.server, &cli.connection);
-    let outcome = match cli.command {
+    let Cli { leading, mut command } = cli;
+    let connection = match command.connection_mut() {
+        Some(connection) => {
+            connection.take_leading(leading);
+            Some(connection.clone())
+        }
+        None if leading.given().is_empty() => None,
+        None => {
+            let given = leading.given();
+            eprintln!(
+                "fathom: {} {} to the client commands (collections, aliases, documents, import, export, search, \
+                 health), which talk to a fathom server; this command does not",
+                given.join(", "),
+                if given.len() == 1 { "applies" } else { "apply" }
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let telemetry = init_tracing(matches!(command, Command::Serve(_)));
+    let outcome = match command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Migrate { database_url } => migrate(&database_url).await,
         Command::Postgres(command) => postgres(command),
         Command::Keys(args) => keys::keys(args).await,
-        Command::Collections(command) => match connection.connect(server).await {
-            Ok(client) => collections::run(client, command).await,
+        Command::Collections(c) => match c.connection.connect().await {
+            Ok(client) => collections::run(client, c.command).await,
             Err(error) => Err(error),
         },
-        Command::Aliases(command) => match connection.connect(server).await {
-            Ok(client) => aliases::run(client, command).await,
+        Command::Aliases(c) => match c.connection.connect().await {
+            Ok(client) => aliases::run(client, c.command).await,
             Err(error) => Err(error),
         },
-        Command::Documents(command) => match connection.connect(server).await {
-            Ok(client) => documents::run(client, command).await,
+        Command::Documents(c) => match c.connection.connect().await {
+            Ok(client) => documents::run(client, c.command).await,
             Err(error) => Err(error),
         },
-        Command::Import(args) => match &args.from_chroma {
-            Some(store) => import_chroma::import(&connection.url(server), connection, store, &args),
-            None => match connection.connect(server).await {
-                Ok(client) => import::import(client, args).await,
+        Command::Import(c) => match &c.args.from_chroma {
+            Some(store) => import_chroma::import(&c.connection, store, &c.args),
+            None => match c.connection.connect().await {
+                Ok(client) => import::import(client, c.args).await,
                 Err(error) => Err(error),
             },
         },
-        Command::Export(args) => match connection.connect(server).await {
-            Ok(client) => export::export(client, args).await,
+        Command::Export(c) => match c.connection.connect().await {
+            Ok(client) => export::export(client, c.args).await,
             Err(error) => Err(error),
         },
-        Command::Health(args) => health::health(server, connection, args).await,
-        Command::Search(args) => match connection.connect(server).await {
-            Ok(client) => search::search(client, args).await,
+        Command::Health(c) => health::health(&c.connection, c.args).await,
+        Command::Search(c) => match c.connection.connect().await {
+            Ok(client) => search::search(client, c.args).await,
             Err(error) => Err(error),
         },
     };
@@ -183,7 +215,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         // `fathom search … | head`: the reader has what it wanted.
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            match connection.advice(server, &error) {
+            match connection.as_ref().and_then(|c| c.advice(&error)) {
                 Some(advice) => eprintln!("fathom: {}; {advice}", one_line(&error)),
                 None => eprintln!("fathom: {}", one_line(&error)),
             }

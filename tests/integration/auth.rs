@@ -206,8 +206,7 @@ async fn requests_without_a_valid_key_are_unauthenticated_while_health_stays_ope
     assert_code(
         refused,
         Code::Unauthenticated,
-        "a 12-hex-digit id, `_` and a 64-hex-digit secret (84 characters, as `fathom keys create` prints it); \
-         this one has 14 characters",
+        "its id (between `fathom_` and the next `_`) has 3 characters, not 12",
     );
 
     // Right shape, right id, wrong secret: refused, and the secret is not echoed.

@@ -236,7 +236,11 @@ async fn a_bad_line_stops_the_import_before_its_batch_and_the_fixed_file_resumes
     let failed = run(&server, import(&bad, "500")).await;
     assert!(!failed.status.success());
     let message = stderr(&failed);
-    assert!(message.contains("line 1234"), "{message}");
+    assert!(message.contains("line 1234: not valid JSON: "), "{message}");
+    assert!(
+        !message.contains("at line 1 "),
+        "serde's line within the line: {message}"
+    );
     // Lines 1001 to 1233 were in the batch being filled: none was sent.
     assert_eq!(rows(&mut db).await, 1_000);
     assert_eq!(committed_at_failure(&message), 1_000, "{message}");
@@ -320,15 +324,21 @@ async fn search_prints_hybrid_hits_with_per_leg_ranks_and_json_that_parses() {
     );
 }
 
-/// Runs `fathom --server URL ARGS` (with `env`) with its stdout a pipe
+/// Runs `fathom [--server URL] ARGS` (with `env`) with its stdout a pipe
 /// whose read end is closed before fathom starts, so its first write fails.
-async fn into_closed_pipe(url: &str, args: Vec<&'static str>, env: &[(&str, &str)]) -> (Output, Vec<&'static str>) {
-    let url = url.to_owned();
+/// The commands that talk to the database, not a server, take no URL.
+async fn into_closed_pipe(
+    url: Option<&str>,
+    args: Vec<&'static str>,
+    env: &[(&str, &str)],
+) -> (Output, Vec<&'static str>) {
+    let server: Vec<String> = url
+        .map(|url| vec!["--server".to_owned(), url.to_owned()])
+        .unwrap_or_default();
     let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     tokio::task::spawn_blocking(move || {
         let mut child = Command::new(fathom_binary())
-            .arg("--server")
-            .arg(&url)
+            .args(&server)
             .args(&args)
             .envs(env)
             .stdout(Stdio::piped())
@@ -366,8 +376,11 @@ async fn every_printing_command_into_a_closed_pipe_exits_zero_without_a_panic() 
         (vec!["keys", "list"], true),
     ];
     for (args, reads_database) in commands {
-        let env: &[(&str, &str)] = if reads_database { &database } else { &[] };
-        let (output, args) = into_closed_pipe(&url, args, env).await;
+        let (env, server): (&[(&str, &str)], _) = match reads_database {
+            true => (&database, None),
+            false => (&[], Some(url.as_str())),
+        };
+        let (output, args) = into_closed_pipe(server, args, env).await;
         assert!(
             output.status.success(),
             "fathom {}: {:?}, stderr: {}",
@@ -409,7 +422,7 @@ async fn search_and_export_into_a_closed_pipe_exit_zero_without_a_panic() {
         vec!["export", "--collection", "docs"],
     ];
     for args in commands {
-        let (output, args) = into_closed_pipe(&url, args, &[]).await;
+        let (output, args) = into_closed_pipe(Some(&url), args, &[]).await;
         assert!(
             output.status.success(),
             "fathom {}: {:?}, stderr: {}",
@@ -590,6 +603,12 @@ async fn collections_create_if_not_exists_succeeds_on_the_same_settings_only() {
     assert!(!other.status.success());
     assert!(
         stderr(&other).contains("ALREADY_EXISTS") && stderr(&other).contains("dimension 3"),
+        "{}",
+        stderr(&other)
+    );
+    // The settings as a user writes them, not as the proto names them.
+    assert!(
+        stderr(&other).contains("metric l2, single-tenant; asked for dimension 4, metric l2, single-tenant"),
         "{}",
         stderr(&other)
     );
@@ -828,6 +847,79 @@ async fn an_import_of_one_document_says_so_in_the_singular() {
         stderr(&output).contains("imported: 1 document of the input is committed (1 written by this run) in 1 batch,"),
         "{}",
         stderr(&output)
+    );
+}
+
+/// The options of the client commands, as `--help` lists them.
+const CONNECTION_OPTIONS: [&str; 5] = [
+    "--server <",
+    "--api-key <",
+    "--tls-ca <",
+    "--tls-client-cert <",
+    "--tls-client-key <",
+];
+
+#[test]
+fn only_the_client_commands_take_the_server_key_and_tls_options() {
+    let help = |args: &[&str]| {
+        let output = Command::new(fathom_binary()).args(args).arg("--help").output().unwrap();
+        assert!(output.status.success(), "fathom {args:?} --help: {}", stderr(&output));
+        stdout(&output)
+    };
+    for command in [
+        &["keys"][..],
+        &["keys", "create"],
+        &["postgres", "start"],
+        &["migrate"],
+        &["serve"],
+        &[],
+    ] {
+        let text = help(command);
+        for option in CONNECTION_OPTIONS {
+            assert!(
+                !text.contains(option),
+                "fathom {command:?} --help offers {option}:\n{text}"
+            );
+        }
+    }
+    for command in [
+        &["collections"][..],
+        &["collections", "list"],
+        &["aliases", "list"],
+        &["documents", "get"],
+        &["import"],
+        &["export"],
+        &["search"],
+        &["health"],
+    ] {
+        let text = help(command);
+        for option in CONNECTION_OPTIONS {
+            assert!(
+                text.contains(option),
+                "fathom {command:?} --help lacks {option}:\n{text}"
+            );
+        }
+    }
+
+    let after = Command::new(fathom_binary())
+        .args(["keys", "list", "--server", "http://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert_eq!(after.status.code(), Some(2), "{}", stderr(&after));
+    assert!(
+        stderr(&after).contains("unexpected argument '--server'"),
+        "{}",
+        stderr(&after)
+    );
+    let before = Command::new(fathom_binary())
+        .args(["--server", "http://127.0.0.1:9", "keys", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(before.status.code(), Some(2), "{}", stderr(&before));
+    assert!(
+        stderr(&before).starts_with("fathom: --server applies to the client commands"),
+        "{}",
+        stderr(&before)
     );
 }
 

@@ -65,9 +65,13 @@ class FathomError(Exception):
         super().__init__(self._render())
 
     def _render(self) -> str:
+        # The server's message lists its violations already ("field:
+        # description; …"): only a violation it does not name is added.
         text = f"{self.code.name}: {self.message}"
-        if self.violations:
-            text += "".join(f"\n  {v.field}: {v.description}" for v in self.violations)
+        for v in self.violations:
+            line = f"{v.field}: {v.description}"
+            if line not in self.message:
+                text += f"\n  {line}"
         return text
 
     @classmethod
@@ -136,7 +140,7 @@ class UpsertError(FathomError):
             else ""
         )
         return (
-            f"{self._render()}\n  ({self.committed_documents} documents of the input "
+            f"{self._render()}\n  ({_documents(self.committed_documents)} of the input "
             f"committed{uncertain}, {self.documents_written} written by this call)"
         )
 
@@ -284,3 +288,8 @@ def _rich_status(call: Any) -> status_pb2.Status | None:
     except Exception:  # a malformed trailer must not hide the original error
         return None
     return None
+
+
+def _documents(n: int) -> str:
+    """"1 document", "2 documents"."""
+    return "1 document" if n == 1 else f"{n} documents"

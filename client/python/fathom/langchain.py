@@ -1,7 +1,8 @@
 """LangChain integration: :class:`FathomVectorStore`, a ``langchain_core``
 ``VectorStore`` backed by a Fathom collection.
 
-Install with the extra: ``pip install "fathom-client[langchain]"``.
+Install with the extra, from the root of a clone of fathom (the SDK is not
+on PyPI): ``pip install "./client/python[langchain]"``.
 
 Example::
 
@@ -35,7 +36,8 @@ try:
     from langchain_core.vectorstores.utils import maximal_marginal_relevance
 except ImportError as error:  # pragma: no cover - depends on the installation
     raise ImportError(
-        'fathom.langchain needs langchain-core: pip install "fathom-client[langchain]"'
+        'fathom.langchain needs langchain-core: pip install "./client/python[langchain]" '
+        "from the root of a clone of fathom (the SDK is not on PyPI)"
     ) from error
 
 from fathom._store_clients import StoreClients

@@ -1,7 +1,8 @@
 """LlamaIndex integration: :class:`FathomVectorStore`, a ``llama_index.core``
 ``BasePydanticVectorStore`` backed by a Fathom collection.
 
-Install with the extra: ``pip install "fathom-client[llama-index]"``.
+Install with the extra, from the root of a clone of fathom (the SDK is not
+on PyPI): ``pip install "./client/python[llama-index]"``.
 
 Example::
 
@@ -51,7 +52,8 @@ try:
     )
 except ImportError as error:  # pragma: no cover - depends on the installation
     raise ImportError(
-        'fathom.llama_index needs llama-index-core: pip install "fathom-client[llama-index]"'
+        'fathom.llama_index needs llama-index-core: pip install "./client/python[llama-index]" '
+        "from the root of a clone of fathom (the SDK is not on PyPI)"
     ) from error
 
 from fathom._store_clients import StoreClients

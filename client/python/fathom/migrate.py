@@ -37,7 +37,8 @@ Chroma (:func:`from_chroma`)
     characters: ``My-Docs.v1`` becomes ``my_docs_v1``) with the same
     dimension and metric, with ids, embeddings (bit for bit: Chroma keeps
     float32, as Fathom does), documents and metadata. Needs the ``chroma``
-    extra (``pip install "fathom-client[chroma]"``). Also on the command
+    extra (``pip install "./client/python[chroma]"`` from the root of a
+    clone of fathom; the SDK is not on PyPI). Also on the command
     line: ``python -m fathom.migrate chroma PATH`` and ``fathom import
     --from-chroma PATH``.
 """
@@ -314,7 +315,8 @@ def _chroma_client(path_or_client: Any) -> Any:
         import chromadb
     except ImportError as error:
         raise ImportError(
-            'from_chroma needs chromadb: pip install "fathom-client[chroma]"'
+            'from_chroma needs chromadb: pip install "./client/python[chroma]" from the '
+            "root of a clone of fathom (the SDK is not on PyPI)"
         ) from error
     path = Path(path_or_client)
     if not path.is_dir():

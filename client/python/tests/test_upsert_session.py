@@ -324,7 +324,7 @@ def test_stream_failures_become_upsert_errors_with_figures() -> None:
     assert (error.code, error.committed_documents, error.documents_written) == (grpc.StatusCode.NOT_FOUND, 1, 1)
     # The batch in flight may or may not have been committed: the figure is a lower bound.
     assert error.in_flight_documents == 2
-    assert "(1 documents of the input committed, 2 more in flight may be, 1 written by this call)" in str(error)
+    assert "(1 document of the input committed, 2 more in flight may be, 1 written by this call)" in str(error)
 
 
 @pytest.mark.parametrize(

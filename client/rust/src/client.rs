@@ -437,15 +437,14 @@ impl CreateCollection {
             return Err(Error::Status {
                 code: tonic::Code::AlreadyExists,
                 message: format!(
-                    "collection {} exists with dimension {}, metric {}, multi_tenant {}; asked for \
-                     dimension {}, metric {}, multi_tenant {}",
+                    "collection {} exists with dimension {}, metric {}, {}; asked for dimension {}, metric {}, {}",
                     existing.name,
                     existing.dimension,
-                    existing.metric().as_str_name(),
-                    existing.multi_tenant,
+                    metric_name(existing.metric()),
+                    tenancy(existing.multi_tenant),
                     wanted.dimension,
-                    wanted.metric().as_str_name(),
-                    wanted.multi_tenant
+                    metric_name(wanted.metric()),
+                    tenancy(wanted.multi_tenant)
                 ),
                 violations: Vec::new(),
                 busy: false,
@@ -467,4 +466,20 @@ impl CreateCollection {
             .collection
             .ok_or_else(|| Error::Protocol("CreateCollection returned no collection".into()))
     }
+}
+
+/// A metric as the SDKs and the CLI's tables spell it (`cosine`, not the
+/// proto's `DISTANCE_METRIC_COSINE`).
+fn metric_name(metric: pb::DistanceMetric) -> &'static str {
+    match metric {
+        pb::DistanceMetric::Cosine => "cosine",
+        pb::DistanceMetric::L2 => "l2",
+        pb::DistanceMetric::InnerProduct => "inner_product",
+        pb::DistanceMetric::Unspecified => "unspecified",
+    }
+}
+
+/// "multi-tenant" or "single-tenant".
+fn tenancy(multi_tenant: bool) -> &'static str {
+    if multi_tenant { "multi-tenant" } else { "single-tenant" }
 }

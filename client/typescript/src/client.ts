@@ -754,7 +754,7 @@ function callError(error: unknown, signal: AbortSignal | undefined): FathomError
       Code.Unavailable,
       `the connection was lost (${fathomError.rawMessage})`,
       fathomError.violations,
-      error,
+      fathomError.cause,
     );
   }
   return fathomError;

@@ -43,6 +43,12 @@ export class FathomError extends Error {
     readonly busy: boolean = false,
   ) {
     super(renderMessage(code, rawMessage, violations), cause === undefined ? undefined : { cause });
+    // `message` already says the code, the server's message and the
+    // violations; as properties they stay readable but not enumerable, so
+    // that console.log(error) says each once, as Python's str(error) does.
+    for (const key of ["code", "rawMessage", "violations", "busy"]) {
+      Object.defineProperty(this, key, { enumerable: false });
+    }
   }
 
   /** The code's name, such as `"NOT_FOUND"`. */
@@ -50,7 +56,12 @@ export class FathomError extends Error {
     return codeName(this.code);
   }
 
-  /** Converts any error thrown by a Connect call into a {@link FathomError}. */
+  /**
+   * Converts any error thrown by a Connect call into a {@link FathomError}.
+   * Its `cause` is what lies under Connect's error (the transport's error,
+   * or whatever else was thrown), none for a refusal by the server: Connect's
+   * error itself would only repeat the code and the message.
+   */
   static from(error: unknown): FathomError {
     if (error instanceof FathomError) return error;
     const connectError = ConnectError.from(error);
@@ -58,7 +69,7 @@ export class FathomError extends Error {
       connectError.code,
       connectError.rawMessage,
       violationsOf(connectError),
-      error,
+      connectError.cause,
       connectError.code === Code.ResourceExhausted && hasRetryInfo(connectError),
     );
   }
@@ -101,7 +112,7 @@ export class UpsertError extends FathomError {
   /** The message with the figures, filled in when the upsert ends. */
   override toString(): string {
     const uncertain = this.inFlightDocuments > 0 ? `, ${this.inFlightDocuments} more in flight may be` : "";
-    return `${this.name}: ${this.message}\n  (${this.committedDocuments} documents of the input committed${uncertain}, ${this.documentsWritten} written by this call)`;
+    return `${this.name}: ${this.message}\n  (${documents(this.committedDocuments)} of the input committed${uncertain}, ${this.documentsWritten} written by this call)`;
   }
 }
 
@@ -232,8 +243,18 @@ export function codeName(code: Code): string {
 }
 
 function renderMessage(code: Code, message: string, violations: readonly FieldViolation[]): string {
-  const lines = violations.map((v) => `\n  ${v.field}: ${v.description}`);
+  // The server's message lists its violations already ("field: description; …"):
+  // only a violation it does not name is added.
+  const lines = violations
+    .map((v) => `${v.field}: ${v.description}`)
+    .filter((line) => !message.includes(line))
+    .map((line) => `\n  ${line}`);
   return `${codeName(code)}: ${message}${lines.join("")}`;
+}
+
+/** "1 document", "2 documents". */
+function documents(n: number): string {
+  return n === 1 ? "1 document" : `${n} documents`;
 }
 
 const BAD_REQUEST = "google.rpc.BadRequest";

@@ -69,7 +69,7 @@ impl DocumentsApi {
             "upsert",
             &collection.spec.name,
             Some(&tenant),
-            &format!("{written} documents written"),
+            &format!("{} written", documents(written as u64)),
         );
         crate::metrics::batch_committed(crate::metrics::UpsertPath::Upsert, written);
         Ok(pb::UpsertResponse {
@@ -105,7 +105,7 @@ impl DocumentsApi {
             "delete",
             &collection.spec.name,
             Some(&tenant),
-            &format!("{deleted} documents deleted"),
+            &format!("{} deleted", documents(deleted as u64)),
         );
         Ok(pb::DeleteResponse { deleted })
     }
@@ -146,7 +146,7 @@ impl DocumentsApi {
             "update",
             &collection.spec.name,
             Some(&tenant),
-            &format!("{updated} documents updated"),
+            &format!("{} updated", documents(updated as u64)),
         );
         Ok(pb::UpdateResponse { updated })
     }
@@ -279,5 +279,14 @@ impl Documents for DocumentsApi {
     async fn scroll(&self, request: Request<pb::ScrollRequest>) -> Result<Response<Self::ScrollStream>, Status> {
         let access = access_of(&request)?;
         Ok(Response::new(self.scroll(&access, request.into_inner()).await?))
+    }
+}
+
+/// "1 document", "2 documents": the count in an audit line.
+fn documents(n: u64) -> String {
+    if n == 1 {
+        "1 document".to_owned()
+    } else {
+        format!("{n} documents")
     }
 }

@@ -104,6 +104,45 @@ pub fn id_of(text: &str) -> Option<&str> {
     (hex_digits(id, 12) && hex_digits(secret, 64)).then_some(id)
 }
 
+/// What keeps `text` from having the shape of a Fathom key, in words; `None`
+/// if it has it ([`id_of`] finds an id). Never quotes the secret part.
+pub fn shape_problem(text: &str) -> Option<String> {
+    let not_hex = |s: &str| s.char_indices().find(|(_, c)| !c.is_ascii_hexdigit());
+    if let Some(space) = text.chars().find(|c| c.is_whitespace()) {
+        return Some(format!(
+            "it contains whitespace ({space:?}); give the key alone, as `fathom keys create` printed it"
+        ));
+    }
+    let Some(rest) = text.strip_prefix(KEY_PREFIX) else {
+        return Some(format!("it does not start with `{KEY_PREFIX}`"));
+    };
+    let Some((id, secret)) = rest.split_once('_') else {
+        return Some(format!("it has no `_` after the id that follows `{KEY_PREFIX}`"));
+    };
+    if id.chars().count() != 12 {
+        return Some(format!(
+            "its id (between `{KEY_PREFIX}` and the next `_`) has {} characters, not 12",
+            id.chars().count()
+        ));
+    }
+    if let Some((_, c)) = not_hex(id) {
+        return Some(format!("its id {id} has {c:?}, which is not a hex digit"));
+    }
+    if secret.chars().count() != 64 {
+        return Some(format!(
+            "its secret (after the id and `_`) has {} characters, not 64",
+            secret.chars().count()
+        ));
+    }
+    if let Some((at, _)) = not_hex(secret) {
+        return Some(format!(
+            "its secret has a character that is not a hex digit, at position {} of 64",
+            secret[..at].chars().count() + 1
+        ));
+    }
+    None
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -127,5 +166,41 @@ mod tests {
     fn text_that_is_not_a_key_has_no_id() {
         assert_eq!(id_of("Bearer x"), None);
         assert_eq!(id_of("fathom_0123456789ab_short"), None);
+    }
+
+    #[test]
+    fn the_shape_problem_of_a_malformed_key_names_the_part_that_is_wrong() {
+        let key = GeneratedKey::generate().unwrap().text;
+        assert_eq!(shape_problem(&key), None);
+        let problem = |text: &str| shape_problem(text).unwrap();
+        assert_eq!(
+            problem("Bearer x"),
+            "it contains whitespace (' '); give the key alone, as `fathom keys create` printed it"
+        );
+        assert_eq!(problem("sk_0123"), "it does not start with `fathom_`");
+        assert_eq!(
+            problem("fathom_0123456789ab"),
+            "it has no `_` after the id that follows `fathom_`"
+        );
+        assert_eq!(
+            problem("fathom_abc_def"),
+            "its id (between `fathom_` and the next `_`) has 3 characters, not 12"
+        );
+        let bad_id = format!("fathom_0123456789aG_{}", &key[20..]);
+        assert_eq!(
+            problem(&bad_id),
+            "its id 0123456789aG has 'G', which is not a hex digit"
+        );
+        assert_eq!(
+            problem(&key[..key.len() - 1]),
+            "its secret (after the id and `_`) has 63 characters, not 64"
+        );
+        let bad_secret = format!("{}z{}", &key[..20], &key[21..]);
+        let said = problem(&bad_secret);
+        assert_eq!(
+            said,
+            "its secret has a character that is not a hex digit, at position 1 of 64"
+        );
+        assert!(!said.contains(&key[21..]));
     }
 }

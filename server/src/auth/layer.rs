@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use futures::future::{BoxFuture, Either};
 use tonic::body::Body;
 
-use super::api_key::{KEY_CHARACTERS, id_of};
+use super::api_key::{KEY_CHARACTERS, id_of, shape_problem};
 use super::key_ring::{KeyLookup, KeyRing};
 use super::rpc_roles::required_role;
 use crate::domain::{Access, KeyId, Role, show_time};
@@ -103,11 +103,10 @@ where
         }
         let Some(id) = id_of(&key).map(str::to_owned) else {
             tracing::warn!(target: "fathom::audit", key = "(not a fathom key)", rpc = path, outcome = "unauthenticated", "refused: key not valid");
+            let problem = shape_problem(&key).unwrap_or_default();
             return refuse(tonic::Status::unauthenticated(format!(
-                "the API key is not a fathom key: one is `fathom_`, a 12-hex-digit id, `_` and a 64-hex-digit secret \
-                 ({} characters, as `fathom keys create` prints it); this one has {} characters",
-                KEY_CHARACTERS,
-                key.chars().count()
+                "the API key is not a fathom key: {problem} (a key is `fathom_`, a 12-hex-digit id, `_` and a \
+                 64-hex-digit secret, {KEY_CHARACTERS} characters, as `fathom keys create` prints it)"
             )));
         };
         // Perhaps a key created since the ring was read: read it again.

@@ -344,7 +344,7 @@ describe("UpsertSession", () => {
     assert.deepEqual([error.code, error.committedDocuments, error.documentsWritten], [Code.NotFound, 1, 1]);
     // The batch in flight may or may not have been committed: the figure is a lower bound.
     assert.equal(error.inFlightDocuments, 2);
-    assert.match(String(error), /\(1 documents of the input committed, 2 more in flight may be, 1 written by this call\)/);
+    assert.match(String(error), /\(1 document of the input committed, 2 more in flight may be, 1 written by this call\)/);
   });
 });
 
