@@ -61,6 +61,30 @@ struct TenantStream {
     task: JoinHandle<Result<UpsertSummary, UpsertError>>,
 }
 
+/// Where and how [`write_records`] writes: one upsert stream per tenant.
+pub(super) struct StreamSettings {
+    /// The collection to write to.
+    pub collection: String,
+    /// Tenant for records that name none.
+    pub default_tenant: String,
+    /// Makes the streams resumable: the first tenant's stream takes this
+    /// id, the next ones `{id}:t1`, `{id}:t2`… in order of first appearance.
+    pub stream_id: Option<String>,
+    /// Documents per batch (one transaction each).
+    pub batch_size: usize,
+    /// Batches in flight per stream.
+    pub in_flight: usize,
+}
+
+/// What [`write_records`] did.
+pub(super) struct Written {
+    /// The streams' summaries, added up: what the server acknowledged.
+    pub total: UpsertSummary,
+    /// Why it stopped early: a bad line, an unreadable input or a stream's
+    /// error (the first of them).
+    pub failure: Option<anyhow::Error>,
+}
+
 /// Runs the import; prints a summary line whose figures are what the
 /// server acknowledged.
 pub async fn import(client: Client, args: ImportArgs) -> anyhow::Result<()> {
@@ -79,81 +103,15 @@ pub async fn import(client: Client, args: ImportArgs) -> anyhow::Result<()> {
     // Fail fast on an unknown collection, before reading anything.
     client.get_collection(collection).await?;
 
-    let progress = progress_bar(total_bytes);
-    let committed = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let mut streams: HashMap<String, TenantStream> = HashMap::new();
-    let mut lines = BufReader::new(reader).lines();
-    let mut number = 0u64;
-    let mut read_bytes = 0u64;
-    let read: anyhow::Result<()> = async {
-        while let Some(line) = lines.next_line().await? {
-            number += 1;
-            read_bytes += line.len() as u64 + 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let document = Record::parse(&line, number).and_then(|mut record| {
-                if record.tenant.is_empty() {
-                    record.tenant.clone_from(&args.tenant);
-                }
-                record.into_document(number)
-            });
-            let document = match document {
-                Ok(document) => document,
-                Err(error) => {
-                    // No stream sends the batch it is filling: the input
-                    // is wrong from here on.
-                    for stream in streams.values() {
-                        let _ = stream
-                            .sender
-                            .send(Err(fathom_client::Error::InvalidInput(format!("{error:#}"))))
-                            .await;
-                    }
-                    return Err(error);
-                }
-            };
-            let tenant = document.0.tenant.clone();
-            let next_index = streams.len();
-            let stream = streams.entry(tenant.clone()).or_insert_with(|| {
-                open_stream(
-                    &client,
-                    &args,
-                    &tenant,
-                    next_index,
-                    committed.clone(),
-                    progress.clone(),
-                    started,
-                )
-            });
-            if stream.sender.send(Ok(document)).await.is_err() {
-                break; // That stream failed; its error is reported below.
-            }
-            progress.set_position(read_bytes);
-        }
-        Ok(())
-    }
-    .await;
-
-    let mut total = UpsertSummary::default();
-    let mut failure = read.err();
-    for (_, stream) in streams {
-        drop(stream.sender);
-        let summary = match stream.task.await? {
-            Ok(summary) => summary,
-            Err(failed) => {
-                if failure.is_none() {
-                    failure = Some(failed.error.into());
-                }
-                failed.summary
-            }
-        };
-        total.committed_documents += summary.committed_documents;
-        total.documents += summary.documents;
-        total.skipped_documents += summary.skipped_documents;
-        total.batches += summary.batches;
-    }
-    progress.finish_and_clear();
+    let settings = StreamSettings {
+        collection: collection.clone(),
+        default_tenant: args.tenant.clone(),
+        stream_id: args.stream_id.clone(),
+        batch_size: args.batch_size,
+        in_flight: args.in_flight,
+    };
+    let Written { total, failure } = write_records(&client, reader, total_bytes, 0, &settings, started).await;
     if let Some(error) = failure {
         if matches!(
             error.downcast_ref::<fathom_client::Error>(),
@@ -205,25 +163,118 @@ pub async fn import(client: Client, args: ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Streams the JSON Lines records of `reader` (`total_bytes` long, if
+/// known) into the collection, through one upsert stream per tenant, with
+/// a progress bar on stderr. Errors name lines by their number in the file,
+/// whose `lines_before` lines were read before `reader`. A bad line stops
+/// every stream before the batch it would have joined.
+pub(super) async fn write_records(
+    client: &Client,
+    reader: impl AsyncRead + Unpin,
+    total_bytes: Option<u64>,
+    lines_before: u64,
+    settings: &StreamSettings,
+    started: Instant,
+) -> Written {
+    let progress = progress_bar(total_bytes);
+    let committed = Arc::new(AtomicU64::new(0));
+    let mut streams: HashMap<String, TenantStream> = HashMap::new();
+    let mut lines = BufReader::new(reader).lines();
+    let mut number = lines_before;
+    let mut read_bytes = 0u64;
+    let read: anyhow::Result<()> = async {
+        while let Some(line) = lines.next_line().await? {
+            number += 1;
+            read_bytes += line.len() as u64 + 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let document = Record::parse(&line, number).and_then(|mut record| {
+                if record.tenant.is_empty() {
+                    record.tenant.clone_from(&settings.default_tenant);
+                }
+                record.into_document(number)
+            });
+            let document = match document {
+                Ok(document) => document,
+                Err(error) => {
+                    // No stream sends the batch it is filling: the input
+                    // is wrong from here on.
+                    for stream in streams.values() {
+                        let _ = stream
+                            .sender
+                            .send(Err(fathom_client::Error::InvalidInput(format!("{error:#}"))))
+                            .await;
+                    }
+                    return Err(error);
+                }
+            };
+            let tenant = document.0.tenant.clone();
+            let next_index = streams.len();
+            let stream = streams.entry(tenant.clone()).or_insert_with(|| {
+                open_stream(
+                    client,
+                    settings,
+                    &tenant,
+                    next_index,
+                    committed.clone(),
+                    progress.clone(),
+                    started,
+                )
+            });
+            if stream.sender.send(Ok(document)).await.is_err() {
+                break; // That stream failed; its error is reported below.
+            }
+            progress.set_position(read_bytes);
+        }
+        Ok(())
+    }
+    .await;
+
+    let mut total = UpsertSummary::default();
+    let mut failure = read.err();
+    for (_, stream) in streams {
+        drop(stream.sender);
+        let summary = match stream.task.await {
+            Ok(Ok(summary)) => summary,
+            Ok(Err(failed)) => {
+                if failure.is_none() {
+                    failure = Some(failed.error.into());
+                }
+                failed.summary
+            }
+            Err(panicked) => {
+                if failure.is_none() {
+                    failure = Some(panicked.into());
+                }
+                UpsertSummary::default()
+            }
+        };
+        total.committed_documents += summary.committed_documents;
+        total.documents += summary.documents;
+        total.skipped_documents += summary.skipped_documents;
+        total.batches += summary.batches;
+    }
+    progress.finish_and_clear();
+    Written { total, failure }
+}
+
 fn open_stream(
     client: &Client,
-    args: &ImportArgs,
+    settings: &StreamSettings,
     tenant: &str,
     index: usize,
     committed: Arc<AtomicU64>,
     progress: ProgressBar,
     started: Instant,
 ) -> TenantStream {
-    let (sender, receiver) = mpsc::channel(args.batch_size * 2);
+    let (sender, receiver) = mpsc::channel(settings.batch_size * 2);
     let mut builder = client
-        .try_upsert_stream(
-            args.collection.clone().unwrap_or_default(),
-            ReceiverStream::new(receiver),
-        )
+        .try_upsert_stream(settings.collection.clone(), ReceiverStream::new(receiver))
         .tenant(tenant)
-        .batch_documents(args.batch_size)
-        .in_flight(args.in_flight);
-    if let Some(id) = &args.stream_id {
+        .batch_documents(settings.batch_size)
+        .in_flight(settings.in_flight);
+    if let Some(id) = &settings.stream_id {
         // Tenants get their own streams, numbered in order of first appearance.
         builder = builder.stream_id(if index == 0 {
             id.clone()

@@ -1,5 +1,6 @@
-//! The JSON Lines format of `fathom import` and `fathom export`: one
-//! document per line, `{"id", "vector", "text", "metadata", "tenant"}`.
+//! The JSON Lines format of `fathom import` and `fathom export` (and of the
+//! documents of `fathom collections snapshot`): one document per line,
+//! `{"id", "vector", "text", "metadata", "tenant"}`.
 
 use fathom_client::{Document, proto, struct_to_json};
 use serde::{Deserialize, Serialize};
@@ -85,5 +86,42 @@ mod tests {
     fn a_line_missing_a_field_says_which() {
         let error = Record::parse(r#"{"id": "a"}"#, 3).unwrap_err();
         assert_eq!(error.to_string(), "line 3: missing field `vector` (column 11)");
+    }
+
+    #[test]
+    fn every_finite_f32_reads_back_from_a_line_bit_for_bit() {
+        let mut vector = vec![
+            0.0,
+            -0.0,
+            0.1,
+            f32::MIN_POSITIVE,
+            f32::from_bits(1), // the smallest subnormal
+            f32::MAX,
+            f32::MIN,
+            f32::EPSILON,
+            16_777_217.0,
+        ];
+        // xorshift64: bit patterns over every exponent, subnormals included.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        while vector.len() < 200_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let value = f32::from_bits(state as u32);
+            if value.is_finite() {
+                vector.push(value);
+            }
+        }
+        let record = Record {
+            id: "a".into(),
+            vector: vector.clone(),
+            text: String::new(),
+            metadata: None,
+            tenant: String::new(),
+        };
+        let line = serde_json::to_string(&record).unwrap();
+        let back = Record::parse(&line, 1).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&back.vector), bits(&vector));
     }
 }

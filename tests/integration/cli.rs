@@ -12,7 +12,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::support::{collection_request, pseudo_random_vector};
+use crate::support::{awkward_vector, collection_request, pseudo_random_vector};
 
 const DIM: usize = 16;
 
@@ -504,6 +504,16 @@ async fn every_subcommand_fails_with_one_clear_line() {
             url.clone(),
             vec!["search".into(), "-c".into(), "nope".into(), "--text".into(), "x".into()],
             "NOT_FOUND",
+        ),
+        (
+            url.clone(),
+            vec!["collections".into(), "snapshot".into(), "nope".into(), i.clone()],
+            "NOT_FOUND",
+        ),
+        (
+            url.clone(),
+            vec!["collections".into(), "restore".into(), i.clone()],
+            "is not a fathom snapshot",
         ),
         (
             url.clone(),
@@ -1129,4 +1139,164 @@ async fn aliases_are_created_switched_listed_and_deleted_and_every_command_takes
     assert!(stdout(&none).starts_with("(no aliases"), "{}", stdout(&none));
     let gone = run(&server, fathom_args(&["aliases", "switch", "live", "docs"])).await;
     assert!(stderr(&gone).contains("NOT_FOUND"), "{}", stderr(&gone));
+}
+
+async fn scroll_all(server: &TestServer, collection: &str, tenant: &str) -> Vec<pb::Document> {
+    let request = pb::ScrollRequest {
+        collection: collection.into(),
+        tenant: tenant.into(),
+        ..Default::default()
+    };
+    let mut stream = server.documents().await.scroll(request).await.unwrap().into_inner();
+    let mut documents = Vec::new();
+    while let Some(item) = stream.message().await.unwrap() {
+        documents.push(item.document.unwrap());
+    }
+    documents
+}
+
+fn words(words: &[&str]) -> Vec<String> {
+    words.iter().map(|word| (*word).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_snapshot_restored_under_a_new_name_has_the_same_settings_and_every_document_bit_for_bit() {
+    let server = TestServer::start().await;
+    let mut collections = server.collections().await;
+    collections
+        .create_collection(pb::CreateCollectionRequest {
+            index: Some(pb::IndexSettings {
+                kind: Some(pb::index_settings::Kind::Hnsw(pb::HnswIndex {
+                    m: 8,
+                    ef_construction: 40,
+                    precision: pb::IndexPrecision::Single as i32,
+                })),
+            }),
+            text_language: "german".into(),
+            multi_tenant: true,
+            ..collection_request("docs", DIM as u32, pb::DistanceMetric::L2)
+        })
+        .await
+        .unwrap();
+    let input = temp_path("snapshot-in.jsonl");
+    {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+        for i in 0..300 {
+            // Both tenants hold ids of the other: ids are unique per tenant.
+            let record = serde_json::json!({
+                "id": format!("doc-{:04}", i / 2),
+                "vector": awkward_vector(DIM, i + 1),
+                "text": format!("Dokument {i} über Vektoren"),
+                "metadata": {"n": i, "tags": ["a", format!("t{}", i % 7)], "nested": {"x": 0.1}},
+                "tenant": if i % 2 == 0 { "acme" } else { "globex" },
+            });
+            serde_json::to_writer(&mut file, &record).unwrap();
+            file.write_all(b"\n").unwrap();
+        }
+        file.flush().unwrap();
+    }
+    let imported = run(&server, words(&["import", "-c", "docs", input.to_str().unwrap()])).await;
+    assert!(imported.status.success(), "{}", stderr(&imported));
+
+    let snapshot = temp_path("docs.snapshot.jsonl");
+    let path = snapshot.to_str().unwrap();
+    let missing_tenant = run(
+        &server,
+        words(&["collections", "snapshot", "docs", path, "--tenant", "acme"]),
+    )
+    .await;
+    assert!(!missing_tenant.status.success());
+    assert!(
+        stderr(&missing_tenant).contains("name every tenant with --tenant"),
+        "{}",
+        stderr(&missing_tenant)
+    );
+    assert!(!snapshot.exists(), "a failed snapshot leaves no file");
+
+    let taken = run(
+        &server,
+        words(&[
+            "collections",
+            "snapshot",
+            "docs",
+            path,
+            "--tenant",
+            "acme",
+            "--tenant",
+            "globex",
+        ]),
+    )
+    .await;
+    assert!(taken.status.success(), "{}", stderr(&taken));
+    assert!(
+        stderr(&taken).contains("snapshot of docs: 300 documents (2 tenants)"),
+        "{}",
+        stderr(&taken)
+    );
+
+    let existing = run(&server, words(&["collections", "restore", path])).await;
+    assert!(!existing.status.success());
+    assert!(
+        stderr(&existing).contains("docs exists") && stderr(&existing).contains("wrote nothing"),
+        "{}",
+        stderr(&existing)
+    );
+    assert_eq!(scroll_all(&server, "docs", "acme").await.len(), 150);
+
+    let restored = run(&server, words(&["collections", "restore", path, "--as", "docs_copy"])).await;
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    assert!(
+        stderr(&restored).contains("restored docs_copy from"),
+        "{}",
+        stderr(&restored)
+    );
+
+    let get = |name: &str| pb::GetCollectionRequest { name: name.into() };
+    let original = collections
+        .get_collection(get("docs"))
+        .await
+        .unwrap()
+        .into_inner()
+        .collection
+        .unwrap();
+    let copy = collections
+        .get_collection(get("docs_copy"))
+        .await
+        .unwrap()
+        .into_inner()
+        .collection
+        .unwrap();
+    assert_eq!(copy.name, "docs_copy");
+    assert_eq!(
+        (
+            copy.dimension,
+            copy.metric(),
+            &copy.index,
+            &copy.text_language,
+            copy.multi_tenant
+        ),
+        (
+            original.dimension,
+            original.metric(),
+            &original.index,
+            &original.text_language,
+            original.multi_tenant
+        )
+    );
+    assert_eq!(copy.index_state(), pb::IndexState::Ready);
+    for tenant in ["acme", "globex"] {
+        let before = scroll_all(&server, "docs", tenant).await;
+        let after = scroll_all(&server, "docs_copy", tenant).await;
+        assert_eq!((before.len(), after.len()), (150, 150), "{tenant}");
+        for (a, b) in before.iter().zip(&after) {
+            assert_eq!(
+                (&b.id, &b.text, &b.metadata, &b.tenant),
+                (&a.id, &a.text, &a.metadata, &a.tenant)
+            );
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&b.vector), bits(&a.vector), "vector of {}", a.id);
+        }
+    }
+    let _ = std::fs::remove_file(input);
+    let _ = std::fs::remove_file(snapshot);
 }

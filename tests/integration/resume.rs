@@ -124,6 +124,56 @@ async fn a_broken_stream_resumes_by_position_with_another_batch_size_each_docume
 }
 
 #[tokio::test]
+async fn a_stream_broken_on_one_server_resumes_exactly_on_another_server_of_the_same_database() {
+    let first = server_with_collection("docs").await;
+    let second = TestServer::start_with(fathom_server::Config::new(
+        "127.0.0.1:0".parse().unwrap(),
+        first.database_url.clone(),
+    ))
+    .await;
+    audit_rewrites(&first.database_url).await;
+    {
+        let mut client = first.documents().await;
+        let mut session = UpsertSession::open(&mut client, "docs", "", "handover").await.unwrap();
+        for n in 0..4 {
+            session.send_at(n + 1, n * 100, batch(n as usize * 100, 100)).await;
+            let ack = session.next_ack().await.unwrap().unwrap();
+            assert_eq!((ack.documents_written, ack.committed_documents), (100, (n + 1) * 100));
+        }
+        // The connection goes away without the stream's end: no half-close,
+        // the HTTP/2 stream and the channel are simply dropped.
+        drop(session);
+        drop(client);
+    }
+
+    let mut client = second.documents().await;
+    let mut session = UpsertSession::open(&mut client, "docs", "", "handover").await.unwrap();
+    assert_eq!(session.opened.committed_documents, 400, "{:?}", session.opened);
+    assert_eq!(session.opened.last_id, id(399));
+    let mut digest = IdsDigest::default();
+    digest.extend((0..400).map(id).collect::<Vec<_>>().iter().map(String::as_str));
+    assert_eq!(session.opened.ids_digest, digest.as_bytes().to_vec());
+    for n in 4..10 {
+        session.send_at(n + 1, n * 100, batch(n as usize * 100, 100)).await;
+        let ack = session.next_ack().await.unwrap().unwrap();
+        assert_eq!((ack.documents_written, ack.committed_documents), (100, (n + 1) * 100));
+    }
+    session.finish().await.unwrap();
+
+    let mut db = sqlx::PgConnection::connect(&first.database_url).await.unwrap();
+    let stored: Vec<String> = sqlx::query_scalar("SELECT id FROM fathom_data.docs ORDER BY id")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(stored, (0..1000).map(id).collect::<Vec<_>>(), "every document, once");
+    assert_eq!(
+        sql_count(&first.database_url, "SELECT count(*) FROM public.rewrites").await,
+        0,
+        "no document was written twice"
+    );
+}
+
+#[tokio::test]
 async fn a_batch_that_does_not_continue_the_committed_prefix_is_refused_and_writes_nothing() {
     let server = server_with_collection("docs").await;
     let mut client = server.documents().await;

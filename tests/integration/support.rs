@@ -66,15 +66,34 @@ pub fn document(id: &str, dimension: usize, seed: u64) -> pb::Document {
     }
 }
 
-/// Deterministic pseudo-random components in [-1, 1) (xorshift), so tests need no RNG crate.
-pub fn pseudo_random_vector(dimension: usize, seed: u64) -> Vec<f32> {
+/// Deterministic pseudo-random 64-bit words (xorshift), so tests need no RNG crate.
+fn xorshift(seed: u64) -> impl Iterator<Item = u64> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..dimension)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    std::iter::repeat_with(move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    })
+}
+
+/// Deterministic pseudo-random components in [-1, 1).
+pub fn pseudo_random_vector(dimension: usize, seed: u64) -> Vec<f32> {
+    xorshift(seed)
+        .take(dimension)
+        .map(|word| ((word >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0)
+        .collect()
+}
+
+/// Deterministic components with every bit of the mantissa in play, both
+/// signs, magnitudes from about 1e-8 to 1e7: floats whose decimal forms are
+/// long, for round trips that must keep every bit.
+pub fn awkward_vector(dimension: usize, seed: u64) -> Vec<f32> {
+    xorshift(seed)
+        .take(dimension)
+        .map(|word| {
+            let exponent = 100 + (word >> 40) as u32 % 50;
+            f32::from_bits((word as u32 & 0x807F_FFFF) | (exponent << 23))
         })
         .collect()
 }
