@@ -76,6 +76,12 @@ pub struct ServeArgs {
     /// 0.0.0.0:9464). Unset: no metrics endpoint.
     #[arg(long, env = "FATHOM_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Gzip the responses of Search, Scroll and Get for clients that accept
+    /// it: for clients across a slow network. Off by default, since next to
+    /// its clients compressing every message costs more than it saves.
+    /// Compressed requests are accepted either way.
+    #[arg(long, env = "FATHOM_COMPRESS_RESPONSES")]
+    compress_responses: bool,
     /// Serve TLS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, env = "FATHOM_TLS_CERT", value_name = "PEM", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -139,6 +145,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.authentication = Authentication::ApiKeys;
     }
     config.metrics_listen = args.metrics_listen;
+    config.compress_responses = args.compress_responses;
     config.tls = tls;
     let served = match Server::build(config).await {
         Ok(server) => server.run(shutdown_signal()).await,

@@ -83,6 +83,13 @@ pub struct Config {
     /// How often the unrevoked API keys are re-read from the database (with
     /// authentication on): a revoked key is refused within about this long.
     pub key_refresh: Duration,
+    /// Whether Search, Scroll and Get responses are gzip-compressed for
+    /// clients that accept it (grpcio advertises gzip on every call). Off by
+    /// default: next to its clients, compressing every message costs fathom
+    /// more CPU and each search more time than the bytes save
+    /// (docs/benchmarks.md); worth it only across a slow network. Compressed
+    /// requests are accepted either way.
+    pub compress_responses: bool,
 }
 
 /// Whether a server checks API keys.
@@ -124,6 +131,7 @@ impl Config {
             index_build_memory_bytes: crate::store::DEFAULT_INDEX_BUILD_MEMORY_BYTES,
             authentication: Authentication::Off,
             key_refresh: crate::auth::DEFAULT_KEY_REFRESH,
+            compress_responses: false,
             limits: Limits::default(),
             metrics_listen: None,
             tls: None,
@@ -195,7 +203,14 @@ impl Server {
         // Cancelled on shutdown: the server stops accepting, and upsert
         // streams end after their batch in flight.
         let stopping = CancellationToken::new();
-        let routes = services(health_service, &store, ring, &config.limits, stopping.clone())?;
+        let routes = services(
+            health_service,
+            &store,
+            ring,
+            &config.limits,
+            config.compress_responses,
+            stopping.clone(),
+        )?;
         let served = grpc_server(&config, listener.local_addr()?)?
             .layer(layers)
             .add_routes(routes)
@@ -285,6 +300,7 @@ fn services(
     store: &Store,
     ring: Option<KeyRing>,
     limits: &Limits,
+    compress_responses: bool,
     stopping: CancellationToken,
 ) -> anyhow::Result<Routes> {
     let limits = Arc::new(limits.clone());
@@ -296,14 +312,17 @@ fn services(
             tonic_reflection::server::Builder::register_encoded_file_descriptor_set,
         )
     };
-    let documents = DocumentsServer::new(DocumentsApi::new(store.clone(), limits.clone()).stop_streams_on(stopping))
+    let mut documents =
+        DocumentsServer::new(DocumentsApi::new(store.clone(), limits.clone()).stop_streams_on(stopping))
+            .max_decoding_message_size(max_message)
+            .accept_compressed(CompressionEncoding::Gzip);
+    let mut search = SearchServer::new(SearchApi::new(store.clone(), limits))
         .max_decoding_message_size(max_message)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip);
-    let search = SearchServer::new(SearchApi::new(store.clone(), limits))
-        .max_decoding_message_size(max_message)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip);
+        .accept_compressed(CompressionEncoding::Gzip);
+    if compress_responses {
+        documents = documents.send_compressed(CompressionEncoding::Gzip);
+        search = search.send_compressed(CompressionEncoding::Gzip);
+    }
     Ok(Routes::new(health)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)

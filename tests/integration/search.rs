@@ -115,6 +115,33 @@ async fn text_scores(server: &TestServer, collection: &str, words: &[&str]) -> V
     .unwrap()
 }
 
+/// The `grpc-encoding` of a search's response to a client that accepts gzip.
+async fn search_response_encoding(server: &TestServer) -> Option<String> {
+    let mut client = pb::search_client::SearchClient::new(server.channel().await)
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let response = client.search(query(Some([1.0, 0.0, 0.0]), None)).await.unwrap();
+    let encoding = response
+        .metadata()
+        .get("grpc-encoding")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let hits: Vec<_> = futures::StreamExt::collect(response.into_inner()).await;
+    assert_eq!(hits.len(), 4, "every hit arrives, compressed or not");
+    encoding
+}
+
+/// Responses are sent as they are unless the server is told to compress
+/// them, even to a client that accepts gzip (as grpcio always says it does).
+#[tokio::test]
+async fn responses_are_gzip_compressed_only_when_the_server_is_configured_to() {
+    let plain = corpus_server(pb::DistanceMetric::Cosine).await;
+    assert_eq!(search_response_encoding(&plain).await, None);
+
+    let mut config = fathom_server::Config::new("127.0.0.1:0".parse().unwrap(), fathom_tests::fresh_database().await);
+    config.compress_responses = true;
+    let compressing = with_corpus(TestServer::start_with(config).await, pb::DistanceMetric::Cosine).await;
+    assert_eq!(search_response_encoding(&compressing).await.as_deref(), Some("gzip"));
+}
+
 /// A hybrid search's vector leg ranks its candidates by the half-precision
 /// graph's distance, but the hits it returns carry the single-precision
 /// score a vector search reports, to the last bit.
