@@ -228,21 +228,19 @@ fn build_statement(
 
     if let Some(vector) = &query.vector {
         has_vector_leg = true;
-        if ranks_by_graph {
-            // The graph's own distance, computed once per candidate (the
-            // ORDER BY is the same expression): see `ranks_by_graph`.
-            qb.push(format_args!(
-                "ann AS MATERIALIZED (SELECT d.id, {} {op} ",
-                indexed_embedding("d.", spec.dimension, IndexPrecision::Half)
-            ));
-            qb.push_bind(Vector::from(vector.clone()));
-            qb.push(format_args!("::vector::halfvec({}) AS distance FROM ", spec.dimension));
+        // With `ranks_by_graph`, the graph's own distance, computed once per
+        // candidate (the ORDER BY is the same expression).
+        let (embedding, query_cast) = if ranks_by_graph {
+            (
+                indexed_embedding("d.", spec.dimension, IndexPrecision::Half),
+                format!("::vector::halfvec({})", spec.dimension),
+            )
         } else {
-            qb.push(format_args!("ann AS MATERIALIZED (SELECT d.id, d.embedding {op} "));
-            qb.push_bind(Vector::from(vector.clone()));
-            qb.push("::vector AS distance FROM ");
-        }
-        qb.push(&t).push(" d");
+            ("d.embedding".to_owned(), "::vector".to_owned())
+        };
+        qb.push(format_args!("ann AS MATERIALIZED (SELECT d.id, {embedding} {op} "));
+        qb.push_bind(Vector::from(vector.clone()));
+        qb.push(format_args!("{query_cast} AS distance FROM {t} d"));
         push_scope(&mut qb, &query.tenant, query.filter.as_ref());
         if uses_hnsw {
             push_breadth(&mut qb, query.ef_search);
