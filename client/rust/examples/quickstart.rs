@@ -4,7 +4,8 @@
 
 use std::process::ExitCode;
 
-use fathom_client::{Client, Document, filter::field};
+use fathom_client::filter::field;
+use fathom_client::{Client, Document};
 use futures::StreamExt;
 
 #[tokio::main]

@@ -247,6 +247,7 @@ impl Client {
                 tenant: tenant.into(),
                 ids: ids.to_vec(),
                 include: None,
+                consistency: None,
             });
             Ok(self.documents_stub().get(request).await?.into_inner().documents)
         })
@@ -282,6 +283,7 @@ impl Client {
                 collection: collection.into(),
                 tenant: tenant.into(),
                 filter: filter.clone(),
+                consistency: None,
             });
             Ok(self.documents_stub().count(request).await?.into_inner().count)
         })

@@ -5,6 +5,7 @@
 mod access;
 mod alias_proto;
 mod collections;
+mod consistency_proto;
 mod deadline;
 mod document_proto;
 mod documents;
@@ -16,14 +17,13 @@ mod search;
 mod timestamp_proto;
 mod upsert_stream;
 
-pub use collections::CollectionsApi;
-pub use documents::DocumentsApi;
-pub use keys::KeysApi;
-pub use search::SearchApi;
-
 use std::pin::Pin;
 
+pub use collections::CollectionsApi;
+pub use documents::DocumentsApi;
 use futures::Stream;
+pub use keys::KeysApi;
+pub use search::SearchApi;
 use tonic::Status;
 
 /// A stream of responses, as tonic's server-streaming RPCs return them.
