@@ -6,7 +6,8 @@
 use std::collections::HashSet;
 use std::ops::Range;
 
-use fathom_client::{Document, proto};
+use fathom_client::Document;
+use fathom_client::proto;
 use fathom_server::domain::DocumentBatch;
 use prost_types::value::Kind;
 

@@ -4,8 +4,7 @@
 
 use std::process::ExitCode;
 
-use fathom_client::filter::field;
-use fathom_client::{Client, Document};
+use fathom_client::{Client, Document, filter::field};
 use futures::StreamExt;
 
 #[tokio::main]

@@ -17,13 +17,14 @@ mod search;
 mod timestamp_proto;
 mod upsert_stream;
 
-use std::pin::Pin;
-
 pub use collections::CollectionsApi;
 pub use documents::DocumentsApi;
-use futures::Stream;
 pub use keys::KeysApi;
 pub use search::SearchApi;
+
+use std::pin::Pin;
+
+use futures::Stream;
 use tonic::Status;
 
 /// A stream of responses, as tonic's server-streaming RPCs return them.
