@@ -223,6 +223,25 @@ async fn reads_go_to_a_replica_that_has_replayed_what_they_must_see_and_to_the_p
     assert!(found(&mut documents, get("second", Some(Choice::Strong(true)))).await);
     assert_eq!(routed(&server, "strong", "primary").await, before + 1.0);
 
+    // The Rust SDK reads its own writes: it sends the newest token of its
+    // writes with its reads, unless told not to.
+    let client = fathom_client::Client::connect(server.url()).await.unwrap();
+    assert_eq!(client.consistency_token(), None);
+    client
+        .upsert(
+            "docs",
+            "",
+            vec![fathom_client::Document::new("sdk", vec![1.0, 0.0, 0.0])],
+        )
+        .await
+        .unwrap();
+    let token = client.consistency_token().expect("the upsert's token");
+    assert!(!standby.has_replayed(&token).await);
+    assert_eq!(client.get("docs", "", &["sdk".into()]).await.unwrap().len(), 1);
+    let eventual = client.clone().without_read_your_writes();
+    assert!(eventual.get("docs", "", &["sdk".into()]).await.unwrap().is_empty());
+    assert_eq!(client.count("docs", "", None).await.unwrap(), 3);
+
     // Once the replica has replayed it, the replica serves a read with the token.
     let mut conn = sqlx::PgConnection::connect(&standby.url()).await.unwrap();
     sqlx::query("ALTER SYSTEM SET recovery_min_apply_delay = 0")
