@@ -19,7 +19,7 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::metrics::{scrape, value};
-use crate::support::{assert_violation, collection_request, document};
+use crate::support::{assert_violation, collection_request, document, search};
 
 /// A streaming standby of a [`PrivateCluster`], made and started by the
 /// `fathom` binary. Dropping it stops it and removes its files.
@@ -188,6 +188,37 @@ async fn reads_go_to_a_replica_that_has_replayed_what_they_must_see_and_to_the_p
     let before = routed(&server, "eventual", &replica).await;
     assert!(found(&mut documents, get("first", None)).await);
     assert_eq!(routed(&server, "eventual", &replica).await, before + 1.0);
+    // Searches too; but those with a keyword leg on a collection ranked by
+    // BM25 go to the primary (pg_textsearch keeps recent postings in the
+    // primary's memory, which a standby does not have).
+    let before = (
+        routed(&server, "eventual", &replica).await,
+        routed(&server, "eventual", "primary").await,
+    );
+    for (vector, text) in [(true, false), (false, true), (true, true)] {
+        let request = pb::SearchRequest {
+            collection: "docs".into(),
+            vector: if vector {
+                document("first", 3, 1).vector
+            } else {
+                Vec::new()
+            },
+            text: text.then(|| "first".to_owned()),
+            limit: 5,
+            ..Default::default()
+        };
+        let hits = search(&server, request).await.unwrap();
+        assert_eq!(
+            hits.iter().map(|hit| hit.id.as_str()).collect::<Vec<_>>(),
+            ["first"],
+            "vector {vector}, text {text}"
+        );
+    }
+    let after = (
+        routed(&server, "eventual", &replica).await,
+        routed(&server, "eventual", "primary").await,
+    );
+    assert_eq!(after, (before.0 + 1.0, before.1 + 2.0));
 
     // A stopped replica leaves the rotation; reads go on, on the primary.
     standby.stop();

@@ -55,7 +55,9 @@ impl SearchApi {
             .await?;
         let consistency = consistency_from_proto(request.consistency.as_ref())?;
         let (mut query, example) = search_query(request, &collection, tenant, &self.documents.limits)?;
-        let reader = self.documents.store.reader(consistency).await;
+        let reader = (self.documents.store)
+            .search_reader(&collection, query.text.is_some(), consistency)
+            .await;
         if let Some(id) = example {
             query.vector = Some(stored_vector(&reader, &collection, &query.tenant, &id).await?);
             query.filter = Some(leaving_out(id, query.filter.take()));

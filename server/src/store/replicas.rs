@@ -12,6 +12,9 @@
 //!   reached the token, polled until the token wait passes; then the
 //!   primary. Never a replica that has not replayed the write.
 //!
+//! Searches with a keyword leg on collections ranked by BM25 go to the
+//! primary whatever they ask ([`Store::search_reader`]).
+//!
 //! A probe per replica ([`Store::watch_replicas`]) reads its replay position
 //! and puts it out of rotation while it fails, is not a standby, or lags
 //! more than the configured bound, and back once it is healthy again. Lag
@@ -34,7 +37,7 @@ use tracing::Instrument;
 use super::outages::Outages;
 use super::sql_spans::sql;
 use super::{CONNECT_TIMEOUT, Store, StoreError};
-use crate::domain::{ConsistencyToken, ReadConsistency};
+use crate::domain::{Collection, ConsistencyToken, KeywordRanking, ReadConsistency};
 
 /// How a server uses its read replicas.
 #[derive(Debug, Clone)]
@@ -301,6 +304,20 @@ impl Store {
                 ..self.clone()
             },
         }
+    }
+
+    /// The store a search runs on: as [`Store::reader`] says, except that a
+    /// search with a keyword leg on a collection ranked by BM25 runs on the
+    /// primary. pg_textsearch (1.0.0) keeps a BM25 index's recent postings
+    /// in the primary's shared memory, not in the WAL, so a standby's copy
+    /// of the index is incomplete (empty until the first spill: reading it
+    /// fails).
+    pub async fn search_reader(&self, collection: &Collection, has_text: bool, consistency: ReadConsistency) -> Store {
+        if self.replicas.is_some() && has_text && collection.keyword_ranking == KeywordRanking::Bm25 {
+            crate::metrics::read_routed(consistency.label(), "primary");
+            return self.clone();
+        }
+        self.reader(consistency).await
     }
 
     /// Probes every replica once: puts the healthy ones in rotation and
