@@ -165,7 +165,9 @@ impl Replicas {
                 return Some(replica);
             }
             for replica in &candidates {
-                if let Ok(position) = replay_position(&replica.pool).await {
+                // Bounded by the wait: a busy pool must not hold the read longer.
+                let left = deadline.saturating_duration_since(Instant::now());
+                if let Ok(Ok(position)) = tokio::time::timeout(left, replay_position(&replica.pool)).await {
                     replica.replayed.fetch_max(position, Ordering::Relaxed);
                     if position >= token.lsn() {
                         return Some(replica);
@@ -335,13 +337,15 @@ impl Store {
             Err(_) => None,
         };
         let now = Instant::now();
-        for replica in &replicas.members {
+        // At once, so one replica that does not answer delays no other's verdict.
+        let probes = replicas.members.iter().map(|replica| async move {
             let found = match tokio::time::timeout(CONNECT_TIMEOUT, probe(&replica.pool)).await {
                 Ok(found) => found,
                 Err(_) => Err(sqlx::Error::PoolTimedOut),
             };
             replica.update(now, primary.map(|p| p as u64), found, replicas.settings.max_lag);
-        }
+        });
+        futures::future::join_all(probes).await;
     }
 
     /// Probes the replicas every `interval` until `stop` is cancelled.
