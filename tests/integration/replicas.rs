@@ -19,6 +19,7 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::metrics::{scrape, value};
+use crate::serve_process::ServeProcess;
 use crate::support::{assert_violation, collection_request, document, search};
 
 /// A streaming standby of a [`PrivateCluster`], made and started by the
@@ -306,4 +307,47 @@ async fn reads_go_to_a_replica_that_has_replayed_what_they_must_see_and_to_the_p
     assert_eq!(refused.code(), Code::InvalidArgument);
     assert_violation(&refused, Code::InvalidArgument, "consistency.after_token");
     server.stop().await;
+}
+
+#[tokio::test]
+async fn fathom_serve_takes_its_replicas_from_repeated_flags_or_a_comma_separated_environment_variable() {
+    let primary = PrivateCluster::start();
+    let (one, two) = (Standby::of(&primary), Standby::of(&primary));
+    let in_rotation = |metrics_addr| {
+        let labels = [one.label(), two.label()];
+        async move {
+            let text = scrape(metrics_addr).await;
+            labels
+                .iter()
+                .map(|replica| value(&text, "fathom_replica_in_rotation", &[("replica", replica)]))
+                .collect::<Vec<_>>()
+        }
+    };
+    let metrics_listen = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+
+    let metrics_addr = metrics_listen();
+    let (url_one, url_two, metrics) = (one.url(), two.url(), metrics_addr.to_string());
+    let flags = [
+        "--replica-url",
+        &url_one,
+        "--replica-url",
+        &url_two,
+        "--metrics-listen",
+        &metrics,
+    ];
+    let by_flags = ServeProcess::start_on(primary.url(), "127.0.0.1", &flags, None, &[]).await;
+    assert_eq!(in_rotation(metrics_addr).await, [1.0, 1.0]);
+    drop(by_flags);
+
+    let metrics_addr = metrics_listen();
+    let (both, metrics) = (format!("{url_one},{url_two}"), metrics_addr.to_string());
+    let env = [("FATHOM_REPLICA_URLS", both.as_str())];
+    let by_env = ServeProcess::start_on(primary.url(), "127.0.0.1", &["--metrics-listen", &metrics], None, &env).await;
+    assert_eq!(in_rotation(metrics_addr).await, [1.0, 1.0]);
+    drop(by_env);
 }
