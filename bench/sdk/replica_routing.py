@@ -4,8 +4,10 @@ Two fathoms on one database: one without replicas, one with ``--replica-url``
 naming a streaming standby of that database (``fathom postgres start
 --replica-of``). One collection is loaded through the second; once the
 standby has replayed it (an eventual Count through the replica fathom
-returns every document), the same vector searches (limit 10, id, text and
-metadata of each hit) run, interleaved query by query, as:
+returns every document), the same reads run, interleaved read by read: a
+Get of one document by id (the cheapest read: what routing adds shows
+here), and a vector search (limit 10, id, text and metadata of each hit),
+each as:
 
 - ``primary``: through the fathom without replicas;
 - ``replica``: through the fathom with the replica, eventual (round robin to
@@ -14,8 +16,8 @@ metadata of each hit) run, interleaved query by query, as:
   last write (read your writes), which the replica has replayed;
 - ``strong``: the same fathom, forced to the primary.
 
-Each figure is the p50 (and p90) over the queries at concurrency 1, each
-query's best of ``--repeat``. Both PostgreSQLs run on this machine, so a
+Each figure is the p50 (and p90) over the reads at concurrency 1, each
+read's best of ``--repeat``. Both PostgreSQLs run on this machine, so a
 search on the standby costs what it costs on the primary; the differences
 are fathom's routing. Figures go to docs/benchmarks.md.
 
@@ -56,6 +58,16 @@ def timed_search(client: Client, name: str, vector: list[float], consistency: st
     return time.perf_counter() - started
 
 
+def timed_get(client: Client, name: str, document_id: str, consistency: str | None) -> float:
+    """Seconds one Get of one id takes."""
+    request = documents_pb2.GetRequest(collection=name, ids=[document_id])
+    if consistency == "strong":
+        request.consistency.CopyFrom(documents_pb2.ReadConsistency(strong=True))
+    started = time.perf_counter()
+    client._unary(client._documents.Get, request)
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--primary-only", required=True, help="host:port of a fathom without replicas")
@@ -90,18 +102,20 @@ def main() -> None:
         for vector in queries[:100]:  # warm both servers' caches and connections
             for client, consistency in clients.values():
                 timed_search(client, name, vector, consistency)
-        times: dict[str, list[float]] = {mode: [] for mode in clients}
-        for vector in queries:
+        times: dict[tuple[str, str], list[float]] = {}
+        for number, vector in enumerate(queries):
             for mode, (client, consistency) in clients.items():
-                best = min(timed_search(client, name, vector, consistency) for _ in range(args.repeat))
-                times[mode].append(best)
-        base = statistics.median(times["primary"])
-        print(f"{args.documents} documents x {args.dimension}, {args.queries} queries, best of {args.repeat}")
-        for mode, samples in times.items():
+                get = min(timed_get(client, name, ids[number], consistency) for _ in range(args.repeat))
+                search = min(timed_search(client, name, vector, consistency) for _ in range(args.repeat))
+                times.setdefault(("get", mode), []).append(get)
+                times.setdefault(("search", mode), []).append(search)
+        print(f"{args.documents} documents x {args.dimension}, {args.queries} reads of each kind, best of {args.repeat}")
+        for (kind, mode), samples in times.items():
             p50 = statistics.median(samples)
             p90 = statistics.quantiles(samples, n=10)[-1]
+            base = statistics.median(times[(kind, "primary")])
             print(
-                f"{mode:>14}: p50 {p50 * 1000:.3f} ms, p90 {p90 * 1000:.3f} ms, "
+                f"{kind:>6} {mode:>14}: p50 {p50 * 1000:.3f} ms, p90 {p90 * 1000:.3f} ms, "
                 f"p50 - primary's {(p50 - base) * 1000:+.3f} ms"
             )
     finally:
