@@ -169,11 +169,19 @@ async fn run(
                 return Ok(()); // The client went away; what is committed stays committed.
             }
         }
-        // The client ended the stream and every batch is acknowledged.
+        // The client ended the stream and every batch is acknowledged: a
+        // bulk load is over, and its index is built now, in bulk. (A stream
+        // that breaks is usually resumed, and leaves it to the end of that.)
         if build_index_at_end {
             session
                 .store
                 .build_index(&session.collection)
+                .await
+                .map_err(ApiError::from)?;
+        } else {
+            session
+                .store
+                .build_index_if_due(&session.collection)
                 .await
                 .map_err(ApiError::from)?;
         }
