@@ -895,9 +895,10 @@ export enum IndexBuild {
    * collection past the threshold builds it before the call ends, so a bulk
    * load is indexed once, at its end, and searchable when the call returns;
    * an Upsert that takes the collection past it starts the build in the
-   * background. Batches inside an UpsertStream never start a build: a
-   * stream kept open for good leaves the collection exact until it ends (or
-   * until BuildIndex).
+   * background. A build that fails fails no write (the next one past the
+   * threshold tries again). Batches inside an UpsertStream never start a
+   * build: a stream kept open for good leaves the collection exact until it
+   * ends (or until BuildIndex).
    *
    * @generated from enum value: INDEX_BUILD_AUTOMATIC = 1;
    */
