@@ -416,24 +416,29 @@ impl Report {
     /// The targets of the time to searchable.
     fn searchable_targets(&self) -> Vec<Target> {
         let s = self.searchable.as_ref();
-        let claim = "Time to searchable via fathom import ≤ 1.5 × COPY + CREATE INDEX".to_owned();
+        let claim = "Time to searchable, default collection, via fathom import and via one SDK call ≤ 1.3 × COPY + \
+                     CREATE INDEX"
+            .to_owned();
         let time = match s {
             Some(s) => {
-                let ratio = s.fathom.median / s.baseline.median;
+                let ratio = s.fathom.median.max(s.sdk.median) / s.baseline.median;
                 Target {
                     claim,
                     measured: format!(
-                        "{ratio:.2} × ({:.1} vs {:.1} s for {} documents){}",
+                        "import {:.2} ×, SDK {:.2} × ({:.1} and {:.1} vs {:.1} s for {} documents){}",
+                        s.fathom.median / s.baseline.median,
+                        s.sdk.median / s.baseline.median,
                         s.fathom.median,
+                        s.sdk.median,
                         s.baseline.median,
                         thousands(s.documents as f64),
                         if s.ready_after_import {
                             ""
                         } else {
-                            "; **the index was not READY after the import**"
+                            "; **the index was not READY after a load**"
                         }
                     ),
-                    met: Some(ratio <= 1.5 && s.ready_after_import),
+                    met: Some(ratio <= 1.3 && s.ready_after_import),
                 }
             }
             None => missing(claim),
@@ -758,11 +763,13 @@ fn write_searchable(out: &mut String, s: &SearchableResults) {
     );
     let _ = writeln!(
         out,
-        "From nothing to a collection whose searches use its HNSW index (m={}, ef_construction={}, cosine). \
-         *fathom import*: the release `fathom` binary, `fathom collections create bench_load --dimension 768 \
-         --metric cosine --defer-index`, then `fathom import FILE --collection bench_load` of a JSON Lines file \
-         ({:.0} MB), which builds the deferred index at its end (`Collections.BuildIndex`); both commands timed \
-         together, process starts included. *COPY + CREATE INDEX*: a table of the same shape (created through \
+        "From nothing to a collection whose searches use its HNSW index (m={}, ef_construction={}, cosine), \
+         with no index flag: collections build their index automatically. *fathom import*: the release `fathom` \
+         binary, `fathom collections create bench_load --dimension 768 --metric cosine`, then `fathom import FILE \
+         --collection bench_load` of a JSON Lines file ({:.0} MB), whose stream's end builds the index in bulk; \
+         both commands timed together, process starts included. *one SDK call*: CreateCollection with defaults \
+         and one `upsert_stream` call of `fathom-client` over every document (in memory), which returns once the \
+         index is built. *COPY + CREATE INDEX*: a table of the same shape (created through \
          fathom with its index deferred), server-side `COPY … FROM 'file' (FORMAT BINARY)` ({:.0} MB), then \
          `CREATE INDEX … USING hnsw (embedding vector_cosine_ops)`; both statements timed together. Each run \
          starts checkpointed; in each repetition COPY + CREATE INDEX runs first.\n",
@@ -782,13 +789,19 @@ fn write_searchable(out: &mut String, s: &SearchableResults) {
     );
     let _ = writeln!(
         out,
-        "| fathom collections create --defer-index + fathom import | {} | {:.2} |",
+        "| fathom collections create + fathom import | {} | {:.2} |",
         spread(s.fathom, 1),
         s.fathom.median / s.baseline.median
     );
     let _ = writeln!(
         out,
-        "\nAfter {} import: GetCollection said `INDEX_STATE_READY`: {}. Recall@{LIMIT} of fathom's default vector \
+        "| CreateCollection + one upsert_stream call (Rust SDK) | {} | {:.2} |",
+        spread(s.sdk, 1),
+        s.sdk.median / s.baseline.median
+    );
+    let _ = writeln!(
+        out,
+        "\nAfter {} load: GetCollection said `INDEX_STATE_READY`: {}. Recall@{LIMIT} of fathom's default vector \
          search on the imported collection, against exact results: {:.4} (lowest {:.2}, {} queries).\n",
         if s.repeats == 1 { "the" } else { "every" },
         if s.ready_after_import { "yes" } else { "**no**" },

@@ -1,11 +1,14 @@
 //! Time to searchable of a fresh load: from nothing to a collection whose
-//! searches use its HNSW index, two ways over the same documents.
+//! searches use its HNSW index, three ways over the same documents.
 //!
-//! - *fathom*: the release `fathom` binary as a user runs it, `fathom
-//!   collections create … --defer-index`, then `fathom import FILE` of a JSON
-//!   Lines file (which builds the deferred index at its end, through
-//!   `Collections.BuildIndex`); both commands timed together, process starts
-//!   included.
+//! - *fathom import*: the release `fathom` binary as a user runs it, `fathom
+//!   collections create` with no index flag (the index is built
+//!   automatically), then `fathom import FILE` of a JSON Lines file, whose
+//!   stream's end builds the index in bulk; both commands timed together,
+//!   process starts included.
+//! - *one SDK call*: a collection created with defaults through
+//!   `fathom-client`, then one `upsert_stream` call over every document,
+//!   which returns once the server has built the index.
 //! - *baseline*: a table of the same shape (created through fathom with
 //!   `defer_index`, so without its HNSW index), server-side binary `COPY …
 //!   FROM 'file'`, then `CREATE INDEX … USING hnsw`; both statements timed
@@ -47,15 +50,18 @@ pub struct SearchableResults {
     pub jsonl_bytes: u64,
     /// Size of the binary COPY file.
     pub copy_bytes: u64,
-    /// `fathom collections create --defer-index` and `fathom import`, together.
+    /// `fathom collections create` (defaults) and `fathom import`, together.
     pub fathom: Spread,
+    /// CreateCollection (defaults) and one `upsert_stream` call, together.
+    pub sdk: Spread,
     /// COPY and CREATE INDEX together.
     pub baseline: Spread,
     /// The COPY alone.
     pub baseline_copy: Spread,
     /// The CREATE INDEX alone.
     pub baseline_index: Spread,
-    /// Whether GetCollection said INDEX_STATE_READY after every import.
+    /// Whether GetCollection said INDEX_STATE_READY after every import and
+    /// every SDK call.
     pub ready_after_import: bool,
     /// Recall@10 of fathom's default vector search on the imported
     /// collection (the last run's), against exact results.
@@ -105,6 +111,7 @@ impl TimeToSearchable<'_> {
         }
         let copy_bytes = std::fs::metadata(&copy_file)?.len();
         let (mut fathom, mut baseline, mut copies, mut builds) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut sdk = Vec::new();
         let mut ready_after_import = true;
         let mut recall = None;
         for repeat in 1..=repeats {
@@ -129,12 +136,29 @@ impl TimeToSearchable<'_> {
                 "fathom import stored {stored} of {documents} documents"
             );
             eprintln!(
-                "  time to searchable, run {repeat}/{repeats}: fathom collections create --defer-index + fathom import \
-                 {:.1} s; index state {:?}",
+                "  time to searchable, run {repeat}/{repeats}: fathom collections create + fathom import {:.1} s; \
+                 index state {:?}",
                 elapsed.as_secs_f64(),
                 collection.index_state()
             );
             fathom.push(elapsed.as_secs_f64());
+
+            self.client.delete_collection(FATHOM_COLLECTION).await?;
+            let elapsed = self.through_one_sdk_call(documents).await?;
+            let collection = self.client.get_collection(FATHOM_COLLECTION).await?;
+            ready_after_import &= collection.index_state() == proto::IndexState::Ready;
+            let stored = self.database.count(&Table::of(FATHOM_COLLECTION)).await?;
+            ensure!(
+                stored == documents as u64,
+                "one upsert_stream call stored {stored} of {documents} documents"
+            );
+            eprintln!(
+                "  time to searchable, run {repeat}/{repeats}: CreateCollection + one upsert_stream call {:.1} s; \
+                 index state {:?}",
+                elapsed.as_secs_f64(),
+                collection.index_state()
+            );
+            sdk.push(elapsed.as_secs_f64());
             if repeat == repeats {
                 recall = Some(self.recall(recall_queries).await?);
             }
@@ -154,6 +178,7 @@ impl TimeToSearchable<'_> {
             jsonl_bytes,
             copy_bytes,
             fathom: Spread::of(&fathom),
+            sdk: Spread::of(&sdk),
             baseline: Spread::of(&baseline),
             baseline_copy: Spread::of(&copies),
             baseline_index: Spread::of(&builds),
@@ -195,8 +220,8 @@ impl TimeToSearchable<'_> {
         Ok((copy, build))
     }
 
-    /// `fathom collections create … --defer-index` and `fathom import`, one
-    /// after the other; their time together.
+    /// `fathom collections create …` with no index flag and `fathom
+    /// import`, one after the other; their time together.
     async fn through_fathom_import(&self, jsonl: &Path) -> anyhow::Result<Duration> {
         self.database.checkpoint().await?;
         let dimension = DIMENSION.to_string();
@@ -215,11 +240,35 @@ impl TimeToSearchable<'_> {
             &m,
             "--ef-construction",
             &ef_construction,
-            "--defer-index",
         ])
         .await?;
         self.fathom_cli(&["import", jsonl, "--collection", FATHOM_COLLECTION])
             .await?;
+        Ok(started.elapsed())
+    }
+
+    /// CreateCollection with defaults and one `upsert_stream` call over
+    /// every document (built before the clock starts, as an application
+    /// holds them); their time together.
+    async fn through_one_sdk_call(&self, documents: usize) -> anyhow::Result<Duration> {
+        let all: Vec<fathom_client::Document> = (0..documents).map(|i| self.dataset.document(i, i)).collect();
+        self.database.checkpoint().await?;
+        let started = Instant::now();
+        self.client
+            .create_collection(FATHOM_COLLECTION, DIMENSION as u32)
+            .hnsw(self.m, self.ef_construction)
+            .send()
+            .await?;
+        let summary = self
+            .client
+            .upsert_stream(FATHOM_COLLECTION, futures::stream::iter(all))
+            .send()
+            .await?;
+        ensure!(
+            summary.documents == documents as u64,
+            "the upsert_stream call wrote {} of {documents} documents",
+            summary.documents
+        );
         Ok(started.elapsed())
     }
 

@@ -46,11 +46,17 @@ pub enum CollectionsCommand {
         /// tenancy (it is left as it is); fail if it exists with others.
         #[arg(long)]
         if_not_exists: bool,
-        /// Create it without its HNSW index, for a bulk load: writes skip the
-        /// index and searches are exact until `fathom collections build-index`
-        /// (or the end of `fathom import`) builds it in bulk, many times faster
-        /// than inserting every row into it.
-        #[arg(long, conflicts_with = "no_index")]
+        /// When the HNSW index is built. automatic: once the collection's
+        /// vectors pass the server's indexing threshold (16 MiB by default,
+        /// 5,462 documents of 768 dimensions), at the end of the import or
+        /// stream that passes it, in bulk, many times faster than inserting
+        /// every row into it; searches are exact below it. immediate: now,
+        /// and every write maintains it. on-request: by `fathom collections
+        /// build-index` (or at the end of `fathom import`).
+        #[arg(long, default_value = "automatic", value_parser = ["automatic", "immediate", "on-request"], conflicts_with = "no_index")]
+        index_build: String,
+        /// The same as --index-build on-request.
+        #[arg(long, conflicts_with_all = ["no_index", "index_build"])]
         defer_index: bool,
     },
     /// Build a collection's deferred vector index (in bulk, with PostgreSQL's
@@ -117,6 +123,7 @@ pub async fn run(client: Client, command: CollectionsCommand) -> anyhow::Result<
             ef_construction,
             index_precision,
             if_not_exists,
+            index_build,
             defer_index,
         } => {
             let metric = match metric.as_str() {
@@ -128,8 +135,16 @@ pub async fn run(client: Client, command: CollectionsCommand) -> anyhow::Result<
                 .create_collection(name, dimension)
                 .metric(metric)
                 .language(language)
-                .multi_tenant(multi_tenant)
-                .defer_index(defer_index);
+                .multi_tenant(multi_tenant);
+            create = if defer_index {
+                create.defer_index(true)
+            } else {
+                create.index_build(match index_build.as_str() {
+                    "immediate" => proto::IndexBuild::Immediate,
+                    "on-request" => proto::IndexBuild::OnRequest,
+                    _ => proto::IndexBuild::Automatic,
+                })
+            };
             create = if no_index {
                 create.no_index()
             } else {
@@ -208,10 +223,26 @@ fn print_collection(c: &proto::Collection) -> std::io::Result<()> {
     outln!("dimension   {}", c.dimension)?;
     outln!("metric      {}", metric_name(c.metric()))?;
     outln!("index       {}", index_name(c))?;
+    if c.index
+        .as_ref()
+        .and_then(|i| i.kind.as_ref())
+        .is_some_and(|kind| matches!(kind, proto::index_settings::Kind::Hnsw(_)))
+    {
+        outln!("built       {}", index_build_name(c.index_build()))?;
+    }
     outln!("language    {}", c.text_language)?;
     outln!("keywords    {}", keyword_ranking_name(c.keyword_ranking()))?;
     outln!("tenants     {}", if c.multi_tenant { "yes" } else { "no" })?;
     Ok(())
+}
+
+fn index_build_name(build: proto::IndexBuild) -> &'static str {
+    match build {
+        proto::IndexBuild::Automatic => "automatically, past the indexing threshold",
+        proto::IndexBuild::Immediate => "with the collection, maintained by every write",
+        proto::IndexBuild::OnRequest => "on request (build-index)",
+        proto::IndexBuild::Unspecified => "unspecified",
+    }
 }
 
 fn keyword_ranking_name(ranking: proto::KeywordRanking) -> &'static str {
@@ -235,6 +266,9 @@ fn index_name(c: &proto::Collection) -> String {
     match c.index.as_ref().and_then(|i| i.kind.as_ref()) {
         Some(proto::index_settings::Kind::Hnsw(h)) => {
             let state = match c.index_state() {
+                proto::IndexState::Deferred if c.index_build() == proto::IndexBuild::Automatic => {
+                    " (exact below the indexing threshold)"
+                }
                 proto::IndexState::Deferred => " (deferred)",
                 proto::IndexState::Building => " (building)",
                 proto::IndexState::Ready | proto::IndexState::Unspecified => "",

@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use fathom_client::{Client, Document, UpsertError, UpsertSummary};
+use fathom_client::{Client, Document, UpsertError, UpsertSummary, proto};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
@@ -50,7 +50,12 @@ pub struct ImportArgs {
     in_flight: usize,
     /// Leave a deferred vector index unbuilt at the end (to load more files
     /// first; then `fathom collections build-index`). By default an import
-    /// into a collection created with --defer-index builds it at the end.
+    /// into a collection created with `--index-build on-request` (or
+    /// --defer-index) builds it at the end. A collection built
+    /// automatically (the default) gets its index at the end of the import
+    /// that takes it past the server's indexing threshold, either way: to
+    /// load several files with one build, create it with `--index-build
+    /// on-request`, or import them as one (`cat *.jsonl | fathom import -`).
     #[arg(long)]
     leave_index_deferred: bool,
 }
@@ -101,7 +106,7 @@ pub async fn import(client: Client, args: ImportArgs) -> anyhow::Result<()> {
         (Box::new(file), size)
     };
     // Fail fast on an unknown collection, before reading anything.
-    client.get_collection(collection).await?;
+    let before = client.get_collection(collection).await?;
 
     let started = Instant::now();
     let settings = StreamSettings {
@@ -150,15 +155,37 @@ pub async fn import(client: Client, args: ImportArgs) -> anyhow::Result<()> {
         count(total.batches, "batch", "batches"),
         total.documents as f64 / elapsed.max(1e-9),
     );
-    let name = collection.as_str();
-    if !args.leave_index_deferred
-        && client.get_collection(name).await?.index_state() == fathom_client::proto::IndexState::Deferred
-    {
-        super::collections::build_index(&client, name).await?;
-        eprintln!(
-            "{name} is searchable with its vector index, {:.1} s after the import started",
-            started.elapsed().as_secs_f64()
-        );
+    report_index(&client, collection, &before, args.leave_index_deferred, started).await
+}
+
+/// After an import: builds an index built on request unless told to leave
+/// it, and says where the collection's vector index stands.
+async fn report_index(
+    client: &Client,
+    name: &str,
+    before: &proto::Collection,
+    leave_index_deferred: bool,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let after = client.get_collection(name).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    match (after.index_state(), after.index_build()) {
+        (proto::IndexState::Deferred, proto::IndexBuild::Automatic) => eprintln!(
+            "{name} is below the server's indexing threshold, so its searches are exact; a load that takes it past \
+             the threshold builds its vector index, as does `fathom collections build-index {name}`"
+        ),
+        (proto::IndexState::Deferred, _) if !leave_index_deferred => {
+            super::collections::build_index(client, name).await?;
+            eprintln!(
+                "{name} is searchable with its vector index, {:.1} s after the import started",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        (proto::IndexState::Ready, _) if before.index_state() != proto::IndexState::Ready => eprintln!(
+            "{name} is searchable with its vector index, built in bulk at the end of the import (it passed the \
+             indexing threshold), {seconds:.1} s after the import started"
+        ),
+        _ => {}
     }
     Ok(())
 }
@@ -177,7 +204,7 @@ pub(super) async fn write_records(
     started: Instant,
 ) -> Written {
     let progress = progress_bar(total_bytes);
-    let committed = Arc::new(AtomicU64::new(0));
+    let tally = Arc::new(Tally::default());
     let mut streams: HashMap<String, TenantStream> = HashMap::new();
     let mut lines = BufReader::new(reader).lines();
     let mut number = lines_before;
@@ -217,7 +244,7 @@ pub(super) async fn write_records(
                     settings,
                     &tenant,
                     next_index,
-                    committed.clone(),
+                    tally.clone(),
                     progress.clone(),
                     started,
                 )
@@ -225,11 +252,14 @@ pub(super) async fn write_records(
             if stream.sender.send(Ok(document)).await.is_err() {
                 break; // That stream failed; its error is reported below.
             }
+            tally.sent.fetch_add(1, Ordering::Relaxed);
             progress.set_position(read_bytes);
         }
         Ok(())
     }
     .await;
+    tally.input_read.store(true, Ordering::Relaxed);
+    tally.show_if_settled(&progress);
 
     let mut total = UpsertSummary::default();
     let mut failure = read.err();
@@ -264,7 +294,7 @@ fn open_stream(
     settings: &StreamSettings,
     tenant: &str,
     index: usize,
-    committed: Arc<AtomicU64>,
+    tally: Arc<Tally>,
     progress: ProgressBar,
     started: Instant,
 ) -> TenantStream {
@@ -283,19 +313,54 @@ fn open_stream(
         });
     }
     let reported = AtomicU64::new(0);
+    let reported_settled = AtomicU64::new(0);
     builder = builder.on_progress(move |summary| {
         let stream_committed = summary.committed_documents;
         let new = stream_committed.saturating_sub(reported.swap(stream_committed, Ordering::Relaxed));
-        let total = committed.fetch_add(new, Ordering::Relaxed) + new;
+        let total = tally.committed.fetch_add(new, Ordering::Relaxed) + new;
+        let stream_settled = summary.documents + summary.skipped_documents;
+        let newly_settled = stream_settled.saturating_sub(reported_settled.swap(stream_settled, Ordering::Relaxed));
+        tally.settled.fetch_add(newly_settled, Ordering::Relaxed);
         let rate = summary.documents as f64 / started.elapsed().as_secs_f64().max(1e-9);
         progress.set_message(format!(
             "{} committed, {rate:.0}/s",
             count(total, "document", "documents")
         ));
+        tally.show_if_settled(&progress);
     });
     TenantStream {
         sender,
         task: tokio::spawn(builder.send()),
+    }
+}
+
+/// What every stream of an import acknowledged, for the progress bar; and
+/// whether every document read has been acknowledged (or skipped), so that
+/// the streams' ends are all that is left: the server may be building the
+/// collection's vector index in bulk before it ends them.
+#[derive(Default)]
+struct Tally {
+    /// Documents committed, by every stream.
+    committed: AtomicU64,
+    /// Documents handed to the streams.
+    sent: AtomicU64,
+    /// Of those, how many the streams acknowledged or skipped.
+    settled: AtomicU64,
+    /// Whether the whole input was read.
+    input_read: AtomicBool,
+}
+
+impl Tally {
+    fn show_if_settled(&self, progress: &ProgressBar) {
+        if self.input_read.load(Ordering::Relaxed)
+            && self.settled.load(Ordering::Relaxed) >= self.sent.load(Ordering::Relaxed)
+        {
+            progress.set_message(format!(
+                "{} committed; the server is ending the load (and building the vector index in bulk if the \
+                 collection passed the indexing threshold)",
+                count(self.committed.load(Ordering::Relaxed), "document", "documents")
+            ));
+        }
     }
 }
 

@@ -95,6 +95,13 @@ pub struct ServeArgs {
     /// HNSW build is fastest when its graph fits (100,000 × 768: ~400 MiB).
     #[arg(long, env = "FATHOM_INDEX_BUILD_MEMORY_MB", default_value_t = 1024)]
     index_build_memory_mb: u64,
+    /// A collection whose index is built automatically (the default) gets
+    /// its HNSW index once its vectors take this many KiB (documents ×
+    /// dimension × 4 bytes; 16384 KiB is 5,462 documents of 768
+    /// dimensions): at the end of the UpsertStream that passes it, so a
+    /// bulk load is indexed once, in bulk. Below it, searches are exact.
+    #[arg(long, env = "FATHOM_INDEXING_THRESHOLD_KB", default_value_t = fathom_server::DEFAULT_INDEXING_THRESHOLD_BYTES / 1024)]
+    indexing_threshold_kb: u64,
     /// Serve Prometheus metrics at http://ADDR/metrics (such as
     /// 0.0.0.0:9464). Unset: no metrics endpoint.
     #[arg(long, env = "FATHOM_METRICS_LISTEN")]
@@ -167,6 +174,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.max_open_streams = args.max_open_streams;
     config.limits.stream_idle_timeout = std::time::Duration::from_secs(args.stream_idle_timeout_seconds);
     config.index_build_memory_bytes = args.index_build_memory_mb.saturating_mul(1024 * 1024);
+    config.indexing_threshold_bytes = args.indexing_threshold_kb.saturating_mul(1024);
     if args.auth {
         config.authentication = Authentication::ApiKeys;
     }

@@ -20,4 +20,5 @@ pub mod store;
 mod transport;
 
 pub use server::{Authentication, Config, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_OPEN_STREAMS, Server};
+pub use store::DEFAULT_INDEXING_THRESHOLD_BYTES;
 pub use transport::tls::{TlsError, TlsSettings};

@@ -80,6 +80,9 @@ pub struct Config {
     pub max_open_streams: usize,
     /// Least `maintenance_work_mem` a vector index build gets (BuildIndex).
     pub index_build_memory_bytes: u64,
+    /// Bytes of vectors (documents × dimension × 4) past which a collection
+    /// whose index is built automatically (the default) gets it.
+    pub indexing_threshold_bytes: u64,
     /// TLS on the listener (mutual TLS if it has a client CA); `None`
     /// serves plain-text HTTP/2.
     pub tls: Option<TlsSettings>,
@@ -139,6 +142,7 @@ impl Config {
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
             max_open_streams: DEFAULT_MAX_OPEN_STREAMS,
             index_build_memory_bytes: crate::store::DEFAULT_INDEX_BUILD_MEMORY_BYTES,
+            indexing_threshold_bytes: crate::store::DEFAULT_INDEXING_THRESHOLD_BYTES,
             authentication: Authentication::Off,
             key_refresh: crate::auth::DEFAULT_KEY_REFRESH,
             compress_responses: false,
@@ -163,6 +167,7 @@ impl Server {
         let mut store = Store::connect_with(&config.database_url, config.max_connections, config.statement_timeout)
             .await?
             .with_index_build_memory(config.index_build_memory_bytes)
+            .with_indexing_threshold(config.indexing_threshold_bytes)
             .with_replicas(&config.replica_urls, config.replicas.clone())?;
         store.migrate().await?;
         store.prepare_keyword_ranking().await?;

@@ -8,28 +8,22 @@ use fathom_tests::{TestServer, eventually};
 use sqlx::Connection;
 use tonic::Code;
 
-use crate::support::{UpsertSession, assert_violation, collection_request, document, search, upsert_all};
+use crate::support::{
+    UpsertSession, assert_violation, collection_request, document, get_collection, search, upsert_all,
+};
 
 const DIM: usize = 8;
 
 fn deferred(name: &str) -> pb::CreateCollectionRequest {
     pb::CreateCollectionRequest {
         defer_index: true,
+        index_build: pb::IndexBuild::Unspecified as i32,
         ..collection_request(name, DIM as u32, pb::DistanceMetric::Cosine)
     }
 }
 
 async fn index_state(server: &TestServer, name: &str) -> pb::IndexState {
-    server
-        .collections()
-        .await
-        .get_collection(pb::GetCollectionRequest { name: name.into() })
-        .await
-        .unwrap()
-        .into_inner()
-        .collection
-        .unwrap()
-        .index_state()
+    get_collection(server, name).await.index_state()
 }
 
 /// The HNSW indexes PostgreSQL has on the collection's table, and whether each is valid.

@@ -808,11 +808,60 @@ async fn import_into_a_collection_created_with_defer_index_ends_searchable_with_
 }
 
 #[tokio::test]
+async fn import_into_a_collection_created_with_defaults_is_indexed_at_its_end_once_past_the_threshold() {
+    // The server indexes automatic collections past 500 documents of DIM.
+    let mut config = fathom_server::Config::new("127.0.0.1:0".parse().unwrap(), fathom_tests::fresh_database().await);
+    config.indexing_threshold_bytes = 500 * DIM as u64 * 4;
+    let server = TestServer::start_with(config).await;
+    for (name, documents) in [("small", 499), ("large", 2_000)] {
+        let created = run(
+            &server,
+            words(&["collections", "create", name, "--dimension", &DIM.to_string()]),
+        )
+        .await;
+        assert!(created.status.success(), "{}", stderr(&created));
+        assert!(
+            stdout(&created).contains("(exact below the indexing threshold)")
+                && stdout(&created).contains("built       automatically, past the indexing threshold"),
+            "{}",
+            stdout(&created)
+        );
+        let input = temp_path(&format!("{name}.jsonl"));
+        write_jsonl(&input, documents);
+        let imported = run(
+            &server,
+            words(&["import", input.to_str().unwrap(), "--collection", name]),
+        )
+        .await;
+        std::fs::remove_file(&input).ok();
+        assert!(imported.status.success(), "{}", stderr(&imported));
+        let state = crate::support::get_collection(&server, name).await.index_state();
+        if documents < 500 {
+            assert_eq!(state, pb::IndexState::Deferred);
+            assert!(
+                stderr(&imported).contains("small is below the server's indexing threshold, so its searches are exact"),
+                "{}",
+                stderr(&imported)
+            );
+        } else {
+            assert_eq!(state, pb::IndexState::Ready);
+            assert!(
+                stderr(&imported)
+                    .contains("large is searchable with its vector index, built in bulk at the end of the import"),
+                "{}",
+                stderr(&imported)
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn collections_list_keeps_its_columns_aligned_whatever_the_cells_hold() {
     let server = TestServer::start().await;
     let mut collections = server.collections().await;
     let mut deferred = collection_request("a_collection_with_a_rather_long_name_indeed", 8, pb::DistanceMetric::L2);
     deferred.defer_index = true;
+    deferred.index_build = pb::IndexBuild::Unspecified as i32;
     deferred.index = Some(pb::IndexSettings {
         kind: Some(pb::index_settings::Kind::Hnsw(pb::HnswIndex {
             m: 16,
@@ -1273,14 +1322,16 @@ async fn a_snapshot_restored_under_a_new_name_has_the_same_settings_and_every_do
             copy.metric(),
             &copy.index,
             &copy.text_language,
-            copy.multi_tenant
+            copy.multi_tenant,
+            copy.index_build()
         ),
         (
             original.dimension,
             original.metric(),
             &original.index,
             &original.text_language,
-            original.multi_tenant
+            original.multi_tenant,
+            original.index_build()
         )
     );
     assert_eq!(copy.index_state(), pb::IndexState::Ready);

@@ -2,6 +2,7 @@
 
 mod aliases;
 mod auth;
+mod automatic_index;
 mod boundaries;
 mod bulk_load;
 mod cli;

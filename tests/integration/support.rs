@@ -6,7 +6,11 @@ use fathom_server::store::Store;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-/// A CreateCollectionRequest with HNSW defaults and English text.
+/// A CreateCollectionRequest with HNSW defaults and English text, whose
+/// index is built with the collection (`IndexBuild::Immediate`), so that
+/// searches use the graph from the first document: the tests of search
+/// behaviour test the HNSW index, however few documents they write. The
+/// default, `Automatic`, has tests of its own (tests/integration/automatic_index.rs).
 pub fn collection_request(name: &str, dimension: u32, metric: pb::DistanceMetric) -> pb::CreateCollectionRequest {
     pb::CreateCollectionRequest {
         name: name.into(),
@@ -16,6 +20,7 @@ pub fn collection_request(name: &str, dimension: u32, metric: pb::DistanceMetric
         text_language: String::new(),
         multi_tenant: false,
         defer_index: false,
+        index_build: pb::IndexBuild::Immediate as i32,
     }
 }
 
@@ -249,6 +254,19 @@ impl UpsertSession {
             Some(other) => panic!("expected an ack, got {other:?}"),
         }
     }
+}
+
+/// The collection as GetCollection returns it.
+pub async fn get_collection(server: &fathom_tests::TestServer, name: &str) -> pb::Collection {
+    server
+        .collections()
+        .await
+        .get_collection(pb::GetCollectionRequest { name: name.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .collection
+        .expect("GetCollection returns the collection")
 }
 
 /// A metadata Struct from a JSON object.

@@ -193,6 +193,7 @@ async fn listing_fourteen_collections_runs_two_statements_not_one_per_collection
         let mut request = collection_request(&format!("c{i}"), 4, pb::DistanceMetric::Cosine);
         if i % 2 == 1 {
             request.defer_index = true;
+            request.index_build = pb::IndexBuild::Unspecified as i32;
         }
         collections.create_collection(request).await.unwrap();
     }

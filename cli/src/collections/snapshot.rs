@@ -50,6 +50,19 @@ struct Settings {
     text_language: String,
     multi_tenant: bool,
     index_state: IndexState,
+    /// When the index is built; absent in snapshots from before the
+    /// setting, which restore it on request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    index_build: Option<IndexBuild>,
+}
+
+/// When a collection's HNSW index is built (CreateCollection's index_build).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum IndexBuild {
+    Automatic,
+    Immediate,
+    OnRequest,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -124,11 +137,19 @@ impl Settings {
             text_language: collection.text_language.clone(),
             multi_tenant: collection.multi_tenant,
             index_state,
+            index_build: match collection.index_build() {
+                proto::IndexBuild::Automatic => Some(IndexBuild::Automatic),
+                proto::IndexBuild::Immediate => Some(IndexBuild::Immediate),
+                proto::IndexBuild::OnRequest => Some(IndexBuild::OnRequest),
+                proto::IndexBuild::Unspecified => None,
+            },
         })
     }
 
     /// Creates a collection of these settings named `name`. An HNSW index
-    /// is deferred, to be built in bulk after the documents are written.
+    /// built automatically or on request is built in bulk after the
+    /// documents are written (as is one from a snapshot that does not say);
+    /// one built immediately is maintained by every write, as it was.
     async fn create(&self, client: &Client, name: &str) -> Result<proto::Collection, fathom_client::Error> {
         let metric = match self.metric {
             Metric::Cosine => proto::DistanceMetric::Cosine,
@@ -151,7 +172,11 @@ impl Settings {
                     Precision::Half => proto::IndexPrecision::Half,
                     Precision::Single => proto::IndexPrecision::Single,
                 })
-                .defer_index(true),
+                .index_build(match self.index_build {
+                    Some(IndexBuild::Automatic) => proto::IndexBuild::Automatic,
+                    Some(IndexBuild::Immediate) => proto::IndexBuild::Immediate,
+                    Some(IndexBuild::OnRequest) | None => proto::IndexBuild::OnRequest,
+                }),
             Index::None => create.no_index(),
         };
         create.send().await

@@ -9,7 +9,7 @@ import datetime as _dt
 import math
 import numbers
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 from google.protobuf import struct_pb2
@@ -30,6 +30,7 @@ from fathom.models import (
     FusionSpec,
     HnswIndex,
     Hit,
+    IndexBuild,
     IndexPrecision,
     IndexSpec,
     IndexState,
@@ -61,6 +62,16 @@ _PRECISIONS: dict[str, collections_pb2.IndexPrecision] = {
 _PRECISION_NAMES: dict[int, IndexPrecision] = {
     collections_pb2.INDEX_PRECISION_HALF: "half",
     collections_pb2.INDEX_PRECISION_SINGLE: "single",
+}
+_INDEX_BUILDS: dict[str, collections_pb2.IndexBuild] = {
+    "automatic": collections_pb2.INDEX_BUILD_AUTOMATIC,
+    "immediate": collections_pb2.INDEX_BUILD_IMMEDIATE,
+    "on_request": collections_pb2.INDEX_BUILD_ON_REQUEST,
+}
+_INDEX_BUILD_NAMES: dict[int, IndexBuild] = {
+    collections_pb2.INDEX_BUILD_AUTOMATIC: "automatic",
+    collections_pb2.INDEX_BUILD_IMMEDIATE: "immediate",
+    collections_pb2.INDEX_BUILD_ON_REQUEST: "on_request",
 }
 _INDEX_STATE_NAMES: dict[int, IndexState] = {
     collections_pb2.INDEX_STATE_READY: "ready",
@@ -146,6 +157,27 @@ def precision_name(precision: int) -> IndexPrecision | None:
     return _PRECISION_NAMES.get(precision)
 
 
+def index_build_pb(index_build: str | None) -> collections_pb2.IndexBuild:
+    """Maps ``"automatic"``, ``"immediate"`` or ``"on_request"`` to the proto
+    enum; ``None`` is UNSPECIFIED (the server's default, automatic, or
+    on_request with ``defer_index``)."""
+    if index_build is None:
+        return collections_pb2.INDEX_BUILD_UNSPECIFIED
+    try:
+        return _INDEX_BUILDS[index_build]
+    except KeyError:
+        raise ValueError(
+            f"unknown index_build {index_build!r}: expected one of {', '.join(_INDEX_BUILDS)}"
+        ) from None
+
+
+def index_build_name(index_build: int) -> IndexBuild | Literal["unspecified"]:
+    """Maps the proto ``IndexBuild`` to ``"automatic"``, ``"immediate"`` or
+    ``"on_request"``; UNSPECIFIED (from a server older than index builds) and
+    a value newer than this client are ``"unspecified"``."""
+    return _INDEX_BUILD_NAMES.get(index_build, "unspecified")
+
+
 def create_collection_request(
     name: str,
     dimension: int,
@@ -154,8 +186,10 @@ def create_collection_request(
     multi_tenant: bool,
     index: IndexSpec | collections_pb2.IndexSettings | None,
     defer_index: bool = False,
+    index_build: IndexBuild | None = None,
 ) -> collections_pb2.CreateCollectionRequest:
-    """Builds a ``CreateCollectionRequest``."""
+    """Builds a ``CreateCollectionRequest``. ``defer_index`` with another
+    ``index_build`` is sent as it is, for the server to refuse."""
     request = collections_pb2.CreateCollectionRequest(
         name=name,
         dimension=dimension,
@@ -163,6 +197,7 @@ def create_collection_request(
         text_language=language,
         multi_tenant=multi_tenant,
         defer_index=defer_index,
+        index_build=index_build_pb(index_build),
     )
     settings = index_pb(index)
     if settings is not None:
@@ -208,6 +243,7 @@ def collection_info(pb: collections_pb2.Collection) -> CollectionInfo:
         create_time=from_timestamp(pb.create_time) if pb.HasField("create_time") else None,
         index_state=index_state_name(pb.index_state),
         keyword_ranking=_KEYWORD_RANKING_NAMES.get(pb.keyword_ranking, "unspecified"),
+        index_build=index_build_name(pb.index_build),
     )
 
 

@@ -62,6 +62,7 @@ from fathom.models import (
     Document,
     FusionSpec,
     Hit,
+    IndexBuild,
     IndexSpec,
     KeyRole,
     UpsertSummary,
@@ -194,6 +195,7 @@ class Client:
         multi_tenant: bool = False,
         index: IndexSpec | collections_pb2.IndexSettings | None = None,
         defer_index: bool = False,
+        index_build: IndexBuild | None = None,
     ) -> Collection:
         """Creates a collection and returns a handle to it.
 
@@ -208,18 +210,28 @@ class Client:
             index: ``HnswIndex(m, ef_construction, precision)``, ``NoIndex()``,
                 ``"hnsw"`` or ``"none"``; ``None`` means HNSW with the server's
                 defaults (m 16, ef_construction 64, half precision).
-            defer_index: Create the collection without its HNSW index, for a
-                bulk load: writes skip the index and searches are exact scans
-                (``index_state`` ``"deferred"``) until :meth:`build_index`, or
-                an upsert with ``build_index_at_end=True``, builds it in bulk,
-                many times faster than inserting every row into it.
+            defer_index: The same as ``index_build="on_request"`` (its older
+                spelling).
+            index_build: When the HNSW index is built (see
+                :data:`~fathom.IndexBuild`). ``None`` (the default) is
+                ``"automatic"``: searches are exact while the collection is
+                small, and the streamed upsert that takes it past the
+                server's indexing threshold builds the index in bulk at its
+                end, so a bulk load is fast without a flag.
+                ``"immediate"``: the collection must search through its
+                graph from its first document, and every write pays for
+                maintaining it. ``"on_request"``: load in several calls,
+                then build once with :meth:`build_index` (or the last
+                upsert's ``build_index_at_end=True``).
 
         Raises:
             FathomError: INVALID_ARGUMENT (with violations; also for
-                ``defer_index`` with ``NoIndex``) or ALREADY_EXISTS.
+                ``defer_index`` with ``NoIndex``, and for ``defer_index``
+                with an ``index_build`` other than ``"on_request"``, on
+                the field ``index_build``) or ALREADY_EXISTS.
         """
         request = _convert.create_collection_request(
-            name, dimension, metric, language, multi_tenant, index, defer_index
+            name, dimension, metric, language, multi_tenant, index, defer_index, index_build
         )
         self._unary(self._collections.CreateCollection, request, retried=False)
         return Collection(self, name)
@@ -233,13 +245,15 @@ class Client:
         multi_tenant: bool = False,
         index: IndexSpec | collections_pb2.IndexSettings | None = None,
         defer_index: bool = False,
+        index_build: IndexBuild | None = None,
     ) -> Collection:
         """Returns a handle to collection ``name``, creating it first if it
         does not exist (arguments as in :meth:`create_collection`).
 
         Safe to call concurrently and on every start of a program: when the
         collection exists, only its dimension, metric and tenancy are checked
-        (its index, index state and language are left as they are).
+        (its index, index build, index state and language are left as they
+        are).
 
         Raises:
             FathomError: ALREADY_EXISTS if the existing collection has another
@@ -248,7 +262,7 @@ class Client:
         """
         try:
             return self.create_collection(
-                name, dimension, metric, language, multi_tenant, index, defer_index
+                name, dimension, metric, language, multi_tenant, index, defer_index, index_build
             )
         except FathomError as error:
             if error.code != grpc.StatusCode.ALREADY_EXISTS:
@@ -301,9 +315,11 @@ class Client:
         return _convert.collection_stats(response)
 
     def build_index(self, name: str, *, timeout: float | None = None) -> CollectionInfo:
-        """Builds a collection's deferred vector index (see ``defer_index`` in
-        :meth:`create_collection`) and returns the collection once the index
-        is ready, with ``index_state`` ``"ready"``.
+        """Builds a collection's vector index now, if it is not built yet
+        (``index_state`` ``"deferred"``: an ``"on_request"`` collection, or
+        an ``"automatic"`` one below the indexing threshold; see
+        ``index_build`` in :meth:`create_collection`), and returns the
+        collection once the index is ready, with ``index_state`` ``"ready"``.
 
         The server builds it in bulk, with PostgreSQL's parallel maintenance
         workers; an index that is ready already returns at once. Writes and
@@ -694,13 +710,17 @@ class Collection:
             max_in_flight: Batches sent ahead of their acknowledgement.
             progress: Called with the number of documents of each batch
                 acknowledged, and once with the number skipped on resume.
-            build_index_at_end: If the collection's index is deferred (see
-                ``defer_index`` in :meth:`Client.create_collection`), have
-                the server build it once every batch is acknowledged, and
-                return only when it is ready: a bulk load that is searchable
-                with its index when the call returns. Ignored by a collection
-                whose index is ready. Index an input loaded in several calls
-                with the last one, or with :meth:`build_index`.
+            build_index_at_end: If the collection's index is not built
+                (``index_state`` ``"deferred"``), have the server build it
+                once every batch is acknowledged, and return only when it is
+                ready: a bulk load that is searchable with its index when the
+                call returns. An ``"automatic"`` collection (the default; see
+                ``index_build`` in :meth:`Client.create_collection`)
+                does so without it once the upsert takes it past the server's
+                indexing threshold; the flag builds the index below the
+                threshold too, and in an ``"on_request"`` collection, where it
+                indexes an input loaded in several calls with the last one.
+                Ignored by a collection whose index is ready.
 
         Returns:
             An :class:`~fathom.UpsertSummary`.

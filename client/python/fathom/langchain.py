@@ -45,7 +45,7 @@ from fathom.aio import AsyncClient, AsyncCollection
 from fathom.client import DEFAULT_TARGET, Client, Collection
 from fathom.errors import FathomError
 from fathom.filters import FilterSpec
-from fathom.models import FusionSpec, Hit, IndexSpec
+from fathom.models import FusionSpec, Hit, IndexBuild, IndexSpec
 
 __all__ = ["FathomVectorStore", "SearchMode"]
 
@@ -71,6 +71,11 @@ class FathomVectorStore(VectorStore):
         metric: Metric of a collection this store creates.
         language: Text-search configuration of a collection this store creates.
         index: Vector index of a collection this store creates.
+        index_build: When a collection this store creates builds its HNSW
+            index (see :data:`fathom.IndexBuild`; default ``"automatic"``:
+            exact searches while it is small, one bulk build at the end of
+            the ``add_texts`` that takes it past the server's indexing
+            threshold).
         tenant: Tenant of every request (multi-tenant collections).
         search_mode: Default legs of a search (``"vector"``); every search
             method also takes ``search_mode=`` and ``fusion=``.
@@ -89,6 +94,7 @@ class FathomVectorStore(VectorStore):
         metric: str = "cosine",
         language: str = "english",
         index: IndexSpec | None = None,
+        index_build: IndexBuild | None = None,
         tenant: str | None = None,
         search_mode: SearchMode = "vector",
         fusion: FusionSpec | None = None,
@@ -100,6 +106,7 @@ class FathomVectorStore(VectorStore):
         self.metric = metric
         self.language = language
         self.index = index
+        self.index_build = index_build
         self.tenant = tenant
         self.search_mode: SearchMode = _check_mode(search_mode)
         self.fusion = fusion
@@ -120,7 +127,7 @@ class FathomVectorStore(VectorStore):
         return self._clients.client
 
     def _create_arguments(self, dimension: int) -> dict[str, Any]:
-        return self._clients.create_arguments(dimension, index=self.index)
+        return self._clients.create_arguments(dimension, index=self.index, index_build=self.index_build)
 
     def _ensure_collection(self, dimension: int) -> Collection:
         if not self._exists:

@@ -61,7 +61,7 @@ from fathom.aio import AsyncClient, AsyncCollection
 from fathom.client import DEFAULT_TARGET, Client, Collection
 from fathom.errors import FathomError
 from fathom.filters import FilterSpec
-from fathom.models import RRF, FusionSpec, Hit, RelativeScore
+from fathom.models import RRF, FusionSpec, Hit, IndexBuild, RelativeScore
 
 __all__ = ["FathomVectorStore", "to_fathom_filter"]
 
@@ -88,6 +88,10 @@ class FathomVectorStore(BasePydanticVectorStore):
     """Metric of a collection this store creates."""
     language: str = "english"
     """Text-search configuration of a collection this store creates."""
+    index_build: IndexBuild | None = None
+    """When a collection this store creates builds its HNSW index (see
+    :data:`fathom.IndexBuild`; ``None``: the server's default,
+    ``"automatic"``)."""
     tenant: str | None = None
     """Tenant of every request (multi-tenant collections)."""
     batch_size: int = 500
@@ -105,6 +109,7 @@ class FathomVectorStore(BasePydanticVectorStore):
         async_client: AsyncClient | None = None,
         metric: str = "cosine",
         language: str = "english",
+        index_build: IndexBuild | None = None,
         tenant: str | None = None,
         batch_size: int = 500,
     ) -> None:
@@ -113,6 +118,7 @@ class FathomVectorStore(BasePydanticVectorStore):
             "server": server,
             "metric": metric,
             "language": language,
+            "index_build": index_build,
             "tenant": tenant,
             "batch_size": batch_size,
         }
@@ -132,7 +138,7 @@ class FathomVectorStore(BasePydanticVectorStore):
         return self._clients.client
 
     def _create_arguments(self, dimension: int) -> dict[str, Any]:
-        return self._clients.create_arguments(dimension)
+        return self._clients.create_arguments(dimension, index_build=self.index_build)
 
     async def aclose(self) -> None:
         """Closes the asyncio client of the running loop, if this store opened it."""

@@ -16,6 +16,7 @@ __all__ = [
     "Hit",
     "IndexPrecision",
     "IndexSpec",
+    "IndexBuild",
     "IndexState",
     "KeyRole",
     "KeyState",
@@ -81,16 +82,46 @@ class NoIndex:
 IndexSpec = Union[HnswIndex, NoIndex, Literal["hnsw", "none"]]
 """The vector index of a new collection: an instance, or ``"hnsw"``/``"none"``."""
 
+IndexBuild = Literal["automatic", "immediate", "on_request"]
+"""When a collection's HNSW index is built. Inserting every row into an HNSW
+graph is slow; building the graph once over rows already loaded, in bulk and
+with PostgreSQL's parallel workers, is many times faster. So:
+
+- ``"automatic"`` (the default): the collection starts without its index and
+  searches are exact scans, which is cheap while it is small. Once its
+  vectors pass the server's indexing threshold (``fathom serve
+  --indexing-threshold-kb``, 16 MiB by default: 5,462 vectors of 768
+  dimensions), the index is built in bulk: at the end of the streamed upsert
+  (``Collection.upsert``/``upsert_iter``) that passes it, which returns only
+  when the index is ready, or in the background after an ``upsert_batch``
+  that passes it. A bulk load needs no flag to be fast and is searchable
+  with its index when the call returns. Batches inside one streamed upsert
+  never start a build.
+- ``"immediate"``: the index is created with the collection and every write
+  maintains it: searches use the graph from the first document, and writes
+  (bulk loads most of all) are many times slower. Pick it when searches must
+  go through the graph from the first document (to measure its recall or
+  ``ef_search`` on a small collection, say), or when writes should each pay
+  their share of the index rather than one upsert paying for the build.
+- ``"on_request"``: the index is built only by ``build_index`` or by an
+  upsert with ``build_index_at_end=True``; searches are exact until then.
+  For an input loaded in several calls that should be indexed once, after
+  the last (``defer_index=True`` is the older spelling of this).
+
+Collections with :class:`NoIndex` ignore it.
+"""
+
 IndexState = Literal["ready", "deferred", "building", "unspecified"]
 """Whether a collection's vector index serves its searches:
 
 - ``"ready"``: searches use the index, or the collection has none
   (:class:`NoIndex`) and every search is exact by design;
-- ``"deferred"``: created with ``defer_index=True`` (or a build failed): the
-  index is not built, writes are fast and searches are exact scans until
-  ``build_index`` builds it;
-- ``"building"``: ``build_index`` is building it; searches stay exact until
-  it is ready;
+- ``"deferred"``: the index is not built, writes are fast and searches are
+  exact scans: an ``"automatic"`` collection still below the server's
+  indexing threshold, or an ``"on_request"`` one (or a build failed) that
+  ``build_index`` has not built yet (see :data:`IndexBuild`);
+- ``"building"``: the index is being built; searches stay exact until it is
+  ready;
 - ``"unspecified"``: the server did not say (one older than index states, or
   a state newer than this client).
 """
@@ -125,6 +156,10 @@ class CollectionInfo:
     ``"building"``; see :data:`IndexState`."""
     keyword_ranking: KeywordRanking = "unspecified"
     """``"bm25"`` or ``"ts_rank"``; see :data:`KeywordRanking`."""
+    index_build: IndexBuild | Literal["unspecified"] = "unspecified"
+    """When the HNSW index is built: ``"automatic"``, ``"immediate"`` or
+    ``"on_request"`` (see :data:`IndexBuild`); ``"unspecified"`` from a server
+    older than index builds."""
 
 
 KeyRole = Literal["read", "write", "admin"]

@@ -148,3 +148,21 @@ def test_a_store_on_an_alias_follows_the_switch(store: FathomVectorStore, live: 
         assert live.collection(other.collection_name).count() == 3
     finally:
         other.delete_collection()  # and the alias with it
+
+
+def test_a_store_creates_its_collection_with_its_index_build(live: Client, server_target: str) -> None:
+    embeddings = VectorStoreIntegrationTests.get_embeddings()
+    default = FathomVectorStore(unique_name("lc"), embeddings, client=live, server=server_target)
+    immediate = FathomVectorStore(
+        unique_name("lc"), embeddings, client=live, server=server_target, index_build="immediate"
+    )
+    try:
+        default.add_documents(CORPUS[:1])
+        immediate.add_documents(CORPUS[:1])
+        info = live.get_collection(default.collection_name)
+        assert (info.index_build, info.index_state) == ("automatic", "deferred")
+        info = live.get_collection(immediate.collection_name)
+        assert (info.index_build, info.index_state) == ("immediate", "ready")
+    finally:
+        default.delete_collection()
+        immediate.delete_collection()

@@ -113,7 +113,10 @@ def new_sync_collection(live: Client) -> Iterator[Callable[..., Collection]]:
 def loaded(client: Client, corpus: list[dict[str, Any]]) -> Iterator[Collection]:
     """A collection holding the 10,000-document corpus, streamed in once (per face)."""
     name = unique_name("pytest_corpus")
-    docs = client.create_collection(name, DIM)
+    # Immediate, so that its searches go through the HNSW graph as they did
+    # before collections built their index automatically (10,000 vectors of
+    # 32 dimensions stay below the indexing threshold, where searches are exact).
+    docs = client.create_collection(name, DIM, index_build="immediate")
     try:
         result = docs.upsert(
             [d["id"] for d in corpus],
@@ -235,11 +238,57 @@ def test_upsert_with_build_index_at_end_returns_with_the_index_ready(
     assert hit.id == corpus[7]["id"]
 
 
-def test_a_new_collection_reports_its_index_ready(new_collection: Callable[..., Collection]) -> None:
+def test_a_new_collection_builds_its_index_automatically_and_is_exact_until_then(
+    new_collection: Callable[..., Collection],
+) -> None:
     info = new_collection().info()
-    assert info.index_state == "ready"
+    assert (info.index_build, info.index_state) == ("automatic", "deferred")
+    assert isinstance(info.index, HnswIndex) and info.index.precision == "half", info.index
+
+
+def test_an_immediate_collection_reports_its_index_ready_at_creation(
+    new_collection: Callable[..., Collection],
+) -> None:
+    info = new_collection(index_build="immediate").info()
+    assert (info.index_build, info.index_state) == ("immediate", "ready")
     assert isinstance(info.index, HnswIndex) and info.index.precision == "half", info.index
     assert new_collection(index=NoIndex()).info().index_state == "ready"
+
+
+@pytest.mark.parametrize("settings", [{"index_build": "on_request"}, {"defer_index": True}])
+def test_on_request_and_defer_index_leave_the_index_to_build_index(
+    new_collection: Callable[..., Collection], settings: dict[str, Any]
+) -> None:
+    docs = new_collection("pytest_deferred", **settings)
+    info = docs.info()
+    assert (info.index_build, info.index_state) == ("on_request", "deferred")
+    assert docs.build_index().index_state == "ready"
+
+
+def test_defer_index_with_another_index_build_is_invalid_argument_on_index_build(
+    new_collection: Callable[..., Collection],
+) -> None:
+    for index_build in ("automatic", "immediate"):
+        with pytest.raises(FathomError) as caught:
+            new_collection("pytest_deferred", defer_index=True, index_build=index_build)
+        assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert [v.field for v in caught.value.violations] == ["index_build"]
+    # defer_index and on_request say the same thing.
+    assert new_collection("pytest_deferred", defer_index=True, index_build="on_request").info().index_build == "on_request"
+
+
+def test_build_index_at_end_indexes_an_automatic_collection_below_the_threshold(
+    new_collection: Callable[..., Collection],
+) -> None:
+    docs = new_collection()
+    corpus = make_corpus(300, seed=24)
+    docs.upsert_iter(corpus, batch_size=100)
+    assert docs.info().index_state == "deferred"  # 300 small vectors: far below the threshold
+    docs.upsert_iter(corpus[:10], batch_size=100, build_index_at_end=True)
+    info = docs.info()
+    assert (info.index_build, info.index_state) == ("automatic", "ready")
+    (hit,) = docs.search(vector=corpus[7]["vector"], limit=1)
+    assert hit.id == corpus[7]["id"]
 
 
 def test_defer_index_without_an_index_is_invalid_argument(new_collection: Callable[..., Collection]) -> None:

@@ -209,3 +209,13 @@ def test_queries_before_the_first_add_find_nothing(store: FathomVectorStore) -> 
     result = store.query(VectorStoreQuery(query_embedding=[0.1] * DIM, similarity_top_k=3))
     assert result.ids == [] and store.get_nodes() == []
     store.delete("nothing")  # no error either
+
+
+def test_a_store_creates_its_collection_with_its_index_build(live: Client, server_target: str) -> None:
+    store = FathomVectorStore(unique_name("li"), client=live, server=server_target, index_build="on_request")
+    try:
+        store.add([TextNode(text="red fox", id_="fox", embedding=[0.1] * DIM)])
+        info = live.get_collection(store.collection_name)
+        assert (info.index_build, info.index_state) == ("on_request", "deferred")
+    finally:
+        live.delete_collection(store.collection_name)

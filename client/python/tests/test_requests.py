@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from fathom import RRF, HnswIndex, IndexPrecision, NoIndex, RelativeScore
+from fathom import RRF, HnswIndex, IndexBuild, IndexPrecision, NoIndex, RelativeScore
 from fathom import _convert
 from fathom.aio import _next_batch
 from fathom.client import parse_target
@@ -152,6 +152,7 @@ def test_create_collection_request() -> None:
     assert request.text_language == "simple" and request.multi_tenant and request.dimension == 32
     assert not request.HasField("index")
     assert not request.defer_index
+    assert request.index_build == collections_pb2.INDEX_BUILD_UNSPECIFIED  # the server's default: automatic
     hnsw = _convert.create_collection_request("d", 3, "cosine", "english", False, HnswIndex(m=8))
     assert hnsw.index.hnsw.m == 8 and hnsw.index.hnsw.ef_construction == 0
     none = _convert.create_collection_request("d", 3, "inner_product", "english", False, "none")
@@ -193,6 +194,48 @@ def test_create_collection_request_refuses_an_unknown_index_precision() -> None:
 def test_create_collection_request_can_defer_the_index() -> None:
     request = _convert.create_collection_request("docs", 8, "cosine", "english", False, HnswIndex(m=8), True)
     assert request.defer_index and request.index.hnsw.m == 8
+
+
+@pytest.mark.parametrize(
+    ("index_build", "proto"),
+    [
+        ("automatic", collections_pb2.INDEX_BUILD_AUTOMATIC),
+        ("immediate", collections_pb2.INDEX_BUILD_IMMEDIATE),
+        ("on_request", collections_pb2.INDEX_BUILD_ON_REQUEST),
+    ],
+)
+def test_create_collection_request_sets_the_index_build(index_build: IndexBuild, proto: int) -> None:
+    request = _convert.create_collection_request(
+        "docs", 8, "cosine", "english", False, None, index_build=index_build
+    )
+    assert request.index_build == proto and not request.defer_index
+
+
+def test_create_collection_request_leaves_defer_index_with_another_index_build_to_the_server() -> None:
+    request = _convert.create_collection_request(
+        "docs", 8, "cosine", "english", False, None, defer_index=True, index_build="immediate"
+    )
+    assert request.defer_index and request.index_build == collections_pb2.INDEX_BUILD_IMMEDIATE
+
+
+def test_create_collection_request_refuses_an_unknown_index_build() -> None:
+    with pytest.raises(ValueError, match="unknown index_build 'later'"):
+        _convert.create_collection_request("docs", 8, "cosine", "english", False, None, index_build="later")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("index_build", "name"),
+    [
+        (collections_pb2.INDEX_BUILD_AUTOMATIC, "automatic"),
+        (collections_pb2.INDEX_BUILD_IMMEDIATE, "immediate"),
+        (collections_pb2.INDEX_BUILD_ON_REQUEST, "on_request"),
+        (collections_pb2.INDEX_BUILD_UNSPECIFIED, "unspecified"),  # a server older than index builds
+        (99, "unspecified"),  # a value newer than this client
+    ],
+)
+def test_collection_info_names_the_index_build(index_build: int, name: str) -> None:
+    info = _convert.collection_info(collections_pb2.Collection(name="docs", dimension=4, index_build=index_build))  # type: ignore[arg-type]
+    assert info.index_build == name
 
 
 @pytest.mark.parametrize(

@@ -447,13 +447,26 @@ impl CreateCollection {
         self
     }
 
-    /// Creates the collection without its HNSW index, for a bulk load:
-    /// writes skip the index, searches are exact until
+    /// Creates the collection without its HNSW index until
     /// [`Client::build_index`] (or a stream with
     /// [`UpsertStreamBuilder::build_index_at_end`](crate::UpsertStreamBuilder::build_index_at_end))
-    /// builds it in bulk.
+    /// builds it in bulk: the same as
+    /// [`index_build`](Self::index_build)`(IndexBuild::OnRequest)`. The
+    /// default, [`IndexBuild::Automatic`](pb::IndexBuild::Automatic), needs
+    /// no flag for a fast bulk load.
     pub fn defer_index(mut self, defer: bool) -> Self {
         self.request.defer_index = defer;
+        self
+    }
+
+    /// When the HNSW index is built. The default,
+    /// [`IndexBuild::Automatic`](pb::IndexBuild::Automatic): once the
+    /// collection's vectors pass the server's indexing threshold, at the end
+    /// of the stream that passes it (searches are exact below it), so a bulk
+    /// load is indexed once, in bulk. `Immediate`: with the collection,
+    /// maintained by every write. `OnRequest`: by [`Client::build_index`].
+    pub fn index_build(mut self, build: pb::IndexBuild) -> Self {
+        self.request.index_build = build as i32;
         self
     }
 

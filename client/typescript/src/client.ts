@@ -188,9 +188,11 @@ export class FathomClient {
    * @param name 1 to 48 lower-case ASCII letters, digits and underscores, starting with a letter.
    * @param dimension Vector length, 1..=16000 (1..=4000 with HNSW, 1..=2000
    *   with HNSW at `precision: "single"`).
-   * @param options Metric, language, tenancy, index, and `deferIndex` for a
-   *   bulk load (the index is built later by {@link buildIndex}).
-   * @throws FathomError INVALID_ARGUMENT (with violations) or ALREADY_EXISTS.
+   * @param options Metric, language, tenancy, index, and `indexBuild`: when
+   *   the HNSW index is built (default `"automatic"`, which makes bulk loads
+   *   fast without an option; see {@link CreateCollectionOptions.indexBuild}).
+   * @throws FathomError INVALID_ARGUMENT (with violations; `deferIndex` with
+   *   another `indexBuild` names the field `index_build`) or ALREADY_EXISTS.
    */
   async createCollection(name: string, dimension: number, options: CreateCollectionOptions = {}): Promise<Collection> {
     const request = convert.createCollectionRequest(name, dimension, options);
@@ -203,7 +205,7 @@ export class FathomClient {
    *
    * Safe to run on every start of a program, and concurrently: when the
    * collection exists, only its dimension, metric and tenancy are checked (its
-   * index, index state and language are left as they are).
+   * index, index build, index state and language are left as they are).
    *
    * @throws FathomError ALREADY_EXISTS if the existing collection has another
    *   dimension, metric or tenancy; INVALID_ARGUMENT as {@link createCollection}.
@@ -266,8 +268,10 @@ export class FathomClient {
   }
 
   /**
-   * Builds a collection's deferred vector index (see
-   * {@link CreateCollectionOptions.deferIndex}) and resolves with the
+   * Builds a collection's vector index now, if it is not built yet
+   * (`indexState` `"deferred"`: an `"on_request"` collection, or an
+   * `"automatic"` one below the indexing threshold; see
+   * {@link CreateCollectionOptions.indexBuild}), and resolves with the
    * collection once the index is ready, with `indexState` `"ready"`.
    *
    * The server builds it in bulk, with PostgreSQL's parallel maintenance

@@ -16,6 +16,7 @@ import {
   DistanceMetric,
   type GetCollectionStatsResponse,
   type IndexSettings,
+  IndexBuild as IndexBuildMessage,
   IndexPrecision as IndexPrecisionMessage,
   IndexSettingsSchema,
   IndexState as IndexStateMessage,
@@ -58,6 +59,7 @@ import type {
   FusionSpec,
   Hit,
   IncludeField,
+  IndexBuild,
   IndexPrecision,
   IndexSpec,
   IndexState,
@@ -79,6 +81,11 @@ const METRICS: Record<Metric, DistanceMetric> = {
 const PRECISIONS: Record<IndexPrecision, IndexPrecisionMessage> = {
   half: IndexPrecisionMessage.HALF,
   single: IndexPrecisionMessage.SINGLE,
+};
+const INDEX_BUILDS: Record<IndexBuild, IndexBuildMessage> = {
+  automatic: IndexBuildMessage.AUTOMATIC,
+  immediate: IndexBuildMessage.IMMEDIATE,
+  on_request: IndexBuildMessage.ON_REQUEST,
 };
 const INDEX_STATES: ReadonlyMap<IndexStateMessage, IndexState> = new Map([
   [IndexStateMessage.READY, "ready"],
@@ -145,7 +152,33 @@ export function precisionName(precision: IndexPrecisionMessage): IndexPrecision 
   return (Object.keys(PRECISIONS) as IndexPrecision[]).find((key) => PRECISIONS[key] === precision);
 }
 
-/** Builds a `CreateCollectionRequest`. */
+/**
+ * Maps `"automatic"`, `"immediate"` or `"on_request"` to the proto enum;
+ * undefined is UNSPECIFIED (the server's default: automatic, or on_request
+ * with `deferIndex`).
+ */
+export function indexBuildToProto(indexBuild: IndexBuild | undefined): IndexBuildMessage {
+  if (indexBuild === undefined) return IndexBuildMessage.UNSPECIFIED;
+  const value = Object.hasOwn(INDEX_BUILDS, indexBuild) ? INDEX_BUILDS[indexBuild] : undefined;
+  if (value === undefined) {
+    throw new TypeError(`unknown indexBuild "${String(indexBuild)}": expected one of ${Object.keys(INDEX_BUILDS).join(", ")}`);
+  }
+  return value;
+}
+
+/**
+ * Maps the proto `IndexBuild` to `"automatic"`, `"immediate"` or
+ * `"on_request"`; UNSPECIFIED (from a server older than index builds) and a
+ * value newer than this client are `"unspecified"`.
+ */
+export function indexBuildName(indexBuild: IndexBuildMessage): IndexBuild | "unspecified" {
+  return (Object.keys(INDEX_BUILDS) as IndexBuild[]).find((key) => INDEX_BUILDS[key] === indexBuild) ?? "unspecified";
+}
+
+/**
+ * Builds a `CreateCollectionRequest`. `deferIndex` with another `indexBuild`
+ * is sent as it is, for the server to refuse.
+ */
 export function createCollectionRequest(name: string, dimension: number, options: CreateCollectionOptions = {}) {
   const index = indexToProto(options.index);
   return create(CreateCollectionRequestSchema, {
@@ -155,6 +188,7 @@ export function createCollectionRequest(name: string, dimension: number, options
     textLanguage: options.language ?? "english",
     multiTenant: options.multiTenant ?? false,
     deferIndex: options.deferIndex ?? false,
+    indexBuild: indexBuildToProto(options.indexBuild),
     ...(index ? { index } : {}),
   });
 }
@@ -204,6 +238,7 @@ export function collectionInfo(message: CollectionMessage): CollectionInfo {
     createTime: message.createTime ? timestampDate(message.createTime) : undefined,
     indexState: indexStateName(message.indexState),
     keywordRanking: KEYWORD_RANKINGS.get(message.keywordRanking) ?? "unspecified",
+    indexBuild: indexBuildName(message.indexBuild),
   };
 }
 

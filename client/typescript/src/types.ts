@@ -33,15 +33,46 @@ export type IndexSpec =
   | { kind: "none" };
 
 /**
+ * When a collection's HNSW index is built. Inserting every row into an HNSW
+ * graph is slow; building the graph once over rows already loaded, in bulk and
+ * with PostgreSQL's parallel workers, is many times faster. So:
+ *
+ * - `"automatic"` (the default): the collection starts without its index and
+ *   searches are exact scans, which is cheap while it is small. Once its
+ *   vectors pass the server's indexing threshold (`fathom serve
+ *   --indexing-threshold-kb`, 16 MiB by default: 5,462 vectors of 768
+ *   dimensions), the index is built in bulk: at the end of the
+ *   `Collection.upsert` (a stream) that passes it, which resolves only when
+ *   the index is ready, or in the background after an `upsertBatch` that
+ *   passes it. A bulk load needs no option to be fast and is searchable with
+ *   its index when the call resolves. Batches inside one `upsert` never start
+ *   a build.
+ * - `"immediate"`: the index is created with the collection and every write
+ *   maintains it: searches use the graph from the first document, and writes
+ *   (bulk loads most of all) are many times slower. Pick it when searches must
+ *   go through the graph from the first document (to measure its recall or
+ *   `efSearch` on a small collection, say), or when writes should each pay
+ *   their share of the index rather than one upsert paying for the build.
+ * - `"on_request"`: the index is built only by `buildIndex` or by an upsert
+ *   with `buildIndexAtEnd`; searches are exact until then. For an input loaded
+ *   in several calls that should be indexed once, after the last (`deferIndex`
+ *   is the older spelling of this).
+ *
+ * Collections with `index: "none"` ignore it.
+ */
+export type IndexBuild = "automatic" | "immediate" | "on_request";
+
+/**
  * Whether a collection's vector index serves its searches:
  *
  * - `"ready"`: searches use the index, or the collection has none
  *   (`index: "none"`) and every search is exact by design;
- * - `"deferred"`: created with `deferIndex` (or a build failed): the index is
- *   not built, writes are fast and searches are exact scans until
- *   `buildIndex` builds it;
- * - `"building"`: `buildIndex` is building it; searches stay exact until it
- *   is ready;
+ * - `"deferred"`: the index is not built, writes are fast and searches are
+ *   exact scans: an `"automatic"` collection still below the server's
+ *   indexing threshold, or an `"on_request"` one (or a build failed) that
+ *   `buildIndex` has not built yet (see {@link IndexBuild});
+ * - `"building"`: the index is being built; searches stay exact until it is
+ *   ready;
  * - `"unspecified"`: the server did not say (one older than index states, or
  *   a state newer than this client).
  */
@@ -69,13 +100,22 @@ export interface CreateCollectionOptions {
   /** The vector index. Default: HNSW with the server's defaults. */
   index?: IndexSpec;
   /**
-   * Create the collection without its HNSW index, for a bulk load: writes
-   * skip the index and searches are exact scans (`indexState` `"deferred"`)
-   * until `buildIndex`, or an upsert with `buildIndexAtEnd`, builds it in
-   * bulk, many times faster than inserting every row into it. Refused
-   * (INVALID_ARGUMENT) with `index: "none"`. Default false.
+   * The same as `indexBuild: "on_request"` (its older spelling). Refused
+   * (INVALID_ARGUMENT) with `index: "none"`, and with another `indexBuild`
+   * (on the field `index_build`). Default false.
    */
   deferIndex?: boolean;
+  /**
+   * When the HNSW index is built; see {@link IndexBuild}. Default
+   * `"automatic"`: searches are exact while the collection is small, and the
+   * `upsert` that takes it past the server's indexing threshold builds the
+   * index in bulk at its end, so a bulk load is fast without an option.
+   * `"immediate"`: the collection must search through its graph from its
+   * first document, and every write pays for maintaining it. `"on_request"`:
+   * load in several calls, then build once with `buildIndex` (or the last
+   * upsert's `buildIndexAtEnd`).
+   */
+  indexBuild?: IndexBuild;
 }
 
 /** A collection's name and settings, as stored on the server. */
@@ -96,6 +136,12 @@ export interface CollectionInfo {
   indexState: IndexState;
   /** `"bm25"` or `"ts_rank"`; see {@link KeywordRanking}. */
   keywordRanking: KeywordRanking;
+  /**
+   * When the HNSW index is built: `"automatic"`, `"immediate"` or
+   * `"on_request"` (see {@link IndexBuild}); `"unspecified"` from a server
+   * older than index builds.
+   */
+  indexBuild: IndexBuild | "unspecified";
 }
 
 /**
@@ -347,12 +393,15 @@ export interface UpsertOptions extends CallOptions {
   /** Batches sent ahead of their acknowledgement. Default 4. */
   maxInFlight?: number;
   /**
-   * If the collection's index is deferred (see
-   * {@link CreateCollectionOptions.deferIndex}), have the server build it once
-   * every batch is acknowledged, and resolve only when it is ready: a bulk
-   * load that is searchable with its index when the call returns. Nothing to
-   * do for a collection whose index is ready. Index an input loaded in
-   * several calls with the last one, or with `buildIndex`. Default false.
+   * If the collection's index is not built (`indexState` `"deferred"`), have
+   * the server build it once every batch is acknowledged, and resolve only
+   * when it is ready: a bulk load that is searchable with its index when the
+   * call returns. An `"automatic"` collection (the default; see
+   * {@link CreateCollectionOptions.indexBuild}) does so without it once the
+   * upsert takes it past the server's indexing threshold; the option builds
+   * the index below the threshold too, and in an `"on_request"` collection,
+   * where it indexes an input loaded in several calls with the last one.
+   * Nothing to do for a collection whose index is ready. Default false.
    */
   buildIndexAtEnd?: boolean;
   /** Called with the number of documents of each batch acknowledged, and once with the number skipped on resume. */

@@ -10,8 +10,8 @@ use super::deadline::deadline_of;
 use super::error::ApiError;
 use super::timestamp_proto::timestamp_to_proto;
 use crate::domain::{
-    Collection, CollectionName, CollectionSpec, IndexPrecision, IndexState, InvalidRequest, KeywordRanking, Metric,
-    TextLanguage, VectorIndex, Violations,
+    Collection, CollectionName, CollectionSpec, IndexBuild, IndexPrecision, IndexState, InvalidRequest, KeywordRanking,
+    Metric, TextLanguage, VectorIndex, Violations,
 };
 use crate::store::Store;
 
@@ -35,7 +35,6 @@ impl Collections for CollectionsApi {
     ) -> Result<Response<pb::CreateCollectionResponse>, Status> {
         let access = access_of(&request)?;
         let deadline = deadline_of(request.metadata());
-        let defer_index = request.get_ref().defer_index;
         let spec = collection_spec(request.into_inner())?;
         access.check_collection(&spec.name).map_err(ApiError::from)?;
         access
@@ -43,7 +42,7 @@ impl Collections for CollectionsApi {
             .map_err(ApiError::from)?;
         let created = self
             .store
-            .create_collection(spec, defer_index, deadline)
+            .create_collection(spec, deadline)
             .await
             .map_err(ApiError::from)?;
         audit(&access, "create_collection", &created.value.spec.name, None, "created");
@@ -228,19 +227,61 @@ fn collection_spec(request: pb::CreateCollectionRequest) -> Result<CollectionSpe
             "defer_index defers building an HNSW index; this collection has none (index: none)",
         );
     }
+    let index_build = violations.take(index_build_of(request.index_build, request.defer_index));
     let language = violations.take(TextLanguage::parse("text_language", &request.text_language));
-    let spec = match (name, metric, index, dimension, language) {
-        (Some(name), Some(metric), Some(index), Some(dimension), Some(language)) => Some(CollectionSpec {
-            name,
-            dimension,
-            metric,
-            index,
-            language,
-            multi_tenant: request.multi_tenant,
-        }),
+    let spec = match (name, metric, index, dimension, language, index_build) {
+        (Some(name), Some(metric), Some(index), Some(dimension), Some(language), Some(index_build)) => {
+            Some(CollectionSpec {
+                name,
+                dimension,
+                metric,
+                index,
+                language,
+                multi_tenant: request.multi_tenant,
+                index_build,
+            })
+        }
         _ => None,
     };
     Ok(violations.finish(|| spec.expect("every part is present when nothing was refused"))?)
+}
+
+/// When a new collection's index is built: `index_build`, with
+/// `defer_index` its older spelling of ON_REQUEST.
+fn index_build_of(index_build: i32, defer_index: bool) -> Result<IndexBuild, InvalidRequest> {
+    let asked = match pb::IndexBuild::try_from(index_build) {
+        Ok(pb::IndexBuild::Unspecified) => None,
+        Ok(pb::IndexBuild::Automatic) => Some(IndexBuild::Automatic),
+        Ok(pb::IndexBuild::Immediate) => Some(IndexBuild::Immediate),
+        Ok(pb::IndexBuild::OnRequest) => Some(IndexBuild::OnRequest),
+        Err(_) => {
+            return Err(InvalidRequest::field(
+                "index_build",
+                format!("index_build is {index_build}; choose AUTOMATIC (1), IMMEDIATE (2) or ON_REQUEST (3)"),
+            ));
+        }
+    };
+    match (asked, defer_index) {
+        (None, false) => Ok(IndexBuild::Automatic),
+        (None | Some(IndexBuild::OnRequest), true) => Ok(IndexBuild::OnRequest),
+        (Some(build), false) => Ok(build),
+        (Some(build), true) => Err(InvalidRequest::field(
+            "index_build",
+            format!(
+                "index_build is {}, but defer_index asks for ON_REQUEST; set one of them",
+                proto_index_build(build).as_str_name()
+            ),
+        )),
+    }
+}
+
+/// An index build as its proto value.
+fn proto_index_build(build: IndexBuild) -> pb::IndexBuild {
+    match build {
+        IndexBuild::Automatic => pb::IndexBuild::Automatic,
+        IndexBuild::Immediate => pb::IndexBuild::Immediate,
+        IndexBuild::OnRequest => pb::IndexBuild::OnRequest,
+    }
 }
 
 /// The precision an HnswIndex asks for; unspecified is the default.
@@ -296,5 +337,6 @@ pub fn collection_to_proto(collection: &Collection, state: IndexState) -> pb::Co
             KeywordRanking::Bm25 => pb::KeywordRanking::Bm25,
             KeywordRanking::TsRank => pb::KeywordRanking::TsRank,
         } as i32,
+        index_build: proto_index_build(spec.index_build) as i32,
     }
 }

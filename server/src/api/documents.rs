@@ -65,6 +65,7 @@ impl DocumentsApi {
         let (collection, tenant) = self.scope(access, &request.collection, &request.tenant, "").await?;
         let batch = batch_from_proto(request.documents, encoded_bytes, &collection, &tenant, &self.limits)?;
         let written = self.store.upsert(&collection, &tenant, batch, deadline).await?;
+        self.store.note_write(&collection);
         audit(
             access,
             "upsert",

@@ -169,13 +169,23 @@ async fn run(
                 return Ok(()); // The client went away; what is committed stays committed.
             }
         }
-        // The client ended the stream and every batch is acknowledged.
+        // The client ended the stream and every batch is acknowledged: a
+        // bulk load is over, and its index is built now, in bulk. (A stream
+        // that breaks is usually resumed, and leaves it to the end of that.)
         if build_index_at_end {
             session
                 .store
                 .build_index(&session.collection)
                 .await
                 .map_err(ApiError::from)?;
+        } else if let Err(error) = session.store.build_index_if_due(&session.collection).await {
+            // Every batch is committed and acknowledged: the call succeeded,
+            // and the next write that ends past the threshold builds it.
+            tracing::warn!(
+                collection = %session.collection.spec.name,
+                %error,
+                "could not build the vector index at the end of the stream"
+            );
         }
         Ok(())
     }

@@ -228,6 +228,37 @@ impl VectorIndex {
     }
 }
 
+/// When a collection's HNSW index is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexBuild {
+    /// Once the collection's vectors pass the server's indexing threshold:
+    /// at the end of the UpsertStream (or after the Upsert) that passes it.
+    /// Below it, searches are exact.
+    Automatic,
+    /// With the collection; every write maintains it.
+    Immediate,
+    /// Only when asked: BuildIndex, or an UpsertStream's `build_index_at_end`.
+    OnRequest,
+}
+
+impl IndexBuild {
+    /// The name stored in the catalog.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndexBuild::Automatic => "automatic",
+            IndexBuild::Immediate => "immediate",
+            IndexBuild::OnRequest => "on_request",
+        }
+    }
+
+    /// Reads a name stored by [`IndexBuild::as_str`].
+    pub fn from_stored(name: &str) -> Option<Self> {
+        [IndexBuild::Automatic, IndexBuild::Immediate, IndexBuild::OnRequest]
+            .into_iter()
+            .find(|build| build.as_str() == name)
+    }
+}
+
 /// A PostgreSQL text-search configuration name, such as `english`. Its
 /// syntax is checked here; that the configuration exists is checked against
 /// `pg_ts_config` by the store.
@@ -272,6 +303,8 @@ pub struct CollectionSpec {
     pub language: TextLanguage,
     /// Whether documents belong to tenants.
     pub multi_tenant: bool,
+    /// When the HNSW index is built.
+    pub index_build: IndexBuild,
 }
 
 impl CollectionSpec {

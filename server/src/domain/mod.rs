@@ -20,8 +20,8 @@ mod vector_rules;
 pub use access::{Access, AccessDenied, KeyGrant, KeyId, Role, show_time};
 pub use alias::{Alias, AliasAction, AliasActions, AliasChange, AliasKind, UncheckedAliasAction};
 pub use collection::{
-    Collection, CollectionName, CollectionSpec, IndexPrecision, IndexState, KeywordRanking, Metric, TextLanguage,
-    VectorIndex,
+    Collection, CollectionName, CollectionSpec, IndexBuild, IndexPrecision, IndexState, KeywordRanking, Metric,
+    TextLanguage, VectorIndex,
 };
 pub use consistency::{ConsistencyToken, ReadConsistency};
 pub use deadline::Deadline;

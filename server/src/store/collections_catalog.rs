@@ -15,8 +15,8 @@ use super::sql_identifiers::{index, quote_literal, table};
 use super::sql_spans::sql;
 use super::{Store, StoreError};
 use crate::domain::{
-    Collection, CollectionName, CollectionSpec, Deadline, IndexPrecision, KeywordRanking, Metric, TextLanguage,
-    VectorIndex,
+    Collection, CollectionName, CollectionSpec, Deadline, IndexBuild, IndexPrecision, KeywordRanking, Metric,
+    TextLanguage, VectorIndex,
 };
 
 /// Sizes and counts of one collection.
@@ -43,6 +43,7 @@ struct CatalogRow {
     text_language: String,
     multi_tenant: bool,
     created_at: DateTime<Utc>,
+    index_build: String,
     /// Whether the collection has a valid BM25 index ([`HAS_BM25_INDEX`]);
     /// false where the query does not ask (a row just inserted has none).
     #[sqlx(default)]
@@ -75,6 +76,7 @@ impl CatalogRow {
             _ => return Err(corrupt("index")),
         };
         let language = TextLanguage::parse("text_language", &self.text_language).map_err(|_| corrupt("language"))?;
+        let index_build = IndexBuild::from_stored(&self.index_build).ok_or_else(|| corrupt("index_build"))?;
         Ok(Collection {
             id: self.id,
             spec: CollectionSpec {
@@ -84,6 +86,7 @@ impl CatalogRow {
                 index,
                 language,
                 multi_tenant: self.multi_tenant,
+                index_build,
             },
             created_at: self.created_at,
             keyword_ranking: if self.bm25_index {
@@ -96,7 +99,7 @@ impl CatalogRow {
 }
 
 const CATALOG_COLUMNS: &str = "id, name, dimension, metric, index_kind, hnsw_m, hnsw_ef_construction, \
-     hnsw_precision, text_language, multi_tenant, created_at";
+     hnsw_precision, text_language, multi_tenant, created_at, index_build";
 
 /// [`CATALOG_COLUMNS`] and whether the collection has a BM25 index.
 fn catalog_columns_and_ranking() -> String {
@@ -127,13 +130,12 @@ pub(super) fn indexed_embedding(alias: &str, dimension: u32, precision: IndexPre
 
 impl Store {
     /// Creates a collection: its catalog row, table and indexes, in one
-    /// transaction bounded by `deadline` (see [`Store::write_within`]);
-    /// with `defer_index`, without its vector index (see
-    /// [`Store::build_index`]).
+    /// transaction bounded by `deadline` (see [`Store::write_within`]); its
+    /// vector index only if the spec builds it [`IndexBuild::Immediate`]ly
+    /// (the others: [`Store::build_index`]).
     pub async fn create_collection(
         &self,
         spec: CollectionSpec,
-        defer_index: bool,
         deadline: Deadline,
     ) -> Result<Committed<Arc<Collection>>, StoreError> {
         let created = self
@@ -164,8 +166,8 @@ impl Store {
                 let row: Option<CatalogRow> = sqlx::query_as(&format!(
                     "INSERT INTO fathom.collections \
                        (name, dimension, metric, index_kind, hnsw_m, hnsw_ef_construction, hnsw_precision, \
-                        text_language, multi_tenant) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                        text_language, multi_tenant, index_build) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                      ON CONFLICT (name) DO NOTHING \
                      RETURNING {CATALOG_COLUMNS}"
                 ))
@@ -178,6 +180,7 @@ impl Store {
                 .bind(precision)
                 .bind(spec.language.as_str())
                 .bind(spec.multi_tenant)
+                .bind(spec.index_build.as_str())
                 .fetch_optional(&mut *tx)
                 .instrument(sql("INSERT", "insert collection"))
                 .await?;
@@ -187,7 +190,7 @@ impl Store {
                 let mut collection = row.into_collection()?;
                 collection.keyword_ranking = self.new_collection_ranking;
                 let collection = Arc::new(collection);
-                create_table_and_indexes(&mut tx, &collection, defer_index).await?;
+                create_table_and_indexes(&mut tx, &collection).await?;
                 tx.commit().instrument(sql("COMMIT", "create collection")).await?;
                 Ok(collection)
             })
@@ -310,7 +313,6 @@ impl Store {
 async fn create_table_and_indexes(
     tx: &mut Transaction<'_, Postgres>,
     collection: &Collection,
-    defer_index: bool,
 ) -> Result<(), StoreError> {
     let spec = &collection.spec;
     let t = table(&spec.name);
@@ -336,7 +338,7 @@ async fn create_table_and_indexes(
             index(&spec.name, "metadata")
         ),
     ];
-    if !defer_index {
+    if spec.index_build == IndexBuild::Immediate {
         statements.extend(hnsw_index_ddl(collection, ""));
     }
     if collection.keyword_ranking == KeywordRanking::Bm25 {

@@ -6,6 +6,7 @@
 //! value is a bound parameter.
 
 mod api_keys;
+mod automatic_indexes;
 mod bm25_indexes;
 mod bm25_restarts;
 mod collection_aliases;
@@ -30,6 +31,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 pub use api_keys::{ApiKeyRecord, KeyState, NewApiKey, UnrevokedApiKey};
+pub use automatic_indexes::DEFAULT_INDEXING_THRESHOLD_BYTES;
 pub use commit_tokens::Committed;
 pub use documents::ScrollCursor;
 pub use error::{NameHolder, StoreError};
@@ -75,6 +77,8 @@ pub struct Store {
     build_options: Arc<PgConnectOptions>,
     /// Least `maintenance_work_mem` an index build gets.
     index_build_memory_bytes: i64,
+    /// When collections built automatically get their index.
+    automatic_indexes: Arc<automatic_indexes::AutomaticIndexes>,
     /// How collections created from now on rank keyword searches (see
     /// [`Store::prepare_keyword_ranking`]).
     new_collection_ranking: KeywordRanking,
@@ -170,6 +174,9 @@ impl Store {
             cancel_options,
             build_options,
             index_build_memory_bytes: DEFAULT_INDEX_BUILD_MEMORY_BYTES as i64,
+            automatic_indexes: Arc::new(automatic_indexes::AutomaticIndexes::new(
+                DEFAULT_INDEXING_THRESHOLD_BYTES,
+            )),
             new_collection_ranking: KeywordRanking::TsRank,
             bm25_restarts,
             replicas: None,

@@ -473,8 +473,8 @@ fn read_hit(row: &PgRow, query: &SearchQuery) -> SearchHitRow {
 mod tests {
     use super::*;
     use crate::domain::{
-        CollectionName, CollectionSpec, DocumentFields, EfSearch, Filter, KeywordQuery, KeywordRanking, Tenant,
-        TextLanguage,
+        CollectionName, CollectionSpec, DocumentFields, EfSearch, Filter, IndexBuild, KeywordQuery, KeywordRanking,
+        Tenant, TextLanguage,
     };
 
     fn collection(multi_tenant: bool) -> Collection {
@@ -487,6 +487,7 @@ mod tests {
                 index: VectorIndex::default_hnsw(),
                 language: TextLanguage::parse("text_language", "").unwrap(),
                 multi_tenant,
+                index_build: IndexBuild::Automatic,
             },
             created_at: chrono::Utc::now(),
             keyword_ranking: KeywordRanking::TsRank,

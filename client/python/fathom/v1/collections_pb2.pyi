@@ -23,6 +23,13 @@ class IndexState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INDEX_STATE_DEFERRED: _ClassVar[IndexState]
     INDEX_STATE_BUILDING: _ClassVar[IndexState]
 
+class IndexBuild(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INDEX_BUILD_UNSPECIFIED: _ClassVar[IndexBuild]
+    INDEX_BUILD_AUTOMATIC: _ClassVar[IndexBuild]
+    INDEX_BUILD_IMMEDIATE: _ClassVar[IndexBuild]
+    INDEX_BUILD_ON_REQUEST: _ClassVar[IndexBuild]
+
 class DistanceMetric(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     DISTANCE_METRIC_UNSPECIFIED: _ClassVar[DistanceMetric]
@@ -42,6 +49,10 @@ INDEX_STATE_UNSPECIFIED: IndexState
 INDEX_STATE_READY: IndexState
 INDEX_STATE_DEFERRED: IndexState
 INDEX_STATE_BUILDING: IndexState
+INDEX_BUILD_UNSPECIFIED: IndexBuild
+INDEX_BUILD_AUTOMATIC: IndexBuild
+INDEX_BUILD_IMMEDIATE: IndexBuild
+INDEX_BUILD_ON_REQUEST: IndexBuild
 DISTANCE_METRIC_UNSPECIFIED: DistanceMetric
 DISTANCE_METRIC_COSINE: DistanceMetric
 DISTANCE_METRIC_L2: DistanceMetric
@@ -73,7 +84,7 @@ class IndexSettings(_message.Message):
     def __init__(self, hnsw: _Optional[_Union[HnswIndex, _Mapping]] = ..., none: _Optional[_Union[NoIndex, _Mapping]] = ...) -> None: ...
 
 class Collection(_message.Message):
-    __slots__ = ("name", "dimension", "metric", "index", "text_language", "multi_tenant", "create_time", "index_state", "keyword_ranking")
+    __slots__ = ("name", "dimension", "metric", "index", "text_language", "multi_tenant", "create_time", "index_state", "keyword_ranking", "index_build")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +94,7 @@ class Collection(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     INDEX_STATE_FIELD_NUMBER: _ClassVar[int]
     KEYWORD_RANKING_FIELD_NUMBER: _ClassVar[int]
+    INDEX_BUILD_FIELD_NUMBER: _ClassVar[int]
     name: str
     dimension: int
     metric: DistanceMetric
@@ -92,10 +104,11 @@ class Collection(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     index_state: IndexState
     keyword_ranking: KeywordRanking
-    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[DistanceMetric, str]] = ..., index: _Optional[_Union[IndexSettings, _Mapping]] = ..., text_language: _Optional[str] = ..., multi_tenant: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., index_state: _Optional[_Union[IndexState, str]] = ..., keyword_ranking: _Optional[_Union[KeywordRanking, str]] = ...) -> None: ...
+    index_build: IndexBuild
+    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[DistanceMetric, str]] = ..., index: _Optional[_Union[IndexSettings, _Mapping]] = ..., text_language: _Optional[str] = ..., multi_tenant: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., index_state: _Optional[_Union[IndexState, str]] = ..., keyword_ranking: _Optional[_Union[KeywordRanking, str]] = ..., index_build: _Optional[_Union[IndexBuild, str]] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
-    __slots__ = ("name", "dimension", "metric", "index", "text_language", "multi_tenant", "defer_index")
+    __slots__ = ("name", "dimension", "metric", "index", "text_language", "multi_tenant", "defer_index", "index_build")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
@@ -103,6 +116,7 @@ class CreateCollectionRequest(_message.Message):
     TEXT_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     MULTI_TENANT_FIELD_NUMBER: _ClassVar[int]
     DEFER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    INDEX_BUILD_FIELD_NUMBER: _ClassVar[int]
     name: str
     dimension: int
     metric: DistanceMetric
@@ -110,7 +124,8 @@ class CreateCollectionRequest(_message.Message):
     text_language: str
     multi_tenant: bool
     defer_index: bool
-    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[DistanceMetric, str]] = ..., index: _Optional[_Union[IndexSettings, _Mapping]] = ..., text_language: _Optional[str] = ..., multi_tenant: _Optional[bool] = ..., defer_index: _Optional[bool] = ...) -> None: ...
+    index_build: IndexBuild
+    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[DistanceMetric, str]] = ..., index: _Optional[_Union[IndexSettings, _Mapping]] = ..., text_language: _Optional[str] = ..., multi_tenant: _Optional[bool] = ..., defer_index: _Optional[bool] = ..., index_build: _Optional[_Union[IndexBuild, str]] = ...) -> None: ...
 
 class CreateCollectionResponse(_message.Message):
     __slots__ = ("collection", "consistency_token")

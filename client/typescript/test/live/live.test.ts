@@ -69,7 +69,10 @@ describe("live server", { skip: server ? false : "FATHOM_SERVER is not set (live
 
   before(async () => {
     client = new FathomClient(server!, { timeoutMs: 60_000 });
-    docs = await newCollection("ts_corpus");
+    // Immediate, so that its searches go through the HNSW graph as they did
+    // before collections built their index automatically (10,000 vectors of
+    // 32 dimensions stay below the indexing threshold, where searches are exact).
+    docs = await newCollection("ts_corpus", { indexBuild: "immediate" });
   });
 
   after(async () => {
@@ -141,9 +144,48 @@ describe("live server", { skip: server ? false : "FATHOM_SERVER is not set (live
     assert.equal(hit?.id, small[7]!.id);
   });
 
-  it("reports the index of a new collection ready", async () => {
-    assert.equal((await docs.info()).indexState, "ready");
+  it("builds the index of a new collection automatically, exact until then", async () => {
+    const info = await (await newCollection("ts_automatic")).info();
+    assert.deepEqual([info.indexBuild, info.indexState], ["automatic", "deferred"]);
+  });
+
+  it("reports the index of an immediate collection ready from its creation", async () => {
+    const info = await (await newCollection("ts_immediate", { indexBuild: "immediate" })).info();
+    assert.deepEqual([info.indexBuild, info.indexState], ["immediate", "ready"]);
+    assert.deepEqual([(await docs.info()).indexBuild, (await docs.info()).indexState], ["immediate", "ready"]);
     assert.equal((await (await newCollection("ts_noindex", { index: "none" })).info()).indexState, "ready");
+  });
+
+  it("leaves the index of an on_request or deferIndex collection to buildIndex", async () => {
+    for (const options of [{ indexBuild: "on_request" as const }, { deferIndex: true }]) {
+      const deferred = await newCollection("ts_deferred", options);
+      const info = await deferred.info();
+      assert.deepEqual([info.indexBuild, info.indexState], ["on_request", "deferred"]);
+      assert.equal((await deferred.buildIndex()).indexState, "ready");
+    }
+  });
+
+  it("refuses deferIndex with another indexBuild with INVALID_ARGUMENT on index_build", async () => {
+    for (const indexBuild of ["automatic", "immediate"] as const) {
+      const name = uniqueName("ts_deferred");
+      created.push(name); // dropped afterwards, should it be created
+      await expectError(client.createCollection(name, DIM, { deferIndex: true, indexBuild }), Code.InvalidArgument, /^index_build$/);
+    }
+    // deferIndex and on_request say the same thing.
+    const same = await newCollection("ts_deferred", { deferIndex: true, indexBuild: "on_request" });
+    assert.equal((await same.info()).indexBuild, "on_request");
+  });
+
+  it("builds an automatic collection's index below the threshold with buildIndexAtEnd", async () => {
+    const automatic = await newCollection("ts_automatic");
+    const small = makeCorpus(300, 24);
+    await automatic.upsert(small, { batchSize: 100 });
+    assert.equal((await automatic.info()).indexState, "deferred"); // 300 small vectors: far below the threshold
+    await automatic.upsert(small.slice(0, 10), { buildIndexAtEnd: true });
+    const info = await automatic.info();
+    assert.deepEqual([info.indexBuild, info.indexState], ["automatic", "ready"]);
+    const [hit] = await automatic.searchAll({ vector: small[7]!.vector, limit: 1 });
+    assert.equal(hit?.id, small[7]!.id);
   });
 
   it("refuses deferIndex without an index with INVALID_ARGUMENT", async () => {

@@ -6,7 +6,7 @@ import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import * as convert from "../../src/convert.js";
 import { decodeBadRequest } from "../../src/errors.js";
-import { CollectionSchema, DistanceMetric, IndexPrecision, IndexState, KeywordRanking } from "../../src/gen/fathom/v1/collections_pb.js";
+import { CollectionSchema, DistanceMetric, IndexBuild, IndexPrecision, IndexState, KeywordRanking } from "../../src/gen/fathom/v1/collections_pb.js";
 import { DocumentSchema, UpdateRequestSchema } from "../../src/gen/fathom/v1/documents_pb.js";
 import { SearchHitSchema, SearchRequestSchema } from "../../src/gen/fathom/v1/search_pb.js";
 
@@ -111,6 +111,7 @@ describe("collections", () => {
     assert.deepEqual([request.textLanguage, request.multiTenant, request.dimension], ["simple", true, 32]);
     assert.equal(request.index, undefined);
     assert.equal(request.deferIndex, false);
+    assert.equal(request.indexBuild, IndexBuild.UNSPECIFIED); // the server's default: automatic
     const defaults = convert.createCollectionRequest("docs", 3);
     assert.deepEqual([defaults.metric, defaults.textLanguage], [DistanceMetric.COSINE, "english"]);
     const hnsw = convert.createCollectionRequest("d", 3, { index: { kind: "hnsw", m: 8 } }).index?.kind;
@@ -123,6 +124,37 @@ describe("collections", () => {
     const request = convert.createCollectionRequest("docs", 8, { index: { kind: "hnsw", m: 8 }, deferIndex: true });
     assert.equal(request.deferIndex, true);
     assert.equal(request.index?.kind.case, "hnsw");
+  });
+
+  it("builds CreateCollectionRequest with an index build", () => {
+    const builds = [
+      ["automatic", IndexBuild.AUTOMATIC],
+      ["immediate", IndexBuild.IMMEDIATE],
+      ["on_request", IndexBuild.ON_REQUEST],
+    ] as const;
+    for (const [indexBuild, proto] of builds) {
+      const request = convert.createCollectionRequest("d", 3, { indexBuild });
+      assert.deepEqual([request.indexBuild, request.deferIndex], [proto, false]);
+    }
+    assert.throws(() => convert.createCollectionRequest("d", 3, { indexBuild: "later" as "automatic" }), /unknown indexBuild "later"/);
+  });
+
+  it("leaves deferIndex with another indexBuild to the server to refuse", () => {
+    const request = convert.createCollectionRequest("d", 3, { deferIndex: true, indexBuild: "immediate" });
+    assert.deepEqual([request.deferIndex, request.indexBuild], [true, IndexBuild.IMMEDIATE]);
+  });
+
+  it("names the index build", () => {
+    const builds: [IndexBuild, string][] = [
+      [IndexBuild.AUTOMATIC, "automatic"],
+      [IndexBuild.IMMEDIATE, "immediate"],
+      [IndexBuild.ON_REQUEST, "on_request"],
+      [IndexBuild.UNSPECIFIED, "unspecified"], // a server older than index builds
+      [99 as IndexBuild, "unspecified"], // a value newer than this client
+    ];
+    for (const [indexBuild, name] of builds) {
+      assert.equal(convert.collectionInfo(create(CollectionSchema, { name: "docs", dimension: 4, indexBuild })).indexBuild, name);
+    }
   });
 
   it("leaves the index precision to the server unless asked", () => {

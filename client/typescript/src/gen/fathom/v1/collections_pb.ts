@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fathom/v1/collections.proto.
  */
 export const file_fathom_v1_collections: GenFile = /*@__PURE__*/
-  fileDesc("ChtmYXRob20vdjEvY29sbGVjdGlvbnMucHJvdG8SCWZhdGhvbS52MSJdCglIbnN3SW5kZXgSCQoBbRgBIAEoDRIXCg9lZl9jb25zdHJ1Y3Rpb24YAiABKA0SLAoJcHJlY2lzaW9uGAMgASgOMhkuZmF0aG9tLnYxLkluZGV4UHJlY2lzaW9uIgkKB05vSW5kZXgiYQoNSW5kZXhTZXR0aW5ncxIkCgRobnN3GAEgASgLMhQuZmF0aG9tLnYxLkhuc3dJbmRleEgAEiIKBG5vbmUYAiABKAsyEi5mYXRob20udjEuTm9JbmRleEgAQgYKBGtpbmQivwIKCkNvbGxlY3Rpb24SDAoEbmFtZRgBIAEoCRIRCglkaW1lbnNpb24YAiABKA0SKQoGbWV0cmljGAMgASgOMhkuZmF0aG9tLnYxLkRpc3RhbmNlTWV0cmljEicKBWluZGV4GAQgASgLMhguZmF0aG9tLnYxLkluZGV4U2V0dGluZ3MSFQoNdGV4dF9sYW5ndWFnZRgFIAEoCRIUCgxtdWx0aV90ZW5hbnQYBiABKAgSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKC2luZGV4X3N0YXRlGAggASgOMhUuZmF0aG9tLnYxLkluZGV4U3RhdGUSMgoPa2V5d29yZF9yYW5raW5nGAkgASgOMhkuZmF0aG9tLnYxLktleXdvcmRSYW5raW5nItABChdDcmVhdGVDb2xsZWN0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEhEKCWRpbWVuc2lvbhgCIAEoDRIpCgZtZXRyaWMYAyABKA4yGS5mYXRob20udjEuRGlzdGFuY2VNZXRyaWMSJwoFaW5kZXgYBCABKAsyGC5mYXRob20udjEuSW5kZXhTZXR0aW5ncxIVCg10ZXh0X2xhbmd1YWdlGAUgASgJEhQKDG11bHRpX3RlbmFudBgGIAEoCBITCgtkZWZlcl9pbmRleBgHIAEoCCJgChhDcmVhdGVDb2xsZWN0aW9uUmVzcG9uc2USKQoKY29sbGVjdGlvbhgBIAEoCzIVLmZhdGhvbS52MS5Db2xsZWN0aW9uEhkKEWNvbnNpc3RlbmN5X3Rva2VuGAIgASgJIiQKFEdldENvbGxlY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkiQgoVR2V0Q29sbGVjdGlvblJlc3BvbnNlEikKCmNvbGxlY3Rpb24YASABKAsyFS5mYXRob20udjEuQ29sbGVjdGlvbiIYChZMaXN0Q29sbGVjdGlvbnNSZXF1ZXN0IkUKF0xpc3RDb2xsZWN0aW9uc1Jlc3BvbnNlEioKC2NvbGxlY3Rpb25zGAEgAygLMhUuZmF0aG9tLnYxLkNvbGxlY3Rpb24iJwoXRGVsZXRlQ29sbGVjdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCSI1ChhEZWxldGVDb2xsZWN0aW9uUmVzcG9uc2USGQoRY29uc2lzdGVuY3lfdG9rZW4YASABKAkiKQoZR2V0Q29sbGVjdGlvblN0YXRzUmVxdWVzdBIMCgRuYW1lGAEgASgJIiEKEUJ1aWxkSW5kZXhSZXF1ZXN0EgwKBG5hbWUYASABKAkiVgoSQnVpbGRJbmRleFJlc3BvbnNlEikKCmNvbGxlY3Rpb24YASABKAsyFS5mYXRob20udjEuQ29sbGVjdGlvbhIVCg1idWlsZF9zZWNvbmRzGAIgASgBIoEBChpHZXRDb2xsZWN0aW9uU3RhdHNSZXNwb25zZRIMCgRuYW1lGAEgASgJEhYKDmRvY3VtZW50X2NvdW50GAIgASgEEhMKC3RhYmxlX2J5dGVzGAMgASgEEhMKC2luZGV4X2J5dGVzGAQgASgEEhMKC3RvdGFsX2J5dGVzGAUgASgEIlsKBUFsaWFzEg0KBWFsaWFzGAEgASgJEhIKCmNvbGxlY3Rpb24YAiABKAkSLwoLdXBkYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjAKC0NyZWF0ZUFsaWFzEg0KBWFsaWFzGAEgASgJEhIKCmNvbGxlY3Rpb24YAiABKAkiMAoLU3dpdGNoQWxpYXMSDQoFYWxpYXMYASABKAkSEgoKY29sbGVjdGlvbhgCIAEoCSIcCgtEZWxldGVBbGlhcxINCgVhbGlhcxgBIAEoCSKnAQoLQWxpYXNBY3Rpb24SLgoMY3JlYXRlX2FsaWFzGAEgASgLMhYuZmF0aG9tLnYxLkNyZWF0ZUFsaWFzSAASLgoMc3dpdGNoX2FsaWFzGAIgASgLMhYuZmF0aG9tLnYxLlN3aXRjaEFsaWFzSAASLgoMZGVsZXRlX2FsaWFzGAMgASgLMhYuZmF0aG9tLnYxLkRlbGV0ZUFsaWFzSABCCAoGYWN0aW9uIj8KFFVwZGF0ZUFsaWFzZXNSZXF1ZXN0EicKB2FjdGlvbnMYASADKAsyFi5mYXRob20udjEuQWxpYXNBY3Rpb24iVQoVVXBkYXRlQWxpYXNlc1Jlc3BvbnNlEiEKB2FsaWFzZXMYASADKAsyEC5mYXRob20udjEuQWxpYXMSGQoRY29uc2lzdGVuY3lfdG9rZW4YAiABKAkiKAoSTGlzdEFsaWFzZXNSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkiOAoTTGlzdEFsaWFzZXNSZXNwb25zZRIhCgdhbGlhc2VzGAEgAygLMhAuZmF0aG9tLnYxLkFsaWFzKmgKDktleXdvcmRSYW5raW5nEh8KG0tFWVdPUkRfUkFOS0lOR19VTlNQRUNJRklFRBAAEhgKFEtFWVdPUkRfUkFOS0lOR19CTTI1EAESGwoXS0VZV09SRF9SQU5LSU5HX1RTX1JBTksQAip0CgpJbmRleFN0YXRlEhsKF0lOREVYX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRSU5ERVhfU1RBVEVfUkVBRFkQARIYChRJTkRFWF9TVEFURV9ERUZFUlJFRBACEhgKFElOREVYX1NUQVRFX0JVSUxESU5HEAMqiAEKDkRpc3RhbmNlTWV0cmljEh8KG0RJU1RBTkNFX01FVFJJQ19VTlNQRUNJRklFRBAAEhoKFkRJU1RBTkNFX01FVFJJQ19DT1NJTkUQARIWChJESVNUQU5DRV9NRVRSSUNfTDIQAhIhCh1ESVNUQU5DRV9NRVRSSUNfSU5ORVJfUFJPRFVDVBADKmcKDkluZGV4UHJlY2lzaW9uEh8KG0lOREVYX1BSRUNJU0lPTl9VTlNQRUNJRklFRBAAEhgKFElOREVYX1BSRUNJU0lPTl9IQUxGEAESGgoWSU5ERVhfUFJFQ0lTSU9OX1NJTkdMRRACMsUFCgtDb2xsZWN0aW9ucxJbChBDcmVhdGVDb2xsZWN0aW9uEiIuZmF0aG9tLnYxLkNyZWF0ZUNvbGxlY3Rpb25SZXF1ZXN0GiMuZmF0aG9tLnYxLkNyZWF0ZUNvbGxlY3Rpb25SZXNwb25zZRJSCg1HZXRDb2xsZWN0aW9uEh8uZmF0aG9tLnYxLkdldENvbGxlY3Rpb25SZXF1ZXN0GiAuZmF0aG9tLnYxLkdldENvbGxlY3Rpb25SZXNwb25zZRJYCg9MaXN0Q29sbGVjdGlvbnMSIS5mYXRob20udjEuTGlzdENvbGxlY3Rpb25zUmVxdWVzdBoiLmZhdGhvbS52MS5MaXN0Q29sbGVjdGlvbnNSZXNwb25zZRJbChBEZWxldGVDb2xsZWN0aW9uEiIuZmF0aG9tLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXF1ZXN0GiMuZmF0aG9tLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZRJhChJHZXRDb2xsZWN0aW9uU3RhdHMSJC5mYXRob20udjEuR2V0Q29sbGVjdGlvblN0YXRzUmVxdWVzdBolLmZhdGhvbS52MS5HZXRDb2xsZWN0aW9uU3RhdHNSZXNwb25zZRJJCgpCdWlsZEluZGV4EhwuZmF0aG9tLnYxLkJ1aWxkSW5kZXhSZXF1ZXN0Gh0uZmF0aG9tLnYxLkJ1aWxkSW5kZXhSZXNwb25zZRJSCg1VcGRhdGVBbGlhc2VzEh8uZmF0aG9tLnYxLlVwZGF0ZUFsaWFzZXNSZXF1ZXN0GiAuZmF0aG9tLnYxLlVwZGF0ZUFsaWFzZXNSZXNwb25zZRJMCgtMaXN0QWxpYXNlcxIdLmZhdGhvbS52MS5MaXN0QWxpYXNlc1JlcXVlc3QaHi5mYXRob20udjEuTGlzdEFsaWFzZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChtmYXRob20vdjEvY29sbGVjdGlvbnMucHJvdG8SCWZhdGhvbS52MSJdCglIbnN3SW5kZXgSCQoBbRgBIAEoDRIXCg9lZl9jb25zdHJ1Y3Rpb24YAiABKA0SLAoJcHJlY2lzaW9uGAMgASgOMhkuZmF0aG9tLnYxLkluZGV4UHJlY2lzaW9uIgkKB05vSW5kZXgiYQoNSW5kZXhTZXR0aW5ncxIkCgRobnN3GAEgASgLMhQuZmF0aG9tLnYxLkhuc3dJbmRleEgAEiIKBG5vbmUYAiABKAsyEi5mYXRob20udjEuTm9JbmRleEgAQgYKBGtpbmQi6wIKCkNvbGxlY3Rpb24SDAoEbmFtZRgBIAEoCRIRCglkaW1lbnNpb24YAiABKA0SKQoGbWV0cmljGAMgASgOMhkuZmF0aG9tLnYxLkRpc3RhbmNlTWV0cmljEicKBWluZGV4GAQgASgLMhguZmF0aG9tLnYxLkluZGV4U2V0dGluZ3MSFQoNdGV4dF9sYW5ndWFnZRgFIAEoCRIUCgxtdWx0aV90ZW5hbnQYBiABKAgSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKC2luZGV4X3N0YXRlGAggASgOMhUuZmF0aG9tLnYxLkluZGV4U3RhdGUSMgoPa2V5d29yZF9yYW5raW5nGAkgASgOMhkuZmF0aG9tLnYxLktleXdvcmRSYW5raW5nEioKC2luZGV4X2J1aWxkGAogASgOMhUuZmF0aG9tLnYxLkluZGV4QnVpbGQi/AEKF0NyZWF0ZUNvbGxlY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJZGltZW5zaW9uGAIgASgNEikKBm1ldHJpYxgDIAEoDjIZLmZhdGhvbS52MS5EaXN0YW5jZU1ldHJpYxInCgVpbmRleBgEIAEoCzIYLmZhdGhvbS52MS5JbmRleFNldHRpbmdzEhUKDXRleHRfbGFuZ3VhZ2UYBSABKAkSFAoMbXVsdGlfdGVuYW50GAYgASgIEhMKC2RlZmVyX2luZGV4GAcgASgIEioKC2luZGV4X2J1aWxkGAggASgOMhUuZmF0aG9tLnYxLkluZGV4QnVpbGQiYAoYQ3JlYXRlQ29sbGVjdGlvblJlc3BvbnNlEikKCmNvbGxlY3Rpb24YASABKAsyFS5mYXRob20udjEuQ29sbGVjdGlvbhIZChFjb25zaXN0ZW5jeV90b2tlbhgCIAEoCSIkChRHZXRDb2xsZWN0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJIkIKFUdldENvbGxlY3Rpb25SZXNwb25zZRIpCgpjb2xsZWN0aW9uGAEgASgLMhUuZmF0aG9tLnYxLkNvbGxlY3Rpb24iGAoWTGlzdENvbGxlY3Rpb25zUmVxdWVzdCJFChdMaXN0Q29sbGVjdGlvbnNSZXNwb25zZRIqCgtjb2xsZWN0aW9ucxgBIAMoCzIVLmZhdGhvbS52MS5Db2xsZWN0aW9uIicKF0RlbGV0ZUNvbGxlY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkiNQoYRGVsZXRlQ29sbGVjdGlvblJlc3BvbnNlEhkKEWNvbnNpc3RlbmN5X3Rva2VuGAEgASgJIikKGUdldENvbGxlY3Rpb25TdGF0c1JlcXVlc3QSDAoEbmFtZRgBIAEoCSIhChFCdWlsZEluZGV4UmVxdWVzdBIMCgRuYW1lGAEgASgJIlYKEkJ1aWxkSW5kZXhSZXNwb25zZRIpCgpjb2xsZWN0aW9uGAEgASgLMhUuZmF0aG9tLnYxLkNvbGxlY3Rpb24SFQoNYnVpbGRfc2Vjb25kcxgCIAEoASKBAQoaR2V0Q29sbGVjdGlvblN0YXRzUmVzcG9uc2USDAoEbmFtZRgBIAEoCRIWCg5kb2N1bWVudF9jb3VudBgCIAEoBBITCgt0YWJsZV9ieXRlcxgDIAEoBBITCgtpbmRleF9ieXRlcxgEIAEoBBITCgt0b3RhbF9ieXRlcxgFIAEoBCJbCgVBbGlhcxINCgVhbGlhcxgBIAEoCRISCgpjb2xsZWN0aW9uGAIgASgJEi8KC3VwZGF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIwCgtDcmVhdGVBbGlhcxINCgVhbGlhcxgBIAEoCRISCgpjb2xsZWN0aW9uGAIgASgJIjAKC1N3aXRjaEFsaWFzEg0KBWFsaWFzGAEgASgJEhIKCmNvbGxlY3Rpb24YAiABKAkiHAoLRGVsZXRlQWxpYXMSDQoFYWxpYXMYASABKAkipwEKC0FsaWFzQWN0aW9uEi4KDGNyZWF0ZV9hbGlhcxgBIAEoCzIWLmZhdGhvbS52MS5DcmVhdGVBbGlhc0gAEi4KDHN3aXRjaF9hbGlhcxgCIAEoCzIWLmZhdGhvbS52MS5Td2l0Y2hBbGlhc0gAEi4KDGRlbGV0ZV9hbGlhcxgDIAEoCzIWLmZhdGhvbS52MS5EZWxldGVBbGlhc0gAQggKBmFjdGlvbiI/ChRVcGRhdGVBbGlhc2VzUmVxdWVzdBInCgdhY3Rpb25zGAEgAygLMhYuZmF0aG9tLnYxLkFsaWFzQWN0aW9uIlUKFVVwZGF0ZUFsaWFzZXNSZXNwb25zZRIhCgdhbGlhc2VzGAEgAygLMhAuZmF0aG9tLnYxLkFsaWFzEhkKEWNvbnNpc3RlbmN5X3Rva2VuGAIgASgJIigKEkxpc3RBbGlhc2VzUmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJIjgKE0xpc3RBbGlhc2VzUmVzcG9uc2USIQoHYWxpYXNlcxgBIAMoCzIQLmZhdGhvbS52MS5BbGlhcypoCg5LZXl3b3JkUmFua2luZxIfChtLRVlXT1JEX1JBTktJTkdfVU5TUEVDSUZJRUQQABIYChRLRVlXT1JEX1JBTktJTkdfQk0yNRABEhsKF0tFWVdPUkRfUkFOS0lOR19UU19SQU5LEAIqdAoKSW5kZXhTdGF0ZRIbChdJTkRFWF9TVEFURV9VTlNQRUNJRklFRBAAEhUKEUlOREVYX1NUQVRFX1JFQURZEAESGAoUSU5ERVhfU1RBVEVfREVGRVJSRUQQAhIYChRJTkRFWF9TVEFURV9CVUlMRElORxADKnsKCkluZGV4QnVpbGQSGwoXSU5ERVhfQlVJTERfVU5TUEVDSUZJRUQQABIZChVJTkRFWF9CVUlMRF9BVVRPTUFUSUMQARIZChVJTkRFWF9CVUlMRF9JTU1FRElBVEUQAhIaChZJTkRFWF9CVUlMRF9PTl9SRVFVRVNUEAMqiAEKDkRpc3RhbmNlTWV0cmljEh8KG0RJU1RBTkNFX01FVFJJQ19VTlNQRUNJRklFRBAAEhoKFkRJU1RBTkNFX01FVFJJQ19DT1NJTkUQARIWChJESVNUQU5DRV9NRVRSSUNfTDIQAhIhCh1ESVNUQU5DRV9NRVRSSUNfSU5ORVJfUFJPRFVDVBADKmcKDkluZGV4UHJlY2lzaW9uEh8KG0lOREVYX1BSRUNJU0lPTl9VTlNQRUNJRklFRBAAEhgKFElOREVYX1BSRUNJU0lPTl9IQUxGEAESGgoWSU5ERVhfUFJFQ0lTSU9OX1NJTkdMRRACMsUFCgtDb2xsZWN0aW9ucxJbChBDcmVhdGVDb2xsZWN0aW9uEiIuZmF0aG9tLnYxLkNyZWF0ZUNvbGxlY3Rpb25SZXF1ZXN0GiMuZmF0aG9tLnYxLkNyZWF0ZUNvbGxlY3Rpb25SZXNwb25zZRJSCg1HZXRDb2xsZWN0aW9uEh8uZmF0aG9tLnYxLkdldENvbGxlY3Rpb25SZXF1ZXN0GiAuZmF0aG9tLnYxLkdldENvbGxlY3Rpb25SZXNwb25zZRJYCg9MaXN0Q29sbGVjdGlvbnMSIS5mYXRob20udjEuTGlzdENvbGxlY3Rpb25zUmVxdWVzdBoiLmZhdGhvbS52MS5MaXN0Q29sbGVjdGlvbnNSZXNwb25zZRJbChBEZWxldGVDb2xsZWN0aW9uEiIuZmF0aG9tLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXF1ZXN0GiMuZmF0aG9tLnYxLkRlbGV0ZUNvbGxlY3Rpb25SZXNwb25zZRJhChJHZXRDb2xsZWN0aW9uU3RhdHMSJC5mYXRob20udjEuR2V0Q29sbGVjdGlvblN0YXRzUmVxdWVzdBolLmZhdGhvbS52MS5HZXRDb2xsZWN0aW9uU3RhdHNSZXNwb25zZRJJCgpCdWlsZEluZGV4EhwuZmF0aG9tLnYxLkJ1aWxkSW5kZXhSZXF1ZXN0Gh0uZmF0aG9tLnYxLkJ1aWxkSW5kZXhSZXNwb25zZRJSCg1VcGRhdGVBbGlhc2VzEh8uZmF0aG9tLnYxLlVwZGF0ZUFsaWFzZXNSZXF1ZXN0GiAuZmF0aG9tLnYxLlVwZGF0ZUFsaWFzZXNSZXNwb25zZRJMCgtMaXN0QWxpYXNlcxIdLmZhdGhvbS52MS5MaXN0QWxpYXNlc1JlcXVlc3QaHi5mYXRob20udjEuTGlzdEFsaWFzZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * HnswIndex is an approximate nearest-neighbour index (pgvector HNSW).
@@ -178,6 +178,14 @@ export type Collection = Message<"fathom.v1.Collection"> & {
    * @generated from field: fathom.v1.KeywordRanking keyword_ranking = 9;
    */
   keywordRanking: KeywordRanking;
+
+  /**
+   * When the HNSW index is built. Collections created before this setting
+   * report IMMEDIATE, or ON_REQUEST if their index was deferred then.
+   *
+   * @generated from field: fathom.v1.IndexBuild index_build = 10;
+   */
+  indexBuild: IndexBuild;
 };
 
 /**
@@ -241,14 +249,22 @@ export type CreateCollectionRequest = Message<"fathom.v1.CreateCollectionRequest
   multiTenant: boolean;
 
   /**
-   * If true, the HNSW index is not created now but by BuildIndex (or at the
-   * end of an UpsertStream opened with build_index_at_end): for bulk loads,
-   * where building the index once, in bulk and in parallel, is many times
-   * faster than inserting every row into it. Searches are exact until then.
+   * The same as index_build INDEX_BUILD_ON_REQUEST: the HNSW index is not
+   * created now but by BuildIndex (or at the end of an UpsertStream opened
+   * with build_index_at_end). Searches are exact until then. Setting it
+   * with another index_build is refused with INVALID_ARGUMENT.
    *
    * @generated from field: bool defer_index = 7;
    */
   deferIndex: boolean;
+
+  /**
+   * When the HNSW index is built. Unset means INDEX_BUILD_AUTOMATIC: bulk
+   * loads are indexed once, at their end, without a flag.
+   *
+   * @generated from field: fathom.v1.IndexBuild index_build = 8;
+   */
+  indexBuild: IndexBuild;
 };
 
 /**
@@ -860,16 +876,17 @@ export enum IndexState {
   READY = 1,
 
   /**
-   * The collection was created with defer_index (or a build failed): the
-   * index is not built, so writes are fast and searches are exact scans.
-   * BuildIndex builds it.
+   * The index is not built, so writes are fast and searches are exact
+   * scans: the collection builds its index automatically and is still below
+   * the threshold (see INDEX_BUILD_AUTOMATIC), or it was created with
+   * INDEX_BUILD_ON_REQUEST (or a build failed). BuildIndex builds it.
    *
    * @generated from enum value: INDEX_STATE_DEFERRED = 2;
    */
   DEFERRED = 2,
 
   /**
-   * BuildIndex is building the index; searches stay exact until it is ready.
+   * The index is being built; searches stay exact until it is ready.
    *
    * @generated from enum value: INDEX_STATE_BUILDING = 3;
    */
@@ -881,6 +898,64 @@ export enum IndexState {
  */
 export const IndexStateSchema: GenEnum<IndexState> = /*@__PURE__*/
   enumDesc(file_fathom_v1_collections, 1);
+
+/**
+ * IndexBuild says when a collection's HNSW index is built. pgvector inserts
+ * into an HNSW graph one row at a time; building the graph once over loaded
+ * rows, in bulk and in parallel, is many times faster. Collections without
+ * a vector index (index.none) ignore it.
+ *
+ * @generated from enum fathom.v1.IndexBuild
+ */
+export enum IndexBuild {
+  /**
+   * Not set: AUTOMATIC (ON_REQUEST with defer_index).
+   *
+   * @generated from enum value: INDEX_BUILD_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The default. The collection starts without its index and searches are
+   * exact, which is cheap while it is small; the index is built in bulk once
+   * the collection's vectors take the server's indexing threshold
+   * (`fathom serve --indexing-threshold-kb`, 16 MiB by default: 5,462
+   * documents of 768 dimensions). An UpsertStream that ends with the
+   * collection past the threshold builds it before the call ends, so a bulk
+   * load is indexed once, at its end, and searchable when the call returns;
+   * an Upsert that takes the collection past it starts the build in the
+   * background. A build that fails fails no write (the next one past the
+   * threshold tries again). Batches inside an UpsertStream never start a
+   * build: a stream kept open for good leaves the collection exact until it
+   * ends (or until BuildIndex).
+   *
+   * @generated from enum value: INDEX_BUILD_AUTOMATIC = 1;
+   */
+  AUTOMATIC = 1,
+
+  /**
+   * The index is created with the collection and every write maintains it:
+   * searches use it from the first document, and bulk loads are many times
+   * slower.
+   *
+   * @generated from enum value: INDEX_BUILD_IMMEDIATE = 2;
+   */
+  IMMEDIATE = 2,
+
+  /**
+   * The index is built only by BuildIndex, or at the end of an UpsertStream
+   * opened with build_index_at_end (the same as defer_index).
+   *
+   * @generated from enum value: INDEX_BUILD_ON_REQUEST = 3;
+   */
+  ON_REQUEST = 3,
+}
+
+/**
+ * Describes the enum fathom.v1.IndexBuild.
+ */
+export const IndexBuildSchema: GenEnum<IndexBuild> = /*@__PURE__*/
+  enumDesc(file_fathom_v1_collections, 2);
 
 /**
  * DistanceMetric says how two vectors are compared, and so what a vector
@@ -923,7 +998,7 @@ export enum DistanceMetric {
  * Describes the enum fathom.v1.DistanceMetric.
  */
 export const DistanceMetricSchema: GenEnum<DistanceMetric> = /*@__PURE__*/
-  enumDesc(file_fathom_v1_collections, 2);
+  enumDesc(file_fathom_v1_collections, 3);
 
 /**
  * IndexPrecision is the precision of the vectors an HNSW graph holds. The
@@ -966,7 +1041,7 @@ export enum IndexPrecision {
  * Describes the enum fathom.v1.IndexPrecision.
  */
 export const IndexPrecisionSchema: GenEnum<IndexPrecision> = /*@__PURE__*/
-  enumDesc(file_fathom_v1_collections, 3);
+  enumDesc(file_fathom_v1_collections, 4);
 
 /**
  * Collections manages collections: named sets of documents that share one

@@ -183,11 +183,13 @@ export type OpenStream = Message<"fathom.v1.OpenStream"> & {
   streamId: string;
 
   /**
-   * If true and the collection's index is deferred (see
-   * CreateCollectionRequest.defer_index), the server builds it once the
-   * client ends the stream and every batch is acknowledged, and ends the
-   * call only when the index is ready: a bulk load that is searchable at
-   * the end of one call.
+   * If true and the collection's index is not built (index_state
+   * DEFERRED), the server builds it once the client ends the stream and
+   * every batch is acknowledged, and ends the call only when the index is
+   * ready: a bulk load that is searchable at the end of one call. A
+   * collection with index_build AUTOMATIC (the default) does so without
+   * this flag once it is past the indexing threshold; the flag builds the
+   * index below the threshold too, and in ON_REQUEST collections.
    *
    * @generated from field: bool build_index_at_end = 4;
    */
