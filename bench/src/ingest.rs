@@ -232,7 +232,7 @@ impl Ingest<'_> {
                 tokio::spawn(async move {
                     let mut written = 0;
                     for batch in batches {
-                        written += store.upsert(&collection, &tenant, batch, Deadline::NONE).await?;
+                        written += store.upsert(&collection, &tenant, batch, Deadline::NONE).await?.value;
                     }
                     Ok::<u64, fathom_server::store::StoreError>(written)
                 })

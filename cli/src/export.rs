@@ -45,6 +45,7 @@ pub async fn export(client: Client, args: ExportArgs) -> anyhow::Result<()> {
         after_id: args.after_id,
         include: None,
         limit: 0,
+        consistency: None,
     };
     let mut documents = std::pin::pin!(client.scroll(request));
     let mut written = 0u64;

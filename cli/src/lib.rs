@@ -133,16 +133,30 @@ pub struct ClusterArgs {
 #[derive(Debug, Subcommand)]
 pub enum PostgresCommand {
     /// Initialise if needed, start, and create a database; prints its URL.
+    /// With --replica-of, make (the first time) and start a streaming
+    /// standby of that primary instead, and print its URL of --database.
     Start {
         /// The cluster.
         #[command(flatten)]
         cluster: ClusterArgs,
-        /// Database to create.
+        /// Database to create (on a replica: whose URL to print).
         #[arg(long, default_value = "fathom")]
         database: String,
         /// Turn fsync off: for throw-away test clusters only.
         #[arg(long)]
         ephemeral: bool,
+        /// Make this cluster a read-only streaming standby of the primary at
+        /// this URL (a superuser or a role with REPLICATION; the primary's
+        /// pg_hba.conf must admit it for replication), copied with
+        /// pg_basebackup into an empty --home; later starts reuse that copy.
+        /// For `fathom serve --replica-url`.
+        #[arg(long, value_name = "PRIMARY_URL")]
+        replica_of: Option<String>,
+        /// With --replica-of: replay each commit no sooner than this long
+        /// after the primary made it (PostgreSQL's recovery_min_apply_delay,
+        /// such as 2s or 500ms): a replica that lags by design, for tests.
+        #[arg(long, value_name = "INTERVAL", requires = "replica_of")]
+        apply_delay: Option<String>,
     },
     /// Stop the cluster (fast shutdown).
     Stop {
@@ -301,6 +315,8 @@ fn postgres(command: PostgresCommand) -> anyhow::Result<()> {
             cluster,
             database,
             ephemeral,
+            replica_of,
+            apply_delay,
         } => {
             let durability = if ephemeral {
                 Durability::Ephemeral
@@ -308,7 +324,10 @@ fn postgres(command: PostgresCommand) -> anyhow::Result<()> {
                 Durability::Durable
             };
             let pg = EmbeddedPostgres::new(&cluster.install_dir, &cluster.home, cluster.port, durability)?;
-            pg.start(&database)?;
+            match &replica_of {
+                Some(primary) => pg.start_replica_of(primary, apply_delay.as_deref())?,
+                None => pg.start(&database)?,
+            }
             outln!("{}", pg.url(&database))?;
         }
         PostgresCommand::Stop { cluster } => {

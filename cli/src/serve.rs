@@ -28,7 +28,30 @@ pub struct ServeArgs {
     /// policy that admits trusted clients alone. (With --auth, keys are checked.)
     #[arg(long, env = "FATHOM_INSECURE_NO_AUTH")]
     insecure_no_auth: bool,
-    /// Most pooled database connections.
+    /// A read replica: a streaming standby of the database (one server's
+    /// URL, such as `fathom postgres start --replica-of` makes). Repeat for
+    /// several. Get, Count, Scroll and Search go to a replica in rotation
+    /// (round robin) unless they ask for strong consistency or carry a
+    /// consistency token a replica has not replayed; everything else goes
+    /// to the primary. Env: comma-separated.
+    #[arg(
+        long = "replica-url",
+        env = "FATHOM_REPLICA_URLS",
+        value_delimiter = ',',
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    replica_urls: Vec<String>,
+    /// A replica that lags the primary by more than this many seconds (the
+    /// age of the oldest write it has not replayed), or fails its probe, is
+    /// out of rotation until it is healthy again.
+    #[arg(long, env = "FATHOM_REPLICA_MAX_LAG_SECONDS", default_value_t = fathom_server::store::DEFAULT_REPLICA_MAX_LAG.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    replica_max_lag_seconds: u64,
+    /// How long a read with a consistency token waits for a replica to
+    /// replay that far before the primary serves it, in milliseconds.
+    #[arg(long, env = "FATHOM_REPLICA_TOKEN_WAIT_MS", default_value_t = fathom_server::store::DEFAULT_REPLICA_TOKEN_WAIT.as_millis() as u64)]
+    replica_token_wait_ms: u64,
+    /// Most pooled database connections (to the primary, and to each replica).
     #[arg(long, env = "FATHOM_MAX_CONNECTIONS", default_value_t = 16)]
     max_connections: u32,
     /// Most documents in one batch.
@@ -138,6 +161,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut config = Config::new(args.listen, database_url);
     config.max_connections = args.max_connections;
+    config.replica_urls = args.replica_urls;
+    config.replicas.max_lag = std::time::Duration::from_secs(args.replica_max_lag_seconds);
+    config.replicas.token_wait = std::time::Duration::from_millis(args.replica_token_wait_ms);
     config.limits.max_batch_documents = args.max_batch_documents;
     config.limits.max_batch_bytes = args.max_batch_bytes;
     config.limits.max_message_bytes = args.max_message_bytes;

@@ -46,6 +46,12 @@ pub enum EmbeddedPostgresError {
         /// What it printed.
         stderr: String,
     },
+    /// `start_replica_of` found a cluster in its data directory that is not a standby.
+    #[error(
+        "{0} holds a cluster that is not a standby: give the replica a --home of its own (an empty or new \
+         directory), where pg_basebackup copies the primary"
+    )]
+    NotAStandby(PathBuf),
     /// A file operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -170,6 +176,63 @@ impl EmbeddedPostgres {
             self.pg_ctl_start()?;
         }
         self.create_database(database)
+    }
+
+    /// Makes this cluster a streaming standby of `primary_url` and starts
+    /// it: the first time, copies the primary with `pg_basebackup -R` (which
+    /// writes `standby.signal` and the `primary_conninfo` to follow); later,
+    /// starts the standby it made. The primary needs `wal_level` replica or
+    /// higher (the default) and a `replication` entry in `pg_hba.conf` for
+    /// this machine (initdb's default has one for loopback). A standby
+    /// serves reads only, so no database is created; it has the primary's.
+    ///
+    /// `apply_delay` (a PostgreSQL interval such as `2s`) is written to
+    /// `postgresql.auto.conf` as `recovery_min_apply_delay`: the standby
+    /// receives the primary's WAL at once but replays each commit no sooner
+    /// than that long after it was made, a lag tests can rely on. In that
+    /// file, not on the command line, so `ALTER SYSTEM` and a reload can
+    /// change it while the standby runs. `None` leaves it as it was.
+    pub fn start_replica_of(&self, primary_url: &str, apply_delay: Option<&str>) -> Result<(), EmbeddedPostgresError> {
+        self.prepare_home()?;
+        if !self.data_dir().join("PG_VERSION").is_file() {
+            let mut basebackup = self.command("pg_basebackup");
+            basebackup
+                .arg("--dbname")
+                .arg(primary_url)
+                .arg("--pgdata")
+                .arg(self.data_dir())
+                .args(["--write-recovery-conf", "--wal-method=stream", "--checkpoint=fast"]);
+            if self.durability == Durability::Ephemeral {
+                basebackup.arg("--no-sync");
+            }
+            run(basebackup, "pg_basebackup")?;
+        }
+        if !self.data_dir().join("standby.signal").is_file() {
+            return Err(EmbeddedPostgresError::NotAStandby(self.data_dir()));
+        }
+        if let Some(delay) = apply_delay {
+            self.set_auto_setting("recovery_min_apply_delay", delay)?;
+        }
+        if !self.is_running() {
+            self.pg_ctl_start()?;
+        }
+        Ok(())
+    }
+
+    /// Sets `name` to `value` in the cluster's `postgresql.auto.conf` (the
+    /// file `ALTER SYSTEM` writes), replacing an earlier line of it. The
+    /// file keeps its owner: it is rewritten in place.
+    fn set_auto_setting(&self, name: &str, value: &str) -> Result<(), EmbeddedPostgresError> {
+        let path = self.data_dir().join("postgresql.auto.conf");
+        let io = |context: String| move |source| EmbeddedPostgresError::Io { context, source };
+        let current = std::fs::read_to_string(&path).map_err(io(format!("reading {}", path.display())))?;
+        let mut lines: Vec<String> = current
+            .lines()
+            .filter(|line| line.split('=').next().map(str::trim) != Some(name))
+            .map(str::to_owned)
+            .collect();
+        lines.push(format!("{name} = '{}'", value.replace('\'', "''")));
+        std::fs::write(&path, lines.join("\n") + "\n").map_err(io(format!("writing {}", path.display())))
     }
 
     /// Starts a cluster that was initialised and stopped before.

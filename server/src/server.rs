@@ -27,7 +27,7 @@ use crate::domain::Limits;
 use crate::health::{DrainingHealth, ServerHealth};
 use crate::metrics::endpoint::MetricsEndpoint;
 use crate::metrics::grpc::GrpcMetricsLayer;
-use crate::store::Store;
+use crate::store::{ReplicaSettings, Store};
 use crate::transport::concurrency_limit::ConcurrencyLimitLayer;
 use crate::transport::oversize::refusals_get_client_codes;
 use crate::transport::rpc_methods::{RpcMethod, rpc_methods};
@@ -49,11 +49,19 @@ const DESCRIPTOR_SETS: [&[u8]; 2] = [fathom_api::FILE_DESCRIPTOR_SET, tonic_heal
 pub struct Config {
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// PostgreSQL connection URL.
+    /// PostgreSQL connection URL: the primary, where writes go.
     pub database_url: String,
+    /// Read replicas (streaming standbys of `database_url`), each one
+    /// server's URL: Get, Count, Scroll and Search go to one in rotation,
+    /// as each read's consistency allows. Empty: every read goes to the primary.
+    pub replica_urls: Vec<String>,
+    /// How reads use the replicas: the lag that takes one out of rotation,
+    /// how long a read with a token waits for one to catch up.
+    pub replicas: ReplicaSettings,
     /// Most pooled database connections.
     pub max_connections: u32,
-    /// How often the health probe asks the database.
+    /// How often the health probe asks the database (and the replica probe
+    /// each replica).
     pub health_interval: Duration,
     /// Request limits.
     pub limits: Limits,
@@ -125,6 +133,8 @@ impl Config {
         Self {
             listen,
             database_url: database_url.into(),
+            replica_urls: Vec::new(),
+            replicas: ReplicaSettings::default(),
             max_connections: 16,
             health_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
@@ -157,7 +167,8 @@ impl Server {
         let mut store = Store::connect_with(&config.database_url, config.max_connections, config.statement_timeout)
             .await?
             .with_index_build_memory(config.index_build_memory_bytes)
-            .with_indexing_threshold(config.indexing_threshold_bytes);
+            .with_indexing_threshold(config.indexing_threshold_bytes)
+            .with_replicas(&config.replica_urls, config.replicas.clone())?;
         store.migrate().await?;
         store.prepare_keyword_ranking().await?;
         let listener = TcpListener::bind(config.listen).await?;
@@ -165,6 +176,9 @@ impl Server {
             Some(addr) => Some(MetricsEndpoint::bind(addr).await?),
             None => None,
         };
+        // Healthy replicas serve reads from the first request on (probed
+        // once the metrics recorder, if any, is there to count them).
+        store.probe_replicas().await;
         Ok(Self {
             listener,
             store,
@@ -199,6 +213,7 @@ impl Server {
         let database = config.database_url.parse::<PgConnectOptions>()?;
         let (health, health_service) = ServerHealth::start(database, store.clone(), config.health_interval).await;
         let (auth, ring) = authentication(&config, &store, background.clone()).await?;
+        tokio::spawn(store.clone().watch_replicas(config.health_interval, background.clone()));
         if let Some(endpoint) = metrics {
             tracing::info!(address = %endpoint.local_addr(), "fathom is serving metrics at /metrics");
             let pool = store.clone();

@@ -139,6 +139,7 @@ pub(crate) async fn count(client: &mut As, collection: &str, tenant: &str) -> Re
         collection: collection.into(),
         tenant: tenant.into(),
         filter: None,
+        consistency: None,
     };
     Ok(client.documents.count(request).await?.into_inner().count)
 }

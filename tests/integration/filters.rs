@@ -42,6 +42,7 @@ async fn count(server: &TestServer, filter: pb::Filter) -> Result<u64, tonic::St
         collection: "books".into(),
         tenant: String::new(),
         filter: Some(filter),
+        consistency: None,
     };
     Ok(server.documents().await.count(request).await?.into_inner().count)
 }

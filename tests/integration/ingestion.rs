@@ -342,6 +342,7 @@ async fn multi_tenant_collections_need_a_tenant_and_keep_tenants_apart() {
             collection: "tenants".into(),
             tenant: tenant.into(),
             filter: None,
+            consistency: None,
         };
         assert_eq!(docs.count(request).await.unwrap().into_inner().count, n, "{tenant}");
     }

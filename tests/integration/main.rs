@@ -16,6 +16,7 @@ mod key_management;
 mod keyword_ranking;
 mod metrics;
 mod overload;
+mod replicas;
 mod resume;
 mod search;
 mod search_by_example;

@@ -22,6 +22,7 @@ pub(crate) fn count_request() -> pb::CountRequest {
         collection: "docs".into(),
         tenant: String::new(),
         filter: None,
+        consistency: None,
     }
 }
 

@@ -270,6 +270,11 @@ async fn write_snapshot(
             after_id: String::new(),
             include: None,
             limit: 0,
+            // From the primary: the documents the header counted, not a
+            // replica's older view of them.
+            consistency: Some(proto::ReadConsistency {
+                choice: Some(proto::read_consistency::Choice::Strong(true)),
+            }),
         };
         let mut documents = std::pin::pin!(client.scroll(request));
         while let Some(document) = documents.next().await {

@@ -39,6 +39,7 @@ from fathom._connection import (
     connection,
     parse_target,
 )
+from fathom._consistency import ReadYourWrites
 from fathom._retry import Backoff, RetryPolicy
 from fathom._transport import (
     AsyncDocumentSource,
@@ -112,6 +113,12 @@ class AsyncClient:
         options: Extra gRPC channel options.
         channel: Use this channel instead of opening one (the other
             connection arguments are then ignored; ``close`` closes it).
+        read_your_writes: Send the newest consistency token of this
+            client's writes with its reads (Get, Count, Scroll, Search) that
+            choose no consistency, so a server with read replicas serves
+            them from one that has replayed those writes, or from the
+            primary (``docs/scale.md``). ``False``: reads are eventual and
+            may miss this client's latest writes while a replica lags.
         retry: Which failed calls are retried and how long to wait: a
             :class:`fathom.RetryPolicy` (``RetryPolicy.never()`` turns retries
             off). Reads, ``upsert_batch``, ``delete``, ``update``,
@@ -137,6 +144,7 @@ class AsyncClient:
         options: Sequence[tuple[str, Any]] = (),
         channel: grpc.aio.Channel | None = None,
         retry: RetryPolicy = RetryPolicy(),
+        read_your_writes: bool = True,
     ) -> None:
         settings = connection(
             target, api_key=api_key, tls=tls, credentials=credentials, metadata=metadata
@@ -152,6 +160,7 @@ class AsyncClient:
         self.timeout = timeout
         self.metadata: tuple[tuple[str, str], ...] = settings.metadata
         self.retry = retry
+        self._consistency = ReadYourWrites(read_your_writes)
         self._channel = channel
         self._collections = collections_pb2_grpc.CollectionsStub(channel)  # type: ignore[no-untyped-call]
         self._documents = documents_pb2_grpc.DocumentsStub(channel)  # type: ignore[no-untyped-call]
@@ -172,6 +181,14 @@ class AsyncClient:
 
     def __repr__(self) -> str:
         return f"AsyncClient({self.target!r})"
+
+    @property
+    def consistency_token(self) -> str | None:
+        """The newest consistency token this client's writes were
+        acknowledged with (``None`` before the first): what its reads send
+        unless ``read_your_writes=False``. Another client reads these writes
+        by sending it as a request's ``consistency.after_token``."""
+        return self._consistency.token
 
     # -- collections ---------------------------------------------------------
 
@@ -447,9 +464,12 @@ class AsyncClient:
         with ``retried`` (calls the retry table retries: not CreateCollection,
         DeleteCollection nor CreateKey), retries it as the client's policy says."""
         backoff = Backoff.call(self.retry if retried else RetryPolicy.never())
+        self._consistency.fill(request)
         while True:
             try:
-                return await method(request, timeout=timeout, metadata=self.metadata)
+                response = await method(request, timeout=timeout, metadata=self.metadata)
+                self._consistency.observe_response(response)
+                return response
             except grpc.RpcError as error:
                 failure = FathomError.from_rpc_error(error)
                 pause = backoff.next_pause(failure)
@@ -462,6 +482,7 @@ class AsyncClient:
     ) -> AsyncIterator[Any]:
         """Iterates a server stream, translating errors and cancelling it if
         the consumer stops early."""
+        self._consistency.fill(request)
         call = method(request, timeout=timeout, metadata=self.metadata)
         try:
             async for response in call:
@@ -528,9 +549,11 @@ class AsyncClient:
                 if ack is None:
                     raise protocol_error("the stream ended early")
                 session.on_ack(ack)
+                self._consistency.observe_response(ack.ack)
             await call.done_writing()
             while (ack := await call.read()) is not None:
                 session.on_ack(ack)
+                self._consistency.observe_response(ack.ack)
             session.ended()
             finished = True
         finally:

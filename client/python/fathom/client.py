@@ -33,6 +33,7 @@ from fathom._connection import (
     connection,
     parse_target,
 )
+from fathom._consistency import ReadYourWrites
 from fathom._retry import Backoff, RetryPolicy
 from fathom._transport import (
     DocumentSource,
@@ -106,6 +107,12 @@ class Client:
         options: Extra gRPC channel options.
         channel: Use this channel instead of opening one (the other
             connection arguments are then ignored; ``close`` closes it).
+        read_your_writes: Send the newest consistency token of this
+            client's writes with its reads (Get, Count, Scroll, Search) that
+            choose no consistency, so a server with read replicas serves
+            them from one that has replayed those writes, or from the
+            primary (``docs/scale.md``). ``False``: reads are eventual and
+            may miss this client's latest writes while a replica lags.
         retry: Which failed calls are retried and how long to wait: a
             :class:`fathom.RetryPolicy` (``RetryPolicy.never()`` turns retries
             off). Reads, ``upsert_batch``, ``delete``, ``update``,
@@ -131,6 +138,7 @@ class Client:
         options: Sequence[tuple[str, Any]] = (),
         channel: grpc.Channel | None = None,
         retry: RetryPolicy = RetryPolicy(),
+        read_your_writes: bool = True,
     ) -> None:
         settings = connection(
             target, api_key=api_key, tls=tls, credentials=credentials, metadata=metadata
@@ -146,6 +154,7 @@ class Client:
         self.timeout = timeout
         self.metadata: tuple[tuple[str, str], ...] = settings.metadata
         self.retry = retry
+        self._consistency = ReadYourWrites(read_your_writes)
         self._channel = channel
         self._collections = collections_pb2_grpc.CollectionsStub(channel)  # type: ignore[no-untyped-call]
         self._documents = documents_pb2_grpc.DocumentsStub(channel)  # type: ignore[no-untyped-call]
@@ -166,6 +175,14 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client({self.target!r})"
+
+    @property
+    def consistency_token(self) -> str | None:
+        """The newest consistency token this client's writes were
+        acknowledged with (``None`` before the first): what its reads send
+        unless ``read_your_writes=False``. Another client reads these writes
+        by sending it as a request's ``consistency.after_token``."""
+        return self._consistency.token
 
     # -- collections ---------------------------------------------------------
 
@@ -441,9 +458,12 @@ class Client:
         with ``retried`` (calls the retry table retries: not CreateCollection,
         DeleteCollection nor CreateKey), retries it as the client's policy says."""
         backoff = Backoff.call(self.retry if retried else RetryPolicy.never())
+        self._consistency.fill(request)
         while True:
             try:
-                return method(request, timeout=timeout, metadata=self.metadata)
+                response = method(request, timeout=timeout, metadata=self.metadata)
+                self._consistency.observe_response(response)
+                return response
             except grpc.RpcError as error:
                 failure = FathomError.from_rpc_error(error)
                 pause = backoff.next_pause(failure)
@@ -456,6 +476,7 @@ class Client:
     ) -> Iterator[Any]:
         """Iterates a server stream, translating errors and cancelling it if
         the consumer stops early."""
+        self._consistency.fill(request)
         call = method(request, timeout=timeout, metadata=self.metadata)
         try:
             for response in call:
@@ -522,9 +543,11 @@ class Client:
                 if ack is None:
                     raise protocol_error("the stream ended early")
                 session.on_ack(ack)
+                self._consistency.observe_response(ack.ack)
             call.done_writing()
             while (ack := call.read()) is not None:
                 session.on_ack(ack)
+                self._consistency.observe_response(ack.ack)
             session.ended()
             finished = True
         finally:

@@ -923,3 +923,21 @@ def test_migrate_simple_store_rejects_mismatched_files(
     with pytest.raises(ValueError, match="no vector"):
         migrate.from_simple_store(docs, tmp_path, progress=False)
     assert docs.count() == 0
+
+
+def test_a_client_keeps_the_token_of_its_writes_and_still_reads_them(face: Face, server_target: str) -> None:
+    # Against a server without replicas every read is the primary's; this
+    # checks the tokens flow (the replica routing is tested in Rust).
+    with face.connect(server_target) as client:
+        assert client.consistency_token is None
+        name = unique_name("tokens")
+        docs = client.create_collection(name, dimension=3)
+        try:
+            created = client.consistency_token
+            assert created is not None
+            docs.upsert(["a"], [[1, 0, 0]])
+            assert client.consistency_token != created
+            assert [d.id for d in docs.get(["a"])] == ["a"]
+            assert docs.count() == 1
+        finally:
+            client.delete_collection(name)

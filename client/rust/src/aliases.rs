@@ -64,12 +64,13 @@ impl UpdateAliases {
     /// (ALREADY_EXISTS, NOT_FOUND) for changes that were made.
     pub async fn send(self) -> Result<Vec<pb::Alias>, Error> {
         let request = self.client.request(pb::UpdateAliasesRequest { actions: self.actions });
-        Ok(self
+        let response = self
             .client
             .collections_stub()
             .update_aliases(request)
             .await?
-            .into_inner()
-            .aliases)
+            .into_inner();
+        self.client.session.observe(&response.consistency_token);
+        Ok(response.aliases)
     }
 }

@@ -1,5 +1,6 @@
 //! The client: connection and the unary RPCs.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use fathom_api::v1 as pb;
@@ -10,6 +11,7 @@ use tokio_stream::{Stream, StreamExt};
 
 use crate::connection::{ClientBuilder, Transport};
 use crate::retry::{Backoff, RetryPolicy, idempotent};
+use crate::session::Session;
 use crate::{Document, Error, Filter, SearchBuilder, UpdateAliases, UpdateBuilder, UpsertStreamBuilder};
 
 /// Largest message the client accepts (scrolls of big vectors, large gets).
@@ -23,6 +25,10 @@ pub struct Client {
     timeout: Duration,
     /// Which failures are retried, and how (`docs/retries.md`).
     pub(crate) retry: RetryPolicy,
+    /// The newest consistency token of this client's writes (shared by its clones).
+    pub(crate) session: Arc<Session>,
+    /// Whether reads that choose no consistency send the session's token.
+    read_your_writes: bool,
 }
 
 impl Client {
@@ -59,6 +65,38 @@ impl Client {
             transport,
             timeout,
             retry,
+            session: Arc::default(),
+            read_your_writes: true,
+        }
+    }
+
+    /// Reads of this client (and of clones made from it after this call)
+    /// no longer send the newest consistency token of its writes: they are
+    /// eventual on a server with read replicas, and may miss the client's
+    /// own latest writes for as long as a replica lags. By default a
+    /// client reads its writes: see [`Client::consistency_token`].
+    pub fn without_read_your_writes(mut self) -> Self {
+        self.read_your_writes = false;
+        self
+    }
+
+    /// The newest consistency token the writes of this client and its
+    /// clones were acknowledged with; `None` before the first write. Unless
+    /// [`Client::without_read_your_writes`], every Get, Count, Scroll and
+    /// Search that chooses no consistency of its own sends it, so a server
+    /// with read replicas serves it from one that has replayed those
+    /// writes, or from the primary. Another client reads these writes by
+    /// sending it as a request's `consistency.after_token`.
+    pub fn consistency_token(&self) -> Option<String> {
+        self.session.token()
+    }
+
+    /// The consistency a read that chose none sends.
+    pub(crate) fn read_consistency(&self) -> Option<pb::ReadConsistency> {
+        if self.read_your_writes {
+            self.session.read_consistency()
+        } else {
+            None
         }
     }
 
@@ -138,7 +176,8 @@ impl Client {
     /// collection it points at), and deletes its aliases.
     pub async fn delete_collection(&self, name: &str) -> Result<(), Error> {
         let request = self.request(pb::DeleteCollectionRequest { name: name.into() });
-        self.collections_stub().delete_collection(request).await?;
+        let response = self.collections_stub().delete_collection(request).await?.into_inner();
+        self.session.observe(&response.consistency_token);
         Ok(())
     }
 
@@ -200,12 +239,9 @@ impl Client {
                 tenant: tenant.into(),
                 documents: documents.clone(),
             });
-            Ok(self
-                .documents_stub()
-                .upsert(request)
-                .await?
-                .into_inner()
-                .documents_written)
+            let response = self.documents_stub().upsert(request).await?.into_inner();
+            self.session.observe(&response.consistency_token);
+            Ok(response.documents_written)
         })
         .await
     }
@@ -247,6 +283,7 @@ impl Client {
                 tenant: tenant.into(),
                 ids: ids.to_vec(),
                 include: None,
+                consistency: self.read_consistency(),
             });
             Ok(self.documents_stub().get(request).await?.into_inner().documents)
         })
@@ -262,7 +299,9 @@ impl Client {
                 tenant: tenant.into(),
                 selector: Some(selector.clone()),
             });
-            Ok(self.documents_stub().delete(request).await?.into_inner().deleted)
+            let response = self.documents_stub().delete(request).await?.into_inner();
+            self.session.observe(&response.consistency_token);
+            Ok(response.deleted)
         })
         .await
     }
@@ -282,6 +321,7 @@ impl Client {
                 collection: collection.into(),
                 tenant: tenant.into(),
                 filter: filter.clone(),
+                consistency: self.read_consistency(),
             });
             Ok(self.documents_stub().count(request).await?.into_inner().count)
         })
@@ -291,11 +331,15 @@ impl Client {
     /// Streams every document matching `request.filter`, in id order. The
     /// stream resumes by itself after a failure the retry table retries
     /// (UNAVAILABLE, a busy server), from the last id it yielded, so each
-    /// document comes exactly once.
+    /// document comes exactly once. Without a `consistency` of its own, the
+    /// request reads this client's writes (see [`Client::consistency_token`]).
     pub fn scroll(
         &self,
-        request: pb::ScrollRequest,
+        mut request: pb::ScrollRequest,
     ) -> impl Stream<Item = Result<pb::Document, Error>> + Send + 'static {
+        if request.consistency.is_none() {
+            request.consistency = self.read_consistency();
+        }
         let client = self.clone();
         let (sender, receiver) = tokio::sync::mpsc::channel(256);
         tokio::spawn(async move {
@@ -475,6 +519,7 @@ impl CreateCollection {
             .create_collection(request)
             .await?
             .into_inner();
+        self.client.session.observe(&response.consistency_token);
         response
             .collection
             .ok_or_else(|| Error::Protocol("CreateCollection returned no collection".into()))

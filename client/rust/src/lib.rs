@@ -34,6 +34,7 @@ mod keys;
 mod resume;
 pub mod retry;
 mod search;
+mod session;
 mod update;
 mod upsert_stream;
 

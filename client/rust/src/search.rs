@@ -121,6 +121,17 @@ impl SearchBuilder {
         self
     }
 
+    /// How fresh the documents searched must be on a server with read
+    /// replicas. Unset: after the newest write of this client (see
+    /// [`Client::consistency_token`]), or eventual with
+    /// [`Client::without_read_your_writes`].
+    pub fn consistency(mut self, consistency: pb::read_consistency::Choice) -> Self {
+        self.request.consistency = Some(pb::ReadConsistency {
+            choice: Some(consistency),
+        });
+        self
+    }
+
     /// The request as built.
     pub fn into_request(self) -> pb::SearchRequest {
         self.request
@@ -132,7 +143,10 @@ impl SearchBuilder {
     /// the server produces them; once one is yielded, none is taken back.
     pub async fn send(self) -> Result<HitStream, Error> {
         let client = self.client;
-        let request = self.request;
+        let mut request = self.request;
+        if request.consistency.is_none() {
+            request.consistency = client.read_consistency();
+        }
         let (first, rest) = idempotent(client.retry, || async {
             let mut hits = client.search_stub().search(request.clone()).await?.into_inner();
             let first = hits.message().await?;

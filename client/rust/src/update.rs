@@ -82,7 +82,9 @@ impl UpdateBuilder {
         let UpdateBuilder { client, request } = self;
         idempotent(client.retry, || async {
             let request = client.request(request.clone());
-            Ok(client.documents_stub().update(request).await?.into_inner().updated)
+            let response = client.documents_stub().update(request).await?.into_inner();
+            client.session.observe(&response.consistency_token);
+            Ok(response.updated)
         })
         .await
     }

@@ -288,6 +288,7 @@ impl<'a> UpsertStreamBuilder<'a> {
                 }
                 Some(other) => return Err(Error::Protocol(format!("expected an ack, got {other:?}"))),
             };
+            self.client.session.observe(&ack.consistency_token);
             state.acknowledge(ack)?;
             if let Some(progress) = &self.progress {
                 progress(&state.summary);

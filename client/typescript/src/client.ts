@@ -29,6 +29,7 @@ import {
 import { Keys, ListKeysRequestSchema, RevokeKeyRequestSchema } from "./gen/fathom/v1/keys_pb.js";
 import { Search, type SearchRequest } from "./gen/fathom/v1/search_pb.js";
 import { resolveConnection, type TlsOptions } from "./connection.js";
+import { ReadYourWrites } from "./consistency.js";
 import * as convert from "./convert.js";
 import { Code, FathomError, tlsHandshakeFailure, UpsertError } from "./errors.js";
 import { type FilterSpec, toFilter } from "./filters.js";
@@ -104,6 +105,14 @@ export interface ClientOptions {
    * within a time budget; the table is `docs/retries.md`.
    */
   retry?: Partial<RetryPolicy>;
+  /**
+   * Send the newest consistency token of this client's writes with its reads
+   * (get, count, scroll, search) that choose no consistency, so a server with
+   * read replicas serves them from one that has replayed those writes, or
+   * from the primary (`docs/scale.md`). Default `true`; `false`: reads are
+   * eventual and may miss this client's latest writes while a replica lags.
+   */
+  readYourWrites?: boolean;
 }
 
 
@@ -128,6 +137,7 @@ export class FathomClient {
   /** @internal */ readonly timeoutMs: number;
   /** @internal */ readonly headers: Record<string, string>;
   /** @internal */ readonly retry: RetryPolicy;
+  /** @internal The newest consistency token of this client's writes. */ readonly consistency: ReadYourWrites;
   private readonly sessions: Http2SessionManager | undefined;
 
   /**
@@ -140,6 +150,7 @@ export class FathomClient {
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.headers = connection.headers;
     this.retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.consistency = new ReadYourWrites(options.readYourWrites ?? true);
     let transport = options.transport;
     if (transport === undefined) {
       this.sessions = new Http2SessionManager(this.baseUrl, {}, connection.nodeOptions);
@@ -154,6 +165,16 @@ export class FathomClient {
     this.documentsRpc = createClient(Documents, transport);
     this.searchRpc = createClient(Search, transport);
     this.keysRpc = createClient(Keys, transport);
+  }
+
+  /**
+   * The newest consistency token this client's writes were acknowledged with
+   * (`undefined` before the first): what its reads send unless
+   * `readYourWrites: false`. Another client reads these writes by sending it
+   * as a request's `consistency.afterToken`.
+   */
+  get consistencyToken(): string | undefined {
+    return this.consistency.token;
   }
 
   /** Closes the HTTP/2 connection. Calls still running fail. */
@@ -372,7 +393,9 @@ export class FathomClient {
     const backoff = Backoff.call(retried ? this.retry : NO_RETRIES);
     for (;;) {
       try {
-        return await call();
+        const response = await call();
+        this.consistency.observeResponse(response);
+        return response;
       } catch (error) {
         const failure = callError(error, signal);
         const pause = signal?.aborted ? undefined : backoff.nextPauseMs(failure);
@@ -445,12 +468,14 @@ export class FathomClient {
         const ack = await responses.next();
         if (ack.done) throw protocolError("the stream ended early");
         session.onAck(ack.value);
+        this.consistency.observeResponse(ack.value.response.value);
       }
       outbox.close();
       for (;;) {
         const ack = await responses.next();
         if (ack.done) break;
         session.onAck(ack.value);
+        this.consistency.observeResponse(ack.value.response.value);
       }
       session.ended();
       finished = true;
@@ -611,6 +636,7 @@ export class Collection {
       tenant: this.tenantOf(options),
       ...(filter !== undefined ? { filter: toFilter(filter) } : {}),
     });
+    this.client.consistency.fill(request);
     const response = await this.client.unary(() =>
       this.client.documentsRpc.count(request, this.client.callOptions(options.signal)),
       options.signal,
@@ -627,6 +653,7 @@ export class Collection {
       ids: [...ids],
       ...(include ? { include } : {}),
     });
+    this.client.consistency.fill(request);
     const response = await this.client.unary(() =>
       this.client.documentsRpc.get(request, this.client.callOptions(options.signal)),
       options.signal,
@@ -665,6 +692,7 @@ export class Collection {
         ...(filter ? { filter } : {}),
         ...(include ? { include } : {}),
       });
+      this.client.consistency.fill(request);
       try {
         for await (const response of this.client.documentsRpc.scroll(request, this.client.callOptions(options.signal, false))) {
           if (!response.document) continue;
@@ -710,6 +738,7 @@ export class Collection {
   /** The hits of a search; starting it is retried as the retry table says, hits once yielded are not taken back. */
   private async *hits(request: SearchRequest, signal: AbortSignal | undefined): AsyncGenerator<Hit, void, undefined> {
     const backoff = Backoff.call(this.client.retry);
+    this.client.consistency.fill(request);
     for (;;) {
       let started = false;
       try {

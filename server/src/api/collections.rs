@@ -45,9 +45,10 @@ impl Collections for CollectionsApi {
             .create_collection(spec, deadline)
             .await
             .map_err(ApiError::from)?;
-        audit(&access, "create_collection", &created.spec.name, None, "created");
+        audit(&access, "create_collection", &created.value.spec.name, None, "created");
         Ok(Response::new(pb::CreateCollectionResponse {
-            collection: Some(self.collection_to_proto(&created).await?),
+            collection: Some(self.collection_to_proto(&created.value).await?),
+            consistency_token: created.token.to_string(),
         }))
     }
 
@@ -88,12 +89,15 @@ impl Collections for CollectionsApi {
             .check_every_tenant("deleting a collection")
             .map_err(ApiError::from)?;
         let name = &collection.spec.name;
-        self.store
+        let deleted = self
+            .store
             .delete_collection(name, deadline_of(request.metadata()))
             .await
             .map_err(ApiError::from)?;
         audit(&access, "delete_collection", name, None, "deleted");
-        Ok(Response::new(pb::DeleteCollectionResponse {}))
+        Ok(Response::new(pb::DeleteCollectionResponse {
+            consistency_token: deleted.token.to_string(),
+        }))
     }
 
     async fn get_collection_stats(
@@ -161,7 +165,8 @@ impl Collections for CollectionsApi {
             audit(&access, "update_aliases", collection, None, &effect);
         }
         Ok(Response::new(pb::UpdateAliasesResponse {
-            aliases: aliases.iter().map(alias_to_proto).collect(),
+            aliases: aliases.value.iter().map(alias_to_proto).collect(),
+            consistency_token: aliases.token.to_string(),
         }))
     }
 

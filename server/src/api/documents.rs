@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::ResponseStream;
 use super::access::{access_of, audit, scope};
+use super::consistency_proto::consistency_from_proto;
 use super::deadline::deadline_of;
 use super::document_proto::{batch_from_proto, check_ids, document_to_proto, fields_of, update_from_proto};
 use super::error::ApiError;
@@ -70,11 +71,12 @@ impl DocumentsApi {
             "upsert",
             &collection.spec.name,
             Some(&tenant),
-            &format!("{} written", documents(written as u64)),
+            &format!("{} written", documents(written.value)),
         );
-        crate::metrics::batch_committed(crate::metrics::UpsertPath::Upsert, written);
+        crate::metrics::batch_committed(crate::metrics::UpsertPath::Upsert, written.value);
         Ok(pb::UpsertResponse {
-            documents_written: written as u32,
+            documents_written: written.value as u32,
+            consistency_token: written.token.to_string(),
         })
     }
 
@@ -82,7 +84,9 @@ impl DocumentsApi {
         let (collection, tenant) = self.scope(access, &request.collection, &request.tenant, "").await?;
         check_ids(&request.ids, "ids", &self.limits)?;
         let fields = fields_of(request.include, DocumentFields::ALL);
-        let found = self.store.get(&collection, &tenant, &request.ids, fields).await?;
+        let consistency = consistency_from_proto(request.consistency.as_ref())?;
+        let reader = self.store.reader(consistency).await;
+        let found = reader.get(&collection, &tenant, &request.ids, fields).await?;
         Ok(pb::GetResponse {
             documents: found.into_iter().map(document_to_proto).collect(),
         })
@@ -106,9 +110,12 @@ impl DocumentsApi {
             "delete",
             &collection.spec.name,
             Some(&tenant),
-            &format!("{} deleted", documents(deleted as u64)),
+            &format!("{} deleted", documents(deleted.value)),
         );
-        Ok(pb::DeleteResponse { deleted })
+        Ok(pb::DeleteResponse {
+            deleted: deleted.value,
+            consistency_token: deleted.token.to_string(),
+        })
     }
 
     async fn update(
@@ -147,9 +154,12 @@ impl DocumentsApi {
             "update",
             &collection.spec.name,
             Some(&tenant),
-            &format!("{} updated", documents(updated as u64)),
+            &format!("{} updated", documents(updated.value)),
         );
-        Ok(pb::UpdateResponse { updated })
+        Ok(pb::UpdateResponse {
+            updated: updated.value,
+            consistency_token: updated.token.to_string(),
+        })
     }
 
     /// The documents a Delete or Update chooses (`verb` says which): by
@@ -180,7 +190,9 @@ impl DocumentsApi {
             .as_ref()
             .map(|f| filter_from_proto(f, "filter", self.limits.max_ids))
             .transpose()?;
-        let count = self.store.count(&collection, &tenant, filter.as_ref()).await?;
+        let consistency = consistency_from_proto(request.consistency.as_ref())?;
+        let reader = self.store.reader(consistency).await;
+        let count = reader.count(&collection, &tenant, filter.as_ref()).await?;
         Ok(pb::CountResponse { count })
     }
 
@@ -206,9 +218,9 @@ impl DocumentsApi {
             .into());
         }
         let fields = fields_of(request.include, DocumentFields::ALL);
-        let cursor = self
-            .store
-            .scroll(collection, tenant, filter, request.after_id, fields, request.limit);
+        let consistency = consistency_from_proto(request.consistency.as_ref())?;
+        let reader = self.store.reader(consistency).await;
+        let cursor = reader.scroll(collection, tenant, filter, request.after_id, fields, request.limit);
         Ok(Box::pin(futures::stream::unfold(cursor, |mut cursor| async move {
             let next = cursor.next().await?;
             let message = next

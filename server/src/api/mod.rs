@@ -5,6 +5,7 @@
 mod access;
 mod alias_proto;
 mod collections;
+mod consistency_proto;
 mod deadline;
 mod document_proto;
 mod documents;

@@ -8,6 +8,7 @@ use tonic::{Request, Response, Status};
 
 use super::ResponseStream;
 use super::access::access_of;
+use super::consistency_proto::consistency_from_proto;
 use super::document_proto::{fields_of, hit_to_proto};
 use super::documents::DocumentsApi;
 use super::error::ApiError;
@@ -52,14 +53,18 @@ impl SearchApi {
             .documents
             .scope(access, &request.collection, &request.tenant, "")
             .await?;
+        let consistency = consistency_from_proto(request.consistency.as_ref())?;
         let (mut query, example) = search_query(request, &collection, tenant, &self.documents.limits)?;
+        let reader = (self.documents.store)
+            .search_reader(&collection, query.text.is_some(), consistency)
+            .await;
         if let Some(id) = example {
-            query.vector = Some(self.stored_vector(&collection, &query.tenant, &id).await?);
+            query.vector = Some(stored_vector(&reader, &collection, &query.tenant, &id).await?);
             query.filter = Some(leaving_out(id, query.filter.take()));
         }
         let kind = SearchKind::of(query.vector.is_some(), query.text.is_some());
         let started = std::time::Instant::now();
-        let hits = self.documents.store.search(collection, query).await?;
+        let hits = reader.search(collection, query).await?;
         crate::metrics::search_finished(kind, started.elapsed());
         Ok(Box::pin(futures::stream::unfold(hits, |mut hits| async move {
             let next = hits.next().await?;
@@ -71,25 +76,25 @@ impl SearchApi {
     }
 }
 
-impl SearchApi {
-    /// The vector of the document `id`, the example of a search by example.
-    async fn stored_vector(&self, collection: &Collection, tenant: &Tenant, id: &str) -> Result<Vec<f32>, ApiError> {
-        let vector_only = DocumentFields {
-            text: false,
-            metadata: false,
-            vector: true,
-        };
-        let found = self
-            .documents
-            .store
-            .get(collection, tenant, &[id.to_owned()], vector_only)
-            .await?;
-        found
-            .into_iter()
-            .next()
-            .and_then(|document| document.vector)
-            .ok_or_else(|| ApiError::ExampleNotFound(id.to_owned()))
-    }
+/// The vector of the document `id`, the example of a search by example,
+/// read from the store the search runs on.
+async fn stored_vector(
+    reader: &Store,
+    collection: &Collection,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<Vec<f32>, ApiError> {
+    let vector_only = DocumentFields {
+        text: false,
+        metadata: false,
+        vector: true,
+    };
+    let found = reader.get(collection, tenant, &[id.to_owned()], vector_only).await?;
+    found
+        .into_iter()
+        .next()
+        .and_then(|document| document.vector)
+        .ok_or_else(|| ApiError::ExampleNotFound(id.to_owned()))
 }
 
 /// The example a search names (`example_id`), if it names one; refused

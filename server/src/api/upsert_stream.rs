@@ -22,8 +22,8 @@ use super::access::{audit, scope};
 use super::document_proto::batch_from_proto;
 use super::error::{ApiError, code_of};
 use crate::domain::{
-    Access, BatchPosition, Collection, Deadline, InvalidKind, InvalidRequest, Limits, MIN_BUFFERED_MESSAGE_BYTES,
-    Sequence, StreamId, StreamProgress, Tenant,
+    Access, BatchPosition, Collection, ConsistencyToken, Deadline, InvalidKind, InvalidRequest, Limits,
+    MIN_BUFFERED_MESSAGE_BYTES, Sequence, StreamId, StreamProgress, Tenant,
 };
 use crate::metrics::{self, UpsertPath};
 use crate::store::{BatchOutcome, Store};
@@ -373,9 +373,9 @@ impl Session {
                 Ok(written) => written,
                 Err(error) => return error.as_refusal().map_or(Err(error.into()), refuse),
             };
-            metrics::batch_committed(UpsertPath::Stream, written);
-            self.committed += written;
-            return Ok(ack(sequence, written, self.committed));
+            metrics::batch_committed(UpsertPath::Stream, written.value);
+            self.committed += written.value;
+            return Ok(ack(sequence, written.value, self.committed, written.token));
         };
         let outcome = match self
             .store
@@ -392,17 +392,18 @@ impl Session {
             Ok(outcome) => outcome,
             Err(error) => return error.as_refusal().map_or(Err(error.into()), refuse),
         };
-        self.committed = outcome.committed();
-        Ok(match outcome {
+        self.committed = outcome.value.committed();
+        let token = outcome.token;
+        Ok(match outcome.value {
             BatchOutcome::Written { written, committed } => {
                 metrics::batch_committed(UpsertPath::ResumableStream, written);
-                ack(sequence, written, committed)
+                ack(sequence, written, committed, token)
             }
             BatchOutcome::AlreadyCommitted { committed } => {
                 metrics::batch_already_committed();
                 pb::BatchAck {
                     already_committed: true,
-                    ..ack(sequence, 0, committed)
+                    ..ack(sequence, 0, committed, token)
                 }
             }
             BatchOutcome::Gap { committed } => rejected_at(
@@ -428,13 +429,14 @@ impl Session {
     }
 }
 
-fn ack(sequence: u64, written: u64, committed: u64) -> pb::BatchAck {
+fn ack(sequence: u64, written: u64, committed: u64, token: ConsistencyToken) -> pb::BatchAck {
     pb::BatchAck {
         sequence,
         documents_written: written as u32,
         already_committed: false,
         rejection: None,
         committed_documents: committed,
+        consistency_token: token.to_string(),
     }
 }
 
@@ -468,5 +470,6 @@ fn rejected(sequence: u64, invalid: InvalidRequest) -> pb::BatchAck {
         already_committed: false,
         rejection: Some(rejection),
         committed_documents: 0,
+        consistency_token: String::new(),
     }
 }

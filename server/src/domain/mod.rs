@@ -5,6 +5,7 @@
 mod access;
 mod alias;
 mod collection;
+mod consistency;
 mod deadline;
 mod document;
 mod document_update;
@@ -22,6 +23,7 @@ pub use collection::{
     Collection, CollectionName, CollectionSpec, IndexBuild, IndexPrecision, IndexState, KeywordRanking, Metric,
     TextLanguage, VectorIndex,
 };
+pub use consistency::{ConsistencyToken, ReadConsistency};
 pub use deadline::Deadline;
 pub use document::{
     DocumentBatch, DocumentBatchBuilder, DocumentFields, Limits, MIN_BUFFERED_MESSAGE_BYTES, StoredDocument, StreamId,

@@ -96,3 +96,30 @@ pub fn pool_connections(in_use: u32, idle: u32) {
     metrics::gauge!("fathom_db_pool_connections", "state" => "in_use").set(f64::from(in_use));
     metrics::gauge!("fathom_db_pool_connections", "state" => "idle").set(f64::from(idle));
 }
+
+/// A read was routed: `consistency` is what it asked for (`eventual`,
+/// `strong`, `token`), `served_by` the replica (`host:port`) or `primary`.
+/// Counted only on servers with read replicas.
+pub fn read_routed(consistency: &'static str, served_by: &str) {
+    metrics::counter!(
+        "fathom_reads_routed_total",
+        "consistency" => consistency,
+        "served_by" => served_by.to_owned()
+    )
+    .increment(1);
+}
+
+/// How far a read replica lags the primary, as the last probe measured it:
+/// the age of the oldest write it has not replayed.
+pub fn replica_lag(replica: &str, lag: Duration) {
+    metrics::gauge!("fathom_replica_lag_seconds", "replica" => replica.to_owned()).set(lag.as_secs_f64());
+}
+
+/// Whether reads may go to a read replica now: 1 in rotation, 0 out.
+pub fn replica_in_rotation(replica: &str, in_rotation: bool) {
+    metrics::gauge!("fathom_replica_in_rotation", "replica" => replica.to_owned()).set(if in_rotation {
+        1.0
+    } else {
+        0.0
+    });
+}

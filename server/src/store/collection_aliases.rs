@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, Transaction};
 use tracing::Instrument;
 
+use super::commit_tokens::Committed;
 use super::error::NameHolder;
 use super::sql_spans::sql;
 use super::{Store, StoreError};
@@ -199,7 +200,7 @@ impl Store {
         actions: &AliasActions,
         may_touch: &(dyn Fn(&CollectionName) -> Result<(), AccessDenied> + Sync),
         deadline: Deadline,
-    ) -> Result<Vec<Alias>, StoreError> {
+    ) -> Result<Committed<Vec<Alias>>, StoreError> {
         let names = actions.aliases();
         self.write_within(deadline, async |mut tx: Transaction<'_, Postgres>| {
             // In one order, so two requests on the same names cannot deadlock.

@@ -9,6 +9,7 @@ use tracing::Instrument;
 
 use super::bm25_indexes::{HAS_BM25_INDEX, bm25_index_ddl};
 use super::collection_aliases::claim_name;
+use super::commit_tokens::Committed;
 use super::error::is_undefined_table;
 use super::sql_identifiers::{index, quote_literal, table};
 use super::sql_spans::sql;
@@ -136,8 +137,8 @@ impl Store {
         &self,
         spec: CollectionSpec,
         deadline: Deadline,
-    ) -> Result<Arc<Collection>, StoreError> {
-        let collection = self
+    ) -> Result<Committed<Arc<Collection>>, StoreError> {
+        let created = self
             .write_within(deadline, async |mut tx: Transaction<'_, Postgres>| {
                 claim_name(&mut tx, &spec.name).await?;
                 let language_exists: bool =
@@ -197,8 +198,8 @@ impl Store {
         self.catalog
             .write()
             .expect("catalog lock")
-            .insert(collection.spec.name.clone(), collection.clone());
-        Ok(collection)
+            .insert(created.value.spec.name.clone(), created.value.clone());
+        Ok(created)
     }
 
     /// The collection of that name, or the one the alias of that name
@@ -247,7 +248,11 @@ impl Store {
     /// Drops a collection (named by its own name, not an alias) with its
     /// documents, indexes, stream progress and aliases, in one transaction
     /// bounded by `deadline` (see [`Store::write_within`]).
-    pub async fn delete_collection(&self, name: &CollectionName, deadline: Deadline) -> Result<(), StoreError> {
+    pub async fn delete_collection(
+        &self,
+        name: &CollectionName,
+        deadline: Deadline,
+    ) -> Result<Committed<()>, StoreError> {
         self.forget(name);
         self.write_within(deadline, async |mut tx: Transaction<'_, Postgres>| {
             let deleted = sqlx::query("DELETE FROM fathom.collections WHERE name = $1")

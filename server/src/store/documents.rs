@@ -6,6 +6,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row, Transaction};
 use tracing::Instrument;
 
+use super::commit_tokens::Committed;
 use super::filter_sql::push_filter;
 use super::sql_identifiers::table;
 use super::sql_spans::sql;
@@ -217,14 +218,14 @@ impl Store {
     }
 
     /// Deletes the documents with these ids or matching this filter, in a
-    /// transaction bounded by `deadline`.
+    /// transaction bounded by `deadline`; how many, and the commit's token.
     pub async fn delete(
         &self,
         collection: &Collection,
         tenant: &Tenant,
         filter: &Filter,
         deadline: Deadline,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Committed<u64>, StoreError> {
         let mut qb = QueryBuilder::new(format!("DELETE FROM {} d", table(&collection.spec.name)));
         push_scope(&mut qb, tenant, Some(filter));
         self.write_within(deadline, async |mut tx: Transaction<'_, Postgres>| {
@@ -243,7 +244,7 @@ impl Store {
 
     /// Applies `update` to the documents with these ids or matching this
     /// filter, in a transaction bounded by `deadline`, and returns how many
-    /// it changed. If a merge would make a document's metadata larger than
+    /// it changed (with the commit's token). If a merge would make a document's metadata larger than
     /// `max_metadata_bytes` as JSON, nothing is changed.
     pub async fn update(
         &self,
@@ -253,7 +254,7 @@ impl Store {
         update: &DocumentUpdate,
         max_metadata_bytes: usize,
         deadline: Deadline,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Committed<u64>, StoreError> {
         let mut qb = QueryBuilder::new(format!(
             "WITH changed AS (UPDATE {} d SET ",
             table(&collection.spec.name)

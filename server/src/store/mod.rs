@@ -11,12 +11,14 @@ mod bm25_indexes;
 mod bm25_restarts;
 mod collection_aliases;
 mod collections_catalog;
+mod commit_tokens;
 mod documents;
 mod error;
 mod filter_sql;
 mod index_builds;
 mod keyword_leg;
 mod outages;
+mod replicas;
 mod search;
 mod sql_identifiers;
 mod sql_spans;
@@ -30,8 +32,10 @@ use std::time::Duration;
 
 pub use api_keys::{ApiKeyRecord, KeyState, NewApiKey, UnrevokedApiKey};
 pub use automatic_indexes::DEFAULT_INDEXING_THRESHOLD_BYTES;
+pub use commit_tokens::Committed;
 pub use documents::ScrollCursor;
 pub use error::{NameHolder, StoreError};
+pub use replicas::{DEFAULT_REPLICA_MAX_LAG, DEFAULT_REPLICA_TOKEN_WAIT, ReplicaSettings};
 pub use search::SearchHits;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -81,6 +85,9 @@ pub struct Store {
     /// BM25 indexes rebuilt once per PostgreSQL start, before a new
     /// connection to it is used.
     bm25_restarts: Arc<bm25_restarts::Bm25Restarts>,
+    /// The read replicas reads may go to ([`Store::reader`]); `None`
+    /// without replicas, and in the store of a read routed to a replica.
+    replicas: Option<Arc<replicas::Replicas>>,
 }
 
 /// Least `maintenance_work_mem` for an index build unless configured: an
@@ -103,15 +110,6 @@ impl Store {
         statement_timeout: Duration,
     ) -> Result<Self, StoreError> {
         let options: PgConnectOptions = database_url.parse().map_err(StoreError::Database)?;
-        // Timestamps in filters without an offset are read as UTC, whatever
-        // the server's default. Every COMMIT waits for the WAL flush, also
-        // where the database's default does not: what fathom acknowledges
-        // (a batch, a new collection, a delete) must survive a crash of
-        // PostgreSQL.
-        // PostgreSQL cancels a statement that runs past the timeout, so no
-        // request holds a connection without bound (a client that went
-        // away, a lock that is never released).
-        let timeout_setting = format!("{}ms", statement_timeout.as_millis().max(1));
         let cancel_options = Arc::new(options.clone().application_name("fathom-cancel"));
         let build_options = Arc::new(
             options
@@ -119,27 +117,7 @@ impl Store {
                 .options([("timezone", "UTC"), ("statement_timeout", "0")])
                 .application_name("fathom-index-build"),
         );
-        // Searches at the default breadth need no setting of their own, so
-        // they are one round trip; iterative scans let a filtered or
-        // tenant-scoped index scan go on until it has its LIMIT of rows.
-        let ef_search = crate::domain::EfSearch::DEFAULT.to_string();
-        // A BM25 index scan scores as many documents as the statement's
-        // LIMIT, which pg_textsearch learns when the statement is planned;
-        // a cached plan is not planned again, and the scan would score its
-        // default of 1000. This is where such a scan starts instead (it
-        // doubles while more rows are wanted): a hybrid search's fewest
-        // candidates. A placeholder where the extension is not loaded.
-        let bm25_first_batch = crate::domain::MIN_HYBRID_CANDIDATES.to_string();
-        let options = options
-            .options([
-                ("timezone", "UTC"),
-                ("synchronous_commit", "on"),
-                ("statement_timeout", timeout_setting.as_str()),
-                ("hnsw.ef_search", ef_search.as_str()),
-                ("hnsw.iterative_scan", "relaxed_order"),
-                ("pg_textsearch.default_limit", bm25_first_batch.as_str()),
-            ])
-            .application_name("fathom");
+        let options = session_options(options, statement_timeout).application_name("fathom");
         // One connection first, so a wrong URL is reported as what it is
         // (refused, unknown host, bad password), not as a pool timeout.
         let address = format!("{}:{}", options.get_host(), options.get_port());
@@ -201,6 +179,7 @@ impl Store {
             )),
             new_collection_ranking: KeywordRanking::TsRank,
             bm25_restarts,
+            replicas: None,
         })
     }
 
@@ -280,5 +259,39 @@ impl Store {
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.close_replicas().await;
     }
+}
+
+/// The settings of every session fathom's requests run on, the primary's
+/// and the replicas' alike.
+fn session_options(options: PgConnectOptions, statement_timeout: Duration) -> PgConnectOptions {
+    // Timestamps in filters without an offset are read as UTC, whatever
+    // the server's default. Every COMMIT waits for the WAL flush, also
+    // where the database's default does not: what fathom acknowledges
+    // (a batch, a new collection, a delete) must survive a crash of
+    // PostgreSQL.
+    // PostgreSQL cancels a statement that runs past the timeout, so no
+    // request holds a connection without bound (a client that went
+    // away, a lock that is never released).
+    let timeout_setting = format!("{}ms", statement_timeout.as_millis().max(1));
+    // Searches at the default breadth need no setting of their own, so
+    // they are one round trip; iterative scans let a filtered or
+    // tenant-scoped index scan go on until it has its LIMIT of rows.
+    let ef_search = crate::domain::EfSearch::DEFAULT.to_string();
+    // A BM25 index scan scores as many documents as the statement's
+    // LIMIT, which pg_textsearch learns when the statement is planned;
+    // a cached plan is not planned again, and the scan would score its
+    // default of 1000. This is where such a scan starts instead (it
+    // doubles while more rows are wanted): a hybrid search's fewest
+    // candidates. A placeholder where the extension is not loaded.
+    let bm25_first_batch = crate::domain::MIN_HYBRID_CANDIDATES.to_string();
+    options.options([
+        ("timezone", "UTC"),
+        ("synchronous_commit", "on"),
+        ("statement_timeout", timeout_setting.as_str()),
+        ("hnsw.ef_search", ef_search.as_str()),
+        ("hnsw.iterative_scan", "relaxed_order"),
+        ("pg_textsearch.default_limit", bm25_first_batch.as_str()),
+    ])
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
 
+use super::commit_tokens::{Committed, inserted_position};
 use super::suspect_connections::SuspectConnection;
 use super::{Store, StoreError};
 use crate::domain::Deadline;
@@ -76,12 +77,13 @@ impl Store {
     /// may each run until the deadline (or the server's statement timeout,
     /// if sooner). If this future is dropped before `work` ends, the
     /// statement is cancelled in the database and the connection closed.
-    /// `work` commits.
+    /// `work` commits; what it returns comes back with the consistency
+    /// token of its commit (a position past it, if it did not commit).
     pub(super) async fn write_within<T>(
         &self,
         deadline: Deadline,
         work: impl AsyncFnOnce(Transaction<'_, Postgres>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    ) -> Result<Committed<T>, StoreError> {
         let conn = self.reachable_pool()?.acquire().await.map_err(|e| self.error(e))?;
         // Closed if this future is dropped before the work ends.
         let mut write = SuspectConnection::new(conn);
@@ -104,7 +106,9 @@ impl Store {
         let outcome = work(tx).await;
         cancel.disarm();
         write.vouched = true;
-        outcome
+        let value = outcome?;
+        let token = inserted_position(&mut write.conn).await.map_err(|e| self.error(e))?;
+        Ok(Committed { value, token })
     }
 }
 

@@ -11,6 +11,7 @@
 use sqlx::{PgConnection, Postgres, Transaction};
 use tracing::Instrument;
 
+use super::commit_tokens::Committed;
 use super::sql_spans::sql;
 use super::{Store, StoreError};
 use crate::domain::{BatchPosition, Collection, Deadline, DocumentBatch, IdsDigest, StreamId, StreamProgress, Tenant};
@@ -148,7 +149,7 @@ impl Store {
         tenant: &Tenant,
         mut batch: DocumentBatch,
         deadline: Deadline,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Committed<u64>, StoreError> {
         let written = self
             .write_within(deadline, async |mut tx: Transaction<'_, Postgres>| {
                 if !lock_collection(&mut tx, collection).await? {
@@ -161,8 +162,11 @@ impl Store {
             .await;
         // Told apart once the write's connection is back in the pool.
         match written {
-            Ok(Some(written)) => Ok(written),
-            Ok(None) => Err(self.collection_gone(collection).await),
+            Ok(Committed {
+                value: Some(written),
+                token,
+            }) => Ok(Committed { value: written, token }),
+            Ok(Committed { value: None, .. }) => Err(self.collection_gone(collection).await),
             Err(StoreError::TextTooLongForIndex { cause, .. }) => {
                 Err(self.locate_text_too_long(collection, &batch.texts, 0, cause).await)
             }
@@ -181,7 +185,7 @@ impl Store {
         position: BatchPosition,
         mut batch: DocumentBatch,
         deadline: Deadline,
-    ) -> Result<BatchOutcome, StoreError> {
+    ) -> Result<Committed<BatchOutcome>, StoreError> {
         let outcome = self
             .write_within(deadline, async |tx: Transaction<'_, Postgres>| {
                 write_stream_batch_in(self, tx, collection, stream_id, tenant, position, &mut batch).await
@@ -189,8 +193,11 @@ impl Store {
             .await;
         // Told apart once the write's connection is back in the pool.
         match outcome {
-            Ok(Some(outcome)) => Ok(outcome),
-            Ok(None) => Err(self.collection_gone(collection).await),
+            Ok(Committed {
+                value: Some(outcome),
+                token,
+            }) => Ok(Committed { value: outcome, token }),
+            Ok(Committed { value: None, .. }) => Err(self.collection_gone(collection).await),
             Err(StoreError::TextTooLongForIndex { cause, .. }) => {
                 // The batch lost its committed prefix before it was written.
                 let skipped = (position.end() - position.first()) as usize - batch.ids.len();

@@ -128,10 +128,12 @@ class CreateCollectionRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[DistanceMetric, str]] = ..., index: _Optional[_Union[IndexSettings, _Mapping]] = ..., text_language: _Optional[str] = ..., multi_tenant: _Optional[bool] = ..., defer_index: _Optional[bool] = ..., index_build: _Optional[_Union[IndexBuild, str]] = ...) -> None: ...
 
 class CreateCollectionResponse(_message.Message):
-    __slots__ = ("collection",)
+    __slots__ = ("collection", "consistency_token")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     collection: Collection
-    def __init__(self, collection: _Optional[_Union[Collection, _Mapping]] = ...) -> None: ...
+    consistency_token: str
+    def __init__(self, collection: _Optional[_Union[Collection, _Mapping]] = ..., consistency_token: _Optional[str] = ...) -> None: ...
 
 class GetCollectionRequest(_message.Message):
     __slots__ = ("name",)
@@ -162,8 +164,10 @@ class DeleteCollectionRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class DeleteCollectionResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("consistency_token",)
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    consistency_token: str
+    def __init__(self, consistency_token: _Optional[str] = ...) -> None: ...
 
 class GetCollectionStatsRequest(_message.Message):
     __slots__ = ("name",)
@@ -248,10 +252,12 @@ class UpdateAliasesRequest(_message.Message):
     def __init__(self, actions: _Optional[_Iterable[_Union[AliasAction, _Mapping]]] = ...) -> None: ...
 
 class UpdateAliasesResponse(_message.Message):
-    __slots__ = ("aliases",)
+    __slots__ = ("aliases", "consistency_token")
     ALIASES_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     aliases: _containers.RepeatedCompositeFieldContainer[Alias]
-    def __init__(self, aliases: _Optional[_Iterable[_Union[Alias, _Mapping]]] = ...) -> None: ...
+    consistency_token: str
+    def __init__(self, aliases: _Optional[_Iterable[_Union[Alias, _Mapping]]] = ..., consistency_token: _Optional[str] = ...) -> None: ...
 
 class ListAliasesRequest(_message.Message):
     __slots__ = ("collection",)

@@ -26,7 +26,7 @@ from fathom.v1 import filter_pb2 as fathom_dot_v1_dot_filter__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66\x61thom/v1/documents.proto\x12\tfathom.v1\x1a\x16\x66\x61thom/v1/filter.proto\x1a\x1cgoogle/protobuf/struct.proto\"o\n\x08\x44ocument\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06vector\x18\x02 \x03(\x02\x12\x0c\n\x04text\x18\x03 \x01(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06tenant\x18\x05 \x01(\t\"9\n\x07Include\x12\x0c\n\x04text\x18\x01 \x01(\x08\x12\x10\n\x08metadata\x18\x02 \x01(\x08\x12\x0e\n\x06vector\x18\x03 \x01(\x08\"p\n\x13UpsertStreamRequest\x12%\n\x04open\x18\x01 \x01(\x0b\x32\x15.fathom.v1.OpenStreamH\x00\x12\'\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x16.fathom.v1.UpsertBatchH\x00\x42\t\n\x07request\"_\n\nOpenStream\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x11\n\tstream_id\x18\x03 \x01(\t\x12\x1a\n\x12\x62uild_index_at_end\x18\x04 \x01(\x08\"w\n\x0bUpsertBatch\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12&\n\tdocuments\x18\x02 \x03(\x0b\x32\x13.fathom.v1.Document\x12\x1b\n\x0e\x66irst_position\x18\x03 \x01(\x04H\x00\x88\x01\x01\x42\x11\n\x0f_first_position\"q\n\x14UpsertStreamResponse\x12)\n\x06opened\x18\x01 \x01(\x0b\x32\x17.fathom.v1.StreamOpenedH\x00\x12\"\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x13.fathom.v1.BatchAckH\x00\x42\n\n\x08response\"~\n\x0cStreamOpened\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x19\n\rnext_sequence\x18\x02 \x01(\x04\x42\x02\x18\x01\x12\x1b\n\x13\x63ommitted_documents\x18\x03 \x01(\x04\x12\x0f\n\x07last_id\x18\x04 \x01(\t\x12\x12\n\nids_digest\x18\x05 \x01(\x0c\"\x9d\x01\n\x08\x42\x61tchAck\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x19\n\x11\x64ocuments_written\x18\x02 \x01(\r\x12\x19\n\x11\x61lready_committed\x18\x03 \x01(\x08\x12,\n\trejection\x18\x04 \x01(\x0b\x32\x19.fathom.v1.BatchRejection\x12\x1b\n\x13\x63ommitted_documents\x18\x05 \x01(\x04\"^\n\x0e\x42\x61tchRejection\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12-\n\nviolations\x18\x03 \x03(\x0b\x32\x19.fathom.v1.FieldViolation\"4\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"[\n\rUpsertRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12&\n\tdocuments\x18\x03 \x03(\x0b\x32\x13.fathom.v1.Document\"+\n\x0eUpsertResponse\x12\x19\n\x11\x64ocuments_written\x18\x01 \x01(\r\"b\n\nGetRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0b\n\x03ids\x18\x03 \x03(\t\x12#\n\x07include\x18\x04 \x01(\x0b\x32\x12.fathom.v1.Include\"5\n\x0bGetResponse\x12&\n\tdocuments\x18\x01 \x03(\x0b\x32\x13.fathom.v1.Document\"\x8b\x01\n\rDeleteRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12%\n\x03ids\x18\x03 \x01(\x0b\x32\x16.fathom.v1.IdConditionH\x00\x12#\n\x06\x66ilter\x18\x04 \x01(\x0b\x32\x11.fathom.v1.FilterH\x00\x42\n\n\x08selector\"!\n\x0e\x44\x65leteResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x04\"\x8e\x02\n\rUpdateRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12%\n\x03ids\x18\x03 \x01(\x0b\x32\x16.fathom.v1.IdConditionH\x00\x12#\n\x06\x66ilter\x18\x04 \x01(\x0b\x32\x11.fathom.v1.FilterH\x00\x12\x11\n\x04text\x18\x05 \x01(\tH\x01\x88\x01\x01\x12-\n\x0cset_metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x18\n\x10replace_metadata\x18\x07 \x01(\x08\x12\x1c\n\x14\x64\x65lete_metadata_keys\x18\x08 \x03(\tB\n\n\x08selectorB\x07\n\x05_text\"!\n\x0eUpdateResponse\x12\x0f\n\x07updated\x18\x01 \x01(\x04\"U\n\x0c\x43ountRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12!\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x11.fathom.v1.Filter\"\x1e\n\rCountResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\"\x9c\x01\n\rScrollRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12!\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x11.fathom.v1.Filter\x12\x10\n\x08\x61\x66ter_id\x18\x04 \x01(\t\x12#\n\x07include\x18\x05 \x01(\x0b\x32\x12.fathom.v1.Include\x12\r\n\x05limit\x18\x06 \x01(\x04\"7\n\x0eScrollResponse\x12%\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x13.fathom.v1.Document2\xd0\x03\n\tDocuments\x12S\n\x0cUpsertStream\x12\x1e.fathom.v1.UpsertStreamRequest\x1a\x1f.fathom.v1.UpsertStreamResponse(\x01\x30\x01\x12=\n\x06Upsert\x12\x18.fathom.v1.UpsertRequest\x1a\x19.fathom.v1.UpsertResponse\x12\x34\n\x03Get\x12\x15.fathom.v1.GetRequest\x1a\x16.fathom.v1.GetResponse\x12=\n\x06\x44\x65lete\x12\x18.fathom.v1.DeleteRequest\x1a\x19.fathom.v1.DeleteResponse\x12=\n\x06Update\x12\x18.fathom.v1.UpdateRequest\x1a\x19.fathom.v1.UpdateResponse\x12:\n\x05\x43ount\x12\x17.fathom.v1.CountRequest\x1a\x18.fathom.v1.CountResponse\x12?\n\x06Scroll\x12\x18.fathom.v1.ScrollRequest\x1a\x19.fathom.v1.ScrollResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66\x61thom/v1/documents.proto\x12\tfathom.v1\x1a\x16\x66\x61thom/v1/filter.proto\x1a\x1cgoogle/protobuf/struct.proto\"o\n\x08\x44ocument\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06vector\x18\x02 \x03(\x02\x12\x0c\n\x04text\x18\x03 \x01(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06tenant\x18\x05 \x01(\t\"9\n\x07Include\x12\x0c\n\x04text\x18\x01 \x01(\x08\x12\x10\n\x08metadata\x18\x02 \x01(\x08\x12\x0e\n\x06vector\x18\x03 \x01(\x08\"p\n\x13UpsertStreamRequest\x12%\n\x04open\x18\x01 \x01(\x0b\x32\x15.fathom.v1.OpenStreamH\x00\x12\'\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x16.fathom.v1.UpsertBatchH\x00\x42\t\n\x07request\"_\n\nOpenStream\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x11\n\tstream_id\x18\x03 \x01(\t\x12\x1a\n\x12\x62uild_index_at_end\x18\x04 \x01(\x08\"w\n\x0bUpsertBatch\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12&\n\tdocuments\x18\x02 \x03(\x0b\x32\x13.fathom.v1.Document\x12\x1b\n\x0e\x66irst_position\x18\x03 \x01(\x04H\x00\x88\x01\x01\x42\x11\n\x0f_first_position\"q\n\x14UpsertStreamResponse\x12)\n\x06opened\x18\x01 \x01(\x0b\x32\x17.fathom.v1.StreamOpenedH\x00\x12\"\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x13.fathom.v1.BatchAckH\x00\x42\n\n\x08response\"~\n\x0cStreamOpened\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x19\n\rnext_sequence\x18\x02 \x01(\x04\x42\x02\x18\x01\x12\x1b\n\x13\x63ommitted_documents\x18\x03 \x01(\x04\x12\x0f\n\x07last_id\x18\x04 \x01(\t\x12\x12\n\nids_digest\x18\x05 \x01(\x0c\"\xb8\x01\n\x08\x42\x61tchAck\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x19\n\x11\x64ocuments_written\x18\x02 \x01(\r\x12\x19\n\x11\x61lready_committed\x18\x03 \x01(\x08\x12,\n\trejection\x18\x04 \x01(\x0b\x32\x19.fathom.v1.BatchRejection\x12\x1b\n\x13\x63ommitted_documents\x18\x05 \x01(\x04\x12\x19\n\x11\x63onsistency_token\x18\x06 \x01(\t\"^\n\x0e\x42\x61tchRejection\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12-\n\nviolations\x18\x03 \x03(\x0b\x32\x19.fathom.v1.FieldViolation\"4\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"X\n\x0fReadConsistency\x12\x15\n\x0b\x61\x66ter_token\x18\x01 \x01(\tH\x00\x12\x10\n\x06strong\x18\x02 \x01(\x08H\x00\x12\x12\n\x08\x65ventual\x18\x03 \x01(\x08H\x00\x42\x08\n\x06\x63hoice\"[\n\rUpsertRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12&\n\tdocuments\x18\x03 \x03(\x0b\x32\x13.fathom.v1.Document\"F\n\x0eUpsertResponse\x12\x19\n\x11\x64ocuments_written\x18\x01 \x01(\r\x12\x19\n\x11\x63onsistency_token\x18\x02 \x01(\t\"\x93\x01\n\nGetRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0b\n\x03ids\x18\x03 \x03(\t\x12#\n\x07include\x18\x04 \x01(\x0b\x32\x12.fathom.v1.Include\x12/\n\x0b\x63onsistency\x18\x05 \x01(\x0b\x32\x1a.fathom.v1.ReadConsistency\"5\n\x0bGetResponse\x12&\n\tdocuments\x18\x01 \x03(\x0b\x32\x13.fathom.v1.Document\"\x8b\x01\n\rDeleteRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12%\n\x03ids\x18\x03 \x01(\x0b\x32\x16.fathom.v1.IdConditionH\x00\x12#\n\x06\x66ilter\x18\x04 \x01(\x0b\x32\x11.fathom.v1.FilterH\x00\x42\n\n\x08selector\"<\n\x0e\x44\x65leteResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x04\x12\x19\n\x11\x63onsistency_token\x18\x02 \x01(\t\"\x8e\x02\n\rUpdateRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12%\n\x03ids\x18\x03 \x01(\x0b\x32\x16.fathom.v1.IdConditionH\x00\x12#\n\x06\x66ilter\x18\x04 \x01(\x0b\x32\x11.fathom.v1.FilterH\x00\x12\x11\n\x04text\x18\x05 \x01(\tH\x01\x88\x01\x01\x12-\n\x0cset_metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x18\n\x10replace_metadata\x18\x07 \x01(\x08\x12\x1c\n\x14\x64\x65lete_metadata_keys\x18\x08 \x03(\tB\n\n\x08selectorB\x07\n\x05_text\"<\n\x0eUpdateResponse\x12\x0f\n\x07updated\x18\x01 \x01(\x04\x12\x19\n\x11\x63onsistency_token\x18\x02 \x01(\t\"\x86\x01\n\x0c\x43ountRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12!\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x11.fathom.v1.Filter\x12/\n\x0b\x63onsistency\x18\x04 \x01(\x0b\x32\x1a.fathom.v1.ReadConsistency\"\x1e\n\rCountResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\"\xcd\x01\n\rScrollRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12!\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x11.fathom.v1.Filter\x12\x10\n\x08\x61\x66ter_id\x18\x04 \x01(\t\x12#\n\x07include\x18\x05 \x01(\x0b\x32\x12.fathom.v1.Include\x12\r\n\x05limit\x18\x06 \x01(\x04\x12/\n\x0b\x63onsistency\x18\x07 \x01(\x0b\x32\x1a.fathom.v1.ReadConsistency\"7\n\x0eScrollResponse\x12%\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x13.fathom.v1.Document2\xd0\x03\n\tDocuments\x12S\n\x0cUpsertStream\x12\x1e.fathom.v1.UpsertStreamRequest\x1a\x1f.fathom.v1.UpsertStreamResponse(\x01\x30\x01\x12=\n\x06Upsert\x12\x18.fathom.v1.UpsertRequest\x1a\x19.fathom.v1.UpsertResponse\x12\x34\n\x03Get\x12\x15.fathom.v1.GetRequest\x1a\x16.fathom.v1.GetResponse\x12=\n\x06\x44\x65lete\x12\x18.fathom.v1.DeleteRequest\x1a\x19.fathom.v1.DeleteResponse\x12=\n\x06Update\x12\x18.fathom.v1.UpdateRequest\x1a\x19.fathom.v1.UpdateResponse\x12:\n\x05\x43ount\x12\x17.fathom.v1.CountRequest\x1a\x18.fathom.v1.CountResponse\x12?\n\x06Scroll\x12\x18.fathom.v1.ScrollRequest\x1a\x19.fathom.v1.ScrollResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,35 +50,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STREAMOPENED']._serialized_start=713
   _globals['_STREAMOPENED']._serialized_end=839
   _globals['_BATCHACK']._serialized_start=842
-  _globals['_BATCHACK']._serialized_end=999
-  _globals['_BATCHREJECTION']._serialized_start=1001
-  _globals['_BATCHREJECTION']._serialized_end=1095
-  _globals['_FIELDVIOLATION']._serialized_start=1097
-  _globals['_FIELDVIOLATION']._serialized_end=1149
-  _globals['_UPSERTREQUEST']._serialized_start=1151
-  _globals['_UPSERTREQUEST']._serialized_end=1242
-  _globals['_UPSERTRESPONSE']._serialized_start=1244
-  _globals['_UPSERTRESPONSE']._serialized_end=1287
-  _globals['_GETREQUEST']._serialized_start=1289
-  _globals['_GETREQUEST']._serialized_end=1387
-  _globals['_GETRESPONSE']._serialized_start=1389
-  _globals['_GETRESPONSE']._serialized_end=1442
-  _globals['_DELETEREQUEST']._serialized_start=1445
-  _globals['_DELETEREQUEST']._serialized_end=1584
-  _globals['_DELETERESPONSE']._serialized_start=1586
-  _globals['_DELETERESPONSE']._serialized_end=1619
-  _globals['_UPDATEREQUEST']._serialized_start=1622
-  _globals['_UPDATEREQUEST']._serialized_end=1892
-  _globals['_UPDATERESPONSE']._serialized_start=1894
-  _globals['_UPDATERESPONSE']._serialized_end=1927
-  _globals['_COUNTREQUEST']._serialized_start=1929
-  _globals['_COUNTREQUEST']._serialized_end=2014
-  _globals['_COUNTRESPONSE']._serialized_start=2016
-  _globals['_COUNTRESPONSE']._serialized_end=2046
-  _globals['_SCROLLREQUEST']._serialized_start=2049
-  _globals['_SCROLLREQUEST']._serialized_end=2205
-  _globals['_SCROLLRESPONSE']._serialized_start=2207
-  _globals['_SCROLLRESPONSE']._serialized_end=2262
-  _globals['_DOCUMENTS']._serialized_start=2265
-  _globals['_DOCUMENTS']._serialized_end=2729
+  _globals['_BATCHACK']._serialized_end=1026
+  _globals['_BATCHREJECTION']._serialized_start=1028
+  _globals['_BATCHREJECTION']._serialized_end=1122
+  _globals['_FIELDVIOLATION']._serialized_start=1124
+  _globals['_FIELDVIOLATION']._serialized_end=1176
+  _globals['_READCONSISTENCY']._serialized_start=1178
+  _globals['_READCONSISTENCY']._serialized_end=1266
+  _globals['_UPSERTREQUEST']._serialized_start=1268
+  _globals['_UPSERTREQUEST']._serialized_end=1359
+  _globals['_UPSERTRESPONSE']._serialized_start=1361
+  _globals['_UPSERTRESPONSE']._serialized_end=1431
+  _globals['_GETREQUEST']._serialized_start=1434
+  _globals['_GETREQUEST']._serialized_end=1581
+  _globals['_GETRESPONSE']._serialized_start=1583
+  _globals['_GETRESPONSE']._serialized_end=1636
+  _globals['_DELETEREQUEST']._serialized_start=1639
+  _globals['_DELETEREQUEST']._serialized_end=1778
+  _globals['_DELETERESPONSE']._serialized_start=1780
+  _globals['_DELETERESPONSE']._serialized_end=1840
+  _globals['_UPDATEREQUEST']._serialized_start=1843
+  _globals['_UPDATEREQUEST']._serialized_end=2113
+  _globals['_UPDATERESPONSE']._serialized_start=2115
+  _globals['_UPDATERESPONSE']._serialized_end=2175
+  _globals['_COUNTREQUEST']._serialized_start=2178
+  _globals['_COUNTREQUEST']._serialized_end=2312
+  _globals['_COUNTRESPONSE']._serialized_start=2314
+  _globals['_COUNTRESPONSE']._serialized_end=2344
+  _globals['_SCROLLREQUEST']._serialized_start=2347
+  _globals['_SCROLLREQUEST']._serialized_end=2552
+  _globals['_SCROLLRESPONSE']._serialized_start=2554
+  _globals['_SCROLLRESPONSE']._serialized_end=2609
+  _globals['_DOCUMENTS']._serialized_start=2612
+  _globals['_DOCUMENTS']._serialized_end=3076
 # @@protoc_insertion_point(module_scope)

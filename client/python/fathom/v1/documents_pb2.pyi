@@ -85,18 +85,20 @@ class StreamOpened(_message.Message):
     def __init__(self, stream_id: _Optional[str] = ..., next_sequence: _Optional[int] = ..., committed_documents: _Optional[int] = ..., last_id: _Optional[str] = ..., ids_digest: _Optional[bytes] = ...) -> None: ...
 
 class BatchAck(_message.Message):
-    __slots__ = ("sequence", "documents_written", "already_committed", "rejection", "committed_documents")
+    __slots__ = ("sequence", "documents_written", "already_committed", "rejection", "committed_documents", "consistency_token")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_WRITTEN_FIELD_NUMBER: _ClassVar[int]
     ALREADY_COMMITTED_FIELD_NUMBER: _ClassVar[int]
     REJECTION_FIELD_NUMBER: _ClassVar[int]
     COMMITTED_DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     documents_written: int
     already_committed: bool
     rejection: BatchRejection
     committed_documents: int
-    def __init__(self, sequence: _Optional[int] = ..., documents_written: _Optional[int] = ..., already_committed: _Optional[bool] = ..., rejection: _Optional[_Union[BatchRejection, _Mapping]] = ..., committed_documents: _Optional[int] = ...) -> None: ...
+    consistency_token: str
+    def __init__(self, sequence: _Optional[int] = ..., documents_written: _Optional[int] = ..., already_committed: _Optional[bool] = ..., rejection: _Optional[_Union[BatchRejection, _Mapping]] = ..., committed_documents: _Optional[int] = ..., consistency_token: _Optional[str] = ...) -> None: ...
 
 class BatchRejection(_message.Message):
     __slots__ = ("code", "message", "violations")
@@ -116,6 +118,16 @@ class FieldViolation(_message.Message):
     description: str
     def __init__(self, field: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
+class ReadConsistency(_message.Message):
+    __slots__ = ("after_token", "strong", "eventual")
+    AFTER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STRONG_FIELD_NUMBER: _ClassVar[int]
+    EVENTUAL_FIELD_NUMBER: _ClassVar[int]
+    after_token: str
+    strong: bool
+    eventual: bool
+    def __init__(self, after_token: _Optional[str] = ..., strong: _Optional[bool] = ..., eventual: _Optional[bool] = ...) -> None: ...
+
 class UpsertRequest(_message.Message):
     __slots__ = ("collection", "tenant", "documents")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
@@ -127,22 +139,26 @@ class UpsertRequest(_message.Message):
     def __init__(self, collection: _Optional[str] = ..., tenant: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ...) -> None: ...
 
 class UpsertResponse(_message.Message):
-    __slots__ = ("documents_written",)
+    __slots__ = ("documents_written", "consistency_token")
     DOCUMENTS_WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     documents_written: int
-    def __init__(self, documents_written: _Optional[int] = ...) -> None: ...
+    consistency_token: str
+    def __init__(self, documents_written: _Optional[int] = ..., consistency_token: _Optional[str] = ...) -> None: ...
 
 class GetRequest(_message.Message):
-    __slots__ = ("collection", "tenant", "ids", "include")
+    __slots__ = ("collection", "tenant", "ids", "include", "consistency")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
     collection: str
     tenant: str
     ids: _containers.RepeatedScalarFieldContainer[str]
     include: Include
-    def __init__(self, collection: _Optional[str] = ..., tenant: _Optional[str] = ..., ids: _Optional[_Iterable[str]] = ..., include: _Optional[_Union[Include, _Mapping]] = ...) -> None: ...
+    consistency: ReadConsistency
+    def __init__(self, collection: _Optional[str] = ..., tenant: _Optional[str] = ..., ids: _Optional[_Iterable[str]] = ..., include: _Optional[_Union[Include, _Mapping]] = ..., consistency: _Optional[_Union[ReadConsistency, _Mapping]] = ...) -> None: ...
 
 class GetResponse(_message.Message):
     __slots__ = ("documents",)
@@ -163,10 +179,12 @@ class DeleteRequest(_message.Message):
     def __init__(self, collection: _Optional[str] = ..., tenant: _Optional[str] = ..., ids: _Optional[_Union[_filter_pb2.IdCondition, _Mapping]] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ...) -> None: ...
 
 class DeleteResponse(_message.Message):
-    __slots__ = ("deleted",)
+    __slots__ = ("deleted", "consistency_token")
     DELETED_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     deleted: int
-    def __init__(self, deleted: _Optional[int] = ...) -> None: ...
+    consistency_token: str
+    def __init__(self, deleted: _Optional[int] = ..., consistency_token: _Optional[str] = ...) -> None: ...
 
 class UpdateRequest(_message.Message):
     __slots__ = ("collection", "tenant", "ids", "filter", "text", "set_metadata", "replace_metadata", "delete_metadata_keys")
@@ -189,20 +207,24 @@ class UpdateRequest(_message.Message):
     def __init__(self, collection: _Optional[str] = ..., tenant: _Optional[str] = ..., ids: _Optional[_Union[_filter_pb2.IdCondition, _Mapping]] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., text: _Optional[str] = ..., set_metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., replace_metadata: _Optional[bool] = ..., delete_metadata_keys: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class UpdateResponse(_message.Message):
-    __slots__ = ("updated",)
+    __slots__ = ("updated", "consistency_token")
     UPDATED_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     updated: int
-    def __init__(self, updated: _Optional[int] = ...) -> None: ...
+    consistency_token: str
+    def __init__(self, updated: _Optional[int] = ..., consistency_token: _Optional[str] = ...) -> None: ...
 
 class CountRequest(_message.Message):
-    __slots__ = ("collection", "tenant", "filter")
+    __slots__ = ("collection", "tenant", "filter", "consistency")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
     collection: str
     tenant: str
     filter: _filter_pb2.Filter
-    def __init__(self, collection: _Optional[str] = ..., tenant: _Optional[str] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ...) -> None: ...
+    consistency: ReadConsistency
+    def __init__(self, collection: _Optional[str] = ..., tenant: _Optional[str] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., consistency: _Optional[_Union[ReadConsistency, _Mapping]] = ...) -> None: ...
 
 class CountResponse(_message.Message):
     __slots__ = ("count",)
@@ -211,20 +233,22 @@ class CountResponse(_message.Message):
     def __init__(self, count: _Optional[int] = ...) -> None: ...
 
 class ScrollRequest(_message.Message):
-    __slots__ = ("collection", "tenant", "filter", "after_id", "include", "limit")
+    __slots__ = ("collection", "tenant", "filter", "after_id", "include", "limit", "consistency")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     AFTER_ID_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
     collection: str
     tenant: str
     filter: _filter_pb2.Filter
     after_id: str
     include: Include
     limit: int
-    def __init__(self, collection: _Optional[str] = ..., tenant: _Optional[str] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., after_id: _Optional[str] = ..., include: _Optional[_Union[Include, _Mapping]] = ..., limit: _Optional[int] = ...) -> None: ...
+    consistency: ReadConsistency
+    def __init__(self, collection: _Optional[str] = ..., tenant: _Optional[str] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., after_id: _Optional[str] = ..., include: _Optional[_Union[Include, _Mapping]] = ..., limit: _Optional[int] = ..., consistency: _Optional[_Union[ReadConsistency, _Mapping]] = ...) -> None: ...
 
 class ScrollResponse(_message.Message):
     __slots__ = ("document",)

@@ -27,7 +27,7 @@ from fathom.v1 import filter_pb2 as fathom_dot_v1_dot_filter__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66\x61thom/v1/search.proto\x12\tfathom.v1\x1a\x19\x66\x61thom/v1/documents.proto\x1a\x16\x66\x61thom/v1/filter.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xf2\x02\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0e\n\x06vector\x18\x03 \x03(\x02\x12\x11\n\x04text\x18\x04 \x01(\tH\x00\x88\x01\x01\x12!\n\x06\x66usion\x18\x05 \x01(\x0b\x32\x11.fathom.v1.Fusion\x12\x12\n\ncandidates\x18\x06 \x01(\r\x12!\n\x06\x66ilter\x18\x07 \x01(\x0b\x32\x11.fathom.v1.Filter\x12\r\n\x05limit\x18\x08 \x01(\r\x12\x1c\n\x0fscore_threshold\x18\t \x01(\x01H\x01\x88\x01\x01\x12#\n\x07include\x18\n \x01(\x0b\x32\x12.fathom.v1.Include\x12-\n\x06params\x18\x0b \x01(\x0b\x32\x1d.fathom.v1.VectorSearchParams\x12\x12\n\nexample_id\x18\x0c \x01(\t\x12\x0e\n\x06offset\x18\r \x01(\rB\x07\n\x05_textB\x12\n\x10_score_threshold\"6\n\x12VectorSearchParams\x12\x11\n\tef_search\x18\x01 \x01(\r\x12\r\n\x05\x65xact\x18\x02 \x01(\x08\"|\n\x06\x46usion\x12.\n\x03rrf\x18\x01 \x01(\x0b\x32\x1f.fathom.v1.ReciprocalRankFusionH\x00\x12\x38\n\x0erelative_score\x18\x02 \x01(\x0b\x32\x1e.fathom.v1.RelativeScoreFusionH\x00\x42\x08\n\x06method\"\x84\x01\n\x14ReciprocalRankFusion\x12\x0e\n\x01k\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x1a\n\rvector_weight\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x18\n\x0btext_weight\x18\x03 \x01(\x01H\x02\x88\x01\x01\x42\x04\n\x02_kB\x10\n\x0e_vector_weightB\x0e\n\x0c_text_weight\"3\n\x13RelativeScoreFusion\x12\x12\n\x05\x61lpha\x18\x01 \x01(\x01H\x00\x88\x01\x01\x42\x08\n\x06_alpha\"(\n\tLegResult\x12\x0c\n\x04rank\x18\x01 \x01(\r\x12\r\n\x05score\x18\x02 \x01(\x01\"\xd1\x01\n\tSearchHit\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12(\n\nvector_leg\x18\x03 \x01(\x0b\x32\x14.fathom.v1.LegResult\x12&\n\x08text_leg\x18\x04 \x01(\x0b\x32\x14.fathom.v1.LegResult\x12\x0c\n\x04text\x18\x05 \x01(\t\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06vector\x18\x07 \x03(\x02\x12\x0e\n\x06tenant\x18\x08 \x01(\t2D\n\x06Search\x12:\n\x06Search\x12\x18.fathom.v1.SearchRequest\x1a\x14.fathom.v1.SearchHit0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66\x61thom/v1/search.proto\x12\tfathom.v1\x1a\x19\x66\x61thom/v1/documents.proto\x1a\x16\x66\x61thom/v1/filter.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xa3\x03\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0e\n\x06vector\x18\x03 \x03(\x02\x12\x11\n\x04text\x18\x04 \x01(\tH\x00\x88\x01\x01\x12!\n\x06\x66usion\x18\x05 \x01(\x0b\x32\x11.fathom.v1.Fusion\x12\x12\n\ncandidates\x18\x06 \x01(\r\x12!\n\x06\x66ilter\x18\x07 \x01(\x0b\x32\x11.fathom.v1.Filter\x12\r\n\x05limit\x18\x08 \x01(\r\x12\x1c\n\x0fscore_threshold\x18\t \x01(\x01H\x01\x88\x01\x01\x12#\n\x07include\x18\n \x01(\x0b\x32\x12.fathom.v1.Include\x12-\n\x06params\x18\x0b \x01(\x0b\x32\x1d.fathom.v1.VectorSearchParams\x12\x12\n\nexample_id\x18\x0c \x01(\t\x12\x0e\n\x06offset\x18\r \x01(\r\x12/\n\x0b\x63onsistency\x18\x0e \x01(\x0b\x32\x1a.fathom.v1.ReadConsistencyB\x07\n\x05_textB\x12\n\x10_score_threshold\"6\n\x12VectorSearchParams\x12\x11\n\tef_search\x18\x01 \x01(\r\x12\r\n\x05\x65xact\x18\x02 \x01(\x08\"|\n\x06\x46usion\x12.\n\x03rrf\x18\x01 \x01(\x0b\x32\x1f.fathom.v1.ReciprocalRankFusionH\x00\x12\x38\n\x0erelative_score\x18\x02 \x01(\x0b\x32\x1e.fathom.v1.RelativeScoreFusionH\x00\x42\x08\n\x06method\"\x84\x01\n\x14ReciprocalRankFusion\x12\x0e\n\x01k\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x1a\n\rvector_weight\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x18\n\x0btext_weight\x18\x03 \x01(\x01H\x02\x88\x01\x01\x42\x04\n\x02_kB\x10\n\x0e_vector_weightB\x0e\n\x0c_text_weight\"3\n\x13RelativeScoreFusion\x12\x12\n\x05\x61lpha\x18\x01 \x01(\x01H\x00\x88\x01\x01\x42\x08\n\x06_alpha\"(\n\tLegResult\x12\x0c\n\x04rank\x18\x01 \x01(\r\x12\r\n\x05score\x18\x02 \x01(\x01\"\xd1\x01\n\tSearchHit\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12(\n\nvector_leg\x18\x03 \x01(\x0b\x32\x14.fathom.v1.LegResult\x12&\n\x08text_leg\x18\x04 \x01(\x0b\x32\x14.fathom.v1.LegResult\x12\x0c\n\x04text\x18\x05 \x01(\t\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06vector\x18\x07 \x03(\x02\x12\x0e\n\x06tenant\x18\x08 \x01(\t2D\n\x06Search\x12:\n\x06Search\x12\x18.fathom.v1.SearchRequest\x1a\x14.fathom.v1.SearchHit0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,19 +35,19 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fathom.v1.search_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SEARCHREQUEST']._serialized_start=119
-  _globals['_SEARCHREQUEST']._serialized_end=489
-  _globals['_VECTORSEARCHPARAMS']._serialized_start=491
-  _globals['_VECTORSEARCHPARAMS']._serialized_end=545
-  _globals['_FUSION']._serialized_start=547
-  _globals['_FUSION']._serialized_end=671
-  _globals['_RECIPROCALRANKFUSION']._serialized_start=674
-  _globals['_RECIPROCALRANKFUSION']._serialized_end=806
-  _globals['_RELATIVESCOREFUSION']._serialized_start=808
-  _globals['_RELATIVESCOREFUSION']._serialized_end=859
-  _globals['_LEGRESULT']._serialized_start=861
-  _globals['_LEGRESULT']._serialized_end=901
-  _globals['_SEARCHHIT']._serialized_start=904
-  _globals['_SEARCHHIT']._serialized_end=1113
-  _globals['_SEARCH']._serialized_start=1115
-  _globals['_SEARCH']._serialized_end=1183
+  _globals['_SEARCHREQUEST']._serialized_end=538
+  _globals['_VECTORSEARCHPARAMS']._serialized_start=540
+  _globals['_VECTORSEARCHPARAMS']._serialized_end=594
+  _globals['_FUSION']._serialized_start=596
+  _globals['_FUSION']._serialized_end=720
+  _globals['_RECIPROCALRANKFUSION']._serialized_start=723
+  _globals['_RECIPROCALRANKFUSION']._serialized_end=855
+  _globals['_RELATIVESCOREFUSION']._serialized_start=857
+  _globals['_RELATIVESCOREFUSION']._serialized_end=908
+  _globals['_LEGRESULT']._serialized_start=910
+  _globals['_LEGRESULT']._serialized_end=950
+  _globals['_SEARCHHIT']._serialized_start=953
+  _globals['_SEARCHHIT']._serialized_end=1162
+  _globals['_SEARCH']._serialized_start=1164
+  _globals['_SEARCH']._serialized_end=1232
 # @@protoc_insertion_point(module_scope)

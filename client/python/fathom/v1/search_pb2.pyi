@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection", "tenant", "vector", "text", "fusion", "candidates", "filter", "limit", "score_threshold", "include", "params", "example_id", "offset")
+    __slots__ = ("collection", "tenant", "vector", "text", "fusion", "candidates", "filter", "limit", "score_threshold", "include", "params", "example_id", "offset", "consistency")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     VECTOR_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,7 @@ class SearchRequest(_message.Message):
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     EXAMPLE_ID_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
     collection: str
     tenant: str
     vector: _containers.RepeatedScalarFieldContainer[float]
@@ -37,7 +38,8 @@ class SearchRequest(_message.Message):
     params: VectorSearchParams
     example_id: str
     offset: int
-    def __init__(self, collection: _Optional[str] = ..., tenant: _Optional[str] = ..., vector: _Optional[_Iterable[float]] = ..., text: _Optional[str] = ..., fusion: _Optional[_Union[Fusion, _Mapping]] = ..., candidates: _Optional[int] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., limit: _Optional[int] = ..., score_threshold: _Optional[float] = ..., include: _Optional[_Union[_documents_pb2.Include, _Mapping]] = ..., params: _Optional[_Union[VectorSearchParams, _Mapping]] = ..., example_id: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
+    consistency: _documents_pb2.ReadConsistency
+    def __init__(self, collection: _Optional[str] = ..., tenant: _Optional[str] = ..., vector: _Optional[_Iterable[float]] = ..., text: _Optional[str] = ..., fusion: _Optional[_Union[Fusion, _Mapping]] = ..., candidates: _Optional[int] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., limit: _Optional[int] = ..., score_threshold: _Optional[float] = ..., include: _Optional[_Union[_documents_pb2.Include, _Mapping]] = ..., params: _Optional[_Union[VectorSearchParams, _Mapping]] = ..., example_id: _Optional[str] = ..., offset: _Optional[int] = ..., consistency: _Optional[_Union[_documents_pb2.ReadConsistency, _Mapping]] = ...) -> None: ...
 
 class VectorSearchParams(_message.Message):
     __slots__ = ("ef_search", "exact")

@@ -13,7 +13,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file fathom/v1/documents.proto.
  */
 export const file_fathom_v1_documents: GenFile = /*@__PURE__*/
-  fileDesc("ChlmYXRob20vdjEvZG9jdW1lbnRzLnByb3RvEglmYXRob20udjEibwoIRG9jdW1lbnQSCgoCaWQYASABKAkSDgoGdmVjdG9yGAIgAygCEgwKBHRleHQYAyABKAkSKQoIbWV0YWRhdGEYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg4KBnRlbmFudBgFIAEoCSI5CgdJbmNsdWRlEgwKBHRleHQYASABKAgSEAoIbWV0YWRhdGEYAiABKAgSDgoGdmVjdG9yGAMgASgIInAKE1Vwc2VydFN0cmVhbVJlcXVlc3QSJQoEb3BlbhgBIAEoCzIVLmZhdGhvbS52MS5PcGVuU3RyZWFtSAASJwoFYmF0Y2gYAiABKAsyFi5mYXRob20udjEuVXBzZXJ0QmF0Y2hIAEIJCgdyZXF1ZXN0Il8KCk9wZW5TdHJlYW0SEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSEQoJc3RyZWFtX2lkGAMgASgJEhoKEmJ1aWxkX2luZGV4X2F0X2VuZBgEIAEoCCJ3CgtVcHNlcnRCYXRjaBIQCghzZXF1ZW5jZRgBIAEoBBImCglkb2N1bWVudHMYAiADKAsyEy5mYXRob20udjEuRG9jdW1lbnQSGwoOZmlyc3RfcG9zaXRpb24YAyABKARIAIgBAUIRCg9fZmlyc3RfcG9zaXRpb24icQoUVXBzZXJ0U3RyZWFtUmVzcG9uc2USKQoGb3BlbmVkGAEgASgLMhcuZmF0aG9tLnYxLlN0cmVhbU9wZW5lZEgAEiIKA2FjaxgCIAEoCzITLmZhdGhvbS52MS5CYXRjaEFja0gAQgoKCHJlc3BvbnNlIn4KDFN0cmVhbU9wZW5lZBIRCglzdHJlYW1faWQYASABKAkSGQoNbmV4dF9zZXF1ZW5jZRgCIAEoBEICGAESGwoTY29tbWl0dGVkX2RvY3VtZW50cxgDIAEoBBIPCgdsYXN0X2lkGAQgASgJEhIKCmlkc19kaWdlc3QYBSABKAwinQEKCEJhdGNoQWNrEhAKCHNlcXVlbmNlGAEgASgEEhkKEWRvY3VtZW50c193cml0dGVuGAIgASgNEhkKEWFscmVhZHlfY29tbWl0dGVkGAMgASgIEiwKCXJlamVjdGlvbhgEIAEoCzIZLmZhdGhvbS52MS5CYXRjaFJlamVjdGlvbhIbChNjb21taXR0ZWRfZG9jdW1lbnRzGAUgASgEIl4KDkJhdGNoUmVqZWN0aW9uEgwKBGNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCRItCgp2aW9sYXRpb25zGAMgAygLMhkuZmF0aG9tLnYxLkZpZWxkVmlvbGF0aW9uIjQKDkZpZWxkVmlvbGF0aW9uEg0KBWZpZWxkGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIlsKDVVwc2VydFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSJgoJZG9jdW1lbnRzGAMgAygLMhMuZmF0aG9tLnYxLkRvY3VtZW50IisKDlVwc2VydFJlc3BvbnNlEhkKEWRvY3VtZW50c193cml0dGVuGAEgASgNImIKCkdldFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSCwoDaWRzGAMgAygJEiMKB2luY2x1ZGUYBCABKAsyEi5mYXRob20udjEuSW5jbHVkZSI1CgtHZXRSZXNwb25zZRImCglkb2N1bWVudHMYASADKAsyEy5mYXRob20udjEuRG9jdW1lbnQiiwEKDURlbGV0ZVJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSJQoDaWRzGAMgASgLMhYuZmF0aG9tLnYxLklkQ29uZGl0aW9uSAASIwoGZmlsdGVyGAQgASgLMhEuZmF0aG9tLnYxLkZpbHRlckgAQgoKCHNlbGVjdG9yIiEKDkRlbGV0ZVJlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAQijgIKDVVwZGF0ZVJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSJQoDaWRzGAMgASgLMhYuZmF0aG9tLnYxLklkQ29uZGl0aW9uSAASIwoGZmlsdGVyGAQgASgLMhEuZmF0aG9tLnYxLkZpbHRlckgAEhEKBHRleHQYBSABKAlIAYgBARItCgxzZXRfbWV0YWRhdGEYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhgKEHJlcGxhY2VfbWV0YWRhdGEYByABKAgSHAoUZGVsZXRlX21ldGFkYXRhX2tleXMYCCADKAlCCgoIc2VsZWN0b3JCBwoFX3RleHQiIQoOVXBkYXRlUmVzcG9uc2USDwoHdXBkYXRlZBgBIAEoBCJVCgxDb3VudFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSIQoGZmlsdGVyGAMgASgLMhEuZmF0aG9tLnYxLkZpbHRlciIeCg1Db3VudFJlc3BvbnNlEg0KBWNvdW50GAEgASgEIpwBCg1TY3JvbGxSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkSDgoGdGVuYW50GAIgASgJEiEKBmZpbHRlchgDIAEoCzIRLmZhdGhvbS52MS5GaWx0ZXISEAoIYWZ0ZXJfaWQYBCABKAkSIwoHaW5jbHVkZRgFIAEoCzISLmZhdGhvbS52MS5JbmNsdWRlEg0KBWxpbWl0GAYgASgEIjcKDlNjcm9sbFJlc3BvbnNlEiUKCGRvY3VtZW50GAEgASgLMhMuZmF0aG9tLnYxLkRvY3VtZW50MtADCglEb2N1bWVudHMSUwoMVXBzZXJ0U3RyZWFtEh4uZmF0aG9tLnYxLlVwc2VydFN0cmVhbVJlcXVlc3QaHy5mYXRob20udjEuVXBzZXJ0U3RyZWFtUmVzcG9uc2UoATABEj0KBlVwc2VydBIYLmZhdGhvbS52MS5VcHNlcnRSZXF1ZXN0GhkuZmF0aG9tLnYxLlVwc2VydFJlc3BvbnNlEjQKA0dldBIVLmZhdGhvbS52MS5HZXRSZXF1ZXN0GhYuZmF0aG9tLnYxLkdldFJlc3BvbnNlEj0KBkRlbGV0ZRIYLmZhdGhvbS52MS5EZWxldGVSZXF1ZXN0GhkuZmF0aG9tLnYxLkRlbGV0ZVJlc3BvbnNlEj0KBlVwZGF0ZRIYLmZhdGhvbS52MS5VcGRhdGVSZXF1ZXN0GhkuZmF0aG9tLnYxLlVwZGF0ZVJlc3BvbnNlEjoKBUNvdW50EhcuZmF0aG9tLnYxLkNvdW50UmVxdWVzdBoYLmZhdGhvbS52MS5Db3VudFJlc3BvbnNlEj8KBlNjcm9sbBIYLmZhdGhvbS52MS5TY3JvbGxSZXF1ZXN0GhkuZmF0aG9tLnYxLlNjcm9sbFJlc3BvbnNlMAFiBnByb3RvMw", [file_fathom_v1_filter, file_google_protobuf_struct]);
+  fileDesc("ChlmYXRob20vdjEvZG9jdW1lbnRzLnByb3RvEglmYXRob20udjEibwoIRG9jdW1lbnQSCgoCaWQYASABKAkSDgoGdmVjdG9yGAIgAygCEgwKBHRleHQYAyABKAkSKQoIbWV0YWRhdGEYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg4KBnRlbmFudBgFIAEoCSI5CgdJbmNsdWRlEgwKBHRleHQYASABKAgSEAoIbWV0YWRhdGEYAiABKAgSDgoGdmVjdG9yGAMgASgIInAKE1Vwc2VydFN0cmVhbVJlcXVlc3QSJQoEb3BlbhgBIAEoCzIVLmZhdGhvbS52MS5PcGVuU3RyZWFtSAASJwoFYmF0Y2gYAiABKAsyFi5mYXRob20udjEuVXBzZXJ0QmF0Y2hIAEIJCgdyZXF1ZXN0Il8KCk9wZW5TdHJlYW0SEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSEQoJc3RyZWFtX2lkGAMgASgJEhoKEmJ1aWxkX2luZGV4X2F0X2VuZBgEIAEoCCJ3CgtVcHNlcnRCYXRjaBIQCghzZXF1ZW5jZRgBIAEoBBImCglkb2N1bWVudHMYAiADKAsyEy5mYXRob20udjEuRG9jdW1lbnQSGwoOZmlyc3RfcG9zaXRpb24YAyABKARIAIgBAUIRCg9fZmlyc3RfcG9zaXRpb24icQoUVXBzZXJ0U3RyZWFtUmVzcG9uc2USKQoGb3BlbmVkGAEgASgLMhcuZmF0aG9tLnYxLlN0cmVhbU9wZW5lZEgAEiIKA2FjaxgCIAEoCzITLmZhdGhvbS52MS5CYXRjaEFja0gAQgoKCHJlc3BvbnNlIn4KDFN0cmVhbU9wZW5lZBIRCglzdHJlYW1faWQYASABKAkSGQoNbmV4dF9zZXF1ZW5jZRgCIAEoBEICGAESGwoTY29tbWl0dGVkX2RvY3VtZW50cxgDIAEoBBIPCgdsYXN0X2lkGAQgASgJEhIKCmlkc19kaWdlc3QYBSABKAwiuAEKCEJhdGNoQWNrEhAKCHNlcXVlbmNlGAEgASgEEhkKEWRvY3VtZW50c193cml0dGVuGAIgASgNEhkKEWFscmVhZHlfY29tbWl0dGVkGAMgASgIEiwKCXJlamVjdGlvbhgEIAEoCzIZLmZhdGhvbS52MS5CYXRjaFJlamVjdGlvbhIbChNjb21taXR0ZWRfZG9jdW1lbnRzGAUgASgEEhkKEWNvbnNpc3RlbmN5X3Rva2VuGAYgASgJIl4KDkJhdGNoUmVqZWN0aW9uEgwKBGNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCRItCgp2aW9sYXRpb25zGAMgAygLMhkuZmF0aG9tLnYxLkZpZWxkVmlvbGF0aW9uIjQKDkZpZWxkVmlvbGF0aW9uEg0KBWZpZWxkGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIlgKD1JlYWRDb25zaXN0ZW5jeRIVCgthZnRlcl90b2tlbhgBIAEoCUgAEhAKBnN0cm9uZxgCIAEoCEgAEhIKCGV2ZW50dWFsGAMgASgISABCCAoGY2hvaWNlIlsKDVVwc2VydFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSJgoJZG9jdW1lbnRzGAMgAygLMhMuZmF0aG9tLnYxLkRvY3VtZW50IkYKDlVwc2VydFJlc3BvbnNlEhkKEWRvY3VtZW50c193cml0dGVuGAEgASgNEhkKEWNvbnNpc3RlbmN5X3Rva2VuGAIgASgJIpMBCgpHZXRSZXF1ZXN0EhIKCmNvbGxlY3Rpb24YASABKAkSDgoGdGVuYW50GAIgASgJEgsKA2lkcxgDIAMoCRIjCgdpbmNsdWRlGAQgASgLMhIuZmF0aG9tLnYxLkluY2x1ZGUSLwoLY29uc2lzdGVuY3kYBSABKAsyGi5mYXRob20udjEuUmVhZENvbnNpc3RlbmN5IjUKC0dldFJlc3BvbnNlEiYKCWRvY3VtZW50cxgBIAMoCzITLmZhdGhvbS52MS5Eb2N1bWVudCKLAQoNRGVsZXRlUmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJEg4KBnRlbmFudBgCIAEoCRIlCgNpZHMYAyABKAsyFi5mYXRob20udjEuSWRDb25kaXRpb25IABIjCgZmaWx0ZXIYBCABKAsyES5mYXRob20udjEuRmlsdGVySABCCgoIc2VsZWN0b3IiPAoORGVsZXRlUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoBBIZChFjb25zaXN0ZW5jeV90b2tlbhgCIAEoCSKOAgoNVXBkYXRlUmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJEg4KBnRlbmFudBgCIAEoCRIlCgNpZHMYAyABKAsyFi5mYXRob20udjEuSWRDb25kaXRpb25IABIjCgZmaWx0ZXIYBCABKAsyES5mYXRob20udjEuRmlsdGVySAASEQoEdGV4dBgFIAEoCUgBiAEBEi0KDHNldF9tZXRhZGF0YRgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSGAoQcmVwbGFjZV9tZXRhZGF0YRgHIAEoCBIcChRkZWxldGVfbWV0YWRhdGFfa2V5cxgIIAMoCUIKCghzZWxlY3RvckIHCgVfdGV4dCI8Cg5VcGRhdGVSZXNwb25zZRIPCgd1cGRhdGVkGAEgASgEEhkKEWNvbnNpc3RlbmN5X3Rva2VuGAIgASgJIoYBCgxDb3VudFJlcXVlc3QSEgoKY29sbGVjdGlvbhgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSIQoGZmlsdGVyGAMgASgLMhEuZmF0aG9tLnYxLkZpbHRlchIvCgtjb25zaXN0ZW5jeRgEIAEoCzIaLmZhdGhvbS52MS5SZWFkQ29uc2lzdGVuY3kiHgoNQ291bnRSZXNwb25zZRINCgVjb3VudBgBIAEoBCLNAQoNU2Nyb2xsUmVxdWVzdBISCgpjb2xsZWN0aW9uGAEgASgJEg4KBnRlbmFudBgCIAEoCRIhCgZmaWx0ZXIYAyABKAsyES5mYXRob20udjEuRmlsdGVyEhAKCGFmdGVyX2lkGAQgASgJEiMKB2luY2x1ZGUYBSABKAsyEi5mYXRob20udjEuSW5jbHVkZRINCgVsaW1pdBgGIAEoBBIvCgtjb25zaXN0ZW5jeRgHIAEoCzIaLmZhdGhvbS52MS5SZWFkQ29uc2lzdGVuY3kiNwoOU2Nyb2xsUmVzcG9uc2USJQoIZG9jdW1lbnQYASABKAsyEy5mYXRob20udjEuRG9jdW1lbnQy0AMKCURvY3VtZW50cxJTCgxVcHNlcnRTdHJlYW0SHi5mYXRob20udjEuVXBzZXJ0U3RyZWFtUmVxdWVzdBofLmZhdGhvbS52MS5VcHNlcnRTdHJlYW1SZXNwb25zZSgBMAESPQoGVXBzZXJ0EhguZmF0aG9tLnYxLlVwc2VydFJlcXVlc3QaGS5mYXRob20udjEuVXBzZXJ0UmVzcG9uc2USNAoDR2V0EhUuZmF0aG9tLnYxLkdldFJlcXVlc3QaFi5mYXRob20udjEuR2V0UmVzcG9uc2USPQoGRGVsZXRlEhguZmF0aG9tLnYxLkRlbGV0ZVJlcXVlc3QaGS5mYXRob20udjEuRGVsZXRlUmVzcG9uc2USPQoGVXBkYXRlEhguZmF0aG9tLnYxLlVwZGF0ZVJlcXVlc3QaGS5mYXRob20udjEuVXBkYXRlUmVzcG9uc2USOgoFQ291bnQSFy5mYXRob20udjEuQ291bnRSZXF1ZXN0GhguZmF0aG9tLnYxLkNvdW50UmVzcG9uc2USPwoGU2Nyb2xsEhguZmF0aG9tLnYxLlNjcm9sbFJlcXVlc3QaGS5mYXRob20udjEuU2Nyb2xsUmVzcG9uc2UwAWIGcHJvdG8z", [file_fathom_v1_filter, file_google_protobuf_struct]);
 
 /**
  * Document is one stored item: an id, a dense vector, a text and metadata.
@@ -394,6 +394,21 @@ export type BatchAck = Message<"fathom.v1.BatchAck"> & {
    * @generated from field: uint64 committed_documents = 5;
    */
   committedDocuments: bigint;
+
+  /**
+   * The consistency token of this batch: the position in PostgreSQL's
+   * write-ahead log its commit reached. Pass it in a read's
+   * `consistency.after_token` to read this batch (and every earlier one)
+   * from a read replica, or the primary if no replica has replayed it in
+   * time. Opaque: compare or parse nothing; a later write's token is never
+   * older. The SDKs keep the last one a client saw and send it with its
+   * reads.
+   * Empty when the batch was rejected. An already committed batch's token
+   * is at or past the commit that wrote it.
+   *
+   * @generated from field: string consistency_token = 6;
+   */
+  consistencyToken: string;
 };
 
 /**
@@ -468,6 +483,63 @@ export const FieldViolationSchema: GenMessage<FieldViolation> = /*@__PURE__*/
   messageDesc(file_fathom_v1_documents, 9);
 
 /**
+ * ReadConsistency says how fresh a read (Get, Count, Scroll, Search) must
+ * be on a server with read replicas: streaming standbys of its PostgreSQL,
+ * which replay its writes a little later. Writes always go to the primary.
+ * A server without replicas serves every read from the primary, which is
+ * as fresh as it gets, whatever is asked.
+ *
+ * @generated from message fathom.v1.ReadConsistency
+ */
+export type ReadConsistency = Message<"fathom.v1.ReadConsistency"> & {
+  /**
+   * One choice; none set means eventual.
+   *
+   * @generated from oneof fathom.v1.ReadConsistency.choice
+   */
+  choice: {
+    /**
+     * Read at least the write whose acknowledgement carried this token
+     * (`consistency_token`), and every write acknowledged before it: read
+     * your writes. Served by a replica that has replayed that far, waiting
+     * for one up to the server's bound (--replica-token-wait-ms), else by
+     * the primary; never by a replica that has not replayed the write. A
+     * token that is not one fathom made is INVALID_ARGUMENT naming
+     * "consistency.after_token".
+     *
+     * @generated from field: string after_token = 1;
+     */
+    value: string;
+    case: "afterToken";
+  } | {
+    /**
+     * Read from the primary: every write acknowledged before the read.
+     *
+     * @generated from field: bool strong = 2;
+     */
+    value: boolean;
+    case: "strong";
+  } | {
+    /**
+     * Read from any replica in rotation, however far behind within the
+     * server's bound on lag (--replica-max-lag-seconds); from the primary
+     * when no replica is. The default.
+     *
+     * @generated from field: bool eventual = 3;
+     */
+    value: boolean;
+    case: "eventual";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message fathom.v1.ReadConsistency.
+ * Use `create(ReadConsistencySchema)` to create a new message.
+ */
+export const ReadConsistencySchema: GenMessage<ReadConsistency> = /*@__PURE__*/
+  messageDesc(file_fathom_v1_documents, 10);
+
+/**
  * UpsertRequest writes one batch of documents.
  *
  * @generated from message fathom.v1.UpsertRequest
@@ -500,7 +572,7 @@ export type UpsertRequest = Message<"fathom.v1.UpsertRequest"> & {
  * Use `create(UpsertRequestSchema)` to create a new message.
  */
 export const UpsertRequestSchema: GenMessage<UpsertRequest> = /*@__PURE__*/
-  messageDesc(file_fathom_v1_documents, 10);
+  messageDesc(file_fathom_v1_documents, 11);
 
 /**
  * UpsertResponse confirms a committed batch.
@@ -514,6 +586,19 @@ export type UpsertResponse = Message<"fathom.v1.UpsertResponse"> & {
    * @generated from field: uint32 documents_written = 1;
    */
   documentsWritten: number;
+
+  /**
+   * The consistency token of this write: the position in PostgreSQL's
+   * write-ahead log its commit reached. Pass it in a read's
+   * `consistency.after_token` to read this write (and every earlier one)
+   * from a read replica, or the primary if no replica has replayed it in
+   * time. Opaque: compare or parse nothing; a later write's token is never
+   * older. The SDKs keep the last one a client saw and send it with its
+   * reads.
+   *
+   * @generated from field: string consistency_token = 2;
+   */
+  consistencyToken: string;
 };
 
 /**
@@ -521,7 +606,7 @@ export type UpsertResponse = Message<"fathom.v1.UpsertResponse"> & {
  * Use `create(UpsertResponseSchema)` to create a new message.
  */
 export const UpsertResponseSchema: GenMessage<UpsertResponse> = /*@__PURE__*/
-  messageDesc(file_fathom_v1_documents, 11);
+  messageDesc(file_fathom_v1_documents, 12);
 
 /**
  * GetRequest reads documents by id.
@@ -556,6 +641,15 @@ export type GetRequest = Message<"fathom.v1.GetRequest"> & {
    * @generated from field: fathom.v1.Include include = 4;
    */
   include?: Include | undefined;
+
+  /**
+   * How fresh the read must be, with read replicas (`fathom serve
+   * --replica-url`). Unset: eventual, or the primary on a server without
+   * replicas.
+   *
+   * @generated from field: fathom.v1.ReadConsistency consistency = 5;
+   */
+  consistency?: ReadConsistency | undefined;
 };
 
 /**
@@ -563,7 +657,7 @@ export type GetRequest = Message<"fathom.v1.GetRequest"> & {
  * Use `create(GetRequestSchema)` to create a new message.
  */
 export const GetRequestSchema: GenMessage<GetRequest> = /*@__PURE__*/
-  messageDesc(file_fathom_v1_documents, 12);
+  messageDesc(file_fathom_v1_documents, 13);
 
 /**
  * GetResponse holds the documents found.
@@ -584,7 +678,7 @@ export type GetResponse = Message<"fathom.v1.GetResponse"> & {
  * Use `create(GetResponseSchema)` to create a new message.
  */
 export const GetResponseSchema: GenMessage<GetResponse> = /*@__PURE__*/
-  messageDesc(file_fathom_v1_documents, 13);
+  messageDesc(file_fathom_v1_documents, 14);
 
 /**
  * DeleteRequest removes documents by id or by filter.
@@ -635,7 +729,7 @@ export type DeleteRequest = Message<"fathom.v1.DeleteRequest"> & {
  * Use `create(DeleteRequestSchema)` to create a new message.
  */
 export const DeleteRequestSchema: GenMessage<DeleteRequest> = /*@__PURE__*/
-  messageDesc(file_fathom_v1_documents, 14);
+  messageDesc(file_fathom_v1_documents, 15);
 
 /**
  * DeleteResponse says how many documents were deleted.
@@ -649,6 +743,19 @@ export type DeleteResponse = Message<"fathom.v1.DeleteResponse"> & {
    * @generated from field: uint64 deleted = 1;
    */
   deleted: bigint;
+
+  /**
+   * The consistency token of this write: the position in PostgreSQL's
+   * write-ahead log its commit reached. Pass it in a read's
+   * `consistency.after_token` to read this write (and every earlier one)
+   * from a read replica, or the primary if no replica has replayed it in
+   * time. Opaque: compare or parse nothing; a later write's token is never
+   * older. The SDKs keep the last one a client saw and send it with its
+   * reads.
+   *
+   * @generated from field: string consistency_token = 2;
+   */
+  consistencyToken: string;
 };
 
 /**
@@ -656,7 +763,7 @@ export type DeleteResponse = Message<"fathom.v1.DeleteResponse"> & {
  * Use `create(DeleteResponseSchema)` to create a new message.
  */
 export const DeleteResponseSchema: GenMessage<DeleteResponse> = /*@__PURE__*/
-  messageDesc(file_fathom_v1_documents, 15);
+  messageDesc(file_fathom_v1_documents, 16);
 
 /**
  * UpdateRequest changes the text or metadata of documents chosen by id or
@@ -743,7 +850,7 @@ export type UpdateRequest = Message<"fathom.v1.UpdateRequest"> & {
  * Use `create(UpdateRequestSchema)` to create a new message.
  */
 export const UpdateRequestSchema: GenMessage<UpdateRequest> = /*@__PURE__*/
-  messageDesc(file_fathom_v1_documents, 16);
+  messageDesc(file_fathom_v1_documents, 17);
 
 /**
  * UpdateResponse says how many documents were changed.
@@ -757,6 +864,19 @@ export type UpdateResponse = Message<"fathom.v1.UpdateResponse"> & {
    * @generated from field: uint64 updated = 1;
    */
   updated: bigint;
+
+  /**
+   * The consistency token of this write: the position in PostgreSQL's
+   * write-ahead log its commit reached. Pass it in a read's
+   * `consistency.after_token` to read this write (and every earlier one)
+   * from a read replica, or the primary if no replica has replayed it in
+   * time. Opaque: compare or parse nothing; a later write's token is never
+   * older. The SDKs keep the last one a client saw and send it with its
+   * reads.
+   *
+   * @generated from field: string consistency_token = 2;
+   */
+  consistencyToken: string;
 };
 
 /**
@@ -764,7 +884,7 @@ export type UpdateResponse = Message<"fathom.v1.UpdateResponse"> & {
  * Use `create(UpdateResponseSchema)` to create a new message.
  */
 export const UpdateResponseSchema: GenMessage<UpdateResponse> = /*@__PURE__*/
-  messageDesc(file_fathom_v1_documents, 17);
+  messageDesc(file_fathom_v1_documents, 18);
 
 /**
  * CountRequest counts documents.
@@ -792,6 +912,15 @@ export type CountRequest = Message<"fathom.v1.CountRequest"> & {
    * @generated from field: fathom.v1.Filter filter = 3;
    */
   filter?: Filter | undefined;
+
+  /**
+   * How fresh the read must be, with read replicas (`fathom serve
+   * --replica-url`). Unset: eventual, or the primary on a server without
+   * replicas.
+   *
+   * @generated from field: fathom.v1.ReadConsistency consistency = 4;
+   */
+  consistency?: ReadConsistency | undefined;
 };
 
 /**
@@ -799,7 +928,7 @@ export type CountRequest = Message<"fathom.v1.CountRequest"> & {
  * Use `create(CountRequestSchema)` to create a new message.
  */
 export const CountRequestSchema: GenMessage<CountRequest> = /*@__PURE__*/
-  messageDesc(file_fathom_v1_documents, 18);
+  messageDesc(file_fathom_v1_documents, 19);
 
 /**
  * CountResponse holds a count.
@@ -820,7 +949,7 @@ export type CountResponse = Message<"fathom.v1.CountResponse"> & {
  * Use `create(CountResponseSchema)` to create a new message.
  */
 export const CountResponseSchema: GenMessage<CountResponse> = /*@__PURE__*/
-  messageDesc(file_fathom_v1_documents, 19);
+  messageDesc(file_fathom_v1_documents, 20);
 
 /**
  * ScrollRequest reads every matching document in id order.
@@ -870,6 +999,15 @@ export type ScrollRequest = Message<"fathom.v1.ScrollRequest"> & {
    * @generated from field: uint64 limit = 6;
    */
   limit: bigint;
+
+  /**
+   * How fresh the read must be, with read replicas (`fathom serve
+   * --replica-url`). Unset: eventual, or the primary on a server without
+   * replicas.
+   *
+   * @generated from field: fathom.v1.ReadConsistency consistency = 7;
+   */
+  consistency?: ReadConsistency | undefined;
 };
 
 /**
@@ -877,7 +1015,7 @@ export type ScrollRequest = Message<"fathom.v1.ScrollRequest"> & {
  * Use `create(ScrollRequestSchema)` to create a new message.
  */
 export const ScrollRequestSchema: GenMessage<ScrollRequest> = /*@__PURE__*/
-  messageDesc(file_fathom_v1_documents, 20);
+  messageDesc(file_fathom_v1_documents, 21);
 
 /**
  * ScrollResponse is one document of a scroll.
@@ -898,7 +1036,7 @@ export type ScrollResponse = Message<"fathom.v1.ScrollResponse"> & {
  * Use `create(ScrollResponseSchema)` to create a new message.
  */
 export const ScrollResponseSchema: GenMessage<ScrollResponse> = /*@__PURE__*/
-  messageDesc(file_fathom_v1_documents, 21);
+  messageDesc(file_fathom_v1_documents, 22);
 
 /**
  * Documents writes, reads and deletes the documents of a collection.
