@@ -161,6 +161,7 @@ class Server:
         self.cwd, self.env, self.port = cwd, env, port
         self.log = open(log, "w")
         print(f"$ {command}   (in the background; log: {log})", flush=True)
+        self.started = time.monotonic()
         self.process = subprocess.Popen(
             ["bash", "-c", command], cwd=cwd, env=env, stdout=self.log,
             stderr=subprocess.STDOUT, start_new_session=True,
@@ -178,7 +179,7 @@ class Server:
                     env=self.env, capture_output=True, text=True,
                 )
                 if probe.returncode == 0:
-                    print(f"  serving on 127.0.0.1:{self.port}", flush=True)
+                    print(f"  serving on 127.0.0.1:{self.port} ({time.monotonic() - self.started:.0f} s)", flush=True)
                     return
             time.sleep(1)  # polls the observable state; nothing waits on the clock alone
         raise CheckFailed(f"`make run` was not serving after {STARTUP_TIMEOUT} s: see {self.log.name}")
@@ -231,9 +232,11 @@ class DocSession:
             for line in script.rstrip("\n").splitlines():
                 print(f"$ {line}", flush=True)
         prologue = SESSION_PROLOGUE % {"state": shlex.quote(str(self.state))}
+        started = time.monotonic()
         result = subprocess.run(
             ["bash", "-c", prologue + script], cwd=self.cwd, env=self.env, timeout=COMMAND_TIMEOUT,
         )
+        print(f"  ({time.monotonic() - started:.0f} s)", flush=True)
         if result.returncode != 0:
             raise CheckFailed(f"{self.doc}: failed with exit status {result.returncode}")
 
