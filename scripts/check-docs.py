@@ -46,6 +46,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -159,6 +160,9 @@ class Server:
 
     def __init__(self, command: str, cwd: Path, env: dict[str, str], port: int, log: Path) -> None:
         self.cwd, self.env, self.port = cwd, env, port
+        with socket.socket() as probe:  # else "serving" could be another server's answer
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                raise CheckFailed(f"127.0.0.1:{port} is in use already: choose another --port")
         self.log = open(log, "w")
         print(f"$ {command}   (in the background; log: {log})", flush=True)
         self.started = time.monotonic()
