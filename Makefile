@@ -34,7 +34,7 @@ deploy-lint: ## hadolint the Dockerfile; schema-check docker-compose.yml and dep
 install: ## Install the fathom binary into ~/.cargo/bin (cargo install --path cli).
 	cargo install --locked --path cli --bin fathom
 
-test: postgres lint ## Lint, then every test (Rust, Python, TypeScript) against a throw-away PostgreSQL.
+test: postgres lint ## Lint, then every test (Rust, Python, TypeScript) against a throw-away PostgreSQL, and every code block of the docs on a fresh clone (scripts/check-docs.py).
 	cargo build -p fathom-cli --bin fathom
 	scripts/test.sh
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test, against a throw-away PostgreSQL + pgvector: the Rust suite
 # (unit and integration), then the Python and TypeScript SDKs against a live
-# fathom. Called by `make test` after the linters; stops what it starts.
+# fathom, the crash test, and the docs' code blocks (scripts/check-docs.py).
+# Called by `make test` after the linters; stops what it starts.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -79,5 +80,10 @@ client/typescript/test.sh || status=1
 echo "== Crash test: imports with PostgreSQL and fathom killed (tests/crash/run.py)"
 TEST_CRASH_PG_PORT=${TEST_CRASH_PG_PORT:-24369} TEST_CRASH_PORT=${TEST_CRASH_PORT:-20181} \
     python3 tests/crash/run.py || status=1
+# Last: it builds fathom in release (cached across clones in ~/.cache/fathom/check-docs,
+# or $FATHOM_CHECK_CACHE) and runs its own make run, on ports of its own.
+echo "== Docs: every code block of README.md, client/*/README.md and docs/*.md on a fresh clone of HEAD"
+python3 scripts/check-docs.py --port "${TEST_DOCS_PORT:-20191}" --postgres-port "${TEST_DOCS_PG_PORT:-24391}" ||
+    status=1
 
 exit $status

@@ -35,7 +35,7 @@ import grpc
 
 try:
     from llama_index.core.bridge.pydantic import PrivateAttr
-    from llama_index.core.schema import BaseNode, MetadataMode
+    from llama_index.core.schema import BaseNode, MetadataMode, TextNode
     from llama_index.core.vector_stores.types import (
         BasePydanticVectorStore,
         FilterCondition,
@@ -278,7 +278,7 @@ class FathomVectorStore(BasePydanticVectorStore):
             if error.code != grpc.StatusCode.NOT_FOUND:
                 raise
             return []
-        return [metadata_dict_to_node(d.metadata, d.text) for d in documents]
+        return [_node(d.id, d.metadata, d.text) for d in documents]
 
     async def aget_nodes(
         self,
@@ -290,7 +290,7 @@ class FathomVectorStore(BasePydanticVectorStore):
         nodes: list[BaseNode] = []
         try:
             async for d in self._clients.acollection().scroll(filter, include=["text", "metadata"]):
-                nodes.append(metadata_dict_to_node(d.metadata, d.text))
+                nodes.append(_node(d.id, d.metadata, d.text))
         except FathomError as error:
             if error.code != grpc.StatusCode.NOT_FOUND:
                 raise
@@ -369,6 +369,15 @@ def _search_arguments(query: VectorStoreQuery, options: dict[str, Any]) -> dict[
     }
 
 
+def _node(id: str, metadata: dict[str, Any] | None, text: str | None) -> BaseNode:
+    """The node a document holds; a document written without LlamaIndex (by
+    an SDK, or ``fathom import``: no ``_node_content``) is a ``TextNode`` of
+    its id, text and metadata."""
+    if metadata and "_node_content" in metadata:
+        return metadata_dict_to_node(metadata, text)
+    return TextNode(id_=id, text=text or "", metadata=dict(metadata or {}))
+
+
 def _result(query: VectorStoreQuery, hits: list[Hit]) -> VectorStoreQueryResult:
     if query.mode == VectorStoreQueryMode.MMR and hits:
         import numpy as np
@@ -384,7 +393,7 @@ def _result(query: VectorStoreQuery, hits: list[Hit]) -> VectorStoreQueryResult:
         )
         hits = [hits[i] for i in picked]
     return VectorStoreQueryResult(
-        nodes=[metadata_dict_to_node(hit.metadata, hit.text) for hit in hits],
+        nodes=[_node(hit.id, hit.metadata, hit.text) for hit in hits],
         similarities=[hit.score for hit in hits],
         ids=[hit.id for hit in hits],
     )

@@ -205,6 +205,15 @@ async def test_async_add_query_delete(store: FathomVectorStore) -> None:
     await store.aclose()
 
 
+def test_documents_written_without_llama_index_are_text_nodes(store: FathomVectorStore) -> None:
+    collection = store.client.get_or_create_collection(store.collection_name, dimension=DIM)
+    collection.upsert(["plain"], [HashEmbedding.embed("red fox")], texts=["red fox"], metadatas=[{"lang": "en"}])
+    index = VectorStoreIndex.from_vector_store(store, embed_model=HashEmbedding())
+    [hit] = index.as_retriever(similarity_top_k=1).retrieve("red fox")
+    assert (hit.node.node_id, hit.node.get_content(), hit.node.metadata) == ("plain", "red fox", {"lang": "en"})
+    assert [node.node_id for node in store.get_nodes()] == ["plain"]
+
+
 def test_queries_before_the_first_add_find_nothing(store: FathomVectorStore) -> None:
     result = store.query(VectorStoreQuery(query_embedding=[0.1] * DIM, similarity_top_k=3))
     assert result.ids == [] and store.get_nodes() == []
