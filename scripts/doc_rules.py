@@ -181,6 +181,13 @@ SNIPPETS = [
 records = ({{"id": f"r{{i}}", "vector": _vector(768)}} for i in range(300))
 q = _vector(768)
 '''),
+    Snippet("client/python/README.md", 'archive = client.create_collection("archive"', "{scratch}/python/bulk_load_parts.py",
+            run="python bulk_load_parts.py",
+            prelude=_PYTHON_DATA + '''\
+part_one = [{{"id": f"a{{i}}", "vector": _vector(768)}} for i in range(200)]
+part_two = [{{"id": f"b{{i}}", "vector": _vector(768)}} for i in range(200)]
+q = _vector(768)
+'''),
     Snippet("client/python/README.md", "from fathom import AsyncClient, Client, FathomError", "{scratch}/python/usage.py",
             run="python usage.py",
             prelude=_PYTHON_DATA + '''\
@@ -229,6 +236,14 @@ documents = [Document(text="the red fox"), Document(text="a blue sky")]
             prelude=_TS_DATA + '''\
 await client.deleteCollection("corpus").catch(() => {{}});  // the Python README's
 const records = Array.from({{ length: 300 }}, (_, i) => ({{ id: `r${{i}}`, vector: vector(768) }}));
+const q = vector(768);
+'''),
+    Snippet("client/typescript/README.md", 'const archive = await client.createCollection("archive"',
+            "{scratch}/ts-project/bulk_load_parts.mjs", run="node bulk_load_parts.mjs",
+            prelude=_TS_DATA + '''\
+await client.deleteCollection("archive").catch(() => {{}});  // the Python README's
+const partOne = Array.from({{ length: 200 }}, (_, i) => ({{ id: `a${{i}}`, vector: vector(768) }}));
+const partTwo = Array.from({{ length: 200 }}, (_, i) => ({{ id: `b${{i}}`, vector: vector(768) }}));
 const q = vector(768);
 '''),
     Snippet("client/typescript/README.md", "import { Code, FathomClient, FathomError", "{scratch}/ts-project/usage.mjs",
