@@ -117,7 +117,7 @@ fn vectors_equal_the_reference_implementation_on_every_text() {
             worst = (similarity, &case.text);
         }
     }
-    println!("lowest cosine with the reference: {:.6} ({:?})", worst.0, worst.1);
+    println!("lowest cosine with the reference: {:.9} ({:?})", worst.0, worst.1);
     assert!(
         worst.0 >= 0.999,
         "cosine {} with the reference for {:?}",
