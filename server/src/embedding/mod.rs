@@ -6,10 +6,10 @@
 //! The pipeline is the one the model's modules.json declares, step for step
 //! as the reference implementation (sentence-transformers, and the numpy
 //! port in bench/quality/embed.py that tests compare against):
-//! [tokenization](tokenizer) as tokenizer.json describes it, truncated to
-//! sentence_bert_config.json's `max_seq_length`; the [BERT forward
-//! pass](bert); [mean pooling over the real tokens, L2
-//! normalisation](pooling).
+//! tokenization as tokenizer.json describes it (`tokenizer`), truncated to
+//! sentence_bert_config.json's `max_seq_length`; the BERT forward pass
+//! (`bert`); mean pooling over the real tokens and L2 normalisation
+//! (`pooling`).
 
 mod basic_tokenizer;
 mod bert;
@@ -229,4 +229,17 @@ fn check_pipeline(dir: &Path) -> Result<(), EmbedError> {
         return Err(EmbedError::invalid(pooling_path, "only mean pooling is supported"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_cover_every_sequence_in_order_each_closed_at_the_target() {
+        let ids: Vec<Vec<u32>> = [3, 2, 5, 1, 1, 1].iter().map(|&n| vec![0; n]).collect();
+        assert_eq!(plan_passes(&ids, 4), [0..2, 2..3, 3..6]);
+        assert_eq!(plan_passes(&ids, 100), [0..6]);
+        assert!(plan_passes(&[], 4).is_empty());
+    }
 }
