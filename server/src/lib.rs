@@ -13,6 +13,7 @@
 mod api;
 pub mod auth;
 pub mod domain;
+pub mod embedding;
 pub mod health;
 mod metrics;
 mod server;
