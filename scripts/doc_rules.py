@@ -123,6 +123,9 @@ SKIPS = [
          reason="destructive: part of the restore"),
     Skip("docs/operations.md", "$PGBIN/pg_ctl -D .fathom/cluster/pgdata -l recovery.log", block=True,
          reason="destructive: part of the restore (stops the running cluster)"),
+    Skip("docs/scale.md", "fathom postgres start --replica-of", block=True,
+         reason="a second cluster and a second server that runs in the foreground; the same commands run "
+                "on loopback in tests/integration/replicas.rs (a standby by --replica-of, fathom with --replica-url)"),
 ]
 
 REWRITES = [
